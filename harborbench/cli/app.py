@@ -1,0 +1,45 @@
+"""The Typer application object that every command module registers itself on."""
+
+from __future__ import annotations
+
+import typer
+
+from harborbench import __version__
+
+app = typer.Typer(
+    name="harborbench",
+    help=(
+        "Benchmark and tune an LLM API client's concurrency layer, with honest numbers.\n\n"
+        "Examples:\n\n"
+        "  harborbench run profiles/burst.yaml\n\n"
+        "  harborbench compare baseline optimized\n\n"
+        "  harborbench rollback-check\n\n"
+        "Exit codes: 0 success, 1 gate failed, 2 bad input, 3 inconclusive, "
+        "4 run failed, 130 interrupted."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    # Rich tracebacks with locals could print an API key; a bug keeps a plain traceback.
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"harborbench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        "-V",
+        callback=_version,
+        is_eager=True,
+        help="Print the version and exit.",
+    ),
+) -> None:
+    """Benchmark and tune an LLM API client's concurrency layer."""

@@ -1,0 +1,68 @@
+"""The CLI's contract that does not depend on any command: version, help, exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from harborbench import __version__, errors
+from harborbench.units import format_duration, parse_duration
+
+
+def test_version_flag(cli) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = cli("--version")
+    assert code == 0
+    assert out.strip() == f"harborbench {__version__}"
+
+
+def test_python_dash_m_version() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "harborbench", "--version"], capture_output=True, text=True
+    )
+    assert proc.returncode == 0
+    assert proc.stdout.startswith("harborbench ")
+
+
+def test_unknown_option_is_exit_2_without_traceback(cli) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = cli("--no-such-option")
+    assert code == errors.EXIT_BAD_INPUT
+    assert "Traceback" not in err
+    assert "--no-such-option" in err
+
+
+@pytest.mark.parametrize(
+    ("cls", "code"),
+    [
+        (errors.ProfileError, 2),
+        (errors.ResultFileError, 2),
+        (errors.GateFailed, 1),
+        (errors.InconclusiveError, 3),
+        (errors.TargetUnreachableError, 4),
+        (errors.AllRequestsFailedError, 4),
+        (errors.Interrupted, 130),
+    ],
+)
+def test_error_tree_exit_codes(cls: type[errors.HarborbenchError], code: int) -> None:
+    assert cls.exit_code == code
+    assert issubclass(cls, errors.HarborbenchError)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("500ms", 0.5), ("30s", 30.0), ("2m", 120.0), ("1h30m", 5400.0), ("1.5s", 1.5), ("0s", 0)],
+)
+def test_parse_duration(text: str, seconds: float) -> None:
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["30", "1:30", "ten seconds", "5 parsecs", ""])
+def test_parse_duration_refuses_bare_or_bad(text: str) -> None:
+    with pytest.raises(ValueError, match="duration with units"):
+        parse_duration(text)
+
+
+def test_format_duration_round_trips() -> None:
+    for s in (0.25, 1.5, 90.0, 5400.0):
+        assert parse_duration(format_duration(s)) == pytest.approx(s)
