@@ -1,0 +1,1 @@
+"""HarborAI-style client under test (SPEC section 3). Imports nothing from harborbench."""

@@ -1,0 +1,83 @@
+"""Exceptions raised by the HarborAI client (this subpackage imports nothing from harborbench).
+
+::
+
+    HarborAIError
+    ├── ConfigError            invalid configuration; the message names the key (also a ValueError)
+    ├── UnknownModelError      no provider serves the model; the message lists the known ones
+    │                          (also a KeyError)
+    ├── ClientClosedError      the client was used after close()/aclose()
+    └── APIError               a request that did not come back as a successful response
+        ├── APIStatusError     the server answered with a non-2xx status (``status_code``,
+        │                      ``retry_after_s`` from a ``Retry-After`` header when present)
+        ├── APITimeoutError    no complete answer within the request timeout
+        ├── APIConnectionError the connection could not be made, or broke before an answer
+        └── StreamError        a stream broke off, was malformed, or carried an error event
+"""
+
+from __future__ import annotations
+
+
+class HarborAIError(Exception):
+    """Base of every error raised by the HarborAI client."""
+
+
+class ConfigError(HarborAIError, ValueError):
+    """An invalid client configuration; the message names the key and the fix."""
+
+
+class UnknownModelError(HarborAIError, KeyError):
+    """No registered provider serves the requested model.
+
+    Attributes:
+        model: the model that was asked for.
+        known: the model names that are registered, sorted.
+    """
+
+    def __init__(self, model: str, known: list[str]) -> None:
+        self.model = model
+        self.known = sorted(known)
+        super().__init__(
+            f"unknown model {model!r}; known models: {', '.join(self.known) or '(none)'}"
+        )
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the whole message
+        return str(self.args[0])
+
+
+class ClientClosedError(HarborAIError):
+    """The client was used after ``close()`` or ``aclose()``."""
+
+
+class APIError(HarborAIError):
+    """A request that did not end in a successful, parsed response."""
+
+
+class APIStatusError(APIError):
+    """The server answered with a non-2xx HTTP status.
+
+    Attributes:
+        status_code: the HTTP status, for example 429 or 503.
+        retry_after_s: seconds from the ``Retry-After`` header, or ``None``.
+        body: the start of the response body (at most 1 KiB), for diagnostics.
+    """
+
+    def __init__(
+        self, status_code: int, *, retry_after_s: float | None = None, body: str = ""
+    ) -> None:
+        self.status_code = status_code
+        self.retry_after_s = retry_after_s
+        self.body = body[:1024]
+        super().__init__(f"HTTP {status_code}" + (f": {self.body[:200]}" if self.body else ""))
+
+
+class APITimeoutError(APIError):
+    """No complete answer arrived within the request timeout."""
+
+
+class APIConnectionError(APIError):
+    """The connection could not be made or broke before a complete answer."""
+
+
+class StreamError(APIError):
+    """A streamed response broke off, was malformed, or carried an error event."""
