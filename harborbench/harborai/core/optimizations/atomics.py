@@ -12,8 +12,12 @@ guarantees from two facts of CPython:
   access plus reference counting that tolerates a concurrent store). A reader therefore sees
   either the old or the new reference, never a mixture.
 * **Every write takes a short internal lock.** ``compare_and_set`` has to read, compare and
-  store as one indivisible step; the GIL does not give that (a thread switch can happen between
-  the bytecodes of the read and of the store). Each cell therefore owns one
+  store as one indivisible step, and the language does not promise that. The GIL is released
+  only between bytecodes, and CPython 3.11 happens to check for a thread switch only at calls
+  and backward jumps, so today a bare ``if self._value is expect: self._value = update`` would
+  not be interrupted; but that is an implementation detail of the eval loop, not a guarantee,
+  it breaks as soon as the comparison calls Python code (``__eq__``), and free-threaded builds
+  have no GIL at all. Each cell therefore owns one
   :class:`threading.Lock`, held only for the few bytecodes of that read-compare-store and never
   while calling user code. ``set``, ``get_and_set`` and the integer read-modify-write methods
   take the same lock, so that a plain store can never slip between the read and the store of a
