@@ -1,0 +1,857 @@
+"""Workload profiles: the schema (SPEC section 5) and strict loading from YAML.
+
+A profile says what to send (``request``), where (``target``: the built-in mock or a
+``base_url``), with which client configuration (``client``, exactly as ``create_fast_client``
+takes it), how hard (``load``: closed loop, open loop or stages), for how long (``warmup``, then
+``duration``, ``repeat`` times) and what must hold (``gates``). Example::
+
+    name: steady
+    target: {mock: {latency: {distribution: lognormal, median: 20ms, p99: 120ms}}}
+    request: {model: gpt-4o-mini, prompt_tokens: 200, max_tokens: 64}
+    client: {concurrency_optimization: {enabled: true}}
+    load: {rate: 500, arrival: poisson}
+    warmup: 3s
+    duration: 20s
+    gates: {throughput_min: 450, p95_max: 200ms, error_rate_max: 1%}
+
+Durations are strings with units (:func:`harborbench.units.parse_duration`), held as float
+seconds; ``model_dump(mode="json")`` writes them back with units, so the dump of a profile
+loads again with :func:`load_profile_dict`. Rates are ops/s. Fractions accept ``0.01`` or
+``"1%"``.
+
+Every problem is reported at once in one :class:`harborbench.errors.ProfileError`, one line per
+problem, each naming the file, the line (or the ``--set`` option it came from), the key path and
+the fix. Reading is strict (:mod:`harborbench.strict_yaml`): unknown keys (with a did-you-mean),
+duplicate keys, YAML 1.1 booleans (``yes``/``no``/``on``/``off``/``y``/``n``), base-60 numbers
+(``1:30``) and wrong types (``"10"`` for a number) are errors, not guesses. An API key is never
+written in a profile: ``target.api_key_env`` names the environment variable that holds it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import difflib
+import random
+import re
+import typing
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from harborbench.errors import ProfileError
+from harborbench.mockserver.settings import MockSettings
+from harborbench.strict_yaml import KeyPath, StrictYamlError, load_strict
+from harborbench.units import format_duration, parse_duration
+
+__all__ = [
+    "DEFAULT_MESSAGES",
+    "Gates",
+    "LoadSpec",
+    "Message",
+    "Profile",
+    "RequestSpec",
+    "Stage",
+    "TargetSpec",
+    "apply_overrides",
+    "load_profile",
+    "load_profile_dict",
+]
+
+#: The request sent when a profile gives neither ``messages`` nor ``prompt_tokens``.
+DEFAULT_MESSAGES: tuple[tuple[str, str], ...] = (
+    ("user", "Reply with one short sentence about harbors."),
+)
+#: Characters per token assumed when synthesizing a prompt of ``prompt_tokens`` tokens; the
+#: usual rule of thumb for English text with OpenAI tokenizers.
+CHARS_PER_TOKEN = 4
+
+_SECRET_WORDS = re.compile(r"key|secret|password|passwd|auth|bearer|credential", re.I)
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_RUN_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+# --- field types --------------------------------------------------------------------------
+
+
+class _AtKey(ValueError):
+    """A model-level validation error that belongs to one of the model's keys (for the line)."""
+
+    def __init__(self, key: str | int | tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.key: tuple[str | int, ...] = key if isinstance(key, tuple) else (key,)
+
+
+def _duration_in(value: Any) -> Any:
+    if isinstance(value, str):
+        return parse_duration(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value  # the float check then rejects it with the type in the message
+    raise ValueError(
+        f"a duration needs units: write for example '{value:g}s' or '{value:g}ms', "
+        "not a bare number"
+    )
+
+
+def _duration_out(seconds: float) -> str:
+    """Format seconds with units so that :func:`parse_duration` gives back the same float."""
+    text = format_duration(seconds)
+    if parse_duration(text) == seconds:
+        return text
+    return f"{Decimal(repr(seconds)):f}s"  # exact, no exponent (the grammar has none)
+
+
+#: Seconds, written with units (``"500ms"``); serialized with units in JSON mode.
+Duration = Annotated[
+    float,
+    BeforeValidator(_duration_in),
+    PlainSerializer(_duration_out, return_type=str, when_used="json"),
+]
+
+
+def _fraction_in(value: Any) -> Any:
+    if isinstance(value, str):
+        text = value.strip()
+        if not text.endswith("%"):
+            raise ValueError("write a fraction such as 0.01 or a percentage such as '1%'")
+        try:
+            return float(text[:-1]) / 100.0
+        except ValueError:
+            raise ValueError("write a percentage such as '1%' or a fraction such as 0.01") from None
+    return value
+
+
+#: A fraction in [0, 1]; also written as a percentage string (``"1%"`` is 0.01).
+Fraction = Annotated[float, BeforeValidator(_fraction_in), Field(ge=0.0, le=1.0)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+# --- the schema ---------------------------------------------------------------------------
+
+
+class Message(_Model):
+    """One chat message of the request: ``role`` and ``content`` (text)."""
+
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class RequestSpec(_Model):
+    """What every request of the workload sends.
+
+    Attributes:
+        model: the model name sent in the request.
+        messages: the chat messages; exclusive with ``prompt_tokens``.
+        prompt_tokens: instead of ``messages``, synthesize one user message of about this many
+            tokens (``CHARS_PER_TOKEN`` characters each), deterministic for a given seed.
+        max_tokens: the request's ``max_tokens`` (output tokens).
+        stream: ask for a Server-Sent-Events stream.
+        timeout: seconds a single request may take before it counts as a timeout.
+    """
+
+    model: str = Field(default="gpt-4o-mini", min_length=1)
+    messages: list[Message] | None = Field(default=None, min_length=1)
+    prompt_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
+    max_tokens: int = Field(default=64, ge=1)
+    stream: bool = False
+    timeout: Duration = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_prompt(self) -> RequestSpec:
+        if self.messages is not None and self.prompt_tokens is not None:
+            raise _AtKey(
+                "prompt_tokens", "give either messages or prompt_tokens, not both; remove one"
+            )
+        return self
+
+    def build_messages(self, seed: int = 0) -> list[dict[str, str]]:
+        """Return the chat messages to send, as plain dicts (``{"role": ..., "content": ...}``).
+
+        Args:
+            seed: seed of the synthesized prompt (used only with ``prompt_tokens``); the same
+                seed and size always give the same text.
+
+        Returns:
+            ``messages`` as given; or one user message of ``prompt_tokens * CHARS_PER_TOKEN``
+            characters of pseudo-random lowercase words; or ``DEFAULT_MESSAGES``.
+        """
+        if self.messages is not None:
+            return [{"role": m.role, "content": m.content} for m in self.messages]
+        if self.prompt_tokens is not None:
+            return [{"role": "user", "content": _synthetic_text(self.prompt_tokens, seed)}]
+        return [{"role": role, "content": content} for role, content in DEFAULT_MESSAGES]
+
+
+def _synthetic_text(tokens: int, seed: int) -> str:
+    rng = random.Random(f"harborbench-prompt:{seed}:{tokens}")
+    letters = "etaoinshrdlucmfwypvbgk"
+    n_chars = tokens * CHARS_PER_TOKEN
+    parts: list[str] = []
+    length = 0
+    while length < n_chars:
+        word = "".join(rng.choice(letters) for _ in range(rng.randint(2, 7)))
+        parts.append(word)
+        length += len(word) + 1
+    return " ".join(parts)[:n_chars]
+
+
+class TargetSpec(_Model):
+    """Where requests go: the built-in mock (started in its own process) or a ``base_url``.
+
+    Attributes:
+        mock: settings of the built-in mock server; the default when no ``base_url`` is given.
+        base_url: an OpenAI-compatible endpoint such as ``https://api.example.com/v1``.
+        api_key_env: with ``base_url``: the NAME of the environment variable holding the key.
+    """
+
+    mock: MockSettings | None = None
+    base_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    api_key_env: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_mock(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("mock") is None and data.get("base_url") is None:
+            return {**data, "mock": {}}
+        return data
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        # Never echo the value: a key pasted here by mistake must not reach a log.
+        if value is not None and not _ENV_NAME.match(value):
+            raise ValueError(
+                "must be the NAME of an environment variable (letters, digits, _), "
+                "never the key itself"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _one_target(self) -> TargetSpec:
+        if self.mock is not None and self.base_url is not None:
+            raise _AtKey("base_url", "give either mock or base_url, not both; remove one")
+        if self.api_key_env is not None and self.base_url is None:
+            raise _AtKey("api_key_env", "api_key_env applies only with base_url; remove it")
+        return self
+
+
+class Stage(_Model):
+    """One step of a staged load: ``duration`` seconds at ``rate`` ops/s or ``concurrency``."""
+
+    duration: Duration = Field(gt=0)
+    rate: float | None = Field(default=None, gt=0)
+    concurrency: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _one_level(self) -> Stage:
+        if (self.rate is None) == (self.concurrency is None):
+            raise ValueError("a stage needs exactly one of rate (ops/s) or concurrency")
+        return self
+
+
+class LoadSpec(_Model):
+    """How hard to drive the target.
+
+    Exactly one of:
+        concurrency: closed loop with this many workers, each sending its next request when
+            its last one ends.
+        rate: open loop at this many ops/s, on an absolute schedule from the start time;
+            ``arrival`` chooses constant spacing or a seeded Poisson process.
+        stages: a list of (duration, rate or concurrency) steps, all of the same kind; rate
+            stages use ``arrival`` too.
+    """
+
+    concurrency: int | None = Field(default=None, ge=1)
+    rate: float | None = Field(default=None, gt=0)
+    arrival: Literal["constant", "poisson"] = "constant"
+    stages: list[Stage] | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> LoadSpec:
+        given = [k for k in ("concurrency", "rate", "stages") if getattr(self, k) is not None]
+        if len(given) != 1:
+            if not given:
+                raise ValueError("give one of concurrency, rate (ops/s) or stages")
+            raise _AtKey(
+                given[1], f"give only one of {' / '.join(given)}; they are different load models"
+            )
+        if self.stages is not None:
+            kinds = {"rate" if s.rate is not None else "concurrency" for s in self.stages}
+            if len(kinds) > 1:
+                first = self.stages[0].rate is not None
+                odd = next(i for i, s in enumerate(self.stages) if (s.rate is not None) != first)
+                raise _AtKey(
+                    ("stages", odd),
+                    f"stage {odd} mixes kinds: all stages must use rate, or all concurrency",
+                )
+        if self.arrival == "poisson" and self.kind == "closed":
+            raise _AtKey("arrival", "arrival applies to open-loop rates; remove it or use rate")
+        return self
+
+    @property
+    def kind(self) -> Literal["closed", "open", "stages"]:
+        """``closed`` (concurrency), ``open`` (rate) or ``stages``."""
+        if self.concurrency is not None:
+            return "closed"
+        if self.rate is not None:
+            return "open"
+        return "stages"
+
+    @property
+    def stage_kind(self) -> Literal["rate", "concurrency"] | None:
+        """With stages: whether they set ``rate`` or ``concurrency``; otherwise ``None``."""
+        if not self.stages:
+            return None
+        return "rate" if self.stages[0].rate is not None else "concurrency"
+
+
+class Gates(_Model):
+    """Pass/fail thresholds of a run (SPEC section 8); each is optional.
+
+    Attributes:
+        throughput_min: minimum successful ops/s.
+        p95_max: maximum 95th percentile latency, seconds (written ``200ms``).
+        error_rate_max: maximum failed / (successful + failed), a fraction (``1%`` = 0.01).
+        memory_growth_max_pct: maximum RSS growth over the window, percent.
+        memory_slope_max_mb_per_min: maximum RSS slope, MB per minute.
+        success_rate_min: minimum successful / (successful + failed), a fraction.
+        cpu_efficiency_gain_min_pct: minimum gain in ops per CPU second over a baseline run,
+            percent; a relative gate used only by ``compare`` and ``rollback-check``.
+    """
+
+    throughput_min: float | None = Field(default=None, ge=0)
+    p95_max: Duration | None = Field(default=None, gt=0)
+    error_rate_max: Fraction | None = None
+    memory_growth_max_pct: float | None = Field(default=None, ge=0)
+    memory_slope_max_mb_per_min: float | None = Field(default=None, ge=0)
+    success_rate_min: Fraction | None = None
+    cpu_efficiency_gain_min_pct: float | None = None
+
+
+class Profile(_Model):
+    """A complete workload profile (SPEC section 5).
+
+    Attributes:
+        name: the run name (``reports/<name>/``): letters, digits, ``_``, ``.``, ``-``.
+        description: free text shown by ``harborbench profiles``.
+        target, request, client, load, gates: the sections described in their classes;
+            ``client`` is the config dict of ``create_fast_client``, checked by
+            ``harborbench.harborai.config.validate_config``.
+        warmup: seconds of load before the measurement window (excluded from every figure).
+        duration: seconds of the measurement window after warmup; with stages it may be left
+            out and is then the sum of the stage durations (if given, it must equal that sum).
+        repeat: number of trials.
+        seed: seed of every random choice of the run (Poisson arrivals, synthesized prompt).
+    """
+
+    name: str = Field(min_length=1, max_length=100)
+    description: str = ""
+    target: TargetSpec = Field(default_factory=TargetSpec)
+    request: RequestSpec = Field(default_factory=RequestSpec)
+    client: dict[str, Any] = Field(default_factory=dict)
+    load: LoadSpec
+    warmup: Duration = Field(default=0.0, ge=0)
+    duration: Duration = Field(gt=0)
+    repeat: int = Field(default=1, ge=1)
+    seed: int = Field(default=0, ge=0)
+    gates: Gates = Field(default_factory=Gates)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _duration_from_stages(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "duration" in data:
+            return data
+        load = data.get("load")
+        stages = load.get("stages") if isinstance(load, dict) else None
+        if not isinstance(stages, list):
+            return data
+        total = 0.0
+        for stage in stages:
+            raw = stage.get("duration") if isinstance(stage, dict) else None
+            # A bad stage duration is reported on the stage; do not add "duration missing".
+            with contextlib.suppress(ValueError):
+                total += _duration_in(raw) if isinstance(raw, str) else 0.0
+        return {**data, "duration": _duration_out(total)} if total > 0 else data
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        if not _RUN_NAME.match(value) or value in (".", ".."):
+            raise ValueError(
+                "a run name may use only letters, digits, '_', '.' and '-' (it names the "
+                "folder reports/<name>/); for example steady-500"
+            )
+        return value
+
+    @field_validator("client")
+    @classmethod
+    def _client_config(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for forbidden, where in (("base_url", "target.base_url"), ("api_key_env", None)):
+            if forbidden in value:
+                to = where or "target.api_key_env"
+                raise ValueError(f"{forbidden!r} does not belong in client; set {to} instead")
+        secret = _find_key(value, "api_key")
+        if secret is not None:
+            raise ValueError(
+                f"{secret!r}: an API key is never written in a profile; put it in an "
+                "environment variable and name that variable in target.api_key_env"
+            )
+        # The client library owns its schema: unknown keys and bad values are found there.
+        from harborbench.harborai.config import validate_config
+        from harborbench.harborai.errors import ConfigError
+
+        try:
+            validate_config(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @model_validator(mode="after")
+    def _stages_sum(self) -> Profile:
+        if self.load.stages is not None:
+            total = sum(s.duration for s in self.load.stages)
+            if abs(total - self.duration) > 1e-6 * max(1.0, total):
+                raise _AtKey(
+                    "duration",
+                    f"with stages, duration must equal the sum of the stage durations "
+                    f"({_duration_out(total)}); remove duration or fix it",
+                )
+        return self
+
+
+def _find_key(value: Any, key: str, path: str = "client") -> str | None:
+    """Dotted path of the first mapping key named ``key`` inside ``value``, or ``None``."""
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            here = f"{path}.{k}"
+            if k == key:
+                return here
+            found = _find_key(v, key, here)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            found = _find_key(v, key, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
+
+
+# --- error reporting ----------------------------------------------------------------------
+
+
+def _dotted(path: Sequence[str | int]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic model classes inside a field annotation (through Optional, list, Annotated)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    for arg in typing.get_args(annotation):
+        found.extend(_models_in(arg))
+    return found
+
+
+def _fields_at(path: Sequence[str | int]) -> list[str]:
+    """Field names of the model found at ``path`` from :class:`Profile` (for did-you-mean)."""
+    models: list[type[BaseModel]] = [Profile]
+    for part in path:
+        if isinstance(part, int):
+            continue
+        owners = [m for m in models if part in m.model_fields]
+        if owners:
+            models = [sub for m in owners for sub in _models_in(m.model_fields[part].annotation)]
+        else:  # a tag of a discriminated union, such as "lognormal": keep the matching model
+            models = [m for m in models if part in _literals(m)] or models
+        if not models:
+            return []
+    return sorted({name for m in models for name in m.model_fields})
+
+
+def _clean_loc(loc: Sequence[str | int]) -> KeyPath:
+    """Keep only the real key path of a pydantic error location.
+
+    Drops discriminator tags (``lognormal``) and validator names (``function-before[...]``)
+    that pydantic inserts, by following the schema from :class:`Profile`.
+    """
+    models: list[type[BaseModel]] = [Profile]
+    out: list[str | int] = []
+    for index, part in enumerate(loc):
+        if not models or isinstance(part, int):
+            out.append(part)
+            continue
+        owners = [m for m in models if part in m.model_fields]
+        if owners:
+            out.append(part)
+            models = [sub for m in owners for sub in _models_in(m.model_fields[part].annotation)]
+        elif index == len(loc) - 1 or "[" in part:
+            if "[" not in part:
+                out.append(part)  # an unknown key
+        else:
+            tagged = [m for m in models if part in _literals(m)]
+            models = tagged or models
+    return tuple(out)
+
+
+def _literals(model: type[BaseModel]) -> set[Any]:
+    """Values of the model's ``Literal`` fields (discriminator tags)."""
+    return {
+        value
+        for f in model.model_fields.values()
+        if typing.get_origin(f.annotation) is Literal
+        for value in typing.get_args(f.annotation)
+    }
+
+
+class _Where:
+    """Where each key path came from: a line of the file, or a ``--set`` option."""
+
+    def __init__(self, source: str, lines: Mapping[KeyPath, int] | None = None) -> None:
+        self.source = source
+        self.origin: dict[KeyPath, str] = {p: f"line {n}" for p, n in (lines or {}).items()}
+
+    def format(self, path: KeyPath, message: str) -> str:
+        """``file:line: key.path: message`` (or ``file: key.path (from --set ...): message``)."""
+        for end in range(len(path), 0, -1):
+            origin = self.origin.get(tuple(path[:end]))
+            if origin is None:
+                continue
+            if origin.startswith("line "):
+                return f"{self.source}:{origin[5:]}: {_dotted(path)}: {message}"
+            return f"{self.source}: {_dotted(path)} (from {origin}): {message}"
+        return f"{self.source}: {_dotted(path)}: {message}"
+
+
+_KIND_NAMES = {
+    "int_type": "an integer",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "string_type": "text",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+}
+
+
+def _show(path: KeyPath, value: Any) -> str:
+    """A short rendering of an input value, or ``''`` where it might be a secret."""
+    if any(isinstance(p, str) and _SECRET_WORDS.search(p) for p in path) and isinstance(value, str):
+        return ""
+    if isinstance(value, bool | int | float) or value is None:
+        return f", got {value!r}"
+    if isinstance(value, str) and len(value) <= 40:
+        return f", got the text {value!r}"
+    if isinstance(value, dict):
+        return ", got a mapping"
+    if isinstance(value, list):
+        return ", got a list"
+    return ""
+
+
+def _explain(error: Mapping[str, Any], path: KeyPath) -> tuple[KeyPath, str]:
+    """The final key path and the message (with the fix) for one pydantic error."""
+    kind = error["type"]
+    value = error.get("input")
+    if kind == "extra_forbidden":
+        key = path[-1]
+        if isinstance(key, str) and _SECRET_WORDS.search(key) and "key" in key.lower():
+            return path, (
+                "an API key is never written in a profile; put it in an environment variable "
+                "and name that variable in target.api_key_env"
+            )
+        known = _fields_at(path[:-1])
+        close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+        fix = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
+        return path, f"unknown key {key!r}; {fix}"
+    if kind == "missing":
+        return path, "required key is missing; add it"
+    if kind in _KIND_NAMES:
+        want = _KIND_NAMES[kind]
+        fix = ""
+        if isinstance(value, str) and kind in ("int_type", "float_type", "bool_type"):
+            fix = "; write it without quotes"
+        elif isinstance(value, bool | int | float) and kind == "string_type":
+            fix = "; put it in quotes"
+        elif isinstance(value, float) and kind == "int_type":
+            fix = "; write a whole number"
+        return path, f"expected {want}{_show(path, value)}{fix}"
+    if kind == "value_error":
+        exc = error.get("ctx", {}).get("error")
+        if isinstance(exc, _AtKey):
+            return (*path, *exc.key), str(exc)
+        return path, str(exc) if exc is not None else str(error["msg"])
+    if kind in ("finite_number",):
+        return path, "expected a finite number (not .inf or .nan)"
+    return path, f"{error['msg']}{_show(path, value)}"
+
+
+def _client_path(message: str, where: _Where) -> KeyPath:
+    """Best key path under ``client`` for a client ConfigError (it quotes the dotted key)."""
+    best: KeyPath = ("client",)
+    for quoted in re.findall(r"'([^']+)'", message):
+        parts: KeyPath = ("client", *quoted.split("."))
+        if len(parts) > len(best) and any(p[: len(parts)] == parts for p in where.origin):
+            best = parts
+    return best
+
+
+def _problems(exc: ValidationError, where: _Where) -> list[str]:
+    out: list[str] = []
+    for error in exc.errors(include_url=False):
+        path, message = _explain(error, _clean_loc(error["loc"]))
+        if path == ("client",):
+            path = _client_path(message, where)
+        out.append(where.format(path, message))
+    return out
+
+
+def _raise(source: str, problems: list[str]) -> typing.NoReturn:
+    if len(problems) == 1:
+        raise ProfileError(f"invalid profile {problems[0]}")
+    listing = "\n  ".join(problems)
+    raise ProfileError(f"invalid profile {source}: {len(problems)} problems:\n  {listing}")
+
+
+# --- loading ------------------------------------------------------------------------------
+
+
+def _validate(data: Any, where: _Where) -> Profile:
+    if not isinstance(data, dict):
+        what = "empty" if data is None else f"a {type(data).__name__}, not a mapping"
+        _raise(
+            where.source,
+            [
+                f"{where.source}: the profile is {what}; it needs keys such as "
+                "name, load and duration"
+            ],
+        )
+    try:
+        return Profile.model_validate(data)
+    except ValidationError as exc:
+        _raise(where.source, _problems(exc, where))
+
+
+def load_profile_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Profile:
+    """Validate a profile given as plain data (for example a result file's resolved profile).
+
+    Args:
+        data: the profile as dicts, lists and scalars; durations as strings with units.
+        source: the name used in error messages (a file name or ``"<dict>"``).
+
+    Returns:
+        The validated, immutable :class:`Profile`.
+
+    Raises:
+        ProfileError: every problem at once, one per line, each naming ``source`` and the key.
+    """
+    return _validate(dict(data) if isinstance(data, Mapping) else data, _Where(source))
+
+
+def load_profile(path: str | Path, overrides: Sequence[str] = ()) -> Profile:
+    """Read, strictly validate and return the profile in a YAML file.
+
+    Args:
+        path: the YAML file.
+        overrides: ``"key.path=value"`` strings applied after reading (see
+            :func:`apply_overrides`), as given by ``--set``.
+
+    Returns:
+        The validated, immutable :class:`Profile`.
+
+    Raises:
+        ProfileError: a missing or unreadable file, invalid YAML, a YAML 1.1 surprise, a
+            duplicate or unknown key, a wrong type or value, or a bad override; every problem
+            of the file at once, each with file, line and key path.
+    """
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ProfileError(
+            f"profile {source} does not exist; give the path of a YAML file, "
+            "for example profiles/steady.yaml"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ProfileError(f"profile {source} cannot be read: {reason}") from None
+    try:
+        data, lines = load_strict(text)
+    except StrictYamlError as exc:
+        _raise(
+            source,
+            [
+                f"{source}:{p.line}: {_dotted(p.path)}: {p.message}"
+                if p.line is not None
+                else f"{source}: {p.message}"
+                for p in exc.problems
+            ],
+        )
+    where = _Where(source, lines)
+    if overrides:
+        if not isinstance(data, dict):
+            _validate(data, where)  # raises: not a mapping
+        data = _apply(data, overrides, where)
+    return _validate(data, where)
+
+
+# --- overrides ----------------------------------------------------------------------------
+
+#: Keys of which at most one may be set; an override of one removes the others.
+_EXCLUSIVE: dict[KeyPath, tuple[str, ...]] = {
+    ("load",): ("concurrency", "rate", "stages"),
+    ("target",): ("mock", "base_url"),
+    ("request",): ("messages", "prompt_tokens"),
+}
+
+
+def _parse_value(text: str, option: str, where: _Where) -> Any:
+    try:
+        value, _ = load_strict(text)
+    except StrictYamlError as exc:
+        message = exc.problems[0].message
+        raise ProfileError(f"{where.source}: --set {option}: {message}") from None
+    return value
+
+
+def _check_path(parts: KeyPath, data: Any, option: str, where: _Where) -> None:
+    """Raise unless ``parts`` names a field of the schema (anything is allowed under client)."""
+    models: list[type[BaseModel]] = [Profile]
+    node: Any = data
+    for depth, part in enumerate(parts):
+        if isinstance(part, int):
+            if not isinstance(node, list) or not -len(node) <= part < len(node):
+                raise ProfileError(
+                    f"{where.source}: --set {option}: {_dotted(parts[: depth + 1])} is not an "
+                    "existing list item"
+                )
+            node = node[part]
+            continue
+        owners = [m for m in models if part in m.model_fields]
+        if not owners:
+            known = sorted({n for m in models for n in m.model_fields})
+            close = difflib.get_close_matches(part, known, n=1, cutoff=0.6)
+            fix = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
+            raise ProfileError(
+                f"{where.source}: --set {option}: unknown key path {_dotted(parts)} "
+                f"({part!r} is not a key of {_dotted(parts[:depth]) if depth else 'a profile'}"
+                f"); {fix}"
+            )
+        if depth == 0 and part == "client":
+            return  # the client's own validation names unknown client keys
+        annotation = owners[0].model_fields[part].annotation
+        models = _models_in(annotation)
+        node = node.get(part) if isinstance(node, dict) else None
+        if not models and depth < len(parts) - 1 and not isinstance(node, list):
+            raise ProfileError(
+                f"{where.source}: --set {option}: {_dotted(parts[: depth + 1])} is a single "
+                f"value, so {_dotted(parts)} does not exist"
+            )
+
+
+def _apply(data: dict[str, Any], overrides: Sequence[str], where: _Where) -> dict[str, Any]:
+    result = copy.deepcopy(data)
+    for option in overrides:
+        key, sep, raw = option.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ProfileError(
+                f"{where.source}: --set {option!r} needs the form key.path=value, "
+                "for example --set load.rate=800"
+            )
+        parts: KeyPath = tuple(int(p) if p.isdigit() else p for p in key.split("."))
+        if any(p == "" for p in parts):
+            raise ProfileError(f"{where.source}: --set {option}: empty key in the path {key!r}")
+        _check_path(parts, result, option, where)
+        value = _parse_value(raw, option, where)
+        parent: Any = result
+        for depth, part in enumerate(parts[:-1]):
+            child = parent[part] if isinstance(part, int) else parent.get(part)
+            if child is None:
+                child = {}
+                parent[part] = child
+            elif not isinstance(child, dict | list):
+                raise ProfileError(
+                    f"{where.source}: --set {option}: {_dotted(parts[: depth + 1])} is a "
+                    "single value, not a section"
+                )
+            parent = child
+        last = parts[-1]
+        if isinstance(parent, dict):
+            for others in _EXCLUSIVE.get(parts[:-1], ()):
+                if others != last:
+                    parent.pop(others, None)
+        if parts == ("duration",) and isinstance(value, str):
+            _rescale_stages(result, value, option, where)
+        parent[last] = value
+        for path in [p for p in where.origin if p[: len(parts)] == parts]:
+            del where.origin[path]
+        where.origin[parts] = f"--set {option}"
+    return result
+
+
+def _rescale_stages(data: dict[str, Any], text: str, option: str, where: _Where) -> None:
+    """With stages, stretch or shrink every stage so that they add up to the new duration."""
+    load = data.get("load")
+    stages = load.get("stages") if isinstance(load, dict) else None
+    if not isinstance(stages, list) or not stages:
+        return
+    try:
+        new_total = parse_duration(text)
+        olds = [parse_duration(s["duration"]) for s in stages]
+    except (ValueError, TypeError, KeyError):
+        return  # validation reports the bad value itself
+    old_total = sum(olds)
+    if old_total <= 0:
+        return
+    for index, (stage, old) in enumerate(zip(stages, olds, strict=True)):
+        stage["duration"] = _duration_out(old * new_total / old_total)
+        where.origin[("load", "stages", index, "duration")] = f"--set {option} (scaled)"
+
+
+def apply_overrides(
+    data: Mapping[str, Any], overrides: Sequence[str], source: str = "<overrides>"
+) -> dict[str, Any]:
+    """Return a copy of profile data with ``--set key.path=value`` overrides applied.
+
+    The value is read as strict YAML (``800``, ``10s``, ``false``, ``[a, b]``; ``yes``/``no``
+    are refused). Setting one load kind (``load.rate``) removes the others (``load.concurrency``,
+    ``load.stages``); likewise ``target.mock``/``target.base_url`` and
+    ``request.messages``/``request.prompt_tokens``. With stages, ``duration=...`` scales every
+    stage so that they add up to the new duration (for shortened CI runs).
+
+    Args:
+        data: the profile data as read from YAML (not modified).
+        overrides: strings such as ``"load.rate=800"`` or
+            ``"client.concurrency_optimization.enabled=false"``; list items by index
+            (``load.stages.1.rate=900``).
+        source: the name used in error messages.
+
+    Returns:
+        A new dict with the overrides applied (not yet validated).
+
+    Raises:
+        ProfileError: an option without ``=``, a key path that is not in the schema (naming
+            it, with a did-you-mean), or a value that is not strict YAML.
+    """
+    return _apply(dict(data), overrides, _Where(source))
