@@ -1,0 +1,182 @@
+"""Collects the outcome of every request into counters and histograms (SPEC section 6).
+
+The recorder applies the measurement window: a request *sent* before the end of warmup is a
+warmup request and is excluded from every figure (it still shows in the time series, marked as
+warmup); a request that is still in flight when the window closes is counted as
+``in_flight_at_end``, never as a success or a failure. Everything else is a success or a failure
+by kind. Times are absolute ``time.perf_counter_ns()`` readings.
+
+Memory is bounded whatever the run length: latencies go into HDR histograms, and each
+one-second interval is closed (its histograms encoded to a compact string) once it can no longer
+receive completions.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from harborbench.metrics.histogram import LatencyHistogram
+
+NS_PER_S = 1_000_000_000
+
+
+@dataclass(slots=True)
+class Interval:
+    """The figures of one one-second interval, by completion time.
+
+    Attributes:
+        index: start of the interval in whole seconds from the start of the measurement window
+            (negative during warmup).
+        warmup: the interval lies inside the warmup.
+        successes, failures: requests completed in this interval (measured requests only).
+        warmup_completions: warmup requests completed in this interval.
+        service: service times of the successes (from the actual send), ns.
+        response: response times of the successes from the intended send time (open loop), ns.
+    """
+
+    index: int
+    warmup: bool
+    successes: int = 0
+    failures: int = 0
+    warmup_completions: int = 0
+    service: LatencyHistogram = field(default_factory=LatencyHistogram)
+    response: LatencyHistogram = field(default_factory=LatencyHistogram)
+
+
+@dataclass(slots=True)
+class StreamStats:
+    """Streaming figures of the successful measured requests.
+
+    Attributes:
+        ttft: time to first token (first chunk carrying generated text) from the send, ns.
+        itl: inter-token latency: gaps between consecutive content chunks, ns.
+        tpot: time per output token after the first, per request, ns.
+        output_tokens: total output tokens (the server's usage where given, else chunks counted).
+    """
+
+    ttft: LatencyHistogram = field(default_factory=LatencyHistogram)
+    itl: LatencyHistogram = field(default_factory=LatencyHistogram)
+    tpot: LatencyHistogram = field(default_factory=LatencyHistogram)
+    output_tokens: int = 0
+
+
+class Recorder:
+    """Aggregates request outcomes for one trial.
+
+    Args:
+        start_ns: perf_counter_ns at the start of the run (warmup included).
+        warmup_s: warmup length, seconds.
+        window_s: measurement window length, seconds.
+        open_loop: whether response times from the intended send time are recorded.
+    """
+
+    def __init__(self, start_ns: int, warmup_s: float, window_s: float, *, open_loop: bool) -> None:
+        self.start_ns = start_ns
+        self.warmup_end_ns = start_ns + round(warmup_s * NS_PER_S)
+        self.window_end_ns = self.warmup_end_ns + round(window_s * NS_PER_S)
+        self.open_loop = open_loop
+        self.successes = 0
+        self.failures = 0
+        self.failures_by_kind: Counter[str] = Counter()
+        self.failure_examples: dict[str, str] = {}
+        self.warmup_requests = 0
+        self.late_completions = 0
+        self.unsent = 0
+        self.service = LatencyHistogram()
+        self.response = LatencyHistogram()
+        self.send_lag = LatencyHistogram()
+        self.stream = StreamStats()
+        self.intervals: dict[int, Interval] = {}
+
+    def in_window(self, sent_ns: int) -> bool:
+        """Whether a request sent at ``sent_ns`` is measured (sent after warmup, before the end)."""
+        return self.warmup_end_ns <= sent_ns < self.window_end_ns
+
+    def _interval(self, end_ns: int) -> Interval:
+        index = (end_ns - self.warmup_end_ns) // NS_PER_S
+        iv = self.intervals.get(index)
+        if iv is None:
+            iv = self.intervals[index] = Interval(index, index < 0)
+        return iv
+
+    def pop_intervals_before(self, index: int) -> list[Interval]:
+        """Remove and return the intervals with an index below ``index``, oldest first.
+
+        Intervals are keyed by completion time, so once the clock has passed the end of an
+        interval it can receive nothing more; popping it keeps memory bounded.
+        """
+        done = sorted(i for i in self.intervals if i < index)
+        return [self.intervals.pop(i) for i in done]
+
+    def _measured(self, intended_ns: int, end_ns: int) -> bool:
+        if intended_ns < self.warmup_end_ns:
+            self.warmup_requests += 1
+            self._interval(end_ns).warmup_completions += 1
+            return False
+        if end_ns > self.window_end_ns:
+            self.late_completions += 1
+            return False
+        return True
+
+    def success(
+        self,
+        intended_ns: int,
+        sent_ns: int,
+        end_ns: int,
+        *,
+        first_token_ns: int | None = None,
+        output_tokens: int | None = None,
+    ) -> None:
+        """Record a request that came back with a parsed, successful response.
+
+        Args:
+            intended_ns: the scheduled send time (open loop) or the actual send time (closed).
+            sent_ns: when the request was handed to the client.
+            end_ns: when the complete response had been received and parsed.
+            first_token_ns: streams only: when the first chunk with generated text arrived.
+            output_tokens: streams only: output tokens of the response.
+        """
+        if not self._measured(intended_ns, end_ns):
+            return
+        self.successes += 1
+        service_ns = end_ns - sent_ns
+        iv = self._interval(end_ns)
+        iv.successes += 1
+        self.service.record_ns(service_ns)
+        iv.service.record_ns(service_ns)
+        if self.open_loop:
+            response_ns = end_ns - intended_ns
+            self.response.record_ns(response_ns)
+            iv.response.record_ns(response_ns)
+            self.send_lag.record_ns(max(sent_ns - intended_ns, 0))
+        if first_token_ns is not None:
+            self.stream.ttft.record_ns(first_token_ns - sent_ns)
+            if output_tokens is not None and output_tokens > 1:
+                self.stream.tpot.record_ns((end_ns - first_token_ns) // (output_tokens - 1))
+        if output_tokens is not None:
+            self.stream.output_tokens += output_tokens
+
+    def inter_token(self, gap_ns: int, sent_ns: int) -> None:
+        """Record one gap between consecutive content chunks of a measured stream, ns."""
+        if self.in_window(sent_ns):
+            self.stream.itl.record_ns(gap_ns)
+
+    def failure(self, intended_ns: int, sent_ns: int, end_ns: int, kind: str, detail: str) -> None:
+        """Record a request that failed.
+
+        Args:
+            intended_ns, sent_ns, end_ns: as for :meth:`success`.
+            kind: the failure kind, e.g. ``"http_503"``, ``"timeout"``, ``"connection"``,
+                ``"stream"``, ``"client_error"``.
+            detail: one example message for this kind (the first one is kept).
+        """
+        if not self._measured(intended_ns, end_ns):
+            return
+        self.failures += 1
+        self.failures_by_kind[kind] += 1
+        self.failure_examples.setdefault(kind, detail[:300])
+        iv = self._interval(end_ns)
+        iv.failures += 1
+        if self.open_loop:
+            self.send_lag.record_ns(max(sent_ns - intended_ns, 0))

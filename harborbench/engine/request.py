@@ -1,0 +1,117 @@
+"""One request through the client under test, timed around the client call (SPEC section 9).
+
+The engine measures every mode with the same ruler: ``time.perf_counter_ns()`` just before the
+call is handed to the client and just after the parsed response (or the last chunk of a stream)
+is back. The client's own counters are never used for these figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from harborbench.engine.recorder import Recorder
+from harborbench.harborai import errors as hx
+
+
+def classify_failure(exc: BaseException) -> str:
+    """Name the kind of a failed request for the error breakdown.
+
+    Returns:
+        ``http_<status>`` for a non-2xx answer, ``timeout``, ``connection``, ``stream``,
+        ``invalid_response`` or ``client_error`` (any other exception raised by the client).
+    """
+    if isinstance(exc, hx.APIStatusError):
+        return f"http_{exc.status_code}"
+    if isinstance(exc, hx.APITimeoutError | asyncio.TimeoutError | TimeoutError):
+        return "timeout"
+    if isinstance(exc, hx.APIConnectionError):
+        return "connection"
+    if isinstance(exc, hx.StreamError):
+        return "stream"
+    return "client_error"
+
+
+class RequestSender:
+    """Sends one chat-completion request and records its outcome.
+
+    Args:
+        create: the client's ``chat.completions.acreate``.
+        params: keyword arguments of every call (model, messages, max_tokens, stream, ...).
+        recorder: where outcomes go.
+        clock: a nanosecond clock (``time.perf_counter_ns`` outside tests).
+    """
+
+    def __init__(
+        self,
+        create: Callable[..., Any],
+        params: dict[str, Any],
+        recorder: Recorder,
+        clock: Callable[[], int],
+    ) -> None:
+        self.create = create
+        self.params = params
+        self.stream = bool(params.get("stream"))
+        self.recorder = recorder
+        self.clock = clock
+        self.in_flight = 0  # measured requests (sent inside the window) still pending
+
+    async def send(self, intended_ns: int) -> None:
+        """Send one request whose intended send time was ``intended_ns`` and record it."""
+        rec = self.recorder
+        clock = self.clock
+        sent_ns = clock()
+        measured = rec.in_window(sent_ns)
+        if measured:
+            self.in_flight += 1
+        try:
+            if self.stream:
+                first_ns, tokens = await self._stream(sent_ns)
+                rec.success(
+                    intended_ns, sent_ns, clock(), first_token_ns=first_ns, output_tokens=tokens
+                )
+            else:
+                response = await self.create(**self.params)
+                end_ns = clock()
+                content = response.choices[0].message.content if response.choices else None
+                if not isinstance(content, str):
+                    rec.failure(
+                        intended_ns, sent_ns, end_ns, "invalid_response", "no message content"
+                    )
+                else:
+                    rec.success(intended_ns, sent_ns, end_ns)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # every failure of the call is counted, never raised
+            rec.failure(intended_ns, sent_ns, clock(), classify_failure(exc), _describe(exc))
+        finally:
+            if measured:
+                self.in_flight -= 1
+
+    async def _stream(self, sent_ns: int) -> tuple[int | None, int]:
+        clock = self.clock
+        stream = await self.create(**self.params)
+        first_ns: int | None = None
+        last_ns = 0
+        chunks_with_text = 0
+        usage_tokens: int | None = None
+        async for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                now = clock()
+                if first_ns is None:
+                    first_ns = now
+                else:
+                    self.recorder.inter_token(now - last_ns, sent_ns)
+                last_ns = now
+                chunks_with_text += 1
+            if chunk.usage is not None:
+                usage_tokens = chunk.usage.completion_tokens
+        if first_ns is None:
+            raise hx.StreamError("the stream ended without any generated text")
+        return first_ns, usage_tokens if usage_tokens is not None else chunks_with_text
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"

@@ -1,0 +1,187 @@
+"""Load models: *when* to send (SPEC section 5).
+
+Three models, all pure functions of the profile and the seed, so a schedule is exact and
+repeatable:
+
+- **closed loop** (``concurrency``): N workers, each sending its next request when its last one
+  ended. There is no schedule; the level may change by stage.
+- **open loop** (``rate``): requests arrive at an arrival rate in ops/s, either evenly spaced
+  (``constant``) or as a Poisson process (exponential gaps, seeded). Send times are computed on an
+  *absolute* schedule from the start time, ``t_i = start + offset_i``, never as "sleep 1/rate after
+  each send", so lateness of one send never delays the schedule (no drift), and a late send is
+  visible as send lag.
+- **stages**: a list of steps, each with its own rate or concurrency, for ramps and bursts.
+
+The warmup runs at the level of the first step; the measurement window follows it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+NS_PER_S = 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One step of a load plan.
+
+    Attributes:
+        start_s: offset of the step from the start of the run (warmup included), seconds.
+        duration_s: length of the step, seconds.
+        rate_ops: open-loop arrival rate in ops/s, or ``None`` for a closed-loop step.
+        concurrency: closed-loop worker count, or ``None`` for an open-loop step.
+    """
+
+    start_s: float
+    duration_s: float
+    rate_ops: float | None = None
+    concurrency: int | None = None
+
+    @property
+    def end_s(self) -> float:
+        """Offset of the end of the step from the start of the run, seconds."""
+        return self.start_s + self.duration_s
+
+
+@dataclass(frozen=True, slots=True)
+class LoadPlan:
+    """The whole run as steps: warmup first, then the measurement window.
+
+    Attributes:
+        kind: ``"closed"`` (concurrency) or ``"open"`` (arrival rate); stages of either kind
+            become steps of that kind.
+        arrival: ``"constant"`` or ``"poisson"`` (open loop only).
+        warmup_s: warmup length, seconds; requests sent before it ends are excluded from every
+            figure.
+        steps: consecutive steps covering ``[0, warmup_s + window_s)``.
+        seed: seed of the Poisson arrivals.
+    """
+
+    kind: Literal["closed", "open"]
+    arrival: Literal["constant", "poisson"]
+    warmup_s: float
+    steps: tuple[Step, ...]
+    seed: int = 0
+
+    @property
+    def total_s(self) -> float:
+        """Warmup plus measurement window, seconds."""
+        return self.steps[-1].end_s if self.steps else self.warmup_s
+
+    @property
+    def window_s(self) -> float:
+        """Length of the measurement window, seconds."""
+        return self.total_s - self.warmup_s
+
+    @property
+    def max_concurrency(self) -> int:
+        """The largest closed-loop worker count over all steps (0 for open loop)."""
+        return max((s.concurrency or 0) for s in self.steps)
+
+    def step_at(self, offset_s: float) -> Step:
+        """The step in force at ``offset_s`` seconds from the start (the last one past the end)."""
+        for step in self.steps:
+            if offset_s < step.end_s:
+                return step
+        return self.steps[-1]
+
+    def configured_level(self, offset_s: float) -> float:
+        """Configured rate (ops/s) or concurrency at ``offset_s``, for achieved-vs-configured."""
+        step = self.step_at(offset_s)
+        level = step.rate_ops if self.kind == "open" else step.concurrency
+        return float(level or 0)
+
+
+def build_plan(
+    *,
+    warmup_s: float,
+    levels: list[tuple[float, float]],
+    kind: Literal["closed", "open"],
+    arrival: Literal["constant", "poisson"] = "constant",
+    seed: int = 0,
+) -> LoadPlan:
+    """Build a :class:`LoadPlan` from measurement-window steps.
+
+    Args:
+        warmup_s: warmup length in seconds (>= 0); it runs at the first step's level.
+        levels: ``[(duration_s, level), ...]`` for the measurement window, where level is a rate
+            in ops/s (open loop) or a worker count (closed loop).
+        kind: ``"open"`` or ``"closed"``.
+        arrival: arrival process for open loop.
+        seed: seed for Poisson arrivals.
+
+    Returns:
+        The plan, with a warmup step first when ``warmup_s > 0``.
+
+    Raises:
+        ValueError: no steps, or a non-positive duration or level.
+    """
+    if not levels:
+        raise ValueError("a load plan needs at least one step")
+    steps: list[Step] = []
+    t = 0.0
+    for duration_s, level in [(warmup_s, levels[0][1]), *levels]:
+        if duration_s < 0 or level <= 0:
+            raise ValueError(
+                f"step durations must be >= 0 and levels > 0, got {duration_s}, {level}"
+            )
+        if duration_s == 0:
+            continue
+        if kind == "open":
+            steps.append(Step(t, duration_s, rate_ops=float(level)))
+        else:
+            steps.append(Step(t, duration_s, concurrency=int(level)))
+        t += duration_s
+    return LoadPlan(kind=kind, arrival=arrival, warmup_s=warmup_s, steps=tuple(steps), seed=seed)
+
+
+def arrival_offsets_ns(plan: LoadPlan) -> Iterator[int]:
+    """Intended send times of an open-loop plan, as offsets from the start in nanoseconds.
+
+    Constant arrivals within a step are at ``step.start + k / rate`` for k = 0, 1, ...; Poisson
+    arrivals have independent exponential gaps of mean ``1 / rate`` drawn from
+    ``numpy.random.default_rng(seed)``, restarting at each step boundary (the memoryless property
+    makes this exact). Offsets are computed from the step start, so rounding never accumulates.
+
+    Args:
+        plan: an open-loop plan.
+
+    Yields:
+        Non-decreasing offsets in ns, all below ``plan.total_s``.
+
+    Raises:
+        ValueError: the plan is closed-loop.
+    """
+    if plan.kind != "open":
+        raise ValueError("arrival offsets exist only for open-loop plans")
+    rng = np.random.default_rng(plan.seed)
+    for step in plan.steps:
+        assert step.rate_ops is not None
+        start_ns = round(step.start_s * NS_PER_S)
+        end_ns = round(step.end_s * NS_PER_S)
+        if plan.arrival == "constant":
+            k = 0
+            while True:
+                offset = start_ns + round(k * NS_PER_S / step.rate_ops)
+                if offset >= end_ns:
+                    break
+                yield offset
+                k += 1
+        else:
+            t_s = 0.0
+            while True:
+                # Draw gaps in blocks: one numpy call per 1024 arrivals keeps this cheap.
+                for gap in rng.exponential(1.0 / step.rate_ops, size=1024):
+                    t_s += float(gap)
+                    offset = start_ns + round(t_s * NS_PER_S)
+                    if offset >= end_ns:
+                        break
+                    yield offset
+                else:
+                    continue
+                break

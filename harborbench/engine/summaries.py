@@ -1,0 +1,148 @@
+"""Turn histograms into result figures, and merge trials into one total.
+
+Percentiles of several trials come from the merged histograms (exact), never from averaging
+the trials' percentiles.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from harborbench.engine.recorder import StreamStats
+from harborbench.metrics.histogram import LatencyHistogram
+from harborbench.result import (
+    CpuFigures,
+    HealthFigures,
+    LatencySummary,
+    MemoryFigures,
+    StreamSummary,
+    TrialResult,
+)
+
+NS_PER_S = 1e9
+PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p95", 95.0), ("p99", 99.0), ("p999", 99.9))
+#: A percentile q is marked insufficient when fewer than this many samples lie above it,
+#: i.e. when count * (1 - q/100) < MIN_TAIL_SAMPLES (p99 needs 1000 samples, p99.9 10000).
+MIN_TAIL_SAMPLES = 10
+
+
+def latency_summary(h: LatencyHistogram) -> LatencySummary:
+    """Percentiles (s), max, mean and sample count of a histogram, with insufficient flags."""
+    n = h.count
+    values: dict[str, float | None] = {}
+    insufficient = []
+    for label, q in PERCENTILES:
+        values[f"{label}_s"] = h.percentile_ns(q) / NS_PER_S if n else None
+        if n * (1 - q / 100) < MIN_TAIL_SAMPLES:
+            insufficient.append(label)
+    return LatencySummary(
+        count=n,
+        max_s=h.max_ns / NS_PER_S if n else None,
+        mean_s=h.mean_ns / NS_PER_S if n else None,
+        insufficient=insufficient,
+        histogram=h.encode() if n else "",
+        **values,
+    )
+
+
+def decode(summary: LatencySummary) -> LatencyHistogram:
+    """The histogram behind a summary (empty if it had no samples)."""
+    return LatencyHistogram.decode(summary.histogram) if summary.histogram else LatencyHistogram()
+
+
+def merged_summary(summaries: list[LatencySummary]) -> LatencySummary:
+    """Summary of the merged histograms of several summaries (exact, never averaged)."""
+    total = LatencyHistogram()
+    for s in summaries:
+        if s.histogram:
+            total.merge(decode(s))
+    return latency_summary(total)
+
+
+def stream_summary(stats: StreamStats, window_s: float) -> StreamSummary:
+    """Streaming figures of one trial."""
+    return StreamSummary(
+        ttft=latency_summary(stats.ttft),
+        itl=latency_summary(stats.itl),
+        tpot=latency_summary(stats.tpot),
+        output_tokens=stats.output_tokens,
+        output_tokens_per_s=stats.output_tokens / window_s if window_s > 0 else 0.0,
+    )
+
+
+def merge_trials(trials: list[TrialResult]) -> TrialResult:
+    """All trials as one: counts and CPU seconds summed, windows added, histograms merged.
+
+    Rates are recomputed from the sums (total successes / total window), the memory figures are
+    the worst trial's, and the time series is the first trial's.
+    """
+    if len(trials) == 1:
+        return trials[0]
+    window_s = sum(t.window_s for t in trials)
+    successes = sum(t.successes for t in trials)
+    failures = sum(t.failures for t in trials)
+    completed = successes + failures
+    kinds: Counter[str] = Counter()
+    examples: dict[str, str] = {}
+    for t in trials:
+        kinds.update(t.failures_by_kind)
+        for k, v in t.failure_examples.items():
+            examples.setdefault(k, v)
+    cpu_s = sum(t.cpu.cpu_seconds for t in trials)
+    stream = None
+    streams = [t.stream for t in trials if t.stream is not None]
+    if streams:
+        tokens = sum(s.output_tokens for s in streams)
+        stream = StreamSummary(
+            ttft=merged_summary([s.ttft for s in streams]),
+            itl=merged_summary([s.itl for s in streams]),
+            tpot=merged_summary([s.tpot for s in streams]),
+            output_tokens=tokens,
+            output_tokens_per_s=tokens / window_s if window_s else 0.0,
+        )
+    responses = [t.response_time for t in trials if t.response_time is not None]
+    worst_mem: MemoryFigures = max(trials, key=lambda t: t.memory.growth_pct).memory
+    health = trials[0].health
+    warnings = sorted({w for t in trials for w in t.health.warnings})
+    merged_health = HealthFigures(
+        **{
+            **health.model_dump(),
+            "warnings": warnings,
+            "generator_saturated": any(t.health.generator_saturated for t in trials),
+            "unsent": sum(t.health.unsent for t in trials),
+            "achieved_level": sum(t.health.achieved_level * t.window_s for t in trials) / window_s
+            if window_s
+            else 0.0,
+        }
+    )
+    first: dict[str, Any] = trials[0].model_dump()
+    first.update(
+        index=-1,
+        window_s=window_s,
+        successes=successes,
+        failures=failures,
+        failures_by_kind=dict(kinds),
+        failure_examples=examples,
+        in_flight_at_end=sum(t.in_flight_at_end for t in trials),
+        warmup_requests=sum(t.warmup_requests for t in trials),
+        throughput_ops=successes / window_s if window_s else 0.0,
+        attempted_ops=completed / window_s if window_s else 0.0,
+        failed_ops=failures / window_s if window_s else 0.0,
+        error_rate=failures / completed if completed else None,
+        service_time=merged_summary([t.service_time for t in trials]),
+        response_time=merged_summary(responses) if responses else None,
+        stream=stream,
+        cpu=CpuFigures(
+            cpu_seconds=cpu_s,
+            cpu_percent_mean=sum(t.cpu.cpu_percent_mean * t.window_s for t in trials) / window_s
+            if window_s
+            else 0.0,
+            ops_per_cpu_second=successes / cpu_s if cpu_s > 0 else None,
+            saturated=any(t.cpu.saturated for t in trials),
+        ),
+        memory=worst_mem,
+        health=merged_health,
+        interrupted=any(t.interrupted for t in trials),
+    )
+    return TrialResult.model_validate(first)

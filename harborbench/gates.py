@@ -1,0 +1,164 @@
+"""The plan's gates and alert levels, evaluated on a measured trial (SPEC section 8).
+
+A gate whose figure could not be measured, or was measured on too little data (a memory slope
+from a window under 5 minutes, a p95 from too few samples), is ``inconclusive``, never a pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from harborbench.result import GateResult, TrialResult
+
+Verdict = Literal["pass", "fail", "inconclusive"]
+Alert = Literal["ok", "warning", "critical"]
+
+
+@dataclass(frozen=True, slots=True)
+class GateThresholds:
+    """Thresholds of the absolute gates; ``None`` disables a gate.
+
+    Attributes:
+        throughput_min: ops/s (plan: 1000).
+        p95_max: seconds (plan: 0.2).
+        error_rate_max: fraction (plan: 0.01).
+        memory_growth_max_pct: percent of the RSS at the start of the window (plan: 20).
+        memory_slope_max_mb_per_min: MB/min over runs of at least 5 minutes (plan: 5).
+        success_rate_min: fraction of successful among completed requests (plan: 0.95 long-run,
+            0.90 burst).
+    """
+
+    throughput_min: float | None = None
+    p95_max: float | None = None
+    error_rate_max: float | None = None
+    memory_growth_max_pct: float | None = None
+    memory_slope_max_mb_per_min: float | None = None
+    success_rate_min: float | None = None
+
+
+#: The plan's thresholds (SPEC section 8).
+PLAN_GATES = GateThresholds(
+    throughput_min=1000.0,
+    p95_max=0.2,
+    error_rate_max=0.01,
+    memory_growth_max_pct=20.0,
+    memory_slope_max_mb_per_min=5.0,
+    success_rate_min=0.95,
+)
+
+
+def _throughput_alert(ops: float) -> Alert:
+    return "critical" if ops < 600 else "warning" if ops < 800 else "ok"
+
+
+def evaluate_gates(trial: TrialResult, gates: GateThresholds) -> list[GateResult]:
+    """Evaluate each enabled gate on a trial (usually all trials merged).
+
+    Args:
+        trial: the measured figures.
+        gates: the thresholds; ``None`` entries are skipped.
+
+    Returns:
+        One :class:`GateResult` per enabled gate, with the plan's alert level where it has one
+        (throughput < 800 warning, < 600 critical; p95 > 500 ms warning; error rate > 5%
+        critical; memory slope > 10 MB/min warning).
+    """
+    out: list[GateResult] = []
+    completed = trial.successes + trial.failures
+    if gates.throughput_min is not None:
+        ops = trial.throughput_ops
+        out.append(
+            GateResult(
+                name="throughput",
+                threshold=f">= {gates.throughput_min:g} ops/s",
+                observed=f"{ops:.1f} ops/s",
+                verdict="pass" if ops >= gates.throughput_min else "fail",
+                alert=_throughput_alert(ops),
+                detail="successful ops per second of the window",
+            )
+        )
+    if gates.p95_max is not None:
+        p95 = trial.service_time.p95_s
+        if trial.response_time is not None:
+            p95 = trial.response_time.p95_s  # the honest figure in open loop
+        short = p95 is None or "p95" in (trial.response_time or trial.service_time).insufficient
+        verdict: Verdict = (
+            "inconclusive"
+            if short
+            else "pass"
+            if p95 is not None and p95 < gates.p95_max
+            else "fail"
+        )
+        out.append(
+            GateResult(
+                name="p95 latency",
+                threshold=f"< {gates.p95_max * 1e3:g} ms",
+                observed="n/a" if p95 is None else f"{p95 * 1e3:.1f} ms",
+                verdict=verdict,
+                alert="warning" if p95 is not None and p95 > 0.5 else "ok",
+                detail=(
+                    "response time (from the intended send)"
+                    if trial.response_time
+                    else "service time"
+                )
+                + (" — too few samples" if short else ""),
+            )
+        )
+    if gates.error_rate_max is not None:
+        rate = trial.error_rate
+        out.append(
+            GateResult(
+                name="error rate",
+                threshold=f"< {gates.error_rate_max:.2%}",
+                observed="n/a" if rate is None else f"{rate:.2%}",
+                verdict="inconclusive"
+                if rate is None
+                else ("pass" if rate < gates.error_rate_max else "fail"),
+                alert="critical" if rate is not None and rate > 0.05 else "ok",
+                detail=f"{trial.failures} failed of {completed} completed",
+            )
+        )
+    if gates.success_rate_min is not None:
+        ok = None if completed == 0 else trial.successes / completed
+        out.append(
+            GateResult(
+                name="success rate",
+                threshold=f">= {gates.success_rate_min:.0%}",
+                observed="n/a" if ok is None else f"{ok:.2%}",
+                verdict="inconclusive"
+                if ok is None
+                else ("pass" if ok >= gates.success_rate_min else "fail"),
+                alert="ok",
+                detail="successful / completed requests",
+            )
+        )
+    mem = trial.memory
+    if gates.memory_growth_max_pct is not None:
+        out.append(
+            GateResult(
+                name="memory growth",
+                threshold=f"< {gates.memory_growth_max_pct:g}%",
+                observed=f"{mem.growth_pct:+.1f}%",
+                verdict="pass" if mem.growth_pct < gates.memory_growth_max_pct else "fail",
+                alert="ok",
+                detail="RSS growth over the window",
+            )
+        )
+    if gates.memory_slope_max_mb_per_min is not None:
+        slope = mem.slope_mb_per_min
+        if mem.verdict == "inconclusive" or slope is None:
+            verdict = "inconclusive"
+        else:
+            verdict = "pass" if slope < gates.memory_slope_max_mb_per_min else "fail"
+        out.append(
+            GateResult(
+                name="memory slope",
+                threshold=f"< {gates.memory_slope_max_mb_per_min:g} MB/min",
+                observed="n/a" if slope is None else f"{slope:+.2f} MB/min",
+                verdict=verdict,
+                alert="warning" if slope is not None and slope > 10 else "ok",
+                detail=mem.reason,
+            )
+        )
+    return out

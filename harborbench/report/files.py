@@ -1,0 +1,180 @@
+"""Result files: ``reports/<name>/result.json``, ``summary.csv``, ``timeseries.csv`` (SPEC 7).
+
+Every file is written atomically (to a temporary file in the same folder, then renamed), so a
+reader never sees half a file. The first save of a run moves an earlier run of the same name to
+``reports/<name>/history/<timestamp>/``; later saves of the same run (after each trial) replace
+the run's own files.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import shutil
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from harborbench.result import RunResult, TrialResult
+
+RESULT_FILES = ("result.json", "summary.csv", "timeseries.csv", "report.html")
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (temporary file in the same folder, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def run_dir(reports: Path, name: str) -> Path:
+    """The folder of run ``name`` under ``reports``.
+
+    Raises:
+        ValueError: the name could escape the folder (only letters, digits, ``_.-``).
+    """
+    if not _SAFE_NAME.match(name) or name in (".", ".."):
+        raise ValueError(f"run name {name!r} may contain only letters, digits, '_', '.' and '-'")
+    return reports / name
+
+
+def archive_previous(folder: Path) -> Path | None:
+    """Move an earlier run's files from ``folder`` to ``folder/history/<timestamp>/``.
+
+    Returns:
+        The history folder used, or ``None`` if there was nothing to move.
+    """
+    present = [folder / f for f in RESULT_FILES if (folder / f).exists()]
+    present += [p for p in folder.glob("*.csv") if p not in present] if folder.exists() else []
+    if not present:
+        return None
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    dest = folder / "history" / stamp
+    dest.mkdir(parents=True, exist_ok=False)
+    for p in present:
+        shutil.move(str(p), dest / p.name)
+    return dest
+
+
+def _csv(rows: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return buf.getvalue()
+
+
+def _ms(x: float | None) -> float | None:
+    return None if x is None else round(x * 1e3, 4)
+
+
+def summary_rows(result: RunResult) -> list[dict[str, Any]]:
+    """One row per trial plus one ``total`` row; tidy, units in the column names."""
+    rows = []
+    trials: list[tuple[str, TrialResult]] = [(str(t.index + 1), t) for t in result.trials]
+    if result.total is not None and len(result.trials) > 1:
+        trials.append(("total", result.total))
+    for label, t in trials:
+        rt = t.response_time
+        rows.append(
+            {
+                "run": result.name,
+                "trial": label,
+                "window_s": round(t.window_s, 3),
+                "successes": t.successes,
+                "failures": t.failures,
+                "in_flight_at_end": t.in_flight_at_end,
+                "throughput_ops": round(t.throughput_ops, 3),
+                "attempted_ops": round(t.attempted_ops, 3),
+                "failed_ops": round(t.failed_ops, 3),
+                "error_rate": None if t.error_rate is None else round(t.error_rate, 6),
+                "service_p50_ms": _ms(t.service_time.p50_s),
+                "service_p90_ms": _ms(t.service_time.p90_s),
+                "service_p95_ms": _ms(t.service_time.p95_s),
+                "service_p99_ms": _ms(t.service_time.p99_s),
+                "service_p999_ms": _ms(t.service_time.p999_s),
+                "service_max_ms": _ms(t.service_time.max_s),
+                "service_mean_ms": _ms(t.service_time.mean_s),
+                "response_p95_ms": _ms(rt.p95_s) if rt else None,
+                "response_p99_ms": _ms(rt.p99_s) if rt else None,
+                "ttft_p50_ms": _ms(t.stream.ttft.p50_s) if t.stream else None,
+                "ttft_p95_ms": _ms(t.stream.ttft.p95_s) if t.stream else None,
+                "itl_p50_ms": _ms(t.stream.itl.p50_s) if t.stream else None,
+                "output_tokens_per_s": round(t.stream.output_tokens_per_s, 2) if t.stream else None,
+                "cpu_seconds": round(t.cpu.cpu_seconds, 3),
+                "cpu_percent_mean": round(t.cpu.cpu_percent_mean, 1),
+                "ops_per_cpu_second": None
+                if t.cpu.ops_per_cpu_second is None
+                else round(t.cpu.ops_per_cpu_second, 2),
+                "rss_start_mb": round(t.memory.rss_start_bytes / 1e6, 2),
+                "rss_end_mb": round(t.memory.rss_end_bytes / 1e6, 2),
+                "memory_growth_pct": round(t.memory.growth_pct, 2),
+                "memory_slope_mb_per_min": t.memory.slope_mb_per_min,
+                "memory_verdict": t.memory.verdict,
+                "generator_saturated": t.health.generator_saturated,
+                "interrupted": t.interrupted,
+            }
+        )
+    return rows
+
+
+def timeseries_rows(result: RunResult) -> list[dict[str, Any]]:
+    """One row per trial and second; ``t_s`` < 0 is warmup."""
+    rows = []
+    for t in result.trials:
+        for r in t.timeseries:
+            rows.append(
+                {
+                    "run": result.name,
+                    "trial": t.index + 1,
+                    "t_s": r.t_s,
+                    "phase": "warmup" if r.warmup else "measure",
+                    "successes": r.successes,
+                    "failures": r.failures,
+                    "throughput_ops": round(r.throughput_ops, 3),
+                    "service_p50_ms": _ms(r.service_p50_s),
+                    "service_p95_ms": _ms(r.service_p95_s),
+                    "service_p99_ms": _ms(r.service_p99_s),
+                    "response_p99_ms": _ms(r.response_p99_s),
+                    "rss_mb": None if r.rss_bytes is None else round(r.rss_bytes / 1e6, 3),
+                    "cpu_percent": r.cpu_percent,
+                }
+            )
+    return rows
+
+
+class ResultWriter:
+    """Saves a run's files, archiving an earlier run of the same name on the first save.
+
+    Args:
+        reports: the reports folder (``./reports`` by default in the CLI).
+        name: the run name.
+    """
+
+    def __init__(self, reports: Path, name: str) -> None:
+        self.folder = run_dir(reports, name)
+        self._archived = False
+        self.history: Path | None = None
+
+    def save(self, result: RunResult) -> Path:
+        """Write ``result.json``, ``summary.csv`` and ``timeseries.csv``; returns the folder."""
+        if not self._archived:
+            self.history = archive_previous(self.folder)
+            self._archived = True
+        write_atomic(self.folder / "result.json", result.model_dump_json(indent=2) + "\n")
+        write_atomic(self.folder / "summary.csv", _csv(summary_rows(result)))
+        write_atomic(self.folder / "timeseries.csv", _csv(timeseries_rows(result)))
+        return self.folder

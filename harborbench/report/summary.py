@@ -1,0 +1,149 @@
+"""The Rich summary of a run printed by ``harborbench run``."""
+
+from __future__ import annotations
+
+from rich.console import Console, Group
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+
+from harborbench.result import PLAN_BASELINE_OPS, PLAN_TARGET_OPS, LatencySummary, RunResult
+
+_VERDICT_STYLE = {"pass": "green", "fail": "bold red", "inconclusive": "yellow"}
+
+
+def _ms(x: float | None) -> str:
+    if x is None:
+        return "–"
+    return f"{x * 1e3:.3f}" if x < 0.01 else f"{x * 1e3:.1f}"
+
+
+def _latency_table(rows: list[tuple[str, LatencySummary | None]]) -> Table:
+    table = Table(title="Latency of successful ops (ms)", title_justify="left")
+    table.add_column("distribution")
+    for label in ("p50", "p90", "p95", "p99", "p99.9", "max", "mean", "samples"):
+        table.add_column(label, justify="right")
+    for name, s in rows:
+        if s is None:
+            continue
+        cells = []
+        for key, attr in (("p50", s.p50_s), ("p90", s.p90_s), ("p95", s.p95_s), ("p99", s.p99_s),
+                          ("p999", s.p999_s)):  # fmt: skip
+            text = _ms(attr)
+            cells.append(f"[dim]{text}*[/]" if key in s.insufficient else text)
+        table.add_row(name, *cells, _ms(s.max_s), _ms(s.mean_s), str(s.count))
+    table.caption = "* too few samples for this percentile (fewer than 10 above it)"
+    return table
+
+
+def render_summary(result: RunResult, console: Console, *, folder: str | None = None) -> None:
+    """Print the summary of a run: throughput, latency, errors, CPU, memory, health, gates."""
+    t = result.total
+    if t is None:
+        console.print("[yellow]No trial completed: nothing was measured.[/]")
+        return
+    profile = result.profile
+    head = Table.grid(padding=(0, 2))
+    head.add_column(style="bold")
+    head.add_column()
+    load = profile.get("load", {})
+    head.add_row(
+        "run", escape(result.name) + (" [yellow](interrupted)[/]" if result.interrupted else "")
+    )
+    head.add_row("load", escape(_describe_load(load)))
+    head.add_row(
+        "window", f"{t.window_s:.1f} s over {len(result.trials)} trial(s), warmup excluded"
+    )
+    ratio = t.throughput_ops / PLAN_BASELINE_OPS
+    head.add_row(
+        "throughput",
+        f"[bold]{t.throughput_ops:,.1f} ops/s[/] successful   "
+        f"(attempted {t.attempted_ops:,.1f}, failed {t.failed_ops:,.1f} ops/s)",
+    )
+    head.add_row(
+        "plan reference",
+        f"{PLAN_BASELINE_OPS} ops/s baseline (x{ratio:.2f}), {PLAN_TARGET_OPS:g} ops/s target — "
+        "the plan's figures from another machine, not a measured baseline",
+    )
+    err = "–" if t.error_rate is None else f"{t.error_rate:.2%}"
+    kinds = ", ".join(f"{escape(k)}: {n}" for k, n in sorted(t.failures_by_kind.items()))
+    head.add_row(
+        "requests",
+        f"{t.successes:,} ok, {t.failures:,} failed (error rate {err}"
+        + (f"; {kinds}" if kinds else "")
+        + f"), {t.in_flight_at_end} in flight at end",
+    )
+    eff = t.cpu.ops_per_cpu_second
+    head.add_row(
+        "CPU",
+        f"{t.cpu.cpu_seconds:.2f} CPU s, {t.cpu.cpu_percent_mean:.0f}% of a core, "
+        + ("efficiency n/a" if eff is None else f"{eff:,.0f} ops per CPU second"),
+    )
+    m = t.memory
+    slope = "n/a" if m.slope_mb_per_min is None else f"{m.slope_mb_per_min:+.2f} MB/min"
+    if m.slope_ci_low is not None and m.slope_ci_high is not None:
+        slope += f" [{m.slope_ci_low:+.2f}, {m.slope_ci_high:+.2f}]"
+    head.add_row(
+        "memory",
+        f"RSS {m.rss_start_bytes / 1e6:.1f} → {m.rss_end_bytes / 1e6:.1f} MB "
+        f"({m.growth_pct:+.1f}%), slope {slope}, "
+        f"[{_VERDICT_STYLE[m.verdict]}]{m.verdict}[/] ({escape(m.reason)})",
+    )
+    conn = t.connections
+    if conn.get("server_connections_accepted") is not None:
+        head.add_row(
+            "connections",
+            f"{conn['server_connections_accepted']} accepted by the server for "
+            f"{conn.get('server_requests_total')} requests (last trial)",
+        )
+    parts: list[object] = [head]
+    lat_rows: list[tuple[str, LatencySummary | None]] = [("service time", t.service_time)]
+    if t.response_time is not None:
+        lat_rows.append(("response time (from intended send)", t.response_time))
+    if t.stream is not None:
+        lat_rows += [("time to first token", t.stream.ttft), ("inter-token", t.stream.itl),
+                     ("time per output token", t.stream.tpot)]  # fmt: skip
+    parts.append(_latency_table(lat_rows))
+    if t.stream is not None:
+        parts.append(
+            f"output tokens: {t.stream.output_tokens:,} ({t.stream.output_tokens_per_s:,.0f}/s)"
+        )
+    if result.gates:
+        gates = Table(title="Gates", title_justify="left")
+        for col in ("gate", "threshold", "observed", "verdict", "alert", "detail"):
+            gates.add_column(col)
+        for g in result.gates:
+            alert = {"ok": "", "warning": "[yellow]warning[/]", "critical": "[red]critical[/]"}[
+                g.alert
+            ]
+            gates.add_row(
+                g.name, g.threshold, g.observed,
+                f"[{_VERDICT_STYLE[g.verdict]}]{g.verdict}[/]", alert, escape(g.detail),
+            )  # fmt: skip
+        parts.append(gates)
+    if t.health.warnings:
+        parts.append(
+            "[yellow]Measurement health:[/]\n"
+            + "\n".join(f"  • {escape(w)}" for w in t.health.warnings)
+        )
+    if folder:
+        parts.append(f"[dim]files: {escape(folder)}/result.json, summary.csv, timeseries.csv[/]")
+    console.print(Panel(Group(*parts), title="harborbench run", border_style="blue"))  # type: ignore[arg-type]
+
+
+def _describe_load(load: dict[str, object]) -> str:
+    if load.get("stages"):
+        stages = load["stages"]
+        assert isinstance(stages, list)
+        return "stages: " + ", ".join(
+            f"{s.get('duration')}s @ "
+            + (
+                f"{s['rate']} ops/s"
+                if s.get("rate") is not None
+                else f"{s.get('concurrency')} workers"
+            )
+            for s in stages
+        )
+    if load.get("rate") is not None:
+        return f"open loop, {load['rate']} ops/s ({load.get('arrival', 'constant')} arrivals)"
+    return f"closed loop, {load.get('concurrency')} workers"

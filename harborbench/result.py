@@ -1,0 +1,233 @@
+"""The result model: what a run measured, as written to ``reports/<name>/result.json``.
+
+Pydantic models at the file boundary (SPEC section 7). Every figure carries its unit in its name
+(seconds ``_s``, bytes ``_bytes``, ops per second ``_ops``). The report package and ``compare``
+read only this model.
+
+Schema versions (``schema_version``):
+    1: first version (harborbench 0.1.0).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from harborbench.errors import ResultFileError
+
+SCHEMA_VERSION = 1
+PLAN_BASELINE_OPS = 505.6
+PLAN_TARGET_OPS = 1000.0
+
+METRIC_DEFINITIONS: dict[str, str] = {
+    "op": "one chat-completion request sent over a real socket that came back with a parsed, "
+    "successful response",
+    "measurement_window": "from the end of warmup to the end of the configured duration; requests "
+    "sent during warmup are excluded from every figure",
+    "throughput_ops": "successful ops completed inside the window / window length (ops/s)",
+    "attempted_ops": "(successful + failed) requests completed inside the window / window length",
+    "in_flight_at_end": "requests sent in the window and still pending when it closed; neither "
+    "successes nor failures",
+    "error_rate": "failed / (successful + failed), by kind: http_<status>, timeout, connection, "
+    "stream, client_error",
+    "service_time": "from the moment the request is handed to the client to the parsed response "
+    "(time.perf_counter_ns)",
+    "response_time": "open loop only: from the intended send time of the arrival schedule to the "
+    "parsed response, so that a stall or a queue cannot hide (coordinated omission correction)",
+    "percentiles": "from an HDR histogram, 3 significant figures (relative error <= 0.1%), "
+    "range 1 us to 1 h; percentiles of several trials or intervals come from merged histograms, "
+    "never averaged; a percentile is marked insufficient when fewer than 10 samples lie above it",
+    "ttft": "streams: time to first token, from the send to the first chunk carrying text",
+    "itl": "streams: inter-token latency, the gap between consecutive content chunks",
+    "tpot": "streams: time per output token after the first, per request",
+    "cpu_efficiency": "successful ops per CPU second of the measuring process",
+    "memory_slope": "RSS of the measuring process, Theil-Sen slope in MB/min with a 95% interval; "
+    "inconclusive for a window shorter than 5 minutes",
+    "send_lag": "open loop: actual send time minus intended send time",
+    "loop_lag": "how late a periodic 50 ms timer of the event loop woke up",
+}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LatencySummary(_Model):
+    """Percentiles of one latency distribution, seconds, with the sample count."""
+
+    count: int
+    p50_s: float | None
+    p90_s: float | None
+    p95_s: float | None
+    p99_s: float | None
+    p999_s: float | None
+    max_s: float | None
+    mean_s: float | None
+    insufficient: list[str]
+    histogram: str  # hdrh encoding, mergeable
+
+
+class StreamSummary(_Model):
+    """Streaming figures: TTFT, inter-token latency, time per output token, tokens/s."""
+
+    ttft: LatencySummary
+    itl: LatencySummary
+    tpot: LatencySummary
+    output_tokens: int
+    output_tokens_per_s: float
+
+
+class CpuFigures(_Model):
+    """CPU use of the measuring process over the window."""
+
+    cpu_seconds: float
+    cpu_percent_mean: float
+    ops_per_cpu_second: float | None
+    saturated: bool
+
+
+class MemoryFigures(_Model):
+    """RSS of the measuring process over the window, and its trend."""
+
+    rss_start_bytes: int
+    rss_end_bytes: int
+    rss_max_bytes: int
+    growth_pct: float
+    slope_mb_per_min: float | None
+    slope_ci_low: float | None
+    slope_ci_high: float | None
+    verdict: Literal["pass", "fail", "inconclusive"]
+    reason: str
+
+
+class HealthFigures(_Model):
+    """Health of the measurement itself (is the load generator the bottleneck?)."""
+
+    loop_lag_p99_s: float | None
+    loop_lag_max_s: float | None
+    send_lag_p99_s: float | None
+    send_lag_max_s: float | None
+    configured_level: float
+    achieved_level: float
+    level_unit: Literal["ops/s", "concurrency"]
+    unsent: int
+    generator_saturated: bool
+    warnings: list[str]
+
+
+class IntervalRow(_Model):
+    """The main figures of one one-second interval (by completion time)."""
+
+    t_s: float  # interval start, seconds from the start of the measurement window (< 0: warmup)
+    warmup: bool
+    successes: int
+    failures: int
+    throughput_ops: float
+    service_p50_s: float | None
+    service_p95_s: float | None
+    service_p99_s: float | None
+    response_p99_s: float | None
+    rss_bytes: int | None
+    cpu_percent: float | None
+    service_histogram: str
+    response_histogram: str
+
+
+class TrialResult(_Model):
+    """The figures of one trial (one repetition of the workload)."""
+
+    index: int
+    started_at: str
+    window_s: float
+    successes: int
+    failures: int
+    failures_by_kind: dict[str, int]
+    failure_examples: dict[str, str]
+    in_flight_at_end: int
+    warmup_requests: int
+    throughput_ops: float
+    attempted_ops: float
+    failed_ops: float
+    error_rate: float | None
+    service_time: LatencySummary
+    response_time: LatencySummary | None
+    stream: StreamSummary | None
+    cpu: CpuFigures
+    memory: MemoryFigures
+    health: HealthFigures
+    connections: dict[str, Any]
+    client_status: dict[str, Any]
+    client_statistics: dict[str, Any]
+    server_stats: dict[str, Any] | None
+    timeseries: list[IntervalRow]
+    interrupted: bool
+
+
+class GateResult(_Model):
+    """One gate of SPEC section 8 evaluated on a run."""
+
+    name: str
+    threshold: str
+    observed: str
+    verdict: Literal["pass", "fail", "inconclusive"]
+    alert: Literal["ok", "warning", "critical"]
+    detail: str
+
+
+class RunResult(_Model):
+    """Everything one ``harborbench run`` measured (``result.json``)."""
+
+    schema_version: int
+    name: str
+    created_at: str
+    harborbench_version: str
+    profile: dict[str, Any]
+    environment: dict[str, Any]
+    metric_definitions: dict[str, str]
+    reference: dict[str, float]
+    trials: list[TrialResult]
+    total: TrialResult | None  # all trials merged (histograms merged, counts summed)
+    gates: list[GateResult]
+    interrupted: bool
+
+
+def load_result(path: str | Path) -> RunResult:
+    """Read a ``result.json``.
+
+    Args:
+        path: the file.
+
+    Returns:
+        The validated result.
+
+    Raises:
+        ResultFileError: missing, unreadable, not a harborbench result, or written by a newer
+            harborbench (its ``schema_version`` is above :data:`SCHEMA_VERSION`).
+    """
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ResultFileError(
+            f"{p}: no such result file.", hint="Run `harborbench run PROFILE` first."
+        ) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ResultFileError(f"{p}: not readable as JSON ({exc}).") from None
+    if not isinstance(data, dict) or "schema_version" not in data:
+        raise ResultFileError(f"{p}: not a harborbench result file (no schema_version).")
+    version = data["schema_version"]
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        raise ResultFileError(
+            f"{p}: written with result schema version {version}, newer than this harborbench "
+            f"understands ({SCHEMA_VERSION}).",
+            hint="Upgrade harborbench (pip install -U harborbench) to read it.",
+        )
+    try:
+        return RunResult.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(x) for x in first["loc"])
+        raise ResultFileError(f"{p}: invalid result file at {loc}: {first['msg']}.") from None

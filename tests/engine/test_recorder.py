@@ -1,0 +1,78 @@
+"""The recorder's accounting with an injected clock: exact figures, warmup and window rules."""
+
+from __future__ import annotations
+
+from harborbench.engine.recorder import Recorder
+
+S = 1_000_000_000
+MS = 1_000_000
+
+
+def make() -> Recorder:
+    # Run starts at t=100 s (an arbitrary perf_counter origin); 2 s warmup; 10 s window.
+    return Recorder(100 * S, warmup_s=2, window_s=10, open_loop=True)
+
+
+def test_warmup_requests_are_excluded_from_every_figure() -> None:
+    rec = make()
+    rec.success(101 * S, 101 * S, 103 * S)  # sent in warmup, completed in the window
+    rec.failure(101 * S, 101 * S, 101 * S + 5 * MS, "http_500", "boom")
+    assert rec.successes == 0 and rec.failures == 0
+    assert rec.warmup_requests == 2
+    assert rec.service.count == 0
+
+
+def test_successes_failures_and_exact_percentiles() -> None:
+    rec = make()
+    for i in range(1, 101):  # service times 1..100 ms, all inside the window
+        t = 103 * S + i * MS
+        rec.success(t, t, t + i * MS)
+    rec.failure(104 * S, 104 * S, 104 * S + MS, "timeout", "slow")
+    rec.failure(104 * S, 104 * S, 104 * S + MS, "http_503", "busy")
+    assert (rec.successes, rec.failures) == (100, 2)
+    assert dict(rec.failures_by_kind) == {"timeout": 1, "http_503": 1}
+    # HDR: within 0.1% of the exact nearest-rank value.
+    assert abs(rec.service.percentile_ns(50) - 50 * MS) <= 50 * MS * 0.001
+    assert abs(rec.service.percentile_ns(99) - 99 * MS) <= 99 * MS * 0.001
+    assert abs(rec.service.max_ns - 100 * MS) <= 100 * MS * 0.001
+
+
+def test_response_time_counts_from_the_intended_send() -> None:
+    rec = make()
+    intended = 103 * S
+    sent = intended + 500 * MS  # the generator (or a stall) delayed the send by 500 ms
+    rec.success(intended, sent, sent + 10 * MS)
+    assert abs(rec.service.percentile_ns(50) - 10 * MS) <= 10 * MS * 0.001
+    assert abs(rec.response.percentile_ns(50) - 510 * MS) <= 510 * MS * 0.001
+    assert abs(rec.send_lag.percentile_ns(50) - 500 * MS) <= 500 * MS * 0.001
+
+
+def test_completion_after_the_window_is_not_throughput() -> None:
+    rec = make()
+    rec.success(111 * S, 111 * S, 113 * S)  # window ends at 112 s
+    assert rec.successes == 0
+    assert rec.late_completions == 1
+
+
+def test_intervals_are_keyed_by_completion_second_from_window_start() -> None:
+    rec = make()
+    rec.success(102 * S, 102 * S, 102 * S + 10 * MS)  # second 0 of the window
+    rec.success(103 * S, 103 * S, 104 * S + 10 * MS)  # second 2
+    rec.success(101 * S, 101 * S, 101 * S + 10 * MS)  # warmup, second -1
+    popped = rec.pop_intervals_before(1)
+    assert [(iv.index, iv.warmup, iv.successes, iv.warmup_completions) for iv in popped] == [
+        (-1, True, 0, 1),
+        (0, False, 1, 0),
+    ]
+    assert list(rec.intervals) == [2]
+
+
+def test_stream_figures() -> None:
+    rec = make()
+    sent = 103 * S
+    rec.inter_token(5 * MS, sent)
+    rec.success(sent, sent, sent + 100 * MS, first_token_ns=sent + 20 * MS, output_tokens=17)
+    assert rec.stream.output_tokens == 17
+    assert abs(rec.stream.ttft.percentile_ns(50) - 20 * MS) <= 20 * MS * 0.001
+    assert abs(rec.stream.tpot.percentile_ns(50) - 5 * MS) <= 5 * MS * 0.001  # 80 ms / 16
+    assert rec.stream.itl.count == 1
