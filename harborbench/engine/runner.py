@@ -144,7 +144,7 @@ def request_params(profile: Profile) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def _target(profile: Profile) -> Iterator[tuple[str, str | None, MockServer | None]]:
+def open_target(profile: Profile) -> Iterator[tuple[str, str | None, MockServer | None]]:
     """Yield ``(base_url, api_key, mock_server_or_None)`` for the profile's target."""
     target = profile.target
     if target.base_url:
@@ -611,7 +611,7 @@ async def arun(
     environment = collect_environment()
     trials: list[TrialResult] = []
     interrupted = False
-    with _target(profile) as (base_url, api_key, server):
+    with open_target(profile) as (base_url, api_key, server):
         for index in range(profile.repeat):
             trial = await run_trial(
                 profile, plan, base_url, api_key,
