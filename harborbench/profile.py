@@ -15,8 +15,8 @@ takes it), how hard (``load``: closed loop, open loop or stages), for how long (
     gates: {throughput_min: 450, p95_max: 200ms, error_rate_max: 1%}
 
 Durations are strings with units (:func:`harborbench.units.parse_duration`), held as float
-seconds; ``model_dump(mode="json")`` writes them back with units, so the dump of a profile
-loads again with :func:`load_profile_dict`. Rates are ops/s. Fractions accept ``0.01`` or
+seconds; ``model_dump()`` (either mode) writes them back with units, exactly, so the dump of
+a profile loads again with :func:`load_profile_dict` and gives an equal profile. Rates are ops/s. Fractions accept ``0.01`` or
 ``"1%"``.
 
 Every problem is reported at once in one :class:`harborbench.errors.ProfileError`, one line per
@@ -113,11 +113,11 @@ def _duration_out(seconds: float) -> str:
     return f"{Decimal(repr(seconds)):f}s"  # exact, no exponent (the grammar has none)
 
 
-#: Seconds, written with units (``"500ms"``); serialized with units in JSON mode.
+#: Seconds, written with units (``"500ms"``); serialized with units (as MockSettings does).
 Duration = Annotated[
     float,
     BeforeValidator(_duration_in),
-    PlainSerializer(_duration_out, return_type=str, when_used="json"),
+    PlainSerializer(_duration_out, return_type=str),
 ]
 
 
@@ -202,12 +202,13 @@ def _synthetic_text(tokens: int, seed: int) -> str:
     letters = "etaoinshrdlucmfwypvbgk"
     n_chars = tokens * CHARS_PER_TOKEN
     parts: list[str] = []
-    length = 0
+    length = -1  # n words take their letters plus n - 1 spaces
     while length < n_chars:
         word = "".join(rng.choice(letters) for _ in range(rng.randint(2, 7)))
         parts.append(word)
         length += len(word) + 1
-    return " ".join(parts)[:n_chars]
+    text = " ".join(parts)[:n_chars]
+    return text[:-1] + "e" if text.endswith(" ") else text
 
 
 class TargetSpec(_Model):

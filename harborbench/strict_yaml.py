@@ -32,6 +32,8 @@ _INT = "tag:yaml.org,2002:int"
 _FLOAT = "tag:yaml.org,2002:float"
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _MERGE = "tag:yaml.org,2002:merge"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
 _YAML11_BOOL = "tag:harborbench:yaml11-bool"
 _SEXAGESIMAL = "tag:harborbench:yaml11-sexagesimal"
 _OCTAL = "tag:harborbench:yaml11-octal"
@@ -124,6 +126,11 @@ class _Converter:
             return None
         self._active.add(id(node))
         try:
+            if isinstance(node, MappingNode | SequenceNode) and node.tag not in (_MAP, _SEQ):
+                self.problems.append(
+                    YamlProblem(_line(node), path, f"the tag {node.tag!r} is not allowed here")
+                )
+                return None
             if isinstance(node, MappingNode):
                 return self._mapping(node, path)
             if isinstance(node, SequenceNode):
@@ -196,7 +203,8 @@ def load_strict(text: str) -> tuple[Any, dict[KeyPath, int]]:
 
     Raises:
         StrictYamlError: the text is not valid YAML, holds more than one document, or uses a
-            duplicate key, a merge key, or a YAML 1.1 boolean, base-60 or octal number. Every
+            duplicate key, a merge key, an explicit tag on a list or mapping (``!!set``,
+            ``!!python/...``), or a YAML 1.1 boolean, base-60 or octal number. Every
             problem of the document is listed, not just the first.
     """
     loader = _StrictLoader(text)

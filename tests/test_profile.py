@@ -1,0 +1,479 @@
+"""Workload profiles: the shipped ones load, every error names file, line and key, overrides."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from harborbench.errors import ProfileError
+from harborbench.profile import (
+    CHARS_PER_TOKEN,
+    DEFAULT_MESSAGES,
+    Profile,
+    apply_overrides,
+    load_profile,
+    load_profile_dict,
+)
+
+PROFILES = Path(__file__).resolve().parents[1] / "profiles"
+SHIPPED = sorted(PROFILES.glob("*.yaml"))
+
+MINIMAL = """\
+name: t
+load:
+  concurrency: 2
+duration: 1s
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "p.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def error_of(path: Path, overrides: tuple[str, ...] = ()) -> str:
+    with pytest.raises(ProfileError) as info:
+        load_profile(path, overrides)
+    return str(info.value)
+
+
+# --- the shipped profiles -----------------------------------------------------------------
+
+
+def test_the_six_profiles_are_shipped() -> None:
+    names = {p.stem for p in SHIPPED}
+    assert {"baseline", "optimized", "burst", "steady", "soak", "stream"} <= names
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_every_shipped_profile_loads_and_round_trips(path: Path) -> None:
+    profile = load_profile(path)
+    assert profile.name == path.stem
+    assert profile.target.mock is not None  # all run against the built-in mock
+    assert load_profile_dict(profile.model_dump(mode="json")) == profile
+    assert load_profile_dict(profile.model_dump()) == profile
+
+
+def test_baseline_and_optimized_differ_only_in_client_and_names() -> None:
+    base = load_profile(PROFILES / "baseline.yaml").model_dump(mode="json")
+    opt = load_profile(PROFILES / "optimized.yaml").model_dump(mode="json")
+    for key in ("name", "description", "client"):
+        base.pop(key)
+        opt.pop(key)
+    assert base == opt
+
+
+def test_shipped_profile_shapes() -> None:
+    base = load_profile(PROFILES / "baseline.yaml")
+    assert base.client["concurrency_optimization"]["enabled"] is False
+    opt = load_profile(PROFILES / "optimized.yaml")
+    assert all(opt.client["concurrency_optimization"].values()) is False  # force_... is false
+    flags = opt.client["concurrency_optimization"]
+    assert flags["enabled"] and flags["use_lockfree_plugin_manager"]
+    assert flags["use_optimized_connection_pool"] and flags["use_async_request_processor"]
+    assert flags["force_traditional_mode"] is False
+    burst = load_profile(PROFILES / "burst.yaml")
+    assert burst.load.kind == "stages"
+    rates = [s.rate for s in burst.load.stages or []]
+    assert rates == [300, 1200, 300]
+    assert burst.duration == 30.0
+    assert burst.gates.success_rate_min == pytest.approx(0.9)
+    steady = load_profile(PROFILES / "steady.yaml")
+    assert (steady.load.kind, steady.load.arrival) == ("open", "constant")
+    soak = load_profile(PROFILES / "soak.yaml")
+    assert soak.duration >= 300.0
+    assert soak.gates.memory_slope_max_mb_per_min == 5
+    stream = load_profile(PROFILES / "stream.yaml")
+    assert stream.request.stream is True
+    assert stream.target.mock is not None and stream.target.mock.stream.inter_token.value == 0.002
+
+
+# --- values -------------------------------------------------------------------------------
+
+
+def test_defaults_and_units(tmp_path: Path) -> None:
+    profile = load_profile(
+        write(
+            tmp_path,
+            """\
+            name: run-1.a_b
+            load: {rate: 250.5, arrival: poisson}
+            warmup: 1m30s
+            duration: 500ms
+            gates: {p95_max: 200ms, error_rate_max: 1%, success_rate_min: 0.95}
+            """,
+        )
+    )
+    assert profile.warmup == 90.0
+    assert profile.duration == 0.5
+    assert profile.load.kind == "open"
+    assert profile.load.rate == 250.5
+    assert profile.gates.p95_max == pytest.approx(0.2)
+    assert profile.gates.error_rate_max == pytest.approx(0.01)
+    assert profile.gates.success_rate_min == 0.95
+    assert profile.gates.throughput_min is None
+    assert profile.request.model == "gpt-4o-mini"
+    assert profile.request.timeout == 30.0
+    assert profile.repeat == 1 and profile.seed == 0
+    assert profile.target.mock is not None and profile.target.base_url is None
+    assert profile.request.build_messages() == [
+        {"role": role, "content": text} for role, text in DEFAULT_MESSAGES
+    ]
+
+
+def test_ints_are_accepted_for_floats(tmp_path: Path) -> None:
+    profile = load_profile(write(tmp_path, MINIMAL.replace("concurrency: 2", "rate: 100")))
+    assert profile.load.rate == 100.0
+
+
+def test_prompt_tokens_synthesizes_a_deterministic_prompt() -> None:
+    spec = load_profile_dict(
+        {
+            "name": "x",
+            "load": {"concurrency": 1},
+            "duration": "1s",
+            "request": {"prompt_tokens": 50},
+        }
+    ).request
+    messages = spec.build_messages(seed=3)
+    assert len(messages) == 1 and messages[0]["role"] == "user"
+    assert len(messages[0]["content"]) == 50 * CHARS_PER_TOKEN
+    assert spec.build_messages(seed=3) == messages
+    assert spec.build_messages(seed=4) != messages
+
+
+def test_stages_duration_is_their_sum_or_must_equal_it(tmp_path: Path) -> None:
+    text = """\
+        name: s
+        load:
+          stages:
+            - {duration: 2s, rate: 10}
+            - {duration: 500ms, rate: 40}
+        """
+    assert load_profile(write(tmp_path, text)).duration == 2.5
+    assert load_profile(write(tmp_path, text + "duration: 2500ms\n")).duration == 2.5
+    message = error_of(write(tmp_path, text + "duration: 3s\n"))
+    assert "p.yaml:6: duration: with stages, duration must equal" in message
+
+
+def test_messages_are_used_as_given(tmp_path: Path) -> None:
+    profile = load_profile(
+        write(
+            tmp_path,
+            MINIMAL
+            + "request:\n  messages:\n    - {role: system, content: be brief}\n"
+            + "    - {role: user, content: hi}\n",
+        )
+    )
+    assert profile.request.build_messages() == [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "hi"},
+    ]
+
+
+def test_base_url_target_with_env_var_name(tmp_path: Path) -> None:
+    profile = load_profile(
+        write(
+            tmp_path,
+            MINIMAL + "target: {base_url: 'https://api.example.com/v1', api_key_env: MY_KEY}\n",
+        )
+    )
+    assert profile.target.mock is None
+    assert profile.target.base_url == "https://api.example.com/v1"
+    assert profile.target.api_key_env == "MY_KEY"
+
+
+# --- every error class names file, line and key -----------------------------------------
+
+
+def test_unknown_key_suggests_the_right_one(tmp_path: Path) -> None:
+    path = write(tmp_path, "name: t\nload:\n  concurrency: 2\n  arival: poisson\nduration: 1s\n")
+    message = error_of(path)
+    assert f"{path}:4: load.arival: unknown key 'arival'; did you mean 'arrival'?" in message
+
+
+def test_unknown_key_inside_mock_settings(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        MINIMAL + "target:\n  mock:\n    latency: {distribution: fixed, valeu: 10ms}\n",
+    )
+    assert f"{path}:7: target.mock.latency.valeu: unknown key 'valeu'; did you mean 'value'?" in (
+        error_of(path)
+    )
+
+
+def test_duplicate_key(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "duration: 2s\n")
+    assert f"{path}:5: duration: duplicate key 'duration' (first on line 4)" in error_of(path)
+
+
+@pytest.mark.parametrize("word", ["yes", "no", "on", "off", "y", "n", "Yes", "OFF", "oN"])
+def test_yaml11_booleans_are_refused(tmp_path: Path, word: str) -> None:
+    path = write(tmp_path, MINIMAL + f"request:\n  stream: {word}\n")
+    message = error_of(path)
+    assert f"{path}:6: request.stream: '{word}' is read as a boolean by YAML 1.1" in message
+    assert "write true or false" in message
+
+
+def test_yaml11_boolean_as_a_text_value_is_refused_too(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "description: no\n")
+    assert f"{path}:5: description: 'no' is read as a boolean" in error_of(path)
+
+
+def test_sexagesimal_number_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "name: t\nload: {concurrency: 2}\nduration: 1:30\n")
+    message = error_of(path)
+    assert f"{path}:3: duration: '1:30' is read by YAML 1.1 as a base-60 number" in message
+    assert "1m30s" in message
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("30", "a duration needs units: write for example '30s' or '30ms'"),
+        ("ten seconds", "'ten seconds' is not a duration with units"),
+        ("-5s", "'-5s' is not a duration with units"),
+    ],
+)
+def test_bad_duration(tmp_path: Path, value: str, expected: str) -> None:
+    path = write(tmp_path, f"name: t\nload: {{concurrency: 2}}\nduration: {value}\n")
+    message = error_of(path)
+    assert f"{path}:3: duration: " in message
+    assert expected in message
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("  concurrency: '2'", "load.concurrency: expected an integer, got the text '2'; write"),
+        ("  concurrency: 2.5", "load.concurrency: expected an integer, got 2.5; write a whole"),
+        ("  concurrency: true", "load.concurrency: expected an integer, got True"),
+        ("  rate: '100'", "load.rate: expected a number, got the text '100'; write it without"),
+    ],
+)
+def test_wrong_type_is_not_coerced(tmp_path: Path, line: str, expected: str) -> None:
+    path = write(tmp_path, f"name: t\nload:\n{line}\nduration: 1s\n")
+    assert f"{path}:3: {expected}" in error_of(path)
+
+
+def test_number_for_text_says_quote_it(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "request: {model: 4}\n")
+    assert f"{path}:5: request.model: expected text, got 4; put it in quotes" in error_of(path)
+
+
+def test_two_load_kinds_at_once(tmp_path: Path) -> None:
+    path = write(tmp_path, "name: t\nload:\n  concurrency: 2\n  rate: 100\nduration: 1s\n")
+    message = error_of(path)
+    assert f"{path}:4: load.rate: give only one of concurrency / rate" in message
+
+
+def test_no_load_kind(tmp_path: Path) -> None:
+    path = write(tmp_path, "name: t\nload: {arrival: poisson}\nduration: 1s\n")
+    assert f"{path}:2: load: give one of concurrency, rate (ops/s) or stages" in error_of(path)
+
+
+def test_stage_kinds_mixed(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """\
+        name: t
+        load:
+          stages:
+            - {duration: 1s, rate: 10}
+            - {duration: 1s, concurrency: 4}
+        """,
+    )
+    assert f"{path}:5: load.stages[1]: stage 1 mixes kinds" in error_of(path)
+
+
+def test_stage_with_both_levels(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, "name: t\nload:\n  stages:\n    - {duration: 1s, rate: 1, concurrency: 2}\n"
+    )
+    assert f"{path}:4: load.stages[0]: a stage needs exactly one of rate" in error_of(path)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "nope.yaml"
+    assert f"profile {path} does not exist" in error_of(path)
+
+
+def test_bad_yaml(tmp_path: Path) -> None:
+    path = write(tmp_path, "name: t\nload: {concurrency: 2\nduration: 1s\n")
+    message = error_of(path)
+    assert f"{path}:3: (top level): not valid YAML" in message
+
+
+def test_empty_and_non_mapping_documents(tmp_path: Path) -> None:
+    assert "the profile is empty" in error_of(write(tmp_path, ""))
+    assert "the profile is a list, not a mapping" in error_of(write(tmp_path, "- 1\n"))
+
+
+def test_missing_required_keys(tmp_path: Path) -> None:
+    message = error_of(write(tmp_path, "description: x\n"))
+    assert "3 problems" in message
+    for key in ("name", "load", "duration"):
+        assert f": {key}: required key is missing; add it" in message
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """\
+        name: t
+        request: {max_tokens: '64', stram: true}
+        load: {concurrency: 0}
+        warmup: 3
+        duration: 1s
+        repeat: 0
+        """,
+    )
+    message = error_of(path)
+    assert "5 problems" in message
+    for expected in (
+        f"{path}:2: request.max_tokens: expected an integer",
+        f"{path}:2: request.stram: unknown key 'stram'; did you mean 'stream'?",
+        f"{path}:3: load.concurrency: Input should be greater than or equal to 1, got 0",
+        f"{path}:4: warmup: a duration needs units",
+        f"{path}:6: repeat: Input should be greater than or equal to 1, got 0",
+    ):
+        assert expected in message
+
+
+def test_unsafe_run_name(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL.replace("name: t", "name: ../escape"))
+    assert f"{path}:1: name: a run name may use only letters" in error_of(path)
+
+
+def test_client_config_errors_name_the_client_key(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        MINIMAL + "client:\n  concurrency_optimization:\n    enabeld: false\n",
+    )
+    message = error_of(path)
+    assert f"{path}:7: client.concurrency_optimization.enabeld: unknown config key" in message
+    assert "did you mean 'enabled'?" in message
+
+
+def test_mock_and_base_url_are_exclusive(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "target:\n  mock: {}\n  base_url: http://h/v1\n")
+    assert f"{path}:7: target.base_url: give either mock or base_url" in error_of(path)
+
+
+# --- secrets never reach a message ---------------------------------------------------------
+
+
+SECRET = "sk-live-0123456789abcdef"
+
+
+def test_a_key_pasted_as_the_env_var_name_is_not_echoed(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, MINIMAL + f"target: {{base_url: 'http://h/v1', api_key_env: {SECRET}}}\n"
+    )
+    message = error_of(path)
+    assert "target.api_key_env: must be the NAME of an environment variable" in message
+    assert SECRET not in message
+
+
+@pytest.mark.parametrize(
+    ("section", "expected"),
+    [
+        (f"target: {{api_key: {SECRET}}}", "target.api_key: an API key is never written"),
+        (f"client: {{api_key: {SECRET}}}", "client: 'client.api_key': an API key is never"),
+        (
+            f"client: {{providers: {{p: {{base_url: 'http://h', api_key: {SECRET}}}}}}}",
+            "'client.providers.p.api_key': an API key is never written",
+        ),
+    ],
+)
+def test_an_api_key_in_the_profile_is_refused_without_echo(
+    tmp_path: Path, section: str, expected: str
+) -> None:
+    message = error_of(write(tmp_path, MINIMAL + section + "\n"))
+    assert expected in message
+    assert SECRET not in message
+
+
+# --- overrides ----------------------------------------------------------------------------
+
+
+def test_overrides_set_values(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "client:\n  concurrency_optimization: {enabled: true}\n")
+    profile = load_profile(
+        path,
+        [
+            "load.rate=800",
+            "duration=10s",
+            "client.concurrency_optimization.enabled=false",
+            "gates.p95_max=150ms",
+            "request.prompt_tokens=20",
+        ],
+    )
+    assert profile.load.kind == "open" and profile.load.rate == 800.0  # concurrency removed
+    assert profile.duration == 10.0
+    assert profile.client == {"concurrency_optimization": {"enabled": False}}
+    assert profile.gates.p95_max == pytest.approx(0.15)
+    assert profile.request.prompt_tokens == 20
+
+
+def test_duration_override_scales_stages(tmp_path: Path) -> None:
+    profile = load_profile(PROFILES / "burst.yaml", ["duration=6s"])
+    assert profile.duration == 6.0
+    assert [s.duration for s in profile.load.stages or []] == pytest.approx([2.0, 2.0, 2.0])
+    assert [s.rate for s in profile.load.stages or []] == [300, 1200, 300]
+
+
+def test_override_of_a_list_item(tmp_path: Path) -> None:
+    profile = load_profile(PROFILES / "burst.yaml", ["load.stages.1.rate=900"])
+    assert [s.rate for s in profile.load.stages or []] == [300, 900, 300]
+
+
+@pytest.mark.parametrize(
+    ("option", "expected"),
+    [
+        ("load.rat=5", "unknown key path load.rat ('rat' is not a key of load); did you mean"),
+        ("durration=5s", "unknown key path durration"),
+        ("load.concurrency.x=1", "load.concurrency is a single value, so load.concurrency.x"),
+        ("load.stages.0.rate=1", "load.stages[0] is not an existing list item"),
+        ("duration", "needs the form key.path=value"),
+        ("request.stream=yes", "'yes' is read as a boolean by YAML 1.1"),
+    ],
+)
+def test_bad_overrides(tmp_path: Path, option: str, expected: str) -> None:
+    path = write(tmp_path, MINIMAL)
+    message = error_of(path, (option,))
+    assert f"{path}: --set " in message
+    assert expected in message
+
+
+def test_an_invalid_override_value_names_the_option(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL)
+    message = error_of(path, ("load.concurrency=many",))
+    assert (
+        f"{path}: load.concurrency (from --set load.concurrency=many): expected an integer"
+        in message
+    )
+
+
+def test_apply_overrides_does_not_modify_its_input() -> None:
+    data = {"name": "t", "load": {"concurrency": 2}, "duration": "1s"}
+    out = apply_overrides(data, ["load.concurrency=4", "seed=7"])
+    assert out == {"name": "t", "load": {"concurrency": 4}, "duration": "1s", "seed": 7}
+    assert data == {"name": "t", "load": {"concurrency": 2}, "duration": "1s"}
+    with pytest.raises(ProfileError, match=r"<overrides>: --set nme=x: unknown key path nme"):
+        apply_overrides(data, ["nme=x"])
+
+
+def test_load_profile_dict_names_its_source() -> None:
+    with pytest.raises(ProfileError, match=r"result.json: load: required key is missing"):
+        load_profile_dict({"name": "t", "duration": "1s"}, source="result.json")
+
+
+def test_profile_is_frozen() -> None:
+    profile = load_profile(PROFILES / "steady.yaml")
+    with pytest.raises(ValueError, match="frozen"):
+        profile.seed = 3  # type: ignore[misc]
+    assert isinstance(profile, Profile)
