@@ -8,6 +8,8 @@ every accepted TCP connection (asyncio calls the factory exactly once per accept
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import signal
 import sys
 import threading
@@ -117,12 +119,17 @@ def _watch_stdin(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
     """Block on stdin in a daemon thread; at end of file (the parent died) set ``stop``."""
 
     def reader() -> None:
+        # os.read on the raw descriptor: a daemon thread blocked inside the buffered
+        # sys.stdin would hold its lock and abort the interpreter at exit.
         try:
-            while sys.stdin.buffer.read(4096):
+            while os.read(fd, 4096):
                 pass
-        except (OSError, ValueError):
+        except OSError:
             pass
-        loop.call_soon_threadsafe(stop.set)
+        with contextlib.suppress(RuntimeError):  # the loop may already be closed
+            loop.call_soon_threadsafe(stop.set)
+
+    fd = sys.stdin.fileno()
 
     threading.Thread(target=reader, name="harborbench-parent-watch", daemon=True).start()
 
