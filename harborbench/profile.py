@@ -16,8 +16,8 @@ takes it), how hard (``load``: closed loop, open loop or stages), for how long (
 
 Durations are strings with units (:func:`harborbench.units.parse_duration`), held as float
 seconds; ``model_dump()`` (either mode) writes them back with units, exactly, so the dump of
-a profile loads again with :func:`load_profile_dict` and gives an equal profile. Rates are ops/s. Fractions accept ``0.01`` or
-``"1%"``.
+a profile loads again with :func:`load_profile_dict` and gives an equal profile. Rates are
+ops/s. Fractions accept ``0.01`` or ``"1%"``.
 
 Every problem is reported at once in one :class:`harborbench.errors.ProfileError`, one line per
 problem, each naming the file, the line (or the ``--set`` option it came from), the key path and
@@ -30,13 +30,9 @@ written in a profile: ``target.api_key_env`` names the environment variable that
 from __future__ import annotations
 
 import contextlib
-import copy
-import difflib
 import random
 import re
-import typing
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -53,8 +49,17 @@ from pydantic import (
 
 from harborbench.errors import ProfileError
 from harborbench.mockserver.settings import MockSettings
-from harborbench.strict_yaml import KeyPath, StrictYamlError, load_strict
-from harborbench.units import format_duration, parse_duration
+from harborbench.profile_errors import (
+    AtKey,
+    Where,
+    dotted,
+    problems,
+    raise_problems,
+)
+from harborbench.profile_overrides import apply as apply_profile_overrides
+from harborbench.profile_overrides import duration_text
+from harborbench.strict_yaml import StrictYamlError, load_strict
+from harborbench.units import parse_duration
 
 __all__ = [
     "DEFAULT_MESSAGES",
@@ -78,20 +83,11 @@ DEFAULT_MESSAGES: tuple[tuple[str, str], ...] = (
 #: usual rule of thumb for English text with OpenAI tokenizers.
 CHARS_PER_TOKEN = 4
 
-_SECRET_WORDS = re.compile(r"key|secret|password|passwd|auth|bearer|credential", re.I)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RUN_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
 # --- field types --------------------------------------------------------------------------
-
-
-class _AtKey(ValueError):
-    """A model-level validation error that belongs to one of the model's keys (for the line)."""
-
-    def __init__(self, key: str | int | tuple[str | int, ...], message: str) -> None:
-        super().__init__(message)
-        self.key: tuple[str | int, ...] = key if isinstance(key, tuple) else (key,)
 
 
 def _duration_in(value: Any) -> Any:
@@ -105,19 +101,11 @@ def _duration_in(value: Any) -> Any:
     )
 
 
-def _duration_out(seconds: float) -> str:
-    """Format seconds with units so that :func:`parse_duration` gives back the same float."""
-    text = format_duration(seconds)
-    if parse_duration(text) == seconds:
-        return text
-    return f"{Decimal(repr(seconds)):f}s"  # exact, no exponent (the grammar has none)
-
-
 #: Seconds, written with units (``"500ms"``); serialized with units (as MockSettings does).
 Duration = Annotated[
     float,
     BeforeValidator(_duration_in),
-    PlainSerializer(_duration_out, return_type=str),
+    PlainSerializer(duration_text, return_type=str),
 ]
 
 
@@ -174,7 +162,7 @@ class RequestSpec(_Model):
     @model_validator(mode="after")
     def _one_prompt(self) -> RequestSpec:
         if self.messages is not None and self.prompt_tokens is not None:
-            raise _AtKey(
+            raise AtKey(
                 "prompt_tokens", "give either messages or prompt_tokens, not both; remove one"
             )
         return self
@@ -245,9 +233,9 @@ class TargetSpec(_Model):
     @model_validator(mode="after")
     def _one_target(self) -> TargetSpec:
         if self.mock is not None and self.base_url is not None:
-            raise _AtKey("base_url", "give either mock or base_url, not both; remove one")
+            raise AtKey("base_url", "give either mock or base_url, not both; remove one")
         if self.api_key_env is not None and self.base_url is None:
-            raise _AtKey("api_key_env", "api_key_env applies only with base_url; remove it")
+            raise AtKey("api_key_env", "api_key_env applies only with base_url; remove it")
         return self
 
 
@@ -288,7 +276,7 @@ class LoadSpec(_Model):
         if len(given) != 1:
             if not given:
                 raise ValueError("give one of concurrency, rate (ops/s) or stages")
-            raise _AtKey(
+            raise AtKey(
                 given[1], f"give only one of {' / '.join(given)}; they are different load models"
             )
         if self.stages is not None:
@@ -296,12 +284,12 @@ class LoadSpec(_Model):
             if len(kinds) > 1:
                 first = self.stages[0].rate is not None
                 odd = next(i for i, s in enumerate(self.stages) if (s.rate is not None) != first)
-                raise _AtKey(
+                raise AtKey(
                     ("stages", odd),
                     f"stage {odd} mixes kinds: all stages must use rate, or all concurrency",
                 )
         if self.arrival == "poisson" and self.kind == "closed":
-            raise _AtKey("arrival", "arrival applies to open-loop rates; remove it or use rate")
+            raise AtKey("arrival", "arrival applies to open-loop rates; remove it or use rate")
         return self
 
     @property
@@ -387,7 +375,7 @@ class Profile(_Model):
             # A bad stage duration is reported on the stage; do not add "duration missing".
             with contextlib.suppress(ValueError):
                 total += _duration_in(raw) if isinstance(raw, str) else 0.0
-        return {**data, "duration": _duration_out(total)} if total > 0 else data
+        return {**data, "duration": duration_text(total)} if total > 0 else data
 
     @field_validator("name")
     @classmethod
@@ -427,10 +415,10 @@ class Profile(_Model):
         if self.load.stages is not None:
             total = sum(s.duration for s in self.load.stages)
             if abs(total - self.duration) > 1e-6 * max(1.0, total):
-                raise _AtKey(
+                raise AtKey(
                     "duration",
                     f"with stages, duration must equal the sum of the stage durations "
-                    f"({_duration_out(total)}); remove duration or fix it",
+                    f"({duration_text(total)}); remove duration or fix it",
                 )
         return self
 
@@ -453,194 +441,13 @@ def _find_key(value: Any, key: str, path: str = "client") -> str | None:
     return None
 
 
-# --- error reporting ----------------------------------------------------------------------
-
-
-def _dotted(path: Sequence[str | int]) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
-def _models_in(annotation: Any) -> list[type[BaseModel]]:
-    """The pydantic model classes inside a field annotation (through Optional, list, Annotated)."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    found: list[type[BaseModel]] = []
-    for arg in typing.get_args(annotation):
-        found.extend(_models_in(arg))
-    return found
-
-
-def _fields_at(path: Sequence[str | int]) -> list[str]:
-    """Field names of the model found at ``path`` from :class:`Profile` (for did-you-mean)."""
-    models: list[type[BaseModel]] = [Profile]
-    for part in path:
-        if isinstance(part, int):
-            continue
-        owners = [m for m in models if part in m.model_fields]
-        if owners:
-            models = [sub for m in owners for sub in _models_in(m.model_fields[part].annotation)]
-        else:  # a tag of a discriminated union, such as "lognormal": keep the matching model
-            models = [m for m in models if part in _literals(m)] or models
-        if not models:
-            return []
-    return sorted({name for m in models for name in m.model_fields})
-
-
-def _clean_loc(loc: Sequence[str | int]) -> KeyPath:
-    """Keep only the real key path of a pydantic error location.
-
-    Drops discriminator tags (``lognormal``) and validator names (``function-before[...]``)
-    that pydantic inserts, by following the schema from :class:`Profile`.
-    """
-    models: list[type[BaseModel]] = [Profile]
-    out: list[str | int] = []
-    for index, part in enumerate(loc):
-        if not models or isinstance(part, int):
-            out.append(part)
-            continue
-        owners = [m for m in models if part in m.model_fields]
-        if owners:
-            out.append(part)
-            models = [sub for m in owners for sub in _models_in(m.model_fields[part].annotation)]
-        elif index == len(loc) - 1 or "[" in part:
-            if "[" not in part:
-                out.append(part)  # an unknown key
-        else:
-            tagged = [m for m in models if part in _literals(m)]
-            models = tagged or models
-    return tuple(out)
-
-
-def _literals(model: type[BaseModel]) -> set[Any]:
-    """Values of the model's ``Literal`` fields (discriminator tags)."""
-    return {
-        value
-        for f in model.model_fields.values()
-        if typing.get_origin(f.annotation) is Literal
-        for value in typing.get_args(f.annotation)
-    }
-
-
-class _Where:
-    """Where each key path came from: a line of the file, or a ``--set`` option."""
-
-    def __init__(self, source: str, lines: Mapping[KeyPath, int] | None = None) -> None:
-        self.source = source
-        self.origin: dict[KeyPath, str] = {p: f"line {n}" for p, n in (lines or {}).items()}
-
-    def format(self, path: KeyPath, message: str) -> str:
-        """``file:line: key.path: message`` (or ``file: key.path (from --set ...): message``)."""
-        for end in range(len(path), 0, -1):
-            origin = self.origin.get(tuple(path[:end]))
-            if origin is None:
-                continue
-            if origin.startswith("line "):
-                return f"{self.source}:{origin[5:]}: {_dotted(path)}: {message}"
-            return f"{self.source}: {_dotted(path)} (from {origin}): {message}"
-        return f"{self.source}: {_dotted(path)}: {message}"
-
-
-_KIND_NAMES = {
-    "int_type": "an integer",
-    "float_type": "a number",
-    "bool_type": "true or false",
-    "string_type": "text",
-    "list_type": "a list",
-    "dict_type": "a mapping",
-    "model_type": "a mapping",
-    "model_attributes_type": "a mapping",
-}
-
-
-def _show(path: KeyPath, value: Any) -> str:
-    """A short rendering of an input value, or ``''`` where it might be a secret."""
-    if any(isinstance(p, str) and _SECRET_WORDS.search(p) for p in path) and isinstance(value, str):
-        return ""
-    if isinstance(value, bool | int | float) or value is None:
-        return f", got {value!r}"
-    if isinstance(value, str) and len(value) <= 40:
-        return f", got the text {value!r}"
-    if isinstance(value, dict):
-        return ", got a mapping"
-    if isinstance(value, list):
-        return ", got a list"
-    return ""
-
-
-def _explain(error: Mapping[str, Any], path: KeyPath) -> tuple[KeyPath, str]:
-    """The final key path and the message (with the fix) for one pydantic error."""
-    kind = error["type"]
-    value = error.get("input")
-    if kind == "extra_forbidden":
-        key = path[-1]
-        if isinstance(key, str) and _SECRET_WORDS.search(key) and "key" in key.lower():
-            return path, (
-                "an API key is never written in a profile; put it in an environment variable "
-                "and name that variable in target.api_key_env"
-            )
-        known = _fields_at(path[:-1])
-        close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
-        fix = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
-        return path, f"unknown key {key!r}; {fix}"
-    if kind == "missing":
-        return path, "required key is missing; add it"
-    if kind in _KIND_NAMES:
-        want = _KIND_NAMES[kind]
-        fix = ""
-        if isinstance(value, str) and kind in ("int_type", "float_type", "bool_type"):
-            fix = "; write it without quotes"
-        elif isinstance(value, bool | int | float) and kind == "string_type":
-            fix = "; put it in quotes"
-        elif isinstance(value, float) and kind == "int_type":
-            fix = "; write a whole number"
-        return path, f"expected {want}{_show(path, value)}{fix}"
-    if kind == "value_error":
-        exc = error.get("ctx", {}).get("error")
-        if isinstance(exc, _AtKey):
-            return (*path, *exc.key), str(exc)
-        return path, str(exc) if exc is not None else str(error["msg"])
-    if kind in ("finite_number",):
-        return path, "expected a finite number (not .inf or .nan)"
-    return path, f"{error['msg']}{_show(path, value)}"
-
-
-def _client_path(message: str, where: _Where) -> KeyPath:
-    """Best key path under ``client`` for a client ConfigError (it quotes the dotted key)."""
-    best: KeyPath = ("client",)
-    for quoted in re.findall(r"'([^']+)'", message):
-        parts: KeyPath = ("client", *quoted.split("."))
-        if len(parts) > len(best) and any(p[: len(parts)] == parts for p in where.origin):
-            best = parts
-    return best
-
-
-def _problems(exc: ValidationError, where: _Where) -> list[str]:
-    out: list[str] = []
-    for error in exc.errors(include_url=False):
-        path, message = _explain(error, _clean_loc(error["loc"]))
-        if path == ("client",):
-            path = _client_path(message, where)
-        out.append(where.format(path, message))
-    return out
-
-
-def _raise(source: str, problems: list[str]) -> typing.NoReturn:
-    if len(problems) == 1:
-        raise ProfileError(f"invalid profile {problems[0]}")
-    listing = "\n  ".join(problems)
-    raise ProfileError(f"invalid profile {source}: {len(problems)} problems:\n  {listing}")
-
-
 # --- loading ------------------------------------------------------------------------------
 
 
-def _validate(data: Any, where: _Where) -> Profile:
+def _validate(data: Any, where: Where) -> Profile:
     if not isinstance(data, dict):
         what = "empty" if data is None else f"a {type(data).__name__}, not a mapping"
-        _raise(
+        raise_problems(
             where.source,
             [
                 f"{where.source}: the profile is {what}; it needs keys such as "
@@ -650,7 +457,7 @@ def _validate(data: Any, where: _Where) -> Profile:
     try:
         return Profile.model_validate(data)
     except ValidationError as exc:
-        _raise(where.source, _problems(exc, where))
+        raise_problems(where.source, problems(Profile, exc, where))
 
 
 def load_profile_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Profile:
@@ -666,7 +473,7 @@ def load_profile_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Pro
     Raises:
         ProfileError: every problem at once, one per line, each naming ``source`` and the key.
     """
-    return _validate(dict(data) if isinstance(data, Mapping) else data, _Where(source))
+    return _validate(dict(data) if isinstance(data, Mapping) else data, Where(source))
 
 
 def load_profile(path: str | Path, overrides: Sequence[str] = ()) -> Profile:
@@ -699,135 +506,21 @@ def load_profile(path: str | Path, overrides: Sequence[str] = ()) -> Profile:
     try:
         data, lines = load_strict(text)
     except StrictYamlError as exc:
-        _raise(
+        raise_problems(
             source,
             [
-                f"{source}:{p.line}: {_dotted(p.path)}: {p.message}"
+                f"{source}:{p.line}: {dotted(p.path)}: {p.message}"
                 if p.line is not None
                 else f"{source}: {p.message}"
                 for p in exc.problems
             ],
         )
-    where = _Where(source, lines)
+    where = Where(source, lines)
     if overrides:
         if not isinstance(data, dict):
             _validate(data, where)  # raises: not a mapping
-        data = _apply(data, overrides, where)
+        data = apply_profile_overrides(Profile, data, overrides, where)
     return _validate(data, where)
-
-
-# --- overrides ----------------------------------------------------------------------------
-
-#: Keys of which at most one may be set; an override of one removes the others.
-_EXCLUSIVE: dict[KeyPath, tuple[str, ...]] = {
-    ("load",): ("concurrency", "rate", "stages"),
-    ("target",): ("mock", "base_url"),
-    ("request",): ("messages", "prompt_tokens"),
-}
-
-
-def _parse_value(text: str, option: str, where: _Where) -> Any:
-    try:
-        value, _ = load_strict(text)
-    except StrictYamlError as exc:
-        message = exc.problems[0].message
-        raise ProfileError(f"{where.source}: --set {option}: {message}") from None
-    return value
-
-
-def _check_path(parts: KeyPath, data: Any, option: str, where: _Where) -> None:
-    """Raise unless ``parts`` names a field of the schema (anything is allowed under client)."""
-    models: list[type[BaseModel]] = [Profile]
-    node: Any = data
-    for depth, part in enumerate(parts):
-        if isinstance(part, int):
-            if not isinstance(node, list) or not -len(node) <= part < len(node):
-                raise ProfileError(
-                    f"{where.source}: --set {option}: {_dotted(parts[: depth + 1])} is not an "
-                    "existing list item"
-                )
-            node = node[part]
-            continue
-        owners = [m for m in models if part in m.model_fields]
-        if not owners:
-            known = sorted({n for m in models for n in m.model_fields})
-            close = difflib.get_close_matches(part, known, n=1, cutoff=0.6)
-            fix = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
-            raise ProfileError(
-                f"{where.source}: --set {option}: unknown key path {_dotted(parts)} "
-                f"({part!r} is not a key of {_dotted(parts[:depth]) if depth else 'a profile'}"
-                f"); {fix}"
-            )
-        if depth == 0 and part == "client":
-            return  # the client's own validation names unknown client keys
-        annotation = owners[0].model_fields[part].annotation
-        models = _models_in(annotation)
-        node = node.get(part) if isinstance(node, dict) else None
-        if not models and depth < len(parts) - 1 and not isinstance(node, list):
-            raise ProfileError(
-                f"{where.source}: --set {option}: {_dotted(parts[: depth + 1])} is a single "
-                f"value, so {_dotted(parts)} does not exist"
-            )
-
-
-def _apply(data: dict[str, Any], overrides: Sequence[str], where: _Where) -> dict[str, Any]:
-    result = copy.deepcopy(data)
-    for option in overrides:
-        key, sep, raw = option.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ProfileError(
-                f"{where.source}: --set {option!r} needs the form key.path=value, "
-                "for example --set load.rate=800"
-            )
-        parts: KeyPath = tuple(int(p) if p.isdigit() else p for p in key.split("."))
-        if any(p == "" for p in parts):
-            raise ProfileError(f"{where.source}: --set {option}: empty key in the path {key!r}")
-        _check_path(parts, result, option, where)
-        value = _parse_value(raw, option, where)
-        parent: Any = result
-        for depth, part in enumerate(parts[:-1]):
-            child = parent[part] if isinstance(part, int) else parent.get(part)
-            if child is None:
-                child = {}
-                parent[part] = child
-            elif not isinstance(child, dict | list):
-                raise ProfileError(
-                    f"{where.source}: --set {option}: {_dotted(parts[: depth + 1])} is a "
-                    "single value, not a section"
-                )
-            parent = child
-        last = parts[-1]
-        if isinstance(parent, dict):
-            for others in _EXCLUSIVE.get(parts[:-1], ()):
-                if others != last:
-                    parent.pop(others, None)
-        if parts == ("duration",) and isinstance(value, str):
-            _rescale_stages(result, value, option, where)
-        parent[last] = value
-        for path in [p for p in where.origin if p[: len(parts)] == parts]:
-            del where.origin[path]
-        where.origin[parts] = f"--set {option}"
-    return result
-
-
-def _rescale_stages(data: dict[str, Any], text: str, option: str, where: _Where) -> None:
-    """With stages, stretch or shrink every stage so that they add up to the new duration."""
-    load = data.get("load")
-    stages = load.get("stages") if isinstance(load, dict) else None
-    if not isinstance(stages, list) or not stages:
-        return
-    try:
-        new_total = parse_duration(text)
-        olds = [parse_duration(s["duration"]) for s in stages]
-    except (ValueError, TypeError, KeyError):
-        return  # validation reports the bad value itself
-    old_total = sum(olds)
-    if old_total <= 0:
-        return
-    for index, (stage, old) in enumerate(zip(stages, olds, strict=True)):
-        stage["duration"] = _duration_out(old * new_total / old_total)
-        where.origin[("load", "stages", index, "duration")] = f"--set {option} (scaled)"
 
 
 def apply_overrides(
@@ -855,4 +548,4 @@ def apply_overrides(
         ProfileError: an option without ``=``, a key path that is not in the schema (naming
             it, with a did-you-mean), or a value that is not strict YAML.
     """
-    return _apply(dict(data), overrides, _Where(source))
+    return apply_profile_overrides(Profile, dict(data), overrides, Where(source))

@@ -12,7 +12,6 @@ from harborbench.profile import (
     CHARS_PER_TOKEN,
     DEFAULT_MESSAGES,
     Profile,
-    apply_overrides,
     load_profile,
     load_profile_dict,
 )
@@ -395,76 +394,6 @@ def test_an_api_key_in_the_profile_is_refused_without_echo(
     message = error_of(write(tmp_path, MINIMAL + section + "\n"))
     assert expected in message
     assert SECRET not in message
-
-
-# --- overrides ----------------------------------------------------------------------------
-
-
-def test_overrides_set_values(tmp_path: Path) -> None:
-    path = write(tmp_path, MINIMAL + "client:\n  concurrency_optimization: {enabled: true}\n")
-    profile = load_profile(
-        path,
-        [
-            "load.rate=800",
-            "duration=10s",
-            "client.concurrency_optimization.enabled=false",
-            "gates.p95_max=150ms",
-            "request.prompt_tokens=20",
-        ],
-    )
-    assert profile.load.kind == "open" and profile.load.rate == 800.0  # concurrency removed
-    assert profile.duration == 10.0
-    assert profile.client == {"concurrency_optimization": {"enabled": False}}
-    assert profile.gates.p95_max == pytest.approx(0.15)
-    assert profile.request.prompt_tokens == 20
-
-
-def test_duration_override_scales_stages(tmp_path: Path) -> None:
-    profile = load_profile(PROFILES / "burst.yaml", ["duration=6s"])
-    assert profile.duration == 6.0
-    assert [s.duration for s in profile.load.stages or []] == pytest.approx([2.0, 2.0, 2.0])
-    assert [s.rate for s in profile.load.stages or []] == [300, 1200, 300]
-
-
-def test_override_of_a_list_item(tmp_path: Path) -> None:
-    profile = load_profile(PROFILES / "burst.yaml", ["load.stages.1.rate=900"])
-    assert [s.rate for s in profile.load.stages or []] == [300, 900, 300]
-
-
-@pytest.mark.parametrize(
-    ("option", "expected"),
-    [
-        ("load.rat=5", "unknown key path load.rat ('rat' is not a key of load); did you mean"),
-        ("durration=5s", "unknown key path durration"),
-        ("load.concurrency.x=1", "load.concurrency is a single value, so load.concurrency.x"),
-        ("load.stages.0.rate=1", "load.stages[0] is not an existing list item"),
-        ("duration", "needs the form key.path=value"),
-        ("request.stream=yes", "'yes' is read as a boolean by YAML 1.1"),
-    ],
-)
-def test_bad_overrides(tmp_path: Path, option: str, expected: str) -> None:
-    path = write(tmp_path, MINIMAL)
-    message = error_of(path, (option,))
-    assert f"{path}: --set " in message
-    assert expected in message
-
-
-def test_an_invalid_override_value_names_the_option(tmp_path: Path) -> None:
-    path = write(tmp_path, MINIMAL)
-    message = error_of(path, ("load.concurrency=many",))
-    assert (
-        f"{path}: load.concurrency (from --set load.concurrency=many): expected an integer"
-        in message
-    )
-
-
-def test_apply_overrides_does_not_modify_its_input() -> None:
-    data = {"name": "t", "load": {"concurrency": 2}, "duration": "1s"}
-    out = apply_overrides(data, ["load.concurrency=4", "seed=7"])
-    assert out == {"name": "t", "load": {"concurrency": 4}, "duration": "1s", "seed": 7}
-    assert data == {"name": "t", "load": {"concurrency": 2}, "duration": "1s"}
-    with pytest.raises(ProfileError, match=r"<overrides>: --set nme=x: unknown key path nme"):
-        apply_overrides(data, ["nme=x"])
 
 
 def test_load_profile_dict_names_its_source() -> None:

@@ -1,0 +1,214 @@
+"""Error reporting of workload profiles: key paths, lines, did-you-mean, no echoed secrets.
+
+Used by :mod:`harborbench.profile`; it turns pydantic's validation errors into lines of the form
+``file:line: key.path: what is wrong; the fix`` (or ``file: key.path (from --set ...): ...``
+for a value given on the command line). An input value is shown only when it is short and its
+key does not look like a secret (``key``, ``secret``, ``password``, ``auth``, ...).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import typing
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from pydantic import BaseModel, ValidationError
+
+from harborbench.errors import ProfileError
+from harborbench.strict_yaml import KeyPath
+
+SECRET_WORDS = re.compile(r"key|secret|password|passwd|auth|bearer|credential", re.I)
+
+
+class AtKey(ValueError):
+    """A model-level validation error that belongs to one of the model's keys.
+
+    Raised inside a model validator, it lets the message point at the line of that key
+    (pydantic reports model-level errors at the model itself).
+    """
+
+    def __init__(self, key: str | int | tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.key: tuple[str | int, ...] = key if isinstance(key, tuple) else (key,)
+
+
+def dotted(path: Sequence[str | int]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic model classes inside a field annotation (through Optional, list, Annotated)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    for arg in typing.get_args(annotation):
+        found.extend(models_in(arg))
+    return found
+
+
+def fields_at(root: type[BaseModel], path: Sequence[str | int]) -> list[str]:
+    """Field names of the model found at ``path`` from the ``root`` model (for did-you-mean)."""
+    models: list[type[BaseModel]] = [root]
+    for part in path:
+        if isinstance(part, int):
+            continue
+        owners = [m for m in models if part in m.model_fields]
+        if owners:
+            models = [sub for m in owners for sub in models_in(m.model_fields[part].annotation)]
+        else:  # a tag of a discriminated union, such as "lognormal": keep the matching model
+            models = [m for m in models if part in literals(m)] or models
+        if not models:
+            return []
+    return sorted({name for m in models for name in m.model_fields})
+
+
+def clean_loc(root: type[BaseModel], loc: Sequence[str | int]) -> KeyPath:
+    """Keep only the real key path of a pydantic error location.
+
+    Drops discriminator tags (``lognormal``) and validator names (``function-before[...]``)
+    that pydantic inserts, by following the schema from the ``root`` model.
+    """
+    models: list[type[BaseModel]] = [root]
+    out: list[str | int] = []
+    for index, part in enumerate(loc):
+        if not models or isinstance(part, int):
+            out.append(part)
+            continue
+        owners = [m for m in models if part in m.model_fields]
+        if owners:
+            out.append(part)
+            models = [sub for m in owners for sub in models_in(m.model_fields[part].annotation)]
+        elif index == len(loc) - 1 or "[" in part:
+            if "[" not in part:
+                out.append(part)  # an unknown key
+        else:
+            tagged = [m for m in models if part in literals(m)]
+            models = tagged or models
+    return tuple(out)
+
+
+def literals(model: type[BaseModel]) -> set[Any]:
+    """Values of the model's ``Literal`` fields (discriminator tags)."""
+    return {
+        value
+        for f in model.model_fields.values()
+        if typing.get_origin(f.annotation) is Literal
+        for value in typing.get_args(f.annotation)
+    }
+
+
+class Where:
+    """Where each key path came from: a line of the file, or a ``--set`` option."""
+
+    def __init__(self, source: str, lines: Mapping[KeyPath, int] | None = None) -> None:
+        self.source = source
+        self.origin: dict[KeyPath, str] = {p: f"line {n}" for p, n in (lines or {}).items()}
+
+    def format(self, path: KeyPath, message: str) -> str:
+        """``file:line: key.path: message`` (or ``file: key.path (from --set ...): message``)."""
+        for end in range(len(path), 0, -1):
+            origin = self.origin.get(tuple(path[:end]))
+            if origin is None:
+                continue
+            if origin.startswith("line "):
+                return f"{self.source}:{origin[5:]}: {dotted(path)}: {message}"
+            return f"{self.source}: {dotted(path)} (from {origin}): {message}"
+        return f"{self.source}: {dotted(path)}: {message}"
+
+
+_KIND_NAMES = {
+    "int_type": "an integer",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "string_type": "text",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+}
+
+
+def _show(path: KeyPath, value: Any) -> str:
+    """A short rendering of an input value, or ``''`` where it might be a secret."""
+    if any(isinstance(p, str) and SECRET_WORDS.search(p) for p in path) and isinstance(value, str):
+        return ""
+    if isinstance(value, bool | int | float) or value is None:
+        return f", got {value!r}"
+    if isinstance(value, str) and len(value) <= 40:
+        return f", got the text {value!r}"
+    if isinstance(value, dict):
+        return ", got a mapping"
+    if isinstance(value, list):
+        return ", got a list"
+    return ""
+
+
+def explain(root: type[BaseModel], error: Mapping[str, Any], path: KeyPath) -> tuple[KeyPath, str]:
+    """The final key path and the message (with the fix) for one pydantic error."""
+    kind = error["type"]
+    value = error.get("input")
+    if kind == "extra_forbidden":
+        key = path[-1]
+        if isinstance(key, str) and SECRET_WORDS.search(key) and "key" in key.lower():
+            return path, (
+                "an API key is never written in a profile; put it in an environment variable "
+                "and name that variable in target.api_key_env"
+            )
+        known = fields_at(root, path[:-1])
+        close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+        fix = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
+        return path, f"unknown key {key!r}; {fix}"
+    if kind == "missing":
+        return path, "required key is missing; add it"
+    if kind in _KIND_NAMES:
+        want = _KIND_NAMES[kind]
+        fix = ""
+        if isinstance(value, str) and kind in ("int_type", "float_type", "bool_type"):
+            fix = "; write it without quotes"
+        elif isinstance(value, bool | int | float) and kind == "string_type":
+            fix = "; put it in quotes"
+        elif isinstance(value, float) and kind == "int_type":
+            fix = "; write a whole number"
+        return path, f"expected {want}{_show(path, value)}{fix}"
+    if kind == "value_error":
+        exc = error.get("ctx", {}).get("error")
+        if isinstance(exc, AtKey):
+            return (*path, *exc.key), str(exc)
+        return path, str(exc) if exc is not None else str(error["msg"])
+    if kind in ("finite_number",):
+        return path, "expected a finite number (not .inf or .nan)"
+    return path, f"{error['msg']}{_show(path, value)}"
+
+
+def client_path(message: str, where: Where) -> KeyPath:
+    """Best key path under ``client`` for a client ConfigError (it quotes the dotted key)."""
+    best: KeyPath = ("client",)
+    for quoted in re.findall(r"'([^']+)'", message):
+        parts: KeyPath = ("client", *quoted.split("."))
+        if len(parts) > len(best) and any(p[: len(parts)] == parts for p in where.origin):
+            best = parts
+    return best
+
+
+def problems(root: type[BaseModel], exc: ValidationError, where: Where) -> list[str]:
+    """One ``file:line: key.path: message`` line per error of ``exc`` (see :class:`Where`)."""
+    out: list[str] = []
+    for error in exc.errors(include_url=False):
+        path, message = explain(root, error, clean_loc(root, error["loc"]))
+        if path == ("client",):
+            path = client_path(message, where)
+        out.append(where.format(path, message))
+    return out
+
+
+def raise_problems(source: str, problems: list[str]) -> typing.NoReturn:
+    """Raise one :class:`ProfileError` listing every problem, one per line."""
+    if len(problems) == 1:
+        raise ProfileError(f"invalid profile {problems[0]}")
+    listing = "\n  ".join(problems)
+    raise ProfileError(f"invalid profile {source}: {len(problems)} problems:\n  {listing}")
