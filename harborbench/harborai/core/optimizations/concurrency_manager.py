@@ -1,0 +1,327 @@
+"""ConcurrencyManager: lifecycle, the in-flight limit, health watching and statistics.
+
+The manager owns the connection pool (optimized or basic) and, when enabled, the request
+processor, all bound to one event loop. Every request goes through :meth:`execute`, which holds
+one slot of the in-flight limit (an :class:`~..limiter.AsyncLimiter`) from before the connection
+is taken until the answer is read (for streams: until the stream is closed), so the server never
+sees more than ``max_concurrent_requests`` requests from this client.
+
+The limit adapts by AIMD (additive increase, multiplicative decrease), the congestion-avoidance
+rule of TCP (RFC 5681) as used by Netflix's concurrency-limits ``AIMDLimit``: it starts at
+``max_concurrent_requests``; an overload signal (HTTP 429 or 503, a timeout) multiplies it by 0.9
+(at most once per 100 ms, never below ``min_limit``); every success adds ``1/limit``, i.e. one
+slot per window of ``limit`` successes, never above ``max_concurrent_requests``.
+
+A monitor task runs every ``connection_pool.health_check_interval_s``: it runs the pool's
+adaptation step and health check (replacing broken sessions) and restarts the request processor
+if it is no longer healthy. Stopping cancels and awaits every task and closes every session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+
+from harborbench.harborai.config import ClientConfig
+from harborbench.harborai.core.limiter import AsyncLimiter
+from harborbench.harborai.core.provider import RequestSpec
+from harborbench.harborai.core.transport import AsyncChunkStream, open_stream, post_json
+from harborbench.harborai.errors import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+)
+from harborbench.harborai.types import ChatCompletion
+
+from .async_request_processor import AsyncRequestProcessor
+from .optimized_connection_pool import BasicConnectionPool, OptimizedConnectionPool
+
+__all__ = ["AIMDLimit", "ConcurrencyManager"]
+
+_OVERLOAD_STATUS = frozenset({429, 503})
+
+
+class AIMDLimit:
+    """AIMD controller of an :class:`AsyncLimiter`'s limit (see the module docstring).
+
+    Args:
+        limiter: the limiter whose limit is moved.
+        min_limit: int >= 1, the floor.
+        max_limit: int, the ceiling (``max_concurrent_requests``); also the start.
+        backoff_ratio: float in (0, 1), the multiplicative decrease.
+        cooldown_s: float seconds, minimum time between two decreases.
+        clock: () -> float seconds, monotonic (injectable for tests).
+    """
+
+    __slots__ = (
+        "_backoff",
+        "_clock",
+        "_cooldown_s",
+        "_last_decrease_s",
+        "_limiter",
+        "_max",
+        "_min",
+        "_value",
+        "decreases",
+        "increases",
+    )
+
+    def __init__(
+        self,
+        limiter: AsyncLimiter,
+        *,
+        min_limit: int,
+        max_limit: int,
+        backoff_ratio: float = 0.9,
+        cooldown_s: float = 0.1,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._limiter = limiter
+        self._min = max(1, min(min_limit, max_limit))
+        self._max = max_limit
+        self._backoff = backoff_ratio
+        self._cooldown_s = cooldown_s
+        self._clock = clock
+        self._value = float(max_limit)
+        self._last_decrease_s = -float("inf")
+        self.increases = 0
+        self.decreases = 0
+        limiter.set_limit(max_limit)
+
+    def on_success(self) -> None:
+        """Additive increase: +1/limit per success, capped at the maximum."""
+        value = self._value
+        if value < self._max:
+            value = min(float(self._max), value + 1.0 / value)
+            self._value = value
+            if int(value) != self._limiter.limit:
+                self._limiter.set_limit(int(value))
+                self.increases += 1
+
+    def on_overload(self) -> None:
+        """Multiplicative decrease by ``backoff_ratio``, at most once per cooldown."""
+        now = self._clock()
+        if now - self._last_decrease_s < self._cooldown_s:
+            return
+        self._last_decrease_s = now
+        value = max(float(self._min), self._value * self._backoff)
+        self._value = value
+        if int(value) != self._limiter.limit:
+            self._limiter.set_limit(int(value))
+            self.decreases += 1
+
+
+class ConcurrencyManager:
+    """Owns the optimized mode's components on one event loop and sends every request.
+
+    Args:
+        config: the resolved client configuration (mode "optimized").
+        intern: str -> str for repeated response strings (memory optimization) or identity.
+
+    Lifecycle: ``await start()`` in the loop that will send, then :meth:`execute` (or
+    :meth:`submit` when the request processor is active), then ``await stop()``.
+    """
+
+    def __init__(self, config: ClientConfig, intern: Callable[[str], str]) -> None:
+        self._config = config
+        self._intern = intern
+        self.limiter = AsyncLimiter(config.max_concurrent_requests)
+        self.aimd: AIMDLimit | None = (
+            AIMDLimit(
+                self.limiter,
+                min_limit=config.concurrency.min_limit,
+                max_limit=config.max_concurrent_requests,
+            )
+            if config.concurrency.adaptive_limit
+            else None
+        )
+        self.pool: OptimizedConnectionPool | BasicConnectionPool = (
+            OptimizedConnectionPool(config.pool)
+            if config.connection_pool.active
+            else BasicConnectionPool(config.connection_pool_size)
+        )
+        self.processor: AsyncRequestProcessor | None = (
+            AsyncRequestProcessor(config.processor, self.execute)
+            if config.request_processor.active
+            else None
+        )
+        self._json_timeout = aiohttp.ClientTimeout(total=config.timeout_s)
+        self._stream_timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=config.timeout_s, sock_read=config.timeout_s
+        )
+        self._monitor: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.started = False
+        self.stopped = False
+        self.requests = 0
+        self.failures = 0
+        self.processor_restarts = 0
+        self.health_checks = 0
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop the manager was started in (None before start)."""
+        return self._loop
+
+    async def start(self) -> None:
+        """Start the request processor's workers and the monitor task in the running loop."""
+        if self.started:
+            return
+        self._loop = asyncio.get_running_loop()
+        self.started = True
+        if self.processor is not None:
+            self.processor.start()
+        self._monitor = self._loop.create_task(self._watch())
+
+    async def _watch(self) -> None:
+        interval_s = self._config.pool.health_check_interval_s or 5.0
+        while True:
+            await asyncio.sleep(interval_s)
+            self.check_health()
+
+    def check_health(self) -> None:
+        """One monitor step: adapt the pool, replace broken sessions, recover the processor."""
+        self.health_checks += 1
+        self.pool.adapt()
+        self.pool.health_check()
+        processor = self.processor
+        if processor is not None and not processor.healthy and not self.stopped:
+            self.processor_restarts += 1
+            replacement = AsyncRequestProcessor(self._config.processor, self.execute)
+            replacement.start()
+            self.processor = replacement
+            # the failed one gets no new work; stop it so its waiters learn and nothing leaks
+            self._loop_task(processor.stop())
+
+    def _loop_task(self, coro: Any) -> None:
+        assert self._loop is not None
+        task = self._loop.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def execute(self, spec: RequestSpec) -> ChatCompletion | AsyncChunkStream:
+        """Send one request under the in-flight limit on a pooled connection.
+
+        Args:
+            spec: the prepared request.
+
+        Returns:
+            ChatCompletion, or for ``spec.stream`` an open AsyncChunkStream that holds the
+            slot until it is closed.
+
+        Raises:
+            APIStatusError, APITimeoutError, APIConnectionError, APIError.
+        """
+        limiter = self.limiter
+        if not limiter.try_acquire():
+            await limiter.acquire()
+        self.requests += 1
+        origin = spec.plugin.origin
+        pool = self.pool
+        try:
+            lease = await pool.acquire(origin)
+        except BaseException:
+            limiter.release()
+            raise
+        if spec.stream:
+            return await self._open(spec, pool, origin, lease)
+        try:
+            result = await post_json(lease.session, spec, self._json_timeout, self._intern)
+        except APIError as exc:
+            self._on_failure(exc, pool, origin, lease)
+            raise
+        except BaseException:
+            pool.release(origin, lease, connection_ok=True)
+            limiter.release()
+            raise
+        pool.release(origin, lease, connection_ok=True)
+        limiter.release()
+        if self.aimd is not None:
+            self.aimd.on_success()
+        return result
+
+    async def _open(
+        self, spec: RequestSpec, pool: Any, origin: str, lease: Any
+    ) -> AsyncChunkStream:
+        limiter = self.limiter
+
+        def on_close(ok: bool) -> None:
+            pool.release(origin, lease, connection_ok=ok)
+            limiter.release()
+            if not ok:
+                self.failures += 1
+
+        try:
+            return await open_stream(
+                lease.session, spec, self._stream_timeout, self._intern, on_close
+            )
+        except APIError as exc:
+            self._on_failure(exc, pool, origin, lease)
+            raise
+        except BaseException:
+            pool.release(origin, lease, connection_ok=True)
+            limiter.release()
+            raise
+
+    def _on_failure(self, exc: APIError, pool: Any, origin: str, lease: Any) -> None:
+        self.failures += 1
+        connection_ok = not isinstance(exc, APIConnectionError)
+        pool.release(origin, lease, connection_ok=connection_ok)
+        self.limiter.release()
+        if self.aimd is not None and (
+            isinstance(exc, APITimeoutError)
+            or (isinstance(exc, APIStatusError) and exc.status_code in _OVERLOAD_STATUS)
+        ):
+            self.aimd.on_overload()
+
+    async def stop(self) -> None:
+        """Stop the processor and monitor, close every session; nothing is left pending."""
+        if self.stopped:
+            return
+        self.stopped = True
+        if self._monitor is not None:
+            self._monitor.cancel()
+            await asyncio.gather(self._monitor, return_exceptions=True)
+        if self.processor is not None:
+            await self.processor.stop()
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+        await self.pool.aclose()
+
+    def statistics(self) -> dict[str, Any]:
+        """Counters of the manager and of each component it owns.
+
+        Returns:
+            ``{"concurrency_manager": {...}, "connection_pool": {...},
+            "request_processor": {...} (when active)}``; the manager's own counters are
+            ``requests``, ``failures``, ``in_flight``, ``limit``, ``max_limit``, ``waits``,
+            ``wait_s``, ``peak_in_flight``, ``limit_increases``, ``limit_decreases``,
+            ``health_checks``, ``processor_restarts``.
+        """
+        lim = self.limiter
+        out: dict[str, Any] = {
+            "concurrency_manager": {
+                "requests": self.requests,
+                "failures": self.failures,
+                "in_flight": lim.in_use,
+                "limit": lim.limit,
+                "max_limit": self._config.max_concurrent_requests,
+                "waits": lim.waits,
+                "wait_s": lim.wait_ns / 1e9,
+                "peak_in_flight": lim.peak_in_use,
+                "limit_increases": 0 if self.aimd is None else self.aimd.increases,
+                "limit_decreases": 0 if self.aimd is None else self.aimd.decreases,
+                "health_checks": self.health_checks,
+                "processor_restarts": self.processor_restarts,
+            },
+            "connection_pool": self.pool.statistics(),
+        }
+        if self.processor is not None:
+            out["request_processor"] = self.processor.statistics()
+        return out

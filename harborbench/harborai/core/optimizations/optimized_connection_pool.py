@@ -1,0 +1,330 @@
+"""Connection pools of the optimized mode: the optimized one, and a basic one to roll back to.
+
+:class:`OptimizedConnectionPool` keeps one ``aiohttp.ClientSession`` per target origin, each with
+a keep-alive ``TCPConnector`` whose socket cap is ``max_size``. In front of each session sits a
+gate (an :class:`~..limiter.AsyncLimiter`) that admits at most the *current* limit of requests,
+one per connection; :meth:`OptimizedConnectionPool.adapt` moves that limit between ``min_size``
+and ``max_size`` at run time (aiohttp's connector has no public way to change its limit, so the
+gate carries the adaptive part and the connector the hard cap). Connection counters come from
+aiohttp request tracing (``TraceConfig``): ``on_connection_create_end`` counts new connections,
+``on_connection_reuseconn`` reused ones, ``on_connection_queued_start/end`` waits inside the
+connector. Health checks replace a session that is closed or keeps failing to connect; the old
+session is closed when its last request ends.
+
+:class:`BasicConnectionPool` is what ``use_optimized_connection_pool: false`` gives: one plain
+session per origin with a fixed connector limit of ``connection_pool_size``, no tracing, no
+adaptation, no health checks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from types import SimpleNamespace
+from typing import Any
+
+import aiohttp
+
+from harborbench.harborai.config import PoolConfig
+from harborbench.harborai.core.limiter import AsyncLimiter
+
+__all__ = ["BasicConnectionPool", "OptimizedConnectionPool", "PoolLease"]
+
+_GROW_WAIT_RATIO = 0.05
+"""Grow the gate when more than this fraction of the window's acquisitions had to wait."""
+_SHRINK_UTILIZATION = 0.5
+"""Shrink the gate when the window's peak use stayed below this fraction of the limit."""
+_STEP_RATIO = 0.25
+"""Each adaptation step moves the limit by this fraction of it (at least one connection)."""
+_FAILURES_BEFORE_REPLACE = 3
+"""Consecutive connection failures after which the health check replaces a session."""
+
+
+class PoolLease:
+    """One origin's session and its bookkeeping; what :meth:`acquire` hands out.
+
+    Attributes:
+        session: the aiohttp session to send on.
+        in_use: int, requests currently holding this lease.
+        retired: bool, the session was replaced and is closed when ``in_use`` reaches 0.
+    """
+
+    __slots__ = ("in_use", "retired", "session")
+
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self.session = session
+        self.in_use = 0
+        self.retired = False
+
+
+class _Origin:
+    __slots__ = ("consecutive_failures", "gate", "lease", "window_acquisitions", "window_waits")
+
+    def __init__(self, lease: PoolLease, gate: AsyncLimiter) -> None:
+        self.lease = lease
+        self.gate = gate
+        self.consecutive_failures = 0
+        self.window_acquisitions = 0
+        self.window_waits = 0
+
+
+class OptimizedConnectionPool:
+    """Keep-alive aiohttp sessions per origin with an adaptive connection limit.
+
+    Create and use it inside one running event loop; close it with :meth:`aclose`.
+
+    Args:
+        config: pool sizes (initial, min, max), ``adaptive`` and the health-check interval.
+        keepalive_timeout_s: float, seconds an idle connection is kept open.
+
+    Adaptation (:meth:`adapt`, called by the concurrency manager every health-check interval):
+    if more than 5% of the window's acquisitions waited and the peak use reached the limit, the
+    limit grows by 25% (at least 1) up to ``max_size``; if the peak use stayed under half the
+    limit, it shrinks by 25% (not below ``min_size`` nor the window's peak). This is a simple
+    utilization controller, not taken from a paper.
+    """
+
+    def __init__(self, config: PoolConfig, *, keepalive_timeout_s: float = 30.0) -> None:
+        self._config = config
+        self._keepalive_timeout_s = keepalive_timeout_s
+        self._origins: dict[str, _Origin] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+        self._closed = False
+        self._trace = aiohttp.TraceConfig()
+        self._trace.on_connection_create_end.append(self._on_create_end)
+        self._trace.on_connection_reuseconn.append(self._on_reuse)
+        self._trace.on_connection_queued_start.append(self._on_queued_start)
+        self._trace.on_connection_queued_end.append(self._on_queued_end)
+        self.connections_created = 0
+        self.connections_reused = 0
+        self.connector_waits = 0
+        self.connector_wait_ns = 0
+        self.connection_failures = 0
+        self.sessions_created = 0
+        self.sessions_replaced = 0
+        self.limit_increases = 0
+        self.limit_decreases = 0
+
+    # --- tracing callbacks (aiohttp awaits them on the request path) -----------------------
+    async def _on_create_end(self, _s: Any, _ctx: SimpleNamespace, _p: Any) -> None:
+        self.connections_created += 1
+
+    async def _on_reuse(self, _s: Any, _ctx: SimpleNamespace, _p: Any) -> None:
+        self.connections_reused += 1
+
+    async def _on_queued_start(self, _s: Any, ctx: SimpleNamespace, _p: Any) -> None:
+        ctx.queued_ns = time.perf_counter_ns()
+
+    async def _on_queued_end(self, _s: Any, ctx: SimpleNamespace, _p: Any) -> None:
+        self.connector_waits += 1
+        self.connector_wait_ns += time.perf_counter_ns() - getattr(
+            ctx, "queued_ns", time.perf_counter_ns()
+        )
+
+    # --- sessions --------------------------------------------------------------------------
+    def _new_session(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(
+            limit=self._config.max_size,
+            limit_per_host=0,
+            keepalive_timeout=self._keepalive_timeout_s,
+        )
+        self.sessions_created += 1
+        return aiohttp.ClientSession(
+            connector=connector, trace_configs=[self._trace], auto_decompress=True
+        )
+
+    def _origin(self, origin: str) -> _Origin:
+        entry = self._origins.get(origin)
+        if entry is None:
+            if self._closed:
+                raise RuntimeError("connection pool is closed")
+            entry = _Origin(PoolLease(self._new_session()), AsyncLimiter(self._config.initial_size))
+            self._origins[origin] = entry
+        return entry
+
+    async def acquire(self, origin: str) -> PoolLease:
+        """Wait for a connection slot of ``origin`` and return the lease to send on.
+
+        Args:
+            origin: str, ``scheme://host:port``.
+
+        Returns:
+            the lease; give it back with :meth:`release` exactly once.
+        """
+        entry = self._origins.get(origin) or self._origin(origin)
+        gate = entry.gate
+        entry.window_acquisitions += 1
+        if not gate.try_acquire():
+            entry.window_waits += 1
+            await gate.acquire()
+        lease = entry.lease
+        lease.in_use += 1
+        return lease
+
+    def release(self, origin: str, lease: PoolLease, *, connection_ok: bool) -> None:
+        """Give back a slot taken by :meth:`acquire`.
+
+        Args:
+            origin: str, the origin passed to acquire.
+            lease: the lease acquire returned.
+            connection_ok: bool, False when the request failed to connect or the connection
+                broke (counts toward the health check's replacement threshold).
+        """
+        entry = self._origins[origin]
+        entry.gate.release()
+        lease.in_use -= 1
+        if connection_ok:
+            entry.consecutive_failures = 0
+        else:
+            self.connection_failures += 1
+            entry.consecutive_failures += 1
+        if lease.retired and lease.in_use == 0:
+            self._close_later(lease)
+
+    def _close_later(self, lease: PoolLease) -> None:
+        task = asyncio.get_running_loop().create_task(lease.session.close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    # --- maintenance -----------------------------------------------------------------------
+    def adapt(self) -> None:
+        """Run one adaptation step on every origin's limit (no-op unless ``adaptive``)."""
+        cfg = self._config
+        for entry in self._origins.values():
+            gate = entry.gate
+            peak = gate.take_window()
+            acquisitions, waits = entry.window_acquisitions, entry.window_waits
+            entry.window_acquisitions = entry.window_waits = 0
+            if not cfg.adaptive or acquisitions == 0:
+                continue
+            limit = gate.limit
+            step = max(1, int(limit * _STEP_RATIO))
+            if waits > _GROW_WAIT_RATIO * acquisitions and peak >= limit:
+                new = min(cfg.max_size, limit + step)
+                if new != limit:
+                    gate.set_limit(new)
+                    self.limit_increases += 1
+            elif peak < _SHRINK_UTILIZATION * limit:
+                new = max(cfg.min_size, peak, limit - step)
+                if new != limit:
+                    gate.set_limit(new)
+                    self.limit_decreases += 1
+
+    def health_check(self) -> int:
+        """Replace every session that is closed or failed to connect 3 times in a row.
+
+        Returns:
+            int, the number of sessions replaced by this call.
+        """
+        replaced = 0
+        for entry in self._origins.values():
+            lease = entry.lease
+            if lease.session.closed or entry.consecutive_failures >= _FAILURES_BEFORE_REPLACE:
+                entry.lease = PoolLease(self._new_session())
+                entry.consecutive_failures = 0
+                lease.retired = True
+                if lease.in_use == 0 and not lease.session.closed:
+                    self._close_later(lease)
+                replaced += 1
+        self.sessions_replaced += replaced
+        return replaced
+
+    def limit(self, origin: str) -> int | None:
+        """int, the current connection limit of ``origin`` (None if it was never used)."""
+        entry = self._origins.get(origin)
+        return None if entry is None else entry.gate.limit
+
+    async def aclose(self) -> None:
+        """Close every session (current and retired) and wait until they are closed."""
+        self._closed = True
+        for entry in self._origins.values():
+            if not entry.lease.session.closed:
+                await entry.lease.session.close()
+        self._origins.clear()
+        if self._closing:
+            await asyncio.gather(*self._closing)
+
+    def statistics(self) -> dict[str, int | float]:
+        """Counters: connections new/reused (from aiohttp tracing), waits, limits, sessions.
+
+        Returns:
+            ``connections_created``, ``connections_reused``, ``gate_waits`` and ``gate_wait_s``
+            (requests that waited for a slot of the adaptive limit, and seconds waited),
+            ``connector_waits``/``connector_wait_s`` (waits inside aiohttp's connector),
+            ``connection_failures``, ``sessions_created``, ``sessions_replaced``,
+            ``limit_increases``, ``limit_decreases``, ``origins``, ``limit`` (sum over origins),
+            ``in_use``.
+        """
+        gates = [e.gate for e in self._origins.values()]
+        return {
+            "connections_created": self.connections_created,
+            "connections_reused": self.connections_reused,
+            "gate_waits": sum(g.waits for g in gates),
+            "gate_wait_s": sum(g.wait_ns for g in gates) / 1e9,
+            "connector_waits": self.connector_waits,
+            "connector_wait_s": self.connector_wait_ns / 1e9,
+            "connection_failures": self.connection_failures,
+            "sessions_created": self.sessions_created,
+            "sessions_replaced": self.sessions_replaced,
+            "limit_increases": self.limit_increases,
+            "limit_decreases": self.limit_decreases,
+            "origins": len(gates),
+            "limit": sum(g.limit for g in gates),
+            "in_use": sum(g.in_use for g in gates),
+        }
+
+
+class BasicConnectionPool:
+    """One plain aiohttp session per origin, connector limit ``size``; the rollback pool.
+
+    Same acquire/release interface as :class:`OptimizedConnectionPool`, with nothing adaptive:
+    aiohttp's own connector queues requests beyond ``size``.
+
+    Args:
+        size: int, connections per origin (``connection_pool_size``).
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._leases: dict[str, PoolLease] = {}
+        self._closed = False
+        self.sessions_created = 0
+
+    async def acquire(self, origin: str) -> PoolLease:
+        """Return the origin's session lease (created on first use)."""
+        lease = self._leases.get(origin)
+        if lease is None:
+            if self._closed:
+                raise RuntimeError("connection pool is closed")
+            connector = aiohttp.TCPConnector(limit=self._size)
+            lease = PoolLease(aiohttp.ClientSession(connector=connector))
+            self._leases[origin] = lease
+            self.sessions_created += 1
+        lease.in_use += 1
+        return lease
+
+    def release(self, origin: str, lease: PoolLease, *, connection_ok: bool) -> None:
+        """Give back a lease taken by :meth:`acquire` (``connection_ok`` is ignored)."""
+        lease.in_use -= 1
+
+    def adapt(self) -> None:
+        """No-op: the basic pool does not adapt."""
+
+    def health_check(self) -> int:
+        """No-op: the basic pool has no health checks; returns 0."""
+        return 0
+
+    async def aclose(self) -> None:
+        """Close every session."""
+        self._closed = True
+        for lease in self._leases.values():
+            await lease.session.close()
+        self._leases.clear()
+
+    def statistics(self) -> dict[str, int | float]:
+        """Counters: ``sessions_created``, ``origins``, ``in_use``."""
+        return {
+            "sessions_created": self.sessions_created,
+            "origins": len(self._leases),
+            "in_use": sum(lease.in_use for lease in self._leases.values()),
+        }

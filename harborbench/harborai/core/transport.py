@@ -1,0 +1,239 @@
+"""aiohttp request execution for the optimized mode, with the error mapping of the client.
+
+Every failure becomes an exception of :mod:`harborbench.harborai.errors`:
+non-2xx -> APIStatusError (with ``retry_after_s``), timeouts -> APITimeoutError, connection
+failures and resets -> APIConnectionError, broken or error streams -> StreamError.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from collections.abc import Callable
+
+import aiohttp
+
+from harborbench.harborai.errors import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    StreamError,
+)
+from harborbench.harborai.types import ChatCompletion, ChatCompletionChunk
+
+from .provider import RequestSpec
+from .streaming import ChunkDecoder
+
+__all__ = ["AsyncChunkStream", "map_aiohttp_error", "open_stream", "parse_retry_after", "post_json"]
+
+
+def parse_retry_after(value: str | None, now_s: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (RFC 9110 section 10.2.3).
+
+    Args:
+        value: the header value: delay-seconds or an HTTP-date; None when absent.
+        now_s: float, Unix time in seconds used for an HTTP-date (``time.time()`` when None).
+
+    Returns:
+        float seconds >= 0, or None when absent or unparseable.
+    """
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    now = time.time() if now_s is None else now_s
+    return max(0.0, when.timestamp() - now)
+
+
+def map_aiohttp_error(exc: BaseException) -> APIError:
+    """Map an aiohttp or socket exception to the client's error tree.
+
+    Args:
+        exc: the exception raised while sending or reading.
+
+    Returns:
+        APITimeoutError for timeouts; StreamError for a body that broke off mid-transfer;
+        APIConnectionError for every other connection failure.
+    """
+    if isinstance(exc, TimeoutError):
+        return APITimeoutError(f"request timed out: {exc!r}")
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return APIConnectionError(f"response body broke off: {exc!r}")
+    return APIConnectionError(f"connection failed: {exc!r}")
+
+
+async def _status_error(resp: aiohttp.ClientResponse) -> APIStatusError:
+    try:
+        body = (await resp.read())[:1024].decode("utf-8", "replace")
+    except (aiohttp.ClientError, TimeoutError):
+        body = ""
+    return APIStatusError(
+        resp.status,
+        retry_after_s=parse_retry_after(resp.headers.get("Retry-After")),
+        body=body,
+    )
+
+
+async def post_json(
+    session: aiohttp.ClientSession,
+    spec: RequestSpec,
+    timeout: aiohttp.ClientTimeout,
+    intern: Callable[[str], str],
+) -> ChatCompletion:
+    """Send one non-streamed request and parse the answer.
+
+    Args:
+        session: the aiohttp session of the target's origin.
+        spec: the prepared request.
+        timeout: the request's timeout (total seconds).
+        intern: str -> str for repeated strings of the response.
+
+    Returns:
+        the parsed ChatCompletion.
+
+    Raises:
+        APIStatusError, APITimeoutError, APIConnectionError, APIError (malformed body).
+    """
+    plugin = spec.plugin
+    try:
+        async with session.post(
+            plugin.chat_url, data=spec.body, headers=plugin.json_headers, timeout=timeout
+        ) as resp:
+            if resp.status >= 300:
+                raise await _status_error(resp)
+            raw = await resp.read()
+    except APIError:
+        raise
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        raise map_aiohttp_error(exc) from exc
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise APIError(f"response body is not JSON: {raw[:200]!r}") from exc
+    return ChatCompletion.from_json(data, intern)
+
+
+class AsyncChunkStream:
+    """An open streamed answer: ``async for chunk in stream`` yields ChatCompletionChunk.
+
+    The in-flight slot and pooled connection are held until the stream ends, fails or is
+    closed (``await stream.aclose()`` or ``async with stream``). Iterating after the end raises
+    StopAsyncIteration; a broken stream raises StreamError (or APITimeoutError on a read
+    timeout).
+    """
+
+    __slots__ = ("_decoder", "_on_close", "_pending", "_resp")
+
+    def __init__(
+        self,
+        resp: aiohttp.ClientResponse,
+        decoder: ChunkDecoder,
+        on_close: Callable[[bool], None],
+    ) -> None:
+        self._resp: aiohttp.ClientResponse | None = resp
+        self._decoder = decoder
+        self._on_close: Callable[[bool], None] | None = on_close
+        self._pending: list[ChatCompletionChunk] = []
+
+    def __aiter__(self) -> AsyncChunkStream:
+        return self
+
+    async def __aenter__(self) -> AsyncChunkStream:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def __anext__(self) -> ChatCompletionChunk:
+        while not self._pending:
+            resp = self._resp
+            if resp is None:
+                raise StopAsyncIteration
+            try:
+                data = await resp.content.readany()
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                self._finish(ok=False)
+                err = map_aiohttp_error(exc)
+                if isinstance(err, APITimeoutError):
+                    raise err from exc
+                raise StreamError(f"stream broke off: {exc!r}") from exc
+            try:
+                if data:
+                    self._pending = self._decoder.feed(data)
+                else:
+                    self._pending = self._decoder.close()
+                    self._finish(ok=True)
+                if self._decoder.done and self._resp is not None:
+                    if not resp.content.at_eof():
+                        await resp.content.read()  # the body's end, so the connection is reused
+                    self._finish(ok=True)
+            except StreamError:
+                self._finish(ok=False)
+                raise
+        chunk = self._pending[0]
+        del self._pending[0]
+        return chunk
+
+    def _finish(self, *, ok: bool) -> None:
+        resp, self._resp = self._resp, None
+        if resp is not None:
+            if ok:
+                resp.release()  # aiohttp closes the socket instead if the body was not all read
+            else:
+                resp.close()
+        on_close, self._on_close = self._on_close, None
+        if on_close is not None:
+            on_close(ok)
+
+    async def aclose(self) -> None:
+        """Stop reading, release the connection (closed if unread data remains) and the slot."""
+        self._pending = []
+        if self._resp is not None:
+            self._finish(ok=self._decoder.done)
+
+
+async def open_stream(
+    session: aiohttp.ClientSession,
+    spec: RequestSpec,
+    timeout: aiohttp.ClientTimeout,
+    intern: Callable[[str], str],
+    on_close: Callable[[bool], None],
+) -> AsyncChunkStream:
+    """Send a streamed request and return the open stream once the status line is 2xx.
+
+    Args:
+        session: the aiohttp session of the target's origin.
+        spec: the prepared request (``stream`` True).
+        timeout: timeout for connecting and between reads, seconds.
+        intern: str -> str for repeated strings of the chunks.
+        on_close: called once with ok: bool when the stream ends, fails or is closed; it is
+            NOT called when this function raises (the caller releases then).
+
+    Returns:
+        the open AsyncChunkStream.
+
+    Raises:
+        APIStatusError, APITimeoutError, APIConnectionError.
+    """
+    plugin = spec.plugin
+    try:
+        resp = await session.post(
+            plugin.chat_url, data=spec.body, headers=plugin.stream_headers, timeout=timeout
+        )
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        raise map_aiohttp_error(exc) from exc
+    if resp.status >= 300:
+        try:
+            raise await _status_error(resp)
+        finally:
+            resp.release()
+    return AsyncChunkStream(resp, ChunkDecoder(intern), on_close)

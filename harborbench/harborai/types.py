@@ -1,0 +1,235 @@
+"""Response objects of the chat-completions API, built from the server's JSON.
+
+The shapes follow the OpenAI chat-completions wire format (``object: "chat.completion"`` and
+``"chat.completion.chunk"``). Only the fields a benchmark needs are kept; unknown fields are
+ignored. Every class is a frozen slotted dataclass: cheap to build and immutable.
+
+A malformed body raises :class:`~harborbench.harborai.errors.APIError` (whole responses) or
+:class:`~harborbench.harborai.errors.StreamError` (stream chunks); a caller never receives a
+half-built response.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import APIError, StreamError
+
+__all__ = [
+    "ChatCompletion",
+    "ChatCompletionChunk",
+    "Choice",
+    "ChunkChoice",
+    "Delta",
+    "Message",
+    "StringPool",
+    "Usage",
+]
+
+
+class StringPool:
+    """A bounded cache that returns one shared instance of repeated short strings.
+
+    Used when ``enable_memory_optimization`` is on: fields that repeat across responses (model,
+    role, finish reason) then share one string object instead of one copy per response.
+
+    Args:
+        max_entries: int, the most distinct strings kept; beyond it strings pass through uncached,
+            so the cache never grows without bound.
+        max_length: int, characters; longer strings are never cached.
+    """
+
+    __slots__ = ("_cache", "_max_entries", "_max_length")
+
+    def __init__(self, max_entries: int = 256, max_length: int = 64) -> None:
+        self._cache: dict[str, str] = {}
+        self._max_entries = max_entries
+        self._max_length = max_length
+
+    def __call__(self, value: str) -> str:
+        """Return the shared instance equal to ``value`` (``value`` itself when not cached)."""
+        cached = self._cache.get(value)
+        if cached is not None:
+            return cached
+        if len(self._cache) < self._max_entries and len(value) <= self._max_length:
+            self._cache[value] = value
+        return value
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+
+def _same(value: str) -> str:
+    return value
+
+
+Interner = Callable[[str], str]
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts reported by the server.
+
+    Attributes:
+        prompt_tokens: int, tokens of the request's messages.
+        completion_tokens: int, tokens generated.
+        total_tokens: int, their sum as reported by the server.
+    """
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Usage:
+        """Build from a JSON ``usage`` object; raises KeyError/TypeError/ValueError if malformed."""
+        return cls(
+            int(data["prompt_tokens"]),
+            int(data["completion_tokens"]),
+            int(data["total_tokens"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One message of a completion: ``role`` (for example ``"assistant"``) and ``content``."""
+
+    role: str
+    content: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """One choice of a completion: its ``index``, ``message`` and ``finish_reason``."""
+
+    index: int
+    message: Message
+    finish_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChatCompletion:
+    """A complete (non-streamed) chat completion.
+
+    Attributes:
+        id: str, the server's completion id.
+        model: str, the model that answered.
+        created: int, Unix time in seconds, as sent by the server (0 if absent).
+        choices: list of :class:`Choice`.
+        usage: :class:`Usage`, or ``None`` when the server sent none.
+    """
+
+    id: str
+    model: str
+    created: int
+    choices: list[Choice]
+    usage: Usage | None
+
+    @classmethod
+    def from_json(cls, data: Any, intern: Interner = _same) -> ChatCompletion:
+        """Build from the decoded JSON body of a successful response.
+
+        Args:
+            data: the decoded JSON object.
+            intern: str -> str, maps repeated strings to a shared instance (a StringPool).
+
+        Returns:
+            the ChatCompletion.
+
+        Raises:
+            APIError: the body is not a chat completion (missing or mistyped fields).
+        """
+        try:
+            choices = [
+                Choice(
+                    int(c.get("index", i)),
+                    Message(intern(c["message"]["role"]), c["message"].get("content")),
+                    _opt_interned(c.get("finish_reason"), intern),
+                )
+                for i, c in enumerate(data["choices"])
+            ]
+            usage_data = data.get("usage")
+            return cls(
+                str(data["id"]),
+                intern(str(data["model"])),
+                int(data.get("created") or 0),
+                choices,
+                Usage.from_json(usage_data) if usage_data else None,
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise APIError(f"malformed chat completion body: {exc!r}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """The increment a stream chunk carries: ``role`` (first chunk) and ``content`` text."""
+
+    role: str | None
+    content: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkChoice:
+    """One choice of a stream chunk: its ``index``, ``delta`` and ``finish_reason``."""
+
+    index: int
+    delta: Delta
+    finish_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChatCompletionChunk:
+    """One Server-Sent Event of a streamed completion.
+
+    Attributes:
+        id: str, the completion id (the same for every chunk of a stream).
+        model: str, the model that answers.
+        choices: list of :class:`ChunkChoice` (empty in a final usage-only chunk).
+        usage: :class:`Usage` in the final chunk when the request asked for it, else ``None``.
+    """
+
+    id: str
+    model: str
+    choices: list[ChunkChoice]
+    usage: Usage | None
+
+    @classmethod
+    def from_json(cls, data: Any, intern: Interner = _same) -> ChatCompletionChunk:
+        """Build from the decoded JSON of one ``data:`` event.
+
+        Args:
+            data: the decoded JSON object.
+            intern: str -> str, maps repeated strings to a shared instance (a StringPool).
+
+        Returns:
+            the chunk.
+
+        Raises:
+            StreamError: the event is not a chat completion chunk.
+        """
+        try:
+            choices = []
+            for i, c in enumerate(data["choices"]):
+                delta = c.get("delta") or {}
+                choices.append(
+                    ChunkChoice(
+                        int(c.get("index", i)),
+                        Delta(_opt_interned(delta.get("role"), intern), delta.get("content")),
+                        _opt_interned(c.get("finish_reason"), intern),
+                    )
+                )
+            usage_data = data.get("usage")
+            return cls(
+                str(data["id"]),
+                intern(str(data["model"])),
+                choices,
+                Usage.from_json(usage_data) if usage_data else None,
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise StreamError(f"malformed stream chunk: {exc!r}") from exc
+
+
+def _opt_interned(value: Any, intern: Interner) -> str | None:
+    return None if value is None else intern(str(value))
