@@ -6,6 +6,7 @@ import gc
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -301,6 +302,22 @@ def test_lookup_count_survives_garbage_collected_threads() -> None:
         gc.collect()
     registry.get("m")
     assert registry.statistics()["lookups"] == 2_001
+    assert len(registry._lookups._cells) == 1  # dead threads' cells were folded away
+
+
+def test_managers_leave_no_per_thread_hooks_behind_when_collected() -> None:
+    gc.collect()
+    hooks_before = len(weakref.finalize._registry)  # type: ignore[attr-defined]
+    refs = []
+    for _ in range(50):
+        registry: LockFreePluginManager[Plugin] = LockFreePluginManager()
+        registry.register("a", ["m"], Factory("a"))
+        registry.get("m")  # registers a hook on the main thread, which never ends
+        refs.append(weakref.ref(registry))
+    del registry
+    gc.collect()
+    assert [r() for r in refs] == [None] * 50  # the hooks do not keep a manager alive
+    assert len(weakref.finalize._registry) == hooks_before  # type: ignore[attr-defined]
 
 
 @BOTH

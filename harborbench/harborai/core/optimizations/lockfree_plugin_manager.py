@@ -35,7 +35,7 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
 from harborbench.harborai.core.optimizations.atomics import AtomicInteger, AtomicReference
 from harborbench.harborai.errors import ConfigError, UnknownModelError
@@ -84,12 +84,18 @@ def _conflict(name: str, model: str, owner: str) -> ConfigError:
 # --- per-thread lookup counting -------------------------------------------------------------
 
 
+if TYPE_CHECKING:
+    _OnThreadEnd = weakref.finalize[[weakref.ref["_ThreadCounter"], int], threading.Thread]
+
+
 class _ThreadCounter:
     """An exact counter incremented without a shared lock: one cell per thread, summed on read.
 
     Each thread increments only its own one-element list, so no increment is ever lost; a
     reader sums the cells. When a thread object is garbage collected its count is folded into
-    ``_retired`` so the list of cells does not grow with the number of threads ever seen.
+    ``_retired`` and its cell dropped, so memory does not grow with the number of threads ever
+    seen; when the counter itself is collected, its hooks on still-living threads are removed,
+    so creating many counters does not grow memory either.
     """
 
     __slots__ = ("__weakref__", "_cells", "_lock", "_retired", "local")
@@ -97,9 +103,11 @@ class _ThreadCounter:
     def __init__(self) -> None:
         self.local = threading.local()
         """Holds ``cell``, this thread's one-element list, once :meth:`cell` has run in it."""
-        self._cells: list[list[int]] = []
+        # id(cell) -> (cell, the finalizer that retires it when its thread is collected)
+        self._cells: dict[int, tuple[list[int], _OnThreadEnd]] = {}
         self._retired = 0
         self._lock = threading.Lock()
+        weakref.finalize(self, _detach_all, self._cells)
 
     def cell(self) -> list[int]:
         """Return this thread's cell (creating it on the thread's first call)."""
@@ -107,27 +115,35 @@ class _ThreadCounter:
             cell: list[int] = self.local.cell
         except AttributeError:
             cell = [0]
+            on_thread_end = weakref.finalize(
+                threading.current_thread(), _retire_cell, weakref.ref(self), id(cell)
+            )
             with self._lock:
-                self._cells.append(cell)
+                self._cells[id(cell)] = (cell, on_thread_end)
             self.local.cell = cell
-            weakref.finalize(threading.current_thread(), _retire_cell, weakref.ref(self), cell)
         return cell
 
     def total(self) -> int:
         """Return the sum over all threads (exact once the counting threads are quiet)."""
         with self._lock:
-            return self._retired + sum(cell[0] for cell in self._cells)
+            return self._retired + sum(cell[0] for cell, _ in self._cells.values())
 
-    def _retire(self, cell: list[int]) -> None:
+    def _retire(self, cell_id: int) -> None:
         with self._lock:
-            self._retired += cell[0]
-            self._cells.remove(cell)
+            entry = self._cells.pop(cell_id, None)
+            if entry is not None:
+                self._retired += entry[0][0]
 
 
-def _retire_cell(counter_ref: weakref.ref[_ThreadCounter], cell: list[int]) -> None:
+def _retire_cell(counter_ref: weakref.ref[_ThreadCounter], cell_id: int) -> None:
     counter = counter_ref()
     if counter is not None:
-        counter._retire(cell)
+        counter._retire(cell_id)
+
+
+def _detach_all(cells: dict[int, tuple[list[int], _OnThreadEnd]]) -> None:
+    for _, on_thread_end in list(cells.values()):
+        on_thread_end.detach()
 
 
 # --- the lock-free manager ------------------------------------------------------------------
