@@ -33,7 +33,8 @@ def main(argv: list[str] | None = None) -> None:
     from harborbench.report.console import print_error
 
     try:
-        app(args=argv, prog_name="harborbench", standalone_mode=False)
+        # With standalone_mode=False, a typer.Exit(n) comes back as the return value.
+        code = app(args=argv, prog_name="harborbench", standalone_mode=False)
     except HarborbenchError as exc:
         print_error(str(exc))
         sys.exit(exc.exit_code)
@@ -49,4 +50,4 @@ def main(argv: list[str] | None = None) -> None:
     except (typer.Abort, KeyboardInterrupt):
         print_error("Interrupted.")
         sys.exit(EXIT_INTERRUPTED)
-    sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)

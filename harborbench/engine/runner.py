@@ -134,7 +134,7 @@ def request_params(profile: Profile) -> dict[str, Any]:
     req = profile.request
     params: dict[str, Any] = {
         "model": req.model,
-        "messages": req.build_messages(),
+        "messages": req.build_messages(profile.seed),
         "max_tokens": req.max_tokens,
         "stream": req.stream,
     }

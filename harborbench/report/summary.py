@@ -94,7 +94,7 @@ def render_summary(result: RunResult, console: Console, *, folder: str | None = 
         head.add_row(
             "connections",
             f"{conn['server_connections_accepted']} accepted by the server for "
-            f"{conn.get('server_requests_total')} requests (last trial)",
+            f"{conn.get('server_requests_total')} requests (last trial, warmup included)",
         )
     parts: list[object] = [head]
     lat_rows: list[tuple[str, LatencySummary | None]] = [("service time", t.service_time)]
