@@ -124,6 +124,10 @@ class AtomicReference(Generic[T]):
     :class:`types.MappingProxyType` over a dict nobody else holds): the cell makes the *swap*
     atomic, not changes made inside the object afterwards.
 
+    :meth:`get` is exactly one load of the ``_value`` slot. A hot path inside this package
+    (``LockFreePluginManager.get``) performs that same load inline to save a Python call; it
+    never stores to ``_value`` directly.
+
     Args:
         value: the initial reference.
     """
