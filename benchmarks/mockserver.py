@@ -29,6 +29,7 @@ import tempfile
 import time
 
 import aiohttp
+import psutil
 
 from harborbench.mockserver import MockServer, MockSettings
 from harborbench.units import parse_duration
@@ -64,22 +65,29 @@ def _client_process(args: tuple[str, int, float, bool]) -> tuple[int, float]:
     return done, time.perf_counter() - start
 
 
+def _cpu_s(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
 def run_aiohttp(
     server: MockServer, clients: int, concurrency: int, duration_s: float, stream: bool
 ) -> None:
     server.reset_stats()
+    cpu_before_s = _cpu_s(server.pid)
     url = server.base_url + "/chat/completions"
     with mp.get_context("spawn").Pool(clients) as pool:
         results = pool.map(_client_process, [(url, concurrency, duration_s, stream)] * clients)
     total = sum(done for done, _ in results)
     elapsed_s = max(elapsed for _, elapsed in results)
+    server_cpu = (_cpu_s(server.pid) - cpu_before_s) / elapsed_s
     served = server.stats()
     print(
         f"aiohttp client: {clients} process(es) x {concurrency} workers, {elapsed_s:.1f} s: "
         f"{total} ok, {total / elapsed_s:,.0f} req/s "
         f"(server counted {served['requests_by_status'].get('200', 0)} x 200, "
         f"{served['connections_accepted']} connections, max in flight "
-        f"{served['max_in_flight']})"
+        f"{served['max_in_flight']}); server CPU {server_cpu:.0%} of one core"
     )
 
 
@@ -89,6 +97,7 @@ def run_wrk(server: MockServer, connections: int, duration_s: float, threads: in
         print("wrk: not on PATH (apt-get install -y wrk); skipped")
         return
     server.reset_stats()
+    cpu_before_s = _cpu_s(server.pid)
     script = (
         'wrk.method = "POST"\n'
         f"wrk.body = {json.dumps(BODY)}\n"
@@ -114,6 +123,7 @@ def run_wrk(server: MockServer, connections: int, duration_s: float, threads: in
         )
     finally:
         os.unlink(path)
+    server_cpu = (_cpu_s(server.pid) - cpu_before_s) / max(1, round(duration_s))
     match = re.search(r"Requests/sec:\s+([\d.]+)", proc.stdout)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", proc.stdout)
     served = server.stats()
@@ -121,7 +131,8 @@ def run_wrk(server: MockServer, connections: int, duration_s: float, threads: in
     print(
         f"wrk: {threads} thread(s) x {connections} connections: {rate:,.0f} req/s "
         f"(non-2xx {non2xx.group(1) if non2xx else 0}; server counted "
-        f"{served['requests_by_status'].get('200', 0)} x 200)"
+        f"{served['requests_by_status'].get('200', 0)} x 200); server CPU {server_cpu:.0%} "
+        "of one core"
     )
 
 
