@@ -265,7 +265,7 @@ class FastHarborAI:
         self._string_pool = (
             StringPool(_STRING_POOL_ENTRIES) if config.enable_memory_optimization else None
         )
-        intern = self._string_pool or _identity
+        intern = _identity if self._string_pool is None else self._string_pool
         self._intern = intern
         lazy = config.enable_lazy_loading
         self._registry: (
@@ -397,8 +397,8 @@ class FastHarborAI:
         loaded = sorted(self._registry.loaded_plugins())
         memory: dict[str, Any] = {
             "enabled": cfg.enable_memory_optimization,
-            "interned_strings": len(self._string_pool) if self._string_pool else 0,
-            "max_interned_strings": _STRING_POOL_ENTRIES if self._string_pool else 0,
+            "interned_strings": 0 if self._string_pool is None else len(self._string_pool),
+            "max_interned_strings": 0 if self._string_pool is None else _STRING_POOL_ENTRIES,
             "effect": (
                 "repeated response strings (model, role, finish_reason) share one instance "
                 "through a bounded cache"

@@ -357,12 +357,13 @@ def _component(mode: str, mode_reason: str, flags: Mapping[str, Any], flag: str)
 def _providers(cfg: Mapping[str, Any]) -> tuple[ProviderConfig, ...]:
     out: list[ProviderConfig] = []
     for name, p in cfg.get("providers", {}).items():
+        own_key = "api_key" in p or "api_key_env" in p  # else the top-level key applies
         out.append(
             ProviderConfig(
                 name=name,
                 base_url=p["base_url"].rstrip("/"),
-                api_key=p.get("api_key", cfg.get("api_key")),
-                api_key_env=p.get("api_key_env", cfg.get("api_key_env")),
+                api_key=p.get("api_key") if own_key else cfg.get("api_key"),
+                api_key_env=p.get("api_key_env") if own_key else cfg.get("api_key_env"),
                 models=tuple(p["models"]),
             )
         )

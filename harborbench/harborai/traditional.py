@@ -272,6 +272,9 @@ class TraditionalEngine:
                 chunks = decoder.feed(data) if data else decoder.close()
                 for chunk in chunks:
                     sink.put(chunk)
+                if decoder.error is not None:
+                    sink.put(decoder.error)
+                    return False
                 if decoder.done:
                     resp.drain_conn()  # read the end of the body so the connection is reused
                     sink.put(_END)

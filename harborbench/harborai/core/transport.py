@@ -158,6 +158,10 @@ class AsyncChunkStream:
             resp = self._resp
             if resp is None:
                 raise StopAsyncIteration
+            error = self._decoder.error
+            if error is not None:
+                self._finish(ok=False)
+                raise error
             try:
                 data = await resp.content.readany()
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
@@ -166,19 +170,25 @@ class AsyncChunkStream:
                 if isinstance(err, APITimeoutError):
                     raise err from exc
                 raise StreamError(f"stream broke off: {exc!r}") from exc
-            try:
-                if data:
-                    self._pending = self._decoder.feed(data)
-                else:
-                    self._pending = self._decoder.close()
+            decoder = self._decoder
+            if data:
+                self._pending = decoder.feed(data)
+            else:
+                try:
+                    self._pending = decoder.close()
+                except StreamError:
+                    self._finish(ok=False)
+                    raise
+                if decoder.error is None:
                     self._finish(ok=True)
-                if self._decoder.done and self._resp is not None:
+            if decoder.done and self._resp is not None:
+                try:
                     if not resp.content.at_eof():
                         await resp.content.read()  # the body's end, so the connection is reused
+                except (aiohttp.ClientError, OSError, TimeoutError):
+                    self._finish(ok=False)  # the answer is complete; only the socket is lost
+                else:
                     self._finish(ok=True)
-            except StreamError:
-                self._finish(ok=False)
-                raise
         chunk = self._pending[0]
         del self._pending[0]
         return chunk
