@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 import yaml
@@ -12,6 +12,9 @@ from pydantic import ValidationError
 
 from harborbench.cli.app import app
 from harborbench.errors import MockSettingsError, UserInputError
+
+if TYPE_CHECKING:
+    from harborbench.mockserver.settings import MockSettings
 
 _LATENCY_HELP = (
     "Latency as DUR (fixed) or KIND:ARGS: fixed:10ms, uniform:5ms,20ms (low,high), "
@@ -111,6 +114,95 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
     return f"invalid mock settings in {source}: " + "; ".join(parts)
 
 
+def settings_from_options(
+    settings_file: Path | None = None,
+    settings_json: str | None = None,
+    *,
+    latency: str | None = None,
+    ttft: str | None = None,
+    inter_token: str | None = None,
+    tokens_per_chunk: int | None = None,
+    output_tokens: str | None = None,
+    error_rate: float | None = None,
+    error_status: int | None = None,
+    retry_after: str | None = None,
+    hang_rate: float | None = None,
+    reset_rate: float | None = None,
+    stream_break_rate: float | None = None,
+    stream_error_rate: float | None = None,
+    stall: list[str] | None = None,
+    seed: int | None = None,
+) -> MockSettings:
+    """Build the server's settings from a YAML file, a JSON text and flags (flags win).
+
+    Args:
+        settings_file: YAML mapping in the ``target.mock`` schema, or ``None``.
+        settings_json: the same as JSON text (how :class:`MockServer` passes settings).
+        latency, ttft, inter_token: latency flags (see :func:`parse_latency_flag`).
+        tokens_per_chunk, output_tokens, error_rate, error_status, retry_after, hang_rate,
+        reset_rate, stream_break_rate, stream_error_rate, stall, seed: the other flags, as
+            named in ``harborbench serve --help``; ``None`` leaves the file's value.
+
+    Returns:
+        The validated :class:`MockSettings`.
+
+    Raises:
+        MockSettingsError: unreadable file, malformed flag, or settings that do not validate
+            (the message lists every ``key: problem``).
+    """
+    from harborbench.mockserver.settings import MockSettings
+
+    data: dict[str, Any] = {}
+    source = "the command-line flags"
+    if settings_file is not None:
+        data = _read_settings_file(settings_file)
+        source = f"{settings_file} and the command-line flags"
+    if settings_json is not None:
+        try:
+            data = _merge(data, json.loads(settings_json))
+        except (ValueError, TypeError) as exc:
+            raise MockSettingsError(f"--settings-json is not a JSON object: {exc}") from None
+    flags: dict[str, Any] = {}
+    stream: dict[str, Any] = {}
+    faults: dict[str, Any] = {}
+    if latency is not None:
+        flags["latency"] = parse_latency_flag("--latency", latency)
+    if ttft is not None:
+        stream["ttft"] = parse_latency_flag("--ttft", ttft)
+    if inter_token is not None:
+        stream["inter_token"] = parse_latency_flag("--inter-token", inter_token)
+    if tokens_per_chunk is not None:
+        stream["tokens_per_chunk"] = tokens_per_chunk
+    if output_tokens is not None:
+        flags["output_tokens"] = _parse_output_tokens(output_tokens)
+    for key, value in (
+        ("error_rate", error_rate),
+        ("error_status", error_status),
+        ("retry_after", retry_after),
+        ("hang_rate", hang_rate),
+        ("reset_rate", reset_rate),
+        ("stream_break_rate", stream_break_rate),
+        ("stream_error_rate", stream_error_rate),
+    ):
+        if value is not None:
+            faults[key] = value
+    if stall:
+        faults["stalls"] = [_parse_stall(s) for s in stall]
+    if seed is not None:
+        flags["seed"] = seed
+    if stream:
+        flags["stream"] = stream
+    if faults:
+        flags["faults"] = faults
+    try:
+        return MockSettings.model_validate(_merge(data, flags))
+    except ValidationError as exc:
+        raise MockSettingsError(
+            format_validation_error(exc, source),
+            hint="See 'harborbench serve --help' for the forms of each value.",
+        ) from None
+
+
 @app.command(
     epilog=(
         "Examples:\n\n"
@@ -168,54 +260,25 @@ def serve(
 ) -> None:
     """Run the built-in OpenAI-compatible mock server until Ctrl-C or SIGTERM."""
     from harborbench.mockserver.server import run_server
-    from harborbench.mockserver.settings import MockSettings
 
-    data: dict[str, Any] = {}
-    source = "the command-line flags"
-    if settings_file is not None:
-        data = _read_settings_file(settings_file)
-        source = f"{settings_file} and the command-line flags"
-    if settings_json is not None:
-        data = _merge(data, json.loads(settings_json))
-    flags: dict[str, Any] = {}
-    stream: dict[str, Any] = {}
-    faults: dict[str, Any] = {}
-    if latency is not None:
-        flags["latency"] = parse_latency_flag("--latency", latency)
-    if ttft is not None:
-        stream["ttft"] = parse_latency_flag("--ttft", ttft)
-    if inter_token is not None:
-        stream["inter_token"] = parse_latency_flag("--inter-token", inter_token)
-    if tokens_per_chunk is not None:
-        stream["tokens_per_chunk"] = tokens_per_chunk
-    if output_tokens is not None:
-        flags["output_tokens"] = _parse_output_tokens(output_tokens)
-    for key, value in (
-        ("error_rate", error_rate),
-        ("error_status", error_status),
-        ("retry_after", retry_after),
-        ("hang_rate", hang_rate),
-        ("reset_rate", reset_rate),
-        ("stream_break_rate", stream_break_rate),
-        ("stream_error_rate", stream_error_rate),
-    ):
-        if value is not None:
-            faults[key] = value
-    if stall:
-        faults["stalls"] = [_parse_stall(s) for s in stall]
-    if seed is not None:
-        flags["seed"] = seed
-    if stream:
-        flags["stream"] = stream
-    if faults:
-        flags["faults"] = faults
-    try:
-        settings = MockSettings.model_validate(_merge(data, flags))
-    except ValidationError as exc:
-        raise MockSettingsError(
-            format_validation_error(exc, source),
-            hint="See 'harborbench serve --help' for the forms of each value.",
-        ) from None
+    settings = settings_from_options(
+        settings_file,
+        settings_json,
+        latency=latency,
+        ttft=ttft,
+        inter_token=inter_token,
+        tokens_per_chunk=tokens_per_chunk,
+        output_tokens=output_tokens,
+        error_rate=error_rate,
+        error_status=error_status,
+        retry_after=retry_after,
+        hang_rate=hang_rate,
+        reset_rate=reset_rate,
+        stream_break_rate=stream_break_rate,
+        stream_error_rate=stream_error_rate,
+        stall=stall,
+        seed=seed,
+    )
     try:
         run_server(settings, host, port, watch_stdin=watch_stdin)
     except OSError as exc:
