@@ -1,0 +1,120 @@
+"""ConcurrencyManager: AIMD limit, lifecycle without leaks, recovery of the processor."""
+
+from __future__ import annotations
+
+import asyncio
+
+from harborbench.harborai.config import resolve_config
+from harborbench.harborai.core.limiter import AsyncLimiter
+from harborbench.harborai.core.optimizations.concurrency_manager import (
+    AIMDLimit,
+    ConcurrencyManager,
+)
+from harborbench.harborai.core.provider import RequestSpec, build_body, make_plugin
+from harborbench.harborai.errors import APIStatusError
+
+from ...conftest import FixtureServer
+
+MSGS = [{"role": "user", "content": "hi"}]
+
+
+def test_aimd_decreases_on_overload_and_climbs_back_to_the_maximum() -> None:
+    now = [0.0]
+    limiter = AsyncLimiter(1)
+    aimd = AIMDLimit(limiter, min_limit=2, max_limit=10, clock=lambda: now[0])
+    assert limiter.limit == 10
+    aimd.on_overload()
+    assert limiter.limit == 9
+    aimd.on_overload()  # inside the 100 ms cooldown: ignored
+    assert limiter.limit == 9
+    for _ in range(30):
+        now[0] += 1.0
+        aimd.on_overload()
+    assert limiter.limit == 2  # never below the floor
+    for _ in range(1000):
+        aimd.on_success()
+    assert limiter.limit == 10  # never above the maximum
+    assert aimd.decreases >= 8 and aimd.increases == 8
+
+
+def test_aimd_additive_increase_is_one_per_window_of_limit_successes() -> None:
+    limiter = AsyncLimiter(1)
+    aimd = AIMDLimit(limiter, min_limit=1, max_limit=100, clock=lambda: 0.0)
+    aimd.on_overload()
+    assert limiter.limit == 90
+    for _ in range(89):
+        aimd.on_success()
+    assert limiter.limit == 90
+    aimd.on_success()
+    aimd.on_success()
+    assert limiter.limit == 91
+
+
+def _manager(server: FixtureServer, **overrides: object) -> tuple[ConcurrencyManager, RequestSpec]:
+    cfg = resolve_config(base_url=server.url, environ={}, **overrides)
+    manager = ConcurrencyManager(cfg, str)
+    plugin = make_plugin(cfg.providers[0])
+    return manager, RequestSpec(plugin, build_body("m", MSGS, False, {}), False)
+
+
+async def test_overload_from_the_server_lowers_the_limit(server: FixtureServer) -> None:
+    manager, spec = _manager(server, max_concurrent_requests=20)
+    await manager.start()
+    server.script({"status": 503})
+    try:
+        await manager.execute(spec)
+    except APIStatusError as exc:
+        assert exc.status_code == 503
+    else:  # pragma: no cover - the scripted 503 must surface
+        raise AssertionError("no error")
+    await manager.execute(spec)
+    stats = manager.statistics()["concurrency_manager"]
+    await manager.stop()
+    assert (stats["limit"], stats["max_limit"], stats["limit_decreases"]) == (18, 20, 1)
+    assert (stats["requests"], stats["failures"], stats["in_flight"]) == (2, 1, 0)
+
+
+async def test_fixed_limit_when_adaptive_is_off(server: FixtureServer) -> None:
+    manager, spec = _manager(
+        server, max_concurrent_requests=20, concurrency_manager={"adaptive_limit": False}
+    )
+    await manager.start()
+    server.script({"status": 429})
+    try:
+        await manager.execute(spec)
+    except APIStatusError:
+        pass
+    stats = manager.statistics()["concurrency_manager"]
+    await manager.stop()
+    assert manager.aimd is None and stats["limit"] == 20
+
+
+async def test_stop_leaves_no_task_and_closes_sessions(server: FixtureServer) -> None:
+    manager, spec = _manager(server)
+    await manager.start()
+    assert manager.processor is not None
+    await manager.processor.submit(spec, 0)
+    await manager.stop()
+    assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+    assert manager.pool.statistics()["origins"] == 0
+
+
+async def test_health_check_recovers_a_broken_processor(server: FixtureServer) -> None:
+    manager, spec = _manager(server, request_processor={"workers": 2})
+    await manager.start()
+    broken = manager.processor
+    assert broken is not None
+    victim = next(iter(broken._workers))
+    victim.remove_done_callback(broken._worker_done)  # a worker dies and is not replaced
+    victim.cancel()
+    await asyncio.sleep(0)
+    assert not broken.healthy
+    manager.check_health()
+    recovered = manager.processor
+    assert recovered is not broken and recovered is not None and recovered.healthy
+    reply = await recovered.submit(spec, 0)
+    stats = manager.statistics()["concurrency_manager"]
+    await manager.stop()
+    assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+    assert reply.choices[0].message.content == "echo: hi"
+    assert stats["processor_restarts"] == 1
