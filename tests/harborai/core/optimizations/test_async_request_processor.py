@@ -185,7 +185,7 @@ async def test_retry_budget_bounds_retries() -> None:
     # 30 requests failing once each: the reserve of 10 tokens plus 30 * 0.1 deposits (capped
     # at 10 in the bank) allows fewer retries than failures.
     errors: list[Exception] = [APIStatusError(503) for _ in range(30)]
-    calls, execute = failing(errors)
+    _calls, execute = failing(errors)
     retry = RetryConfig(max_retries=1, base_delay_s=0.0, max_delay_s=0.0, budget_ratio=0.1)
     proc = AsyncRequestProcessor(config(retry=retry), execute)
     proc.start()

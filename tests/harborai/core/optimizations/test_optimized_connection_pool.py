@@ -9,8 +9,7 @@ from harborbench.harborai.core.optimizations.optimized_connection_pool import (
     BasicConnectionPool,
     OptimizedConnectionPool,
 )
-
-from ...conftest import FixtureServer
+from tests.harborai.conftest import FixtureServer
 
 BODY = b'{"model": "m", "messages": [{"role": "user", "content": "hi"}]}'
 HEADERS = {"Content-Type": "application/json"}
