@@ -53,7 +53,7 @@ class MetricSpec(NamedTuple):
 
 METRICS: dict[str, MetricSpec] = {
     "throughput": MetricSpec("throughput", "ops/s", "higher", True),
-    "attempted": MetricSpec("attempted ops/s", "ops/s", "higher", True),
+    "attempted": MetricSpec("attempted", "ops/s", "higher", True),
     "error_rate": MetricSpec("error rate", "fraction", "lower", True),
     "p50": MetricSpec("service p50", "s", "lower", True),
     "p95": MetricSpec("service p95", "s", "lower", True),
@@ -370,7 +370,8 @@ class _Ctx:
     ) -> MetricRow:
         """Assemble a row; the verdict comes from the interval unless given."""
         spec = METRICS[metric]
-        ratio, change = _ratio(a, b)
+        # Memory figures can be 0 or negative: a ratio of them means nothing.
+        ratio, change = _ratio(a, b) if not metric.startswith("memory") else (None, None)
         if verdict is None:
             if interval is None:
                 verdict = "inconclusive"

@@ -14,7 +14,9 @@ from harborbench.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, HarborbenchErro
 
 # Each command module registers itself on ``app`` when imported.
 # (keep this list sorted; one line per command module)
+from harborbench.cli import compare as compare  # isort: skip
 from harborbench.cli import profiles as profiles  # isort: skip
+from harborbench.cli import report as report  # isort: skip
 from harborbench.cli import run as run  # isort: skip
 from harborbench.cli import serve as serve  # isort: skip
 

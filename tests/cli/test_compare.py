@@ -1,0 +1,147 @@
+"""``harborbench compare A B`` on synthetic result files: exit codes, files, messages."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from harborbench.errors import EXIT_BAD_INPUT, EXIT_GATE_FAILED, EXIT_INCONCLUSIVE
+from harborbench.result import RunResult
+from tests.test_compare import STEADY, make_run
+
+
+@pytest.fixture(autouse=True)
+def _wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Render the table 200 columns wide so that verdicts are not wrapped in the captured text."""
+    from harborbench.report import console
+
+    monkeypatch.setattr(console.stdout, "width", 200)
+
+
+def _save(reports: Path, result: RunResult) -> Path:
+    folder = reports / result.name
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "result.json"
+    path.write_text(result.model_dump_json(), encoding="utf-8")
+    return path
+
+
+def test_identical_runs_exit_0_under_gates_and_write_files(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _save(tmp_path, make_run("base", [STEADY]))
+    _save(tmp_path, make_run("cand", [STEADY]))
+    code, out, err = cli(
+        "compare", "base", "cand", "--reports-dir", str(tmp_path),
+        "--fail-on", "throughput:-5%", "--fail-on", "p99:+10%",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "no significant difference" in out
+    assert "plan reference" in out
+    assert "505.6 (plan)" in out
+    folder = tmp_path / "compare-base-cand"
+    data = json.loads((folder / "comparison.json").read_text(encoding="utf-8"))
+    assert data["a"]["name"] == "base" and data["b"]["name"] == "cand"
+    assert [g["verdict"] for g in data["gates"]] == ["pass", "pass"]
+    with (folder / "comparison.csv").open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows[0]["metric"] == "throughput" and rows[0]["verdict"] == "no significant difference"
+    assert rows[-1]["metric"] == "throughput_vs_plan_baseline"
+    assert not list(folder.glob(".*.tmp"))  # atomic writes leave no temporary file
+
+
+def test_clear_regression_exits_1(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _save(tmp_path, make_run("base", [STEADY]))
+    _save(tmp_path, make_run("slow", [[int(x * 0.8) for x in STEADY]], seed=9))
+    code, out, err = cli(
+        "compare", "base", "slow", "--reports-dir", str(tmp_path), "--fail-on", "throughput:-5%"
+    )
+    assert code == EXIT_GATE_FAILED
+    assert "worse" in out
+    assert "throughput:-5%" in err and "failed" in err
+
+
+def test_small_regression_in_noise_exits_3(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    noisy = [1000 + (400 if i % 2 else -400) for i in range(30)]
+    _save(tmp_path, make_run("base", [noisy]))
+    _save(tmp_path, make_run("cand", [[int(x * 0.97) for x in noisy]], seed=5))
+    code, _, err = cli(
+        "compare", "base", "cand", "--reports-dir", str(tmp_path), "--fail-on", "throughput:-5%"
+    )
+    assert code == EXIT_INCONCLUSIVE
+    assert "inconclusive" in err
+
+
+def test_differing_environments_warn_and_strict_exits_3(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _save(tmp_path, make_run("base", [STEADY]))
+    _save(tmp_path, make_run("other", [STEADY], environment={"cpu_count": 64}))
+    code, out, _ = cli("compare", "base", "other", "--reports-dir", str(tmp_path))
+    assert code == 0
+    assert "different machines or software (cpu_count)" in out
+    code, _, err = cli("compare", "base", "other", "--reports-dir", str(tmp_path), "--strict")
+    assert code == EXIT_INCONCLUSIVE
+    assert "not comparable (cpu_count)" in err
+
+
+def test_paths_and_json_output(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    pa = _save(tmp_path / "x", make_run("base", [STEADY]))
+    pb = _save(tmp_path / "y", make_run("cand", [STEADY]))
+    code, out, _ = cli("compare", str(pa), str(pb), "--reports-dir", str(tmp_path), "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["schema_version"] == 1
+    assert {r["metric"] for r in data["rows"]} >= {"throughput", "p99", "cpu_efficiency"}
+    assert (tmp_path / "compare-base-cand" / "comparison.json").is_file()
+
+
+def test_newer_schema_is_refused(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _save(tmp_path, make_run("base", [STEADY]))
+    path = _save(tmp_path, make_run("future", [STEADY]))
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["schema_version"] = 99
+    path.write_text(json.dumps(data), encoding="utf-8")
+    code, _, err = cli("compare", "base", "future", "--reports-dir", str(tmp_path))
+    assert code == EXIT_BAD_INPUT
+    assert "schema version 99" in err and "Upgrade harborbench" in err
+    assert "Traceback" not in err
+
+
+def test_missing_run_exits_2_naming_it(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _save(tmp_path, make_run("base", [STEADY]))
+    code, _, err = cli("compare", "base", "nosuchrun", "--reports-dir", str(tmp_path))
+    assert code == EXIT_BAD_INPUT
+    assert "no run named 'nosuchrun'" in err
+    assert "harborbench run PROFILE" in err
+    assert "Traceback" not in err
+
+
+def test_bad_fail_on_exits_2(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = cli("compare", "a", "b", "--reports-dir", str(tmp_path), "--fail-on", "speed")
+    assert code == EXIT_BAD_INPUT
+    assert "--fail-on 'speed'" in err
+
+
+def test_one_run_is_not_enough(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = cli("compare", "base", "--reports-dir", str(tmp_path))
+    assert code == EXIT_BAD_INPUT
+    assert "compare needs two runs" in err
+
+
+def test_run_refuses_different_targets(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    base = Path("profiles/baseline.yaml").read_text(encoding="utf-8")
+    (tmp_path / "a.yaml").write_text(base, encoding="utf-8")
+    other = base.replace("name: baseline", "name: other").replace("median: 20ms", "median: 5ms")
+    (tmp_path / "b.yaml").write_text(other, encoding="utf-8")
+    code, _, err = cli(
+        "compare", "--run", str(tmp_path / "a.yaml"), str(tmp_path / "b.yaml"),
+        "--reports-dir", str(tmp_path),
+    )  # fmt: skip
+    assert code == EXIT_BAD_INPUT
+    assert "different targets" in err
+
+
+def test_help_has_examples(cli) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = cli("compare", "--help")
+    assert code == 0
+    assert "harborbench compare baseline optimized --fail-on throughput:-5%" in out
