@@ -15,7 +15,7 @@ request processor, concurrency manager)::
     concurrency_optimization: {enabled, use_lockfree_plugin_manager,
                                use_optimized_connection_pool, use_async_request_processor,
                                force_traditional_mode}
-    connection_pool: {min_size, max_size, adaptive, health_check_interval_s}
+    connection_pool: {min_size, max_size, adaptive, health_check_interval_s}  # 0 s: no monitor
     request_processor: {workers, max_batch_size, batch_window_s, coalesce_identical,
                         rate_limit: {rate_per_s, burst} | null,
                         retry: {max_retries, base_delay_s, max_delay_s, budget_ratio}}
@@ -444,6 +444,10 @@ def resolve_config(
         raise ConfigError("request_processor.retry.max_delay_s must be >= base_delay_s")
     if rl is not None and ("rate_per_s" not in rl or "burst" not in rl):
         raise ConfigError("request_processor.rate_limit needs both 'rate_per_s' and 'burst'")
+    if rl is not None and rl["rate_per_s"] <= 0:
+        raise ConfigError(
+            "request_processor.rate_limit.rate_per_s must be > 0; use rate_limit: null for no limit"
+        )
     processor = ProcessorConfig(
         workers=int(rp.get("workers", max_concurrent)),
         max_batch_size=int(rp.get("max_batch_size", 1)),

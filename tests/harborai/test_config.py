@@ -42,6 +42,7 @@ def test_unknown_key_inside_provider_and_retry() -> None:
         ({"request_processor": {"rate_limit": {"rate_per_s": 5}}}, "needs both"),
         ({"providers": {"p": {"base_url": URL}}}, "needs both 'base_url' and 'models'"),
         ({"timeout_s": 0}, "'timeout_s' must be > 0"),
+        ({"request_processor": {"rate_limit": {"rate_per_s": 0, "burst": 1}}}, "must be > 0"),
         ({"connection_pool": {"min_size": 9, "max_size": 3}}, "min_size (9) must not exceed"),
     ],
 )

@@ -12,9 +12,10 @@ rule of TCP (RFC 5681) as used by Netflix's concurrency-limits ``AIMDLimit``: it
 (at most once per 100 ms, never below ``min_limit``); every success adds ``1/limit``, i.e. one
 slot per window of ``limit`` successes, never above ``max_concurrent_requests``.
 
-A monitor task runs every ``connection_pool.health_check_interval_s``: it runs the pool's
-adaptation step and health check (replacing broken sessions) and restarts the request processor
-if it is no longer healthy. Stopping cancels and awaits every task and closes every session.
+A monitor task runs every ``connection_pool.health_check_interval_s`` (0: no monitor): it runs
+the pool's adaptation step and health check (replacing broken sessions) and restarts the request
+processor if it is no longer healthy. Stopping cancels and awaits every task and closes every
+session.
 """
 
 from __future__ import annotations
@@ -177,10 +178,11 @@ class ConcurrencyManager:
         self.started = True
         if self.processor is not None:
             self.processor.start()
-        self._monitor = self._loop.create_task(self._watch())
+        if self._config.pool.health_check_interval_s > 0:
+            self._monitor = self._loop.create_task(self._watch())
 
     async def _watch(self) -> None:
-        interval_s = self._config.pool.health_check_interval_s or 5.0
+        interval_s = self._config.pool.health_check_interval_s
         while True:
             await asyncio.sleep(interval_s)
             self.check_health()

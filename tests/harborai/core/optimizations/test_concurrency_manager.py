@@ -116,3 +116,16 @@ async def test_health_check_recovers_a_broken_processor(server: FixtureServer) -
     assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
     assert reply.choices[0].message.content == "echo: hi"
     assert stats["processor_restarts"] == 1
+
+
+async def test_monitor_runs_health_checks_and_zero_turns_it_off(server: FixtureServer) -> None:
+    manager, _ = _manager(server, connection_pool={"health_check_interval_s": 0.02})
+    await manager.start()
+    await asyncio.sleep(0.3)
+    checks = manager.statistics()["concurrency_manager"]["health_checks"]
+    await manager.stop()
+    assert checks >= 1
+    off, _ = _manager(server, connection_pool={"health_check_interval_s": 0})
+    await off.start()
+    assert len(asyncio.all_tasks()) == 1 + off._config.processor.workers  # no monitor task
+    await off.stop()
