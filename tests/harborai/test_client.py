@@ -145,7 +145,7 @@ async def test_broken_stream_raises_stream_error(
 
 @MODES
 async def test_in_flight_limit_holds(server: FixtureServer, mode: dict[str, Any]) -> None:
-    server.delay_s = 0.05
+    server.delay_s = 0.02
     async with create_fast_client(mode, base_url=server.url, max_concurrent_requests=3) as c:
         await asyncio.gather(
             *(c.chat.completions.acreate(model="m", messages=MSGS) for _ in range(24))
@@ -155,7 +155,7 @@ async def test_in_flight_limit_holds(server: FixtureServer, mode: dict[str, Any]
 
 
 def test_in_flight_limit_holds_for_sync_callers_in_threads(server: FixtureServer) -> None:
-    server.delay_s = 0.05
+    server.delay_s = 0.02
     with (
         create_fast_client(base_url=server.url, max_concurrent_requests=2) as client,
         ThreadPoolExecutor(8) as pool,
