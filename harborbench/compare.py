@@ -26,7 +26,13 @@ from pydantic import BaseModel, ConfigDict
 from harborbench import compare_stats as cs
 from harborbench.environment import COMPARABLE_KEYS
 from harborbench.errors import UserInputError
-from harborbench.metrics.histogram import LatencyHistogram, counts_matrix, min_samples_for
+from harborbench.metrics import stats
+from harborbench.metrics.histogram import (
+    LatencyHistogram,
+    counts_matrix,
+    min_samples_for,
+    percentile_ns_from_counts,
+)
 from harborbench.result import PLAN_BASELINE_OPS, PLAN_TARGET_OPS, RunResult, TrialResult
 
 COMPARISON_SCHEMA_VERSION = 1
@@ -524,8 +530,6 @@ class _Ctx:
     @staticmethod
     def _per_interval(idx: np.ndarray[Any, Any], counts: np.ndarray[Any, Any], q: float) -> Any:
         """Percentile q of each interval holding enough samples for it (for the rank test)."""
-        from harborbench.metrics.histogram import percentile_ns_from_counts
-
         enough = counts.sum(axis=1) >= min_samples_for(q)
         if not enough.any():
             return np.zeros(0)
@@ -773,7 +777,9 @@ def evaluate_gate(comparison: Comparison, gate: FailOn) -> GateOutcome:
                 "fail", f"A is 0 and B - A lies in [{row.ci_low:.4g}, {row.ci_high:.4g}]"
             )
         return outcome("inconclusive", f"A is 0; the ratio is undefined ({row.reason})")
-    verdict = cs.gate_verdict(row.ci_low, row.ci_high, threshold, row.better)
+    interval = cs.ChangeInterval("ratio", row.ci_low, row.ci_high, row.min_detectable_pct)
+    judged = cs.as_stats_interval(interval, row.n_a, row.n_b)
+    verdict = stats.gate_verdict(judged, threshold, row.better)
     side = "below" if row.better == "higher" else "above"
     where = {
         "fail": f"wholly {side}",

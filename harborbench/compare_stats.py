@@ -16,9 +16,11 @@ longer or with ``repeat`` > 1 when a decision rests on a narrow margin.
 Percentiles are never averaged: a resample of a latency percentile merges the resampled intervals'
 HDR histograms (a weighted sum of their bucket counts) and reads the percentile of the merge.
 
-This module is private to ``compare`` (engineer D's ``harborbench.metrics.stats`` had not landed
-when it was written, and these estimators are two-stage and histogram-based, which its planned API
-does not cover).
+Relation to :mod:`harborbench.metrics.stats`: the verdicts, the gate rule and the rank test are
+that module's (:func:`change_verdict` and :func:`mann_whitney_p` only wrap them for the cases it
+leaves out). What is here and not there: the two-stage (trials, then intervals) resampling,
+rates as ratios of sums, the request bootstrap for stream percentiles, and a detectable change
+for any bootstrapped statistic; they could move into ``metrics/stats.py``.
 """
 
 from __future__ import annotations
@@ -26,12 +28,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 from scipy import stats as sps
 
+from harborbench.metrics import stats
 from harborbench.metrics.histogram import percentile_ns_from_counts
 
 FloatArray = npt.NDArray[np.float64]
@@ -270,25 +273,34 @@ def change_interval(
 def mann_whitney_p(
     a: Sequence[float] | FloatArray, b: Sequence[float] | FloatArray
 ) -> float | None:
-    """Two-sided p-value of the Mann-Whitney U test (scipy.stats.mannwhitneyu).
+    """Two-sided p-value of :func:`harborbench.metrics.stats.mann_whitney`, or None if undefined.
 
     Args:
-        a, b: per-interval values of the two runs.
+        a, b: per-interval values of the two runs (NaN values are dropped).
 
     Returns:
-        The p-value, or None when either side has fewer than 2 values or all values are equal.
+        The p-value, or None when either side has fewer than 2 values or all values are equal
+        (the test's variance is then 0).
     """
     xa = np.asarray(a, dtype=np.float64)
     xb = np.asarray(b, dtype=np.float64)
     xa, xb = xa[~np.isnan(xa)], xb[~np.isnan(xb)]
     if len(xa) < 2 or len(xb) < 2 or np.ptp(np.concatenate([xa, xb])) == 0:
         return None
-    result: Any = sps.mannwhitneyu(xa, xb, alternative="two-sided")
-    return float(result.pvalue)
+    return stats.mann_whitney(xa, xb)[1]
+
+
+def as_stats_interval(interval: ChangeInterval, n_a: int, n_b: int) -> stats.Interval:
+    """The ratio interval as :class:`harborbench.metrics.stats.Interval` (estimate = midpoint)."""
+    mid = (interval.low + interval.high) / 2.0
+    return stats.Interval(mid, interval.low, interval.high, "percentile bootstrap", n_a, n_b)
 
 
 def change_verdict(interval: ChangeInterval, better: Better) -> Verdict:
     """Better, worse or no significant difference, from where the interval lies.
+
+    A ratio interval is judged by :func:`harborbench.metrics.stats.verdict` (it must exclude 1);
+    a difference interval (A was 0) the same way against 0.
 
     Args:
         interval: the interval of the ratio (compared with 1) or difference (compared with 0).
@@ -298,31 +310,10 @@ def change_verdict(interval: ChangeInterval, better: Better) -> Verdict:
         ``"better"`` when the whole interval lies on the good side of no change, ``"worse"`` when
         it lies wholly on the bad side, otherwise ``"no significant difference"``.
     """
-    neutral = 1.0 if interval.of == "ratio" else 0.0
-    if interval.low > neutral:
+    if interval.of == "ratio":
+        return stats.verdict(as_stats_interval(interval, 0, 0), better)
+    if interval.low > 0.0:
         return "better" if better == "higher" else "worse"
-    if interval.high < neutral:
+    if interval.high < 0.0:
         return "worse" if better == "higher" else "better"
     return "no significant difference"
-
-
-def gate_verdict(low: float, high: float, threshold_ratio: float, better: Better) -> GateVerdict:
-    """Judge a ``--fail-on`` gate: fail only when the whole interval is beyond the threshold.
-
-    Args:
-        low, high: the interval of the ratio B/A.
-        threshold_ratio: the limit as a ratio (``-5%`` is 0.95, ``+10%`` is 1.10).
-        better: the direction in which the metric is good; the bad side of the threshold is below
-            it for ``"higher"`` and above it for ``"lower"``.
-
-    Returns:
-        ``"fail"`` when the interval lies wholly on the bad side, ``"pass"`` when wholly on the
-        good side (touching the threshold counts as the good side), else ``"inconclusive"``.
-    """
-    if better == "higher":
-        if high < threshold_ratio:
-            return "fail"
-        return "pass" if low >= threshold_ratio else "inconclusive"
-    if low > threshold_ratio:
-        return "fail"
-    return "pass" if high <= threshold_ratio else "inconclusive"

@@ -18,7 +18,13 @@ from harborbench.compare import (
     parse_fail_on,
     tidy_rows,
 )
-from harborbench.compare_stats import MIN_INTERVALS, gate_verdict, resample_weights
+from harborbench.compare_stats import (
+    MIN_INTERVALS,
+    ChangeInterval,
+    change_verdict,
+    mann_whitney_p,
+    resample_weights,
+)
 from harborbench.engine.summaries import latency_summary, merge_trials
 from harborbench.errors import UserInputError
 from harborbench.metrics.histogram import LatencyHistogram
@@ -52,6 +58,11 @@ PROFILE: dict[str, Any] = {
     "seed": 1,
 }
 STEADY = [1000 + (15 if i % 2 else -15) for i in range(30)]  # 1000 ops/s, +-15 alternating
+
+
+def _compare(a: RunResult, b: RunResult, **kwargs: Any) -> Comparison:
+    """compare_results with 1000 resamples (half the default) to keep this file fast."""
+    return compare_results(a, b, n_resamples=1000, **kwargs)
 
 
 def _row(t_s: int, warmup: bool, ok: int, failed: int, hist: LatencyHistogram) -> IntervalRow:
@@ -148,7 +159,7 @@ def _verdicts(c: Comparison) -> dict[str, str]:
 def test_identical_runs_show_no_significant_difference() -> None:
     a = make_run("a", [STEADY])
     b = make_run("b", [STEADY])  # same seed: the same latency samples, histogram for histogram
-    c = compare_results(a, b, fail_on=[parse_fail_on("throughput:-5%"), parse_fail_on("p99:+10%")])
+    c = _compare(a, b, fail_on=[parse_fail_on("throughput:-5%"), parse_fail_on("p99:+10%")])
     v = _verdicts(c)
     for metric in ("throughput", "attempted", "error_rate", "p50", "p95", "p99", "p999",
                    "cpu_efficiency"):  # fmt: skip
@@ -175,7 +186,7 @@ def test_identical_runs_show_no_significant_difference() -> None:
 def test_warmup_rows_are_excluded() -> None:
     a = make_run("a", [STEADY], warmup_successes=(10, 10))
     b = make_run("b", [STEADY], warmup_successes=(90_000, 90_000, 90_000))
-    c = compare_results(a, b)
+    c = _compare(a, b)
     assert c.a.intervals == c.b.intervals == 30
     row = c.row("throughput")
     assert row is not None and row.verdict == "no significant difference"
@@ -186,7 +197,7 @@ def test_warmup_rows_are_excluded() -> None:
 def test_clear_regression_is_worse_and_fails_the_gate() -> None:
     a = make_run("a", [STEADY])
     b = make_run("b", [[int(x * 0.8) for x in STEADY]], latency_median_s=0.03, seed=7)
-    c = compare_results(a, b, fail_on=[parse_fail_on("throughput:-5%"), parse_fail_on("p95:+10%")])
+    c = _compare(a, b, fail_on=[parse_fail_on("throughput:-5%"), parse_fail_on("p95:+10%")])
     row = c.row("throughput")
     assert row is not None
     assert row.verdict == "worse"
@@ -201,7 +212,7 @@ def test_clear_regression_is_worse_and_fails_the_gate() -> None:
 def test_clear_improvement_is_better() -> None:
     a = make_run("a", [STEADY], latency_median_s=0.03)
     b = make_run("b", [[int(x * 1.3) for x in STEADY]], latency_median_s=0.02, seed=3)
-    v = _verdicts(compare_results(a, b))
+    v = _verdicts(_compare(a, b))
     assert v["throughput"] == v["p50"] == v["p95"] == v["p99"] == v["cpu_efficiency"] == "better"
 
 
@@ -209,7 +220,7 @@ def test_small_regression_inside_wide_noise_is_inconclusive() -> None:
     noisy = [1000 + (400 if i % 2 else -400) for i in range(30)]
     a = make_run("a", [noisy])
     b = make_run("b", [[int(x * 0.97) for x in noisy]], seed=5)
-    c = compare_results(a, b, fail_on=[parse_fail_on("throughput:-5%")])
+    c = _compare(a, b, fail_on=[parse_fail_on("throughput:-5%")])
     row = c.row("throughput")
     assert row is not None and row.ci_low is not None and row.ci_high is not None
     assert row.verdict == "no significant difference"
@@ -220,7 +231,7 @@ def test_small_regression_inside_wide_noise_is_inconclusive() -> None:
 
 def test_too_few_intervals_is_inconclusive_without_an_interval() -> None:
     short = STEADY[: MIN_INTERVALS - 1]
-    c = compare_results(make_run("a", [short]), make_run("b", [short]))
+    c = _compare(make_run("a", [short]), make_run("b", [short]))
     row = c.row("throughput")
     assert row is not None
     assert row.verdict == "inconclusive"
@@ -234,8 +245,8 @@ def test_trials_widen_the_throughput_interval() -> None:
     flat = [STEADY, STEADY, STEADY]
     a_drift, b_drift = make_run("a", drift), make_run("b", drift, seed=10)
     a_flat, b_flat = make_run("a", flat), make_run("b", flat, seed=10)
-    wide = compare_results(a_drift, b_drift).row("throughput")
-    narrow = compare_results(a_flat, b_flat).row("throughput")
+    wide = _compare(a_drift, b_drift).row("throughput")
+    narrow = _compare(a_flat, b_flat).row("throughput")
     assert wide is not None and narrow is not None
     assert "two-stage" in wide.method and "3 trials" in wide.method
     assert wide.ci_high - wide.ci_low > 3 * (narrow.ci_high - narrow.ci_low)  # type: ignore[operator]
@@ -243,13 +254,13 @@ def test_trials_widen_the_throughput_interval() -> None:
 
 def test_same_seed_same_comparison() -> None:
     a, b = make_run("a", [STEADY]), make_run("b", [STEADY], seed=4)
-    assert compare_results(a, b, seed=1) == compare_results(a, b, seed=1)
+    assert _compare(a, b, seed=1) == _compare(a, b, seed=1)
 
 
 def test_errors_in_b_only_use_a_difference_interval() -> None:
     a = make_run("a", [STEADY])
     b = make_run("b", [STEADY], failures=[50] * 30)
-    c = compare_results(a, b, fail_on=[parse_fail_on("error_rate:+50%")])
+    c = _compare(a, b, fail_on=[parse_fail_on("error_rate:+50%")])
     row = c.row("error_rate")
     assert row is not None
     assert row.ci_of == "difference" and row.ratio is None
@@ -258,7 +269,7 @@ def test_errors_in_b_only_use_a_difference_interval() -> None:
 
 
 def test_reference_row_uses_the_plan_figures() -> None:
-    c = compare_results(make_run("a", [STEADY]), make_run("b", [[1200] * 30]))
+    c = _compare(make_run("a", [STEADY]), make_run("b", [[1200] * 30]))
     ref = c.reference
     assert ref is not None
     assert ref.plan_baseline_ops == 505.6 and ref.plan_target_ops == 1000.0
@@ -319,14 +330,31 @@ def test_parse_fail_on_refuses(text: str, message: str) -> None:
         parse_fail_on(text)
 
 
-def test_gate_verdict_boundaries() -> None:
-    assert gate_verdict(0.90, 0.94, 0.95, "higher") == "fail"
-    assert gate_verdict(0.95, 1.02, 0.95, "higher") == "pass"
-    assert gate_verdict(0.94, 1.02, 0.95, "higher") == "inconclusive"
-    assert gate_verdict(1.11, 1.30, 1.10, "lower") == "fail"
-    assert gate_verdict(0.90, 1.10, 1.10, "lower") == "pass"
-    assert gate_verdict(1.00, 1.20, 1.10, "lower") == "inconclusive"
+def test_gate_outcomes_at_the_threshold() -> None:
+    a = make_run("a", [STEADY])
+    b = make_run("b", [[int(x * 0.8) for x in STEADY]], seed=7)
+    gates = [parse_fail_on(t) for t in ("throughput:-5%", "throughput:-25%", "throughput:-20%")]
+    c = _compare(a, b, fail_on=gates)
+    row = c.row("throughput")
+    assert row is not None and row.ci_low is not None and row.ci_high is not None
+    assert row.ci_low < 0.8 < row.ci_high  # so -20% straddles, -5% is beyond, -25% is within
+    assert [g.verdict for g in c.gates] == ["fail", "pass", "inconclusive"]
     assert FailOn(text="t", metric="throughput", change_pct=-5.0).threshold_ratio == 0.95
+
+
+def test_change_verdict_on_a_difference_interval() -> None:
+    up = ChangeInterval("difference", 0.001, 0.003, None)
+    assert change_verdict(up, "lower") == "worse"
+    assert change_verdict(up, "higher") == "better"
+    assert change_verdict(ChangeInterval("difference", 0.0, 0.0, None), "lower") == (
+        "no significant difference"
+    )
+
+
+def test_mann_whitney_p_undefined_cases() -> None:
+    assert mann_whitney_p([1.0, 1.0], [1.0, 1.0]) is None  # all tied
+    assert mann_whitney_p([1.0], [2.0, 3.0]) is None
+    assert mann_whitney_p([1.0, 2.0, 3.0], [10.0, 11.0, 12.0]) == pytest.approx(0.1)
 
 
 def test_resample_weights_two_stage() -> None:
@@ -339,7 +367,7 @@ def test_resample_weights_two_stage() -> None:
 
 
 def test_tidy_rows_have_one_header_and_the_reference() -> None:
-    c = compare_results(make_run("a", [STEADY]), make_run("b", [STEADY]))
+    c = _compare(make_run("a", [STEADY]), make_run("b", [STEADY]))
     rows = tidy_rows(c)
     assert len({tuple(r) for r in rows}) == 1  # every row has the same columns
     assert rows[-1]["metric"] == "throughput_vs_plan_baseline"
