@@ -164,10 +164,17 @@ def _shade_warmup(ax: Axes, trials: Sequence[TrialResult]) -> None:
         ax.axvspan(first, 0.0, color=_WARMUP_COLOUR, alpha=0.35, lw=0, label="warmup (excluded)")
 
 
-def _time_axis(ax: Axes) -> None:
-    """Label the time axis; ticks on whole seconds (the intervals are 1 s long)."""
+def _time_axis(ax: Axes, trials: Sequence[TrialResult]) -> None:
+    """Label the time axis, span the seconds of the time series, tick on whole seconds.
+
+    Every time chart gets the same x range (start of the first interval to the end of the last),
+    so that the charts line up one above the other.
+    """
     from matplotlib.ticker import MaxNLocator
 
+    starts = [r.t_s for t in trials for r in t.timeseries]
+    if starts:
+        ax.set_xlim(min(starts), max(starts) + 1.0)
     ax.set_xlabel("time from the start of the measurement window (s)")
     ax.xaxis.set_major_locator(MaxNLocator(nbins=12, integer=True))
 
@@ -204,7 +211,7 @@ def throughput_chart(trials: Sequence[TrialResult]) -> Chart:
             ax.plot(xs, ys, color=_colour(i), lw=1.4, marker=".", ms=3, label=label)
         ax.set_ylim(bottom=0)
         ax.set_ylabel("ops/s")
-        _time_axis(ax)
+        _time_axis(ax, trials)
         _legend(fig, ax)
         return _to_chart(fig, chart_id, title)
 
@@ -245,7 +252,7 @@ def latency_over_time_chart(trials: Sequence[TrialResult]) -> Chart:
                         lw=1.0, ls=":", label=label)  # fmt: skip
         ax.set_ylim(bottom=0)
         ax.set_ylabel("ms")
-        _time_axis(ax)
+        _time_axis(ax, trials)
         _legend(fig, ax)
         return _to_chart(fig, chart_id, title)
 
@@ -373,7 +380,7 @@ def rss_chart(trials: Sequence[TrialResult]) -> Chart:
                     color=_colour(i), lw=1.0, ls="--",
                     label=f"{prefix}: {text}" if prefix else text)  # fmt: skip
         ax.set_ylabel("MB")
-        _time_axis(ax)
+        _time_axis(ax, trials)
         _legend(fig, ax)
         return _to_chart(fig, chart_id, title)
 
@@ -410,7 +417,7 @@ def errors_chart(trials: Sequence[TrialResult]) -> Chart:
         else:
             ax.set_ylim(bottom=0)
         ax.set_ylabel("failures")
-        _time_axis(ax)
+        _time_axis(ax, trials)
         _legend(fig, ax)
         return _to_chart(fig, chart_id, title)
 
