@@ -15,7 +15,8 @@ RUN_HELP = """Run a workload profile against the client and write reports/<name>
 
 Starts the built-in mock server in its own process (unless the profile names a base_url),
 runs warmup then the measurement window for each trial, prints a summary, and writes
-result.json, summary.csv and timeseries.csv. Ctrl-C stops early and keeps what was measured.
+result.json, summary.csv, timeseries.csv and report.html (charts, offline; --no-html to skip).
+Ctrl-C stops early and keeps what was measured.
 
 Examples:
 
@@ -44,6 +45,7 @@ def run_command(
     reports: Path = typer.Option(Path("reports"), "--reports-dir", help="Where reports go."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress and no summary."),
     as_json: bool = typer.Option(False, "--json", help="Print result.json on stdout."),
+    no_html: bool = typer.Option(False, "--no-html", help="Do not write report.html."),
 ) -> None:
     from harborbench.engine.runner import arun
     from harborbench.profile import load_profile
@@ -84,6 +86,10 @@ def run_command(
     result = asyncio.run(main())
     assert isinstance(result, RunResult)
     folder = writer.save(result)
+    if not no_html:
+        from harborbench.report.html import write_run_html
+
+        write_run_html(result, folder)
     if as_json:
         typer.echo((folder / "result.json").read_text(encoding="utf-8"), nl=False)
     elif not quiet:
