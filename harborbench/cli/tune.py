@@ -1,0 +1,150 @@
+"""``harborbench tune PROFILE``: sweep client settings and load, recommend a client config."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+import typer
+
+from harborbench.cli.app import app
+from harborbench.errors import GateFailed, InconclusiveError, Interrupted, UserInputError
+
+TUNE_HELP = """Sweep the client's settings for a profile's workload; recommend a config.
+
+Within the time budget: closed-loop concurrency N = 1, 2, 4, ...
+(max_concurrent_requests = N) until throughput stops rising or a latency
+or error gate breaks; then connection_pool_size, and the request
+processor's workers and batching, around the best point. Each point is a
+short trial with warmup against one target.
+
+Fits the Universal Scalability Law to the load curve, chooses the highest
+throughput that meets every gate of the profile (ties within 2% go to the
+smaller settings), confirms it with a longer trial, and writes
+reports/<name>/: recommended_config.yaml (accepted as is by
+create_fast_client), sweep.csv and result.json.
+
+Examples:
+
+  harborbench tune profiles/optimized.yaml --budget 1m
+
+  harborbench tune profiles/baseline.yaml --budget 2m --name base-tuned
+
+  harborbench tune profiles/steady.yaml --set gates.p95_max=100ms --json
+
+Exit codes: 0 recommended and confirmed, 1 no point meets the gates (the
+closest is shown) or the confirmation misses one, 2 bad profile or
+option, 3 confirmation inconclusive, 4 the run failed, 130 interrupted.
+"""
+
+
+@app.command("tune", help=TUNE_HELP)
+def tune_command(
+    profile_path: Path = typer.Argument(..., metavar="PROFILE", help="Profile YAML file."),
+    budget: str = typer.Option(
+        "2m", "--budget", "-b", help="Wall-clock time for the whole sweep, e.g. 90s, 2m."
+    ),
+    name: str | None = typer.Option(
+        None, "--name", "-n", help="Run name (default: <profile name>-tune)."
+    ),
+    overrides: list[str] = typer.Option(
+        [], "--set", "-s", metavar="KEY=VALUE", help="Override a profile field, e.g. seed=2."
+    ),
+    reports: Path = typer.Option(Path("reports"), "--reports-dir", help="Where reports go."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress and no table."),
+    as_json: bool = typer.Option(False, "--json", help="Print the sweep's result.json."),
+) -> None:
+    from harborbench.profile import load_profile
+    from harborbench.report.console import stderr, stdout
+    from harborbench.report.tune_files import TuneWriter
+    from harborbench.report.tune_table import render_tune
+    from harborbench.tune import atune
+    from harborbench.tune_result import SweepPoint, TuneResult
+    from harborbench.units import parse_duration
+
+    try:
+        budget_s = parse_duration(budget)
+    except ValueError as exc:
+        raise UserInputError(
+            f"--budget {budget!r}: {exc}.", hint="For example --budget 2m."
+        ) from None
+    profile = load_profile(profile_path, overrides)
+    run_name = name or f"{profile.name}-tune"
+    try:
+        writer = TuneWriter(reports, run_name, source=str(profile_path))
+    except ValueError as exc:
+        raise UserInputError(f"--name: {exc}.") from None
+
+    def on_point(point: SweepPoint, so_far: TuneResult) -> None:
+        writer.save(so_far)
+        if not (quiet or as_json):
+            p95 = point.service_time.p95_s
+            gates = "pass" if point.meets_gates else "misses " + ", ".join(point.missed_gates)
+            stderr.print(
+                f"[dim]point {point.index:>2} {point.phase:<11}[/] {point.knobs().label():<40} "
+                f"{point.throughput_ops:>9,.1f} ops/s  p95 "
+                f"{'–' if p95 is None else f'{p95 * 1e3:.1f} ms':>9}  {gates}",
+                markup=True,
+                highlight=False,
+            )
+
+    async def main() -> TuneResult:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def on_sigint() -> None:
+            if stop.is_set():  # second Ctrl-C: give up at once
+                loop.remove_signal_handler(signal.SIGINT)
+                raise KeyboardInterrupt
+            stderr.print("[yellow]Stopping: ending the current point and saving the sweep…[/]")
+            stop.set()
+
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+        try:
+            if not (quiet or as_json):
+                stderr.print(f"[bold]Tuning {profile.name}[/] within {budget}…")
+            return await atune(
+                profile, budget_s=budget_s, name=run_name, on_point=on_point, stop=stop
+            )
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+
+    result = asyncio.run(main())
+    folder = writer.save(result)
+    if as_json:
+        typer.echo((folder / "result.json").read_text(encoding="utf-8"), nl=False)
+    elif not quiet:
+        render_tune(result, stdout, folder=str(folder))
+    _exit(result, folder)
+
+
+def _exit(result: object, folder: Path) -> None:
+    """Raise the error that carries the documented exit code of a finished sweep."""
+    from harborbench.tune_result import TuneResult
+
+    assert isinstance(result, TuneResult)
+    if result.interrupted:
+        raise Interrupted(f"Interrupted; the partial sweep is in {folder}/.")
+    if result.chosen is None:
+        closest = "" if result.closest is None else f"; closest: point {result.closest}"
+        raise GateFailed(
+            f"no point of the sweep met every gate of the profile{closest} "
+            f"(see {folder}/sweep.csv).",
+            hint="Relax a gate (--set gates.p95_max=...) or give a larger --budget.",
+        )
+    conf = result.confirmation
+    if conf is None:
+        return
+    verdicts = {g.name: g.verdict for g in conf.point.gates}
+    failed = [g for g in conf.point.missed_gates if verdicts.get(g) == "fail"]
+    if failed:
+        raise GateFailed(
+            f"the confirmation run at the recommended settings failed: {', '.join(failed)} "
+            f"(see {folder}/)."
+        )
+    if conf.point.missed_gates:
+        raise InconclusiveError(
+            f"the confirmation run is inconclusive for: {', '.join(conf.point.missed_gates)}.",
+            hint="Give a larger --budget for a longer confirmation.",
+        )

@@ -1,0 +1,155 @@
+"""The data of ``harborbench tune``: settings of a sweep point and the sweep's result file.
+
+``reports/<name>/result.json`` of a tune is a :class:`TuneResult` (pydantic, unknown keys refused,
+with a ``schema_version``); the hot in-memory records are frozen slotted dataclasses. Figures carry
+their units in their names (``_s`` seconds, ``_ops`` ops per second).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from harborbench.metrics.usl import UslFit
+from harborbench.result import GateResult, LatencySummary
+
+#: Version of the tune ``result.json`` (``schema_version``). History: 1: first version (0.1.0).
+TUNE_SCHEMA_VERSION = 1
+
+Phase = Literal["concurrency", "pool", "processor"]
+
+
+@dataclass(frozen=True, slots=True)
+class Knobs:
+    """The client settings of one sweep point.
+
+    Attributes:
+        concurrency: closed-loop workers, and the client's ``max_concurrent_requests``.
+        connection_pool_size: the client's ``connection_pool_size`` (connections per origin).
+        workers: ``request_processor.workers``; ``None`` when the processor is not active.
+        max_batch_size: ``request_processor.max_batch_size`` (1: no batching); ``None`` likewise.
+        batch_window_s: ``request_processor.batch_window_s``, seconds; ``None`` likewise.
+    """
+
+    concurrency: int
+    connection_pool_size: int
+    workers: int | None = None
+    max_batch_size: int | None = None
+    batch_window_s: float | None = None
+
+    def resource_key(self) -> tuple[int, int, int, int]:
+        """Sort key of resource use, smallest first: concurrency, pool, workers, batch size."""
+        return (self.concurrency, self.connection_pool_size, self.workers or 0,
+                self.max_batch_size or 0)  # fmt: skip
+
+    def apply(self, client: dict[str, Any]) -> dict[str, Any]:
+        """A deep copy of a client config dict with these settings written in."""
+        config = copy.deepcopy(client)
+        config["max_concurrent_requests"] = self.concurrency
+        config["connection_pool_size"] = self.connection_pool_size
+        if self.workers is not None:
+            rp = config.setdefault("request_processor", {})
+            rp["workers"] = self.workers
+            rp["max_batch_size"] = self.max_batch_size
+            rp["batch_window_s"] = self.batch_window_s
+        return config
+
+    def label(self) -> str:
+        """Short text such as ``N=32 pool=16 workers=8x4/1ms``."""
+        text = f"N={self.concurrency} pool={self.connection_pool_size}"
+        if self.workers is not None:
+            text += f" workers={self.workers}"
+            if (self.max_batch_size or 1) > 1:
+                text += f" batch={self.max_batch_size}/{(self.batch_window_s or 0) * 1e3:g}ms"
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class PointScore:
+    """What the selection rule looks at: settings, throughput (ops/s), gate outcome."""
+
+    knobs: Knobs
+    throughput_ops: float
+    meets_gates: bool
+    shortfall: float
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SweepPoint(_Model):
+    """One measured point of the sweep (one short trial)."""
+
+    index: int
+    phase: Phase
+    concurrency: int
+    max_concurrent_requests: int
+    connection_pool_size: int
+    workers: int | None
+    max_batch_size: int | None
+    batch_window_s: float | None
+    window_s: float
+    successes: int
+    failures: int
+    in_flight_at_end: int
+    throughput_ops: float
+    attempted_ops: float
+    error_rate: float | None
+    service_time: LatencySummary
+    cpu_percent_mean: float
+    ops_per_cpu_second: float | None
+    generator_saturated: bool
+    warnings: list[str]
+    gates: list[GateResult]
+    meets_gates: bool
+    missed_gates: list[str]
+    shortfall: float
+
+    def knobs(self) -> Knobs:
+        """The settings of this point."""
+        return Knobs(self.concurrency, self.connection_pool_size, self.workers,
+                     self.max_batch_size, self.batch_window_s)  # fmt: skip
+
+    def score(self) -> PointScore:
+        """The figures the selection rule uses."""
+        return PointScore(self.knobs(), self.throughput_ops, self.meets_gates, self.shortfall)
+
+
+class Confirmation(_Model):
+    """The final trial at the recommended settings, measured against what was predicted."""
+
+    point: SweepPoint
+    sweep_throughput_ops: float
+    usl_predicted_ops: float | None
+    ratio_to_sweep: float | None
+
+
+class TuneResult(_Model):
+    """Everything one ``harborbench tune`` measured (``result.json`` of the sweep)."""
+
+    schema_version: int
+    kind: Literal["tune"] = "tune"
+    name: str
+    created_at: str
+    harborbench_version: str
+    profile: dict[str, Any]
+    environment: dict[str, Any]
+    budget_s: float
+    elapsed_s: float
+    trial_warmup_s: float
+    trial_window_s: float
+    rise_min_fraction: float
+    tie_fraction: float
+    points: list[SweepPoint]
+    fit: UslFit
+    chosen: int | None
+    closest: int | None
+    stop_reason: str
+    notes: list[str]
+    confirmation: Confirmation | None
+    recommended_config: dict[str, Any] | None
+    interrupted: bool
