@@ -96,17 +96,22 @@ class RequestSender:
         last_ns = 0
         chunks_with_text = 0
         usage_tokens: int | None = None
-        async for chunk in stream:
-            if chunk.choices and chunk.choices[0].delta.content:
-                now = clock()
-                if first_ns is None:
-                    first_ns = now
-                else:
-                    self.recorder.inter_token(now - last_ns, sent_ns)
-                last_ns = now
-                chunks_with_text += 1
-            if chunk.usage is not None:
-                usage_tokens = chunk.usage.completion_tokens
+        try:
+            async for chunk in stream:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    now = clock()
+                    if first_ns is None:
+                        first_ns = now
+                    else:
+                        self.recorder.inter_token(now - last_ns, sent_ns)
+                    last_ns = now
+                    chunks_with_text += 1
+                if chunk.usage is not None:
+                    usage_tokens = chunk.usage.completion_tokens
+        finally:  # also when cancelled at the end of the window: release the connection
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
         if first_ns is None:
             raise hx.StreamError("the stream ended without any generated text")
         return first_ns, usage_tokens if usage_tokens is not None else chunks_with_text

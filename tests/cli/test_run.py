@@ -1,0 +1,114 @@
+"""`harborbench run` end to end on the built-in mock: files, history, exit codes, Ctrl-C."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harborbench.result import load_result
+
+ROOT = Path(__file__).resolve().parents[2]
+SHORT = ["--set", "duration=2s", "--set", "warmup=500ms", "--set", "gates.throughput_min=null"]
+
+
+def test_run_writes_result_summary_and_timeseries(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    reports = tmp_path / "reports"
+    code, out, err = cli(
+        "run", str(ROOT / "profiles/steady.yaml"), *SHORT, "--set", "load.rate=200",
+        "--reports-dir", str(reports),
+    )  # fmt: skip
+    assert code == 0, err
+    assert "throughput" in out and "505.6" in out
+    folder = reports / "steady"
+    result = load_result(folder / "result.json")
+    assert result.schema_version == 1
+    assert result.total is not None and result.total.successes > 300
+    assert result.profile["load"]["rate"] == 200
+    assert result.environment["python"]
+    assert "throughput_ops" in result.metric_definitions
+    with (folder / "summary.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 1 and float(rows[0]["throughput_ops"]) == pytest.approx(
+        result.total.throughput_ops, rel=1e-3
+    )
+    with (folder / "timeseries.csv").open() as fh:
+        ts = list(csv.DictReader(fh))
+    assert [r["phase"] for r in ts].count("measure") == 2
+    assert "throughput_ops" in ts[0] and "service_p95_ms" in ts[0]
+
+    # A second run of the same name moves the first to history/, never overwrites it.
+    first = (folder / "result.json").read_text()
+    code, _, _ = cli(
+        "run", str(ROOT / "profiles/steady.yaml"), *SHORT, "--set", "load.rate=150",
+        "--reports-dir", str(reports), "--quiet",
+    )  # fmt: skip
+    assert code == 0
+    history = list((folder / "history").iterdir())
+    assert len(history) == 1
+    assert (history[0] / "result.json").read_text() == first
+
+
+def test_json_prints_the_result_on_stdout(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = cli(
+        "run", str(ROOT / "profiles/optimized.yaml"), *SHORT, "--set", "load.concurrency=4",
+        "--reports-dir", str(tmp_path), "--json",
+    )  # fmt: skip
+    assert code == 0
+    data = json.loads(out)
+    assert data["name"] == "optimized" and data["total"]["successes"] > 0
+
+
+def test_a_failing_gate_exits_1(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = cli(
+        "run", str(ROOT / "profiles/steady.yaml"), *SHORT, "--set", "load.rate=50",
+        "--set", "gates.throughput_min=100000", "--reports-dir", str(tmp_path), "--quiet",
+    )  # fmt: skip
+    assert code == 1
+    assert "throughput" in err and "Traceback" not in err
+    assert (tmp_path / "steady" / "result.json").exists()  # measured data is kept
+
+
+def test_bad_profile_exits_2_naming_file_and_key(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nload: {concurency: 4}\nduration: 1s\n")
+    code, _, err = cli("run", str(bad), "--reports-dir", str(tmp_path))
+    assert code == 2
+    assert "bad.yaml" in err and "concurency" in err and "Traceback" not in err
+
+
+def test_unknown_set_path_exits_2(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = cli("run", str(ROOT / "profiles/steady.yaml"), "--set", "lod.rate=5")
+    assert code == 2 and "lod" in err
+
+
+def test_ctrl_c_stops_within_a_second_writes_partial_result_and_exits_130(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harborbench", "run", str(ROOT / "profiles/steady.yaml"),
+         "--set", "duration=60s", "--set", "warmup=0s", "--set", "load.rate=100",
+         "--reports-dir", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    )  # fmt: skip
+    try:
+        time.sleep(4)  # mock start-up plus a couple of seconds of measurement
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+        stopped_after_s = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err.decode()
+    assert stopped_after_s < 5  # about a second plus the mock's shutdown, on a noisy machine
+    result = load_result(tmp_path / "steady" / "result.json")
+    assert result.interrupted
+    assert result.total is not None and result.total.successes > 0
+    assert result.total.window_s < 30
