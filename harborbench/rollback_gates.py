@@ -35,7 +35,8 @@ from harborbench.gates import GateThresholds, evaluate_gates
 from harborbench.profile import Gates, Profile, load_profile_dict
 from harborbench.profile_errors import Where, problems
 from harborbench.result import GateResult, RunResult, TrialResult
-from harborbench.rollback import OPTIMIZED_CONFIG, ROLLBACK_PATHS, CheckRow, mock_settings
+from harborbench.rollback_matrix import OPTIMIZED_CONFIG, ROLLBACK_PATHS, CheckRow, path_environment
+from harborbench.rollback_smoke import mock_settings
 from harborbench.strict_yaml import StrictYamlError, load_strict
 
 __all__ = [
@@ -233,7 +234,6 @@ async def measure_gates(
     Returns:
         One row per absolute gate (on the optimized mode), then the relative gates.
     """
-    from harborbench.rollback import path_environment
 
     traditional_config = dict(ROLLBACK_PATHS[1].config)
     sides = {

@@ -1,0 +1,129 @@
+"""Outputs of ``harborbench rollback-check``: a Rich table, JUnit XML and JSON.
+
+The table has one row per rollback path or gate: the expected and observed values, the verdict,
+and for a row that did not pass one line saying what broke. The JUnit file has one test case per
+row (suite ``rollback-paths`` or ``rollback-gates``): a failed row is a ``<failure>``, an
+inconclusive row a ``<skipped>`` with the reason (JUnit has no "inconclusive"; the exit code 3
+still says it), so that CI systems that display test results show each path by name.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from harborbench.report.files import write_atomic
+from harborbench.rollback_matrix import CheckRow, RollbackReport
+
+__all__ = ["junit_xml", "render_rollback", "report_json", "write_junit", "write_report_json"]
+
+_STYLE = {"pass": "green", "fail": "bold red", "inconclusive": "yellow"}
+
+
+def render_rollback(report: RollbackReport, console: Console) -> None:
+    """Print the report as one Rich table (paths, then gates) and a one-line verdict.
+
+    Args:
+        report: the check's report.
+        console: where to print.
+    """
+    table = Table(title="harborbench rollback-check", show_lines=False, expand=False)
+    table.add_column("check", overflow="fold")
+    table.add_column("expected", overflow="fold")
+    table.add_column("observed", overflow="fold")
+    table.add_column("verdict", no_wrap=True)
+    last_kind = None
+    for row in report.rows:
+        if last_kind is not None and row.kind != last_kind:
+            table.add_section()
+        last_kind = row.kind
+        verdict = f"[{_STYLE[row.verdict]}]{row.verdict}[/]"
+        table.add_row(escape(row.name), escape(row.expected), escape(row.observed), verdict)
+        if row.problem:
+            colour = _STYLE[row.verdict]
+            table.add_row("", f"[{colour}]↳ {escape(row.problem)}[/]", "", "")
+    console.print(table)
+    counts = {v: sum(r.verdict == v for r in report.rows) for v in ("pass", "fail", "inconclusive")}
+    colour = _STYLE[report.verdict]
+    console.print(
+        f"[{colour}]{report.verdict.upper()}[/]: {counts['pass']} passed, {counts['fail']} failed, "
+        f"{counts['inconclusive']} inconclusive in {report.wall_s:.1f} s"
+        + (" (--quick)" if report.quick else "")
+        + (" (gates skipped)" if report.skip_gates else "")
+    )
+
+
+def junit_xml(report: RollbackReport) -> str:
+    """The report as JUnit XML: one ``<testcase>`` per row, grouped in two ``<testsuite>``.
+
+    Args:
+        report: the check's report.
+
+    Returns:
+        The XML document as text (UTF-8 declaration included).
+    """
+    root = ET.Element("testsuites", name="harborbench rollback-check")
+    groups: dict[str, list[CheckRow]] = {"path": [], "gate": []}
+    for row in report.rows:
+        groups[row.kind].append(row)
+    share_s = report.wall_s / max(len(report.rows), 1)
+    totals = {"tests": 0, "failures": 0, "skipped": 0}
+    for kind, rows in groups.items():
+        if not rows:
+            continue
+        failures = sum(r.verdict == "fail" for r in rows)
+        skipped = sum(r.verdict == "inconclusive" for r in rows)
+        suite = ET.SubElement(
+            root,
+            "testsuite",
+            name=f"rollback-{kind}s",
+            tests=str(len(rows)),
+            failures=str(failures),
+            errors="0",
+            skipped=str(skipped),
+            timestamp=report.created_at,
+        )
+        for row in rows:
+            case = ET.SubElement(
+                suite,
+                "testcase",
+                classname=f"harborbench.rollback.{kind}s",
+                name=f"{row.key}: {row.name}",
+                time=f"{share_s:.3f}",
+            )
+            message = row.problem or ""
+            if row.verdict == "fail":
+                failure = ET.SubElement(case, "failure", message=message, type="fail")
+                failure.text = f"expected: {row.expected}\nobserved: {row.observed}\n{message}"
+            elif row.verdict == "inconclusive":
+                ET.SubElement(case, "skipped", message=f"inconclusive: {message}")
+            out = ET.SubElement(case, "system-out")
+            out.text = f"expected: {row.expected}\nobserved: {row.observed}"
+        totals["tests"] += len(rows)
+        totals["failures"] += failures
+        totals["skipped"] += skipped
+    for key, value in totals.items():
+        root.set(key, str(value))
+    root.set("errors", "0")
+    root.set("time", f"{report.wall_s:.3f}")
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def report_json(report: RollbackReport) -> str:
+    """The report as indented JSON text (the :class:`RollbackReport` schema)."""
+    return report.model_dump_json(indent=2) + "\n"
+
+
+def write_junit(report: RollbackReport, path: Path) -> None:
+    """Write :func:`junit_xml` to ``path`` atomically."""
+    write_atomic(path, junit_xml(report))
+
+
+def write_report_json(report: RollbackReport, path: Path) -> None:
+    """Write :func:`report_json` to ``path`` atomically."""
+    write_atomic(path, report_json(report))
