@@ -60,8 +60,15 @@ class Chart:
 
 
 @contextmanager
-def _figure(chart_id: str) -> Iterator[Figure]:
-    """A fresh figure drawn with the report's style; ``svg.hashsalt`` makes the ids repeatable."""
+def report_figure(chart_id: str) -> Iterator[Figure]:
+    """A fresh matplotlib figure in the report's style (a context manager).
+
+    Args:
+        chart_id: the chart's id; it seeds ``svg.hashsalt`` so that the SVG ids are repeatable.
+
+    Yields:
+        a :class:`matplotlib.figure.Figure` of :data:`FIGURE_SIZE_IN`, constrained layout.
+    """
     import matplotlib
 
     with matplotlib.rc_context(
@@ -85,8 +92,17 @@ def _figure(chart_id: str) -> Iterator[Figure]:
         yield fig
 
 
-def _to_chart(fig: Figure, chart_id: str, title: str) -> Chart:
-    """Render ``fig`` to SVG, strip the XML prologue, prefix ids, size it to its container."""
+def to_chart(fig: Figure, chart_id: str, title: str) -> Chart:
+    """Render a figure as an inline SVG :class:`Chart` (see :func:`inline_svg`).
+
+    Args:
+        fig: the figure, made by :func:`report_figure`.
+        chart_id: the id of the ``<svg>`` element.
+        title: what the chart shows.
+
+    Returns:
+        the chart.
+    """
     buf = io.StringIO()
     fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
     return Chart(chart_id, title, inline_svg(buf.getvalue(), chart_id, title))
@@ -149,7 +165,8 @@ def _no_data(ax: Axes, text: str) -> None:
     ax.set_yticks([])
 
 
-def _colour(i: int) -> str:
+def colour(i: int) -> str:
+    """The colour of the i-th trial or run (cycles through seven)."""
     return _TRIAL_COLOURS[i % len(_TRIAL_COLOURS)]
 
 
@@ -179,7 +196,7 @@ def _time_axis(ax: Axes, trials: Sequence[TrialResult]) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(nbins=12, integer=True))
 
 
-def _legend(fig: Figure, ax: Axes) -> None:
+def legend_above(fig: Figure, ax: Axes) -> None:
     """One row of legend above the plot, outside it, so that it never hides a line."""
     handles, labels = ax.get_legend_handles_labels()
     if handles:
@@ -198,22 +215,22 @@ def throughput_chart(trials: Sequence[TrialResult]) -> Chart:
         interval / interval length).
     """
     chart_id, title = "chart-throughput", "Throughput per second (successful ops/s)"
-    with _figure(chart_id) as fig:
+    with report_figure(chart_id) as fig:
         ax = fig.add_subplot()
         if not any(t.timeseries for t in trials):
             _no_data(ax, "no time series recorded")
-            return _to_chart(fig, chart_id, title)
+            return to_chart(fig, chart_id, title)
         _shade_warmup(ax, trials)
         for i, t in enumerate(trials):
             xs = [r.t_s + 0.5 for r in t.timeseries]
             ys = [r.throughput_ops for r in t.timeseries]
             label = _trial_label(t, len(trials)) or "successful ops/s"
-            ax.plot(xs, ys, color=_colour(i), lw=1.4, marker=".", ms=3, label=label)
+            ax.plot(xs, ys, color=colour(i), lw=1.4, marker=".", ms=3, label=label)
         ax.set_ylim(bottom=0)
         ax.set_ylabel("ops/s")
         _time_axis(ax, trials)
-        _legend(fig, ax)
-        return _to_chart(fig, chart_id, title)
+        legend_above(fig, ax)
+        return to_chart(fig, chart_id, title)
 
 
 def latency_over_time_chart(trials: Sequence[TrialResult]) -> Chart:
@@ -228,11 +245,11 @@ def latency_over_time_chart(trials: Sequence[TrialResult]) -> Chart:
         (never an average); intervals with no success have no point.
     """
     chart_id, title = "chart-latency-time", "Service time p95 and p99 per second (ms)"
-    with _figure(chart_id) as fig:
+    with report_figure(chart_id) as fig:
         ax = fig.add_subplot()
         if not any(r.service_p95_s is not None for t in trials for r in t.timeseries):
             _no_data(ax, "no successful ops in any interval")
-            return _to_chart(fig, chart_id, title)
+            return to_chart(fig, chart_id, title)
         _shade_warmup(ax, trials)
         for i, t in enumerate(trials):
             prefix = _trial_label(t, len(trials))
@@ -242,19 +259,19 @@ def latency_over_time_chart(trials: Sequence[TrialResult]) -> Chart:
             def ms(values: list[float | None]) -> list[float]:
                 return [math.nan if v is None else v * 1e3 for v in values]
 
-            ax.plot(xs, ms([r.service_p95_s for r in t.timeseries]), color=_colour(i), lw=1.4,
+            ax.plot(xs, ms([r.service_p95_s for r in t.timeseries]), color=colour(i), lw=1.4,
                     marker=".", ms=3, label=f"{prefix}service p95")  # fmt: skip
-            ax.plot(xs, ms([r.service_p99_s for r in t.timeseries]), color=_colour(i), lw=1.0,
+            ax.plot(xs, ms([r.service_p99_s for r in t.timeseries]), color=colour(i), lw=1.0,
                     ls="--", label=f"{prefix}service p99")  # fmt: skip
             if any(r.response_p99_s is not None for r in t.timeseries):
                 label = f"{prefix}response p99 (from intended send)"
-                ax.plot(xs, ms([r.response_p99_s for r in t.timeseries]), color=_colour(i),
+                ax.plot(xs, ms([r.response_p99_s for r in t.timeseries]), color=colour(i),
                         lw=1.0, ls=":", label=label)  # fmt: skip
         ax.set_ylim(bottom=0)
         ax.set_ylabel("ms")
         _time_axis(ax, trials)
-        _legend(fig, ax)
-        return _to_chart(fig, chart_id, title)
+        legend_above(fig, ax)
+        return to_chart(fig, chart_id, title)
 
 
 def _spectrum_x(q: float) -> float:
@@ -280,7 +297,7 @@ def spectrum_chart(distributions: Sequence[tuple[str, LatencySummary]]) -> Chart
         two decades, linear otherwise.
     """
     chart_id, title = "chart-spectrum", "Latency by percentile (ms)"
-    with _figure(chart_id) as fig:
+    with report_figure(chart_id) as fig:
         ax = fig.add_subplot()
         x_max = _spectrum_x(SPECTRUM_MAX_PERCENTILE)
         drawn = 0
@@ -296,18 +313,18 @@ def spectrum_chart(distributions: Sequence[tuple[str, LatencySummary]]) -> Chart
                 continue
             xs = [_spectrum_x(q) for q, _ in points]
             ys = [v / 1e6 for _, v in points]
-            colour = _colour(i)
-            ax.plot(xs, ys, color=colour, lw=1.5, label=f"{label} (n={summary.count:,})")
+            col = colour(i)
+            ax.plot(xs, ys, color=col, lw=1.5, label=f"{label} (n={summary.count:,})")
             max_ms = hist.max_ns / 1e6
-            ax.axhline(max_ms, color=colour, lw=0.8, ls="--", alpha=0.7)
+            ax.axhline(max_ms, color=col, lw=0.8, ls="--", alpha=0.7)
             ax.annotate(f"max {max_ms:.3g} ms", (x_max, max_ms), xytext=(-4, 2), fontsize=7,
-                        textcoords="offset points", ha="right", color=colour)  # fmt: skip
+                        textcoords="offset points", ha="right", color=col)  # fmt: skip
             y_min, y_max = min(y_min, min(ys)), max(y_max, max_ms)
             largest = max(largest, summary.count)
             drawn += 1
         if not drawn:
             _no_data(ax, "no successful ops")
-            return _to_chart(fig, chart_id, title)
+            return to_chart(fig, chart_id, title)
         ax.set_xscale("log")
         ax.set_xlim(1.0, x_max)
         ticks = [1.0, 10.0, 100.0, 1_000.0, 10_000.0]
@@ -326,8 +343,8 @@ def spectrum_chart(distributions: Sequence[tuple[str, LatencySummary]]) -> Chart
             ax.set_ylim(bottom=0, top=y_max * 1.1)
         ax.set_xlabel("percentile")
         ax.set_ylabel("ms")
-        _legend(fig, ax)
-        return _to_chart(fig, chart_id, title)
+        legend_above(fig, ax)
+        return to_chart(fig, chart_id, title)
 
 
 def _sen_intercept(xs: Sequence[float], ys: Sequence[float], slope: float) -> float:
@@ -352,18 +369,18 @@ def rss_chart(trials: Sequence[TrialResult]) -> Chart:
         chart ``chart-rss``.
     """
     chart_id, title = "chart-rss", "Memory: RSS of the measuring process (MB)"
-    with _figure(chart_id) as fig:
+    with report_figure(chart_id) as fig:
         ax = fig.add_subplot()
         if not any(r.rss_bytes is not None for t in trials for r in t.timeseries):
             _no_data(ax, "no RSS samples recorded")
-            return _to_chart(fig, chart_id, title)
+            return to_chart(fig, chart_id, title)
         _shade_warmup(ax, trials)
         for i, t in enumerate(trials):
             prefix = _trial_label(t, len(trials))
             pts = [(r.t_s + 1.0, r.rss_bytes / BYTES_PER_MB) for r in t.timeseries if r.rss_bytes]
             if not pts:
                 continue
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], color=_colour(i), lw=1.4,
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], color=colour(i), lw=1.4,
                     marker=".", ms=3, label=prefix or "RSS")  # fmt: skip
             m = t.memory
             window = [p for p in pts if p[0] >= 0]
@@ -377,12 +394,12 @@ def rss_chart(trials: Sequence[TrialResult]) -> Chart:
                 text += f" (95% CI {m.slope_ci_low:+.2f} to {m.slope_ci_high:+.2f})"
             x0, x1 = xs[0], xs[-1]
             ax.plot([x0, x1], [b + slope_mb_per_s * x0, b + slope_mb_per_s * x1],
-                    color=_colour(i), lw=1.0, ls="--",
+                    color=colour(i), lw=1.0, ls="--",
                     label=f"{prefix}: {text}" if prefix else text)  # fmt: skip
         ax.set_ylabel("MB")
         _time_axis(ax, trials)
-        _legend(fig, ax)
-        return _to_chart(fig, chart_id, title)
+        legend_above(fig, ax)
+        return to_chart(fig, chart_id, title)
 
 
 def errors_chart(trials: Sequence[TrialResult]) -> Chart:
@@ -395,11 +412,11 @@ def errors_chart(trials: Sequence[TrialResult]) -> Chart:
         chart ``chart-errors``; the y axis counts failed requests completed in each second.
     """
     chart_id, title = "chart-errors", "Errors: failed requests per second"
-    with _figure(chart_id) as fig:
+    with report_figure(chart_id) as fig:
         ax = fig.add_subplot()
         if not any(t.timeseries for t in trials):
             _no_data(ax, "no time series recorded")
-            return _to_chart(fig, chart_id, title)
+            return to_chart(fig, chart_id, title)
         _shade_warmup(ax, trials)
         n = max(len(trials), 1)
         width = 0.8 / n
@@ -408,7 +425,7 @@ def errors_chart(trials: Sequence[TrialResult]) -> Chart:
             xs = [r.t_s + 0.1 + width * (i + 0.5) for r in t.timeseries]
             ys = [r.failures for r in t.timeseries]
             total += sum(ys)
-            ax.bar(xs, ys, width=width, color=_colour(i) if n > 1 else "#d62728",
+            ax.bar(xs, ys, width=width, color=colour(i) if n > 1 else "#d62728",
                    label=_trial_label(t, n) or "failed requests")  # fmt: skip
         if total == 0:
             ax.text(0.5, 0.5, "no failed request", ha="center", va="center",
@@ -418,8 +435,8 @@ def errors_chart(trials: Sequence[TrialResult]) -> Chart:
             ax.set_ylim(bottom=0)
         ax.set_ylabel("failures")
         _time_axis(ax, trials)
-        _legend(fig, ax)
-        return _to_chart(fig, chart_id, title)
+        legend_above(fig, ax)
+        return to_chart(fig, chart_id, title)
 
 
 def run_charts(trials: Sequence[TrialResult], total: TrialResult | None) -> list[Chart]:
