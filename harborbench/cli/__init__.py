@@ -17,6 +17,7 @@ from harborbench.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, HarborbenchErro
 from harborbench.cli import compare as compare  # isort: skip
 from harborbench.cli import profiles as profiles  # isort: skip
 from harborbench.cli import report as report  # isort: skip
+from harborbench.cli import rollback as rollback  # isort: skip
 from harborbench.cli import run as run  # isort: skip
 from harborbench.cli import serve as serve  # isort: skip
 from harborbench.cli import tune as tune  # isort: skip
