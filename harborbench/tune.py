@@ -375,7 +375,6 @@ async def atune(
     with open_target(profile) as (base_url, api_key, server):
 
         async def measure(knobs: Knobs, phase: Phase, window_s: float) -> SweepPoint | None:
-            started = clock()
             variant = trial_profile(profile, knobs, timing.warmup_s, window_s)
             trial = await run_trial(
                 variant, plan_from_profile(variant), base_url, api_key,
@@ -383,8 +382,6 @@ async def atune(
             )  # fmt: skip
             if not sweep.points:
                 _check_first(trial, base_url)
-            if window_s == timing.window_s:
-                sweep.last_cost_s = clock() - started
             if trial.interrupted:
                 return None
             return sweep.point(trial, knobs, phase, len(sweep.points))
@@ -420,7 +417,9 @@ async def _sweep(sweep: _Sweep, measure: Measure, on_point: PointCallback | None
     async def one(knobs: Knobs, phase: Phase) -> SweepPoint | str:
         if not sweep.affordable():
             return "budget"
+        started = sweep.clock()
         point: SweepPoint | None = await measure(knobs, phase, sweep.timing.window_s)
+        sweep.last_cost_s = sweep.clock() - started
         if point is None:
             return "interrupted"
         sweep.points.append(point)
@@ -435,8 +434,7 @@ async def _sweep(sweep: _Sweep, measure: Measure, on_point: PointCallback | None
         if got == "interrupted":
             return got
         if isinstance(got, str):
-            reason = f"the budget ran out before N={n}"
-            break
+            return f"the budget ran out before N={n}"
         broken = [g.name for g in got.gates if g.verdict == "fail" and g.name in LOAD_GATES]
         if broken:
             reason = f"{', '.join(broken)} gate broke at N={n}"

@@ -1,0 +1,239 @@
+"""The tune library without a network: timing, candidates, the selection rule and the sweep's
+stop rules (driven by a fake measurement and a fake clock), and the recommended config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harborbench.errors import UserInputError
+from harborbench.harborai import create_fast_client
+from harborbench.harborai.config import validate_config
+from harborbench.metrics.usl import usl_throughput
+from harborbench.profile import load_profile
+from harborbench.result import GateResult, LatencySummary, MemoryFigures, TrialResult
+from harborbench.tune import (
+    PointScore,
+    TrialTiming,
+    _Sweep,
+    _sweep,
+    base_knobs,
+    closest_point,
+    gate_shortfall,
+    judge,
+    pool_candidates,
+    processor_candidates,
+    recommended_config,
+    select_point,
+    trial_profile,
+)
+from harborbench.tune_result import Knobs, Phase, SweepPoint
+
+ROOT = Path(__file__).resolve().parents[1]
+OPTIMIZED = load_profile(ROOT / "profiles/optimized.yaml")
+BASELINE = load_profile(ROOT / "profiles/baseline.yaml")
+
+
+def score(
+    n: int, ops: float, ok: bool = True, pool: int = 50, shortfall: float = 0.0
+) -> PointScore:
+    return PointScore(Knobs(n, pool, n, 1, 0.0), ops, ok, shortfall)
+
+
+# --- selection ------------------------------------------------------------------------------
+
+
+def test_selection_takes_the_highest_throughput_that_meets_the_gates() -> None:
+    scores = [score(8, 500.0), score(16, 900.0), score(32, 1500.0, ok=False), score(64, 950.0)]
+    assert select_point(scores) == 3  # 1500 misses a gate; 950 is the best that does not
+
+
+def test_ties_within_two_percent_go_to_the_smaller_concurrency() -> None:
+    scores = [score(64, 1000.0), score(32, 985.0), score(16, 975.0)]
+    assert select_point(scores) == 1  # 985 is within 2% of 1000; 975 (2.5% below) is not tied
+
+
+def test_ties_at_equal_concurrency_go_to_the_smaller_pool() -> None:
+    scores = [score(32, 1000.0, pool=32), score(32, 995.0, pool=16), score(32, 1001.0, pool=64)]
+    assert select_point(scores) == 1
+
+
+def test_no_point_meeting_the_gates_selects_nothing_and_names_the_closest() -> None:
+    scores = [score(1, 30.0, False, shortfall=0.97), score(2, 60.0, False, shortfall=0.4),
+              score(4, 55.0, False, shortfall=0.4)]  # fmt: skip
+    assert select_point(scores) is None
+    assert closest_point(scores) == 1  # equal shortfall: the higher throughput
+    assert closest_point([]) is None
+
+
+def _gate(name: str, verdict: str) -> GateResult:
+    return GateResult(name=name, threshold="", observed="", verdict=verdict, alert="ok",  # type: ignore[arg-type]
+                      detail="")  # fmt: skip
+
+
+def test_judge_counts_inconclusive_as_missed_except_the_memory_slope() -> None:
+    ok, missed = judge([_gate("throughput", "pass"), _gate("memory slope", "inconclusive")])
+    assert ok and missed == []
+    ok, missed = judge([_gate("p95 latency", "inconclusive"), _gate("error rate", "fail")])
+    assert not ok and missed == ["p95 latency", "error rate"]
+
+
+def test_gate_shortfall_sums_relative_misses() -> None:
+    from harborbench.gates import GateThresholds
+
+    trial = TrialResult.model_construct(
+        successes=90, failures=10, throughput_ops=800.0, error_rate=0.1,
+        service_time=LatencySummary.model_construct(p95_s=0.3),
+        memory=MemoryFigures.model_construct(growth_pct=5.0),
+    )  # fmt: skip
+    gates = GateThresholds(throughput_min=1000, p95_max=0.2, error_rate_max=0.05,
+                           memory_growth_max_pct=20)  # fmt: skip
+    # throughput 20% short, p95 50% over, error rate 100% over, memory fine.
+    assert gate_shortfall(trial, gates) == pytest.approx(0.2 + 0.5 + 1.0)
+    assert gate_shortfall(trial, GateThresholds(throughput_min=500)) == 0.0
+
+
+# --- timing and candidates ------------------------------------------------------------------
+
+
+def test_timing_from_budget() -> None:
+    t = TrialTiming.from_budget(60.0)  # unit (60 - 2) / 16 = 3.625 s
+    assert (t.warmup_s, t.window_s, t.confirm_window_s) == (0.906, 2.419, 4.838)
+    t = TrialTiming.from_budget(20.0)  # unit 1.125 s: warmup and window at their floors
+    assert (t.warmup_s, t.window_s, t.confirm_window_s) == (0.5, 1.0, 2.0)
+    with pytest.raises(UserInputError, match="too short"):
+        TrialTiming.from_budget(10.0)
+
+
+def test_load_points_never_cap_concurrency_with_the_pool_or_workers() -> None:
+    assert base_knobs(OPTIMIZED, 8) == Knobs(8, 50, 8, 1, 0.0)  # the profile's pool is 50
+    assert base_knobs(OPTIMIZED, 128) == Knobs(128, 128, 128, 1, 0.0)
+    # baseline.yaml is traditional mode (concurrency_optimization.enabled: false): no request
+    # processor, so no worker or batching knobs.
+    assert base_knobs(BASELINE, 16) == Knobs(16, 50)
+    assert base_knobs(BASELINE, 64) == Knobs(64, 64)
+
+
+def test_pool_and_processor_candidates() -> None:
+    base = Knobs(64, 64, 64, 1, 0.0)
+    assert [k.connection_pool_size for k in pool_candidates(base)] == [32, 16]
+    assert [k.connection_pool_size for k in pool_candidates(Knobs(32, 50))] == [32, 16]
+    assert pool_candidates(Knobs(1, 1)) == []
+    got = [(k.workers, k.max_batch_size, k.batch_window_s) for k in processor_candidates(base)]
+    assert got == [(32, 2, 0.0), (16, 4, 0.0), (16, 4, 0.001)]
+    assert processor_candidates(Knobs(64, 64)) == []  # no processor (traditional mode)
+
+
+def test_trial_profile_is_closed_loop_at_n_with_the_knobs() -> None:
+    open_loop = load_profile(ROOT / "profiles/steady.yaml")
+    p = trial_profile(open_loop, Knobs(16, 8, 4, 4, 0.001), warmup_s=0.5, window_s=2.0)
+    assert p.load.concurrency == 16 and p.load.rate is None
+    assert (p.warmup, p.duration, p.repeat) == (0.5, 2.0, 1)
+    assert p.client["max_concurrent_requests"] == 16 and p.client["connection_pool_size"] == 8
+    assert p.client["request_processor"] == {"workers": 4, "max_batch_size": 4,
+                                              "batch_window_s": 0.001}  # fmt: skip
+    assert p.gates == open_loop.gates
+
+
+async def test_recommended_config_is_accepted_by_create_fast_client() -> None:
+    config = recommended_config(OPTIMIZED, Knobs(64, 32, 16, 4, 0.001))
+    validate_config(config)
+    assert "base_url" not in config and "api_key" not in config
+    assert config["timeout_s"] == 10.0
+    client = create_fast_client(config, base_url="http://127.0.0.1:9/v1")
+    try:
+        status = client.optimization_status()
+        assert status["mode"] == "optimized"
+    finally:
+        await client.aclose()
+
+
+# --- the sweep's rules, with a fake measurement ---------------------------------------------
+
+
+class FakeLab:
+    """Measures a USL curve (lambda 40, sigma 0.02, kappa 5e-4: peak near N = 44); a pool
+    smaller than N costs 30% of throughput; p95 = 10 ms x N; each point costs 3 s of a fake
+    clock."""
+
+    def __init__(self, p95_max_s: float = 10.0) -> None:
+        self.now = 0.0
+        self.p95_max_s = p95_max_s
+        self.measured: list[tuple[Phase, Knobs]] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def measure(self, knobs: Knobs, phase: Phase, window_s: float) -> SweepPoint:
+        self.now += 3.0
+        self.measured.append((phase, knobs))
+        ops = float(usl_throughput(knobs.concurrency, 40.0, 0.02, 5e-4))
+        if knobs.connection_pool_size < knobs.concurrency:
+            ops *= 0.7
+        p95 = 0.01 * knobs.concurrency
+        gates = [_gate("p95 latency", "pass" if p95 < self.p95_max_s else "fail")]
+        ok, missed = judge(gates)
+        return SweepPoint(
+            index=len(self.measured) - 1, phase=phase, concurrency=knobs.concurrency,
+            max_concurrent_requests=knobs.concurrency,
+            connection_pool_size=knobs.connection_pool_size, workers=knobs.workers,
+            max_batch_size=knobs.max_batch_size, batch_window_s=knobs.batch_window_s,
+            window_s=window_s, successes=int(ops * window_s), failures=0, in_flight_at_end=0,
+            throughput_ops=ops, attempted_ops=ops, error_rate=0.0,
+            service_time=LatencySummary(count=100, p50_s=p95 / 2, p90_s=p95, p95_s=p95,
+                                        p99_s=p95, p999_s=p95, max_s=p95, mean_s=p95 / 2,
+                                        insufficient=[], histogram=""),
+            cpu_percent_mean=50.0, ops_per_cpu_second=None, generator_saturated=False,
+            warnings=[], gates=gates, meets_gates=ok, missed_gates=missed,
+            shortfall=0.0 if ok else 1.0,
+        )  # fmt: skip
+
+
+def _run(lab: FakeLab, budget_s: float) -> tuple[_Sweep, str]:
+    import asyncio
+
+    timing = TrialTiming(warmup_s=0.5, window_s=2.0, confirm_window_s=4.0)
+    sweep = _Sweep(OPTIMIZED, "t", budget_s, timing, lab.clock)
+    seen: list[int] = []
+    reason = asyncio.run(_sweep(sweep, lab.measure, lambda p, r: seen.append(p.index)))
+    assert seen == list(range(len(sweep.points)))  # on_point after every point, in order
+    return sweep, reason
+
+
+def test_load_phase_doubles_until_throughput_stops_rising_then_tunes_pool_and_processor() -> None:
+    lab = FakeLab()
+    sweep, reason = _run(lab, budget_s=1000.0)
+    load = [k.concurrency for phase, k in lab.measured if phase == "concurrency"]
+    # X(32) = 604.9 ops/s, X(64) = 598.7: the curve stops rising at N = 64.
+    assert load == [1, 2, 4, 8, 16, 32, 64]
+    assert reason == "throughput stopped rising at N=64 (< +5%)"
+    rest = [(phase, k.connection_pool_size, k.workers) for phase, k in lab.measured[7:]]
+    # best so far: N=32 (X(64) is within 2% of it and uses more); pool 50 -> 32, 16
+    assert rest[:2] == [("pool", 32, 32), ("pool", 16, 32)]
+    # pool 32 ties pool 50 and is smaller (pool 16 < N loses 30%): the processor phase
+    # starts from pool 32
+    assert [r[0] for r in rest[2:]] == ["processor"] * 3
+    assert {r[1] for r in rest[2:]} == {32}
+    chosen = select_point([p.score() for p in sweep.points])
+    assert chosen is not None
+    best = sweep.points[chosen].knobs()
+    assert (best.concurrency, best.connection_pool_size) == (32, 32)
+    assert best.workers == 8  # the processor points tie (same fake throughput): fewest workers
+
+
+def test_a_load_gate_that_breaks_stops_the_load_phase() -> None:
+    lab = FakeLab(p95_max_s=0.05)  # p95 = 10 ms x N: fails from N = 8
+    _, reason = _run(lab, budget_s=1000.0)
+    assert [k.concurrency for phase, k in lab.measured if phase == "concurrency"] == [1, 2, 4, 8]
+    assert reason == "p95 latency gate broke at N=8"
+
+
+def test_the_budget_stops_the_sweep_and_keeps_room_for_the_confirmation() -> None:
+    # The confirmation needs 0.5 + 4 + 0.3 = 4.8 s; a point is measured only while the cost of
+    # the last one (3 s; before the first, 0.5 + 2 + 2 x 0.3 = 3.1 s) + 4.8 s remain: with
+    # 20 s, points at t = 0, 3, 6, 9, 12 (8 s left); at 15 s, 5 s are left: stop.
+    lab = FakeLab()
+    sweep, reason = _run(lab, budget_s=20.0)
+    assert len(sweep.points) == 5 and lab.now == 15.0
+    assert reason == "the budget ran out before N=32"
