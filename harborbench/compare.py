@@ -571,13 +571,14 @@ class _Ctx:
         if (
             ma is None
             or mb is None
+            or "inconclusive" in (ma.verdict, mb.verdict)
             or None in (ma.slope_ci_low, ma.slope_ci_high, sa, sb)
             or (None in (mb.slope_ci_low, mb.slope_ci_high))
         ):
             why = "; ".join(
                 f"{side}: {m.reason}" for side, m in (("A", ma), ("B", mb)) if m and m.reason
             )
-            reason = f"no slope interval for both runs ({why or 'not measured'})"
+            reason = f"no conclusive slope for both runs ({why or 'not measured'})"
             out.append(self.row("memory_slope", sa, sb, method=method, reason=reason))
             return out
         assert ma.slope_ci_low is not None and ma.slope_ci_high is not None
