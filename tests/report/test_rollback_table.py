@@ -1,0 +1,79 @@
+"""Tests of the rollback-check outputs: the Rich table, JUnit XML and JSON."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from rich.console import Console
+
+from harborbench.report.rollback_table import (
+    junit_xml,
+    render_rollback,
+    report_json,
+    write_junit,
+)
+from harborbench.rollback import CheckRow, RollbackReport
+from harborbench.rollback_matrix import new_report
+
+
+def _report() -> RollbackReport:
+    rows = [
+        CheckRow(kind="path", key="optimized", name="path 1: reference", expected="optimized",
+                 observed="optimized", verdict="pass", problem=None, details={}),
+        CheckRow(kind="path", key="env-disable", name="path 3: env var", expected="traditional",
+                 observed="optimized", verdict="fail", problem="mode is 'optimized' <&>",
+                 details={}),
+        CheckRow(kind="gate", key="relative.cpu_efficiency_gain", name="CPU gain",
+                 expected=">= 1.300x", observed="1.25x [1.1, 1.4]", verdict="inconclusive",
+                 problem="straddling the threshold", details={"ratio": 1.25}),
+    ]  # fmt: skip
+    return new_report(rows, quick=True, skip_gates=False, settings={}, wall_s=3.0)
+
+
+def test_report_verdict_is_the_worst_row() -> None:
+    report = _report()
+    assert (report.verdict, report.exit_code) == ("fail", 1)
+
+
+def test_junit_has_one_case_per_row_with_failures_and_skips() -> None:
+    root = ET.fromstring(junit_xml(_report()))
+    assert root.tag == "testsuites"
+    assert {k: root.get(k) for k in ("tests", "failures", "skipped", "errors")} == {
+        "tests": "3", "failures": "1", "skipped": "1", "errors": "0",
+    }  # fmt: skip
+    suites = root.findall("testsuite")
+    assert [(s.get("name"), s.get("tests")) for s in suites] == [
+        ("rollback-paths", "2"), ("rollback-gates", "1"),
+    ]  # fmt: skip
+    cases = root.findall("./testsuite/testcase")
+    assert [c.get("name") for c in cases] == [
+        "optimized: path 1: reference",
+        "env-disable: path 3: env var",
+        "relative.cpu_efficiency_gain: CPU gain",
+    ]
+    assert cases[0].find("failure") is None and cases[0].find("skipped") is None
+    failure = cases[1].find("failure")
+    assert failure is not None
+    assert failure.get("message") == "mode is 'optimized' <&>"
+    skipped = cases[2].find("skipped")
+    assert skipped is not None
+    assert skipped.get("message") == "inconclusive: straddling the threshold"
+
+
+def test_write_junit_and_json_round_trip(tmp_path: Path) -> None:
+    report = _report()
+    path = tmp_path / "sub" / "r.xml"
+    write_junit(report, path)
+    assert ET.parse(path).getroot().get("tests") == "3"
+    assert RollbackReport.model_validate_json(report_json(report)) == report
+
+
+def test_table_shows_each_row_and_what_broke() -> None:
+    console = Console(record=True, width=160)
+    render_rollback(_report(), console)
+    text = console.export_text()
+    assert "path 3: env var" in text
+    assert "↳ mode is 'optimized' <&>" in text
+    assert "↳ straddling the threshold" in text
+    assert "FAIL: 1 passed, 1 failed, 1 inconclusive in 3.0 s (--quick)" in text
