@@ -204,7 +204,7 @@ class _Wrapper:
         self.inner = inner
         self.content = content
         self.chat = SimpleNamespace(completions=self)
-        self.leaked: asyncio.Task[None] | None = None
+        self.leaked: asyncio.Task[bool] | None = None
         self.leak = leak
 
     async def acreate(self, **kw: Any) -> Any:
