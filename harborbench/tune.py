@@ -12,6 +12,9 @@ each point a short trial with warmup through :func:`~harborbench.engine.runner.r
 3. **Request processor** (optimized mode only): fewer workers with micro-batching
    (``workers``, ``max_batch_size``, ``batch_window_s``) around the best point.
 
+Phases 2 and 3 save resources around the best point that meets every gate; when no load point
+meets them, the sweep ends after phase 1.
+
 The load curve is modelled with the Universal Scalability Law
 (:func:`harborbench.metrics.usl.fit_usl`). The choice
 (:func:`select_point`) is the highest throughput among points meeting every gate; points within
@@ -279,12 +282,6 @@ class _Sweep:
         load = [p for p in self.points if p.phase == "concurrency"]
         return fit_usl([p.concurrency for p in load], [p.throughput_ops for p in load])
 
-    def current(self) -> int | None:
-        """The recommendation so far (selection rule), else the closest point."""
-        scores = [p.score() for p in self.points]
-        chosen = select_point(scores)
-        return chosen if chosen is not None else closest_point(scores)
-
     def result(
         self,
         stop_reason: str,
@@ -449,9 +446,9 @@ async def _sweep(sweep: _Sweep, measure: Measure, on_point: PointCallback | None
         ("processor", processor_candidates),
     )
     for phase, candidates in phases:
-        current = sweep.current()
-        if current is None:
-            break
+        current = select_point([p.score() for p in sweep.points])
+        if current is None:  # smaller resources cannot rescue a point that misses the gates
+            return f"{reason}; no point met the gates, so no smaller settings were tried"
         for knobs in candidates(sweep.points[current].knobs()):
             got = await one(knobs, phase)
             if got == "interrupted":

@@ -1,0 +1,155 @@
+"""`harborbench tune` end to end on the built-in mock: files, the recommended config, exit codes."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harborbench.harborai import create_fast_client
+from harborbench.harborai.config import validate_config
+from harborbench.mockserver import MockServer
+from harborbench.tune_result import TUNE_SCHEMA_VERSION, TuneResult
+
+PROFILE = """\
+name: tiny
+target:
+  mock:
+    latency: {distribution: fixed, value: 5ms}
+    output_tokens: 16
+request: {model: gpt-4o-mini, max_tokens: 16, timeout: 5s}
+client:
+  performance_mode: optimized
+  connection_pool_size: 8
+load: {concurrency: 4}
+warmup: 1s
+duration: 5s
+gates: {p95_max: 200ms, error_rate_max: 1%, memory_growth_max_pct: 50}
+"""
+HALF_FAIL = ["--set", "target.mock.faults.error_rate=0.5"]
+
+
+@pytest.fixture
+def profile_path(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(PROFILE, encoding="utf-8")
+    return path
+
+
+@pytest.mark.slow
+def test_tune_recommends_a_config_that_loads_and_was_confirmed(  # type: ignore[no-untyped-def]
+    cli, profile_path: Path, tmp_path: Path
+) -> None:
+    reports = tmp_path / "reports"
+    code, out, err = cli(
+        "tune", str(profile_path), "--budget", "20s", "--reports-dir", str(reports)
+    )
+    assert code == 0, err
+    folder = reports / "tiny-tune"
+    result = TuneResult.model_validate_json((folder / "result.json").read_text())
+    assert result.schema_version == TUNE_SCHEMA_VERSION and result.kind == "tune"
+    assert result.elapsed_s <= 20.0 + 10.0  # the budget holds (generous: a noisy machine)
+    load = [p.concurrency for p in result.points if p.phase == "concurrency"]
+    assert load[:3] == [1, 2, 4]  # geometric steps from 1
+    assert result.chosen is not None and result.points[result.chosen].meets_gates
+    conf = result.confirmation
+    assert conf is not None
+    assert conf.point.meets_gates, conf.point.missed_gates  # the confirmation meets the gates
+    assert conf.sweep_throughput_ops == result.points[result.chosen].throughput_ops
+    assert conf.point.window_s == pytest.approx(2 * result.trial_window_s, rel=0.05)
+
+    # The table, the chart, the model and the verdict reach the terminal.
+    for text in ("Sweep", "throughput (ops/s) and p95", "USL (Gunther)", "Recommended:",
+                 "Confirmation:", "recommended_config.yaml"):  # fmt: skip
+        assert text in out, text
+    assert "point  0 concurrency N=1" in err  # progress, one line per point
+
+    # sweep.csv: one row per point plus the confirmation, the chosen row marked, units in names.
+    with (folder / "sweep.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == len(result.points) + 1 and rows[-1]["point"] == "confirm"
+    assert [r["chosen"] for r in rows].count("True") == 1
+    assert rows[result.chosen]["chosen"] == "True"
+    assert {"throughput_ops", "service_p95_ms", "batch_window_ms"} <= set(rows[0])
+
+    # recommended_config.yaml: a header of comments, then a config create_fast_client takes.
+    text = (folder / "recommended_config.yaml").read_text()
+    header = [line for line in text.splitlines() if line.startswith("#")]
+    assert any(line.startswith("# profile: tiny (") for line in header)
+    assert any(line.startswith("# date: ") for line in header)
+    assert any(line.startswith("# machine: ") for line in header)
+    assert any(
+        line.startswith("# confirmation (") and "meets every gate" in line for line in header
+    )
+    config = yaml.safe_load(text)
+    assert config == result.recommended_config
+    validate_config(config)
+    assert "base_url" not in config and "api_key" not in config
+    best = result.points[result.chosen]
+    assert config["max_concurrent_requests"] == best.concurrency
+    assert config["connection_pool_size"] == best.connection_pool_size
+    assert config["request_processor"]["workers"] == best.workers
+    with (
+        MockServer() as server,
+        create_fast_client(config, base_url=server.base_url, api_key="k") as client,
+    ):
+        reply = client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+        )
+    assert reply.choices[0].message.content
+
+
+def test_an_unreachable_gate_exits_1_and_shows_the_closest_point(  # type: ignore[no-untyped-def]
+    cli, profile_path: Path, tmp_path: Path
+) -> None:
+    # Half the requests fail: the error-rate gate (< 1%) breaks at N = 1, and nothing smaller
+    # than N = 1 is worth trying.
+    code, out, err = cli(
+        "tune", str(profile_path), "--budget", "20s", *HALF_FAIL, "--reports-dir", str(tmp_path),
+    )  # fmt: skip
+    assert code == 1, err
+    assert "Traceback" not in err
+    assert "no point of the sweep met every gate" in err
+    assert "No point met every gate" in out and "closest: point 0" in out
+    result = TuneResult.model_validate_json((tmp_path / "tiny-tune" / "result.json").read_text())
+    assert result.chosen is None and result.closest == 0 and result.confirmation is None
+    assert result.stop_reason.startswith("error rate gate broke at N=1; no point met the gates")
+    assert [p.concurrency for p in result.points] == [1]
+    assert not (tmp_path / "tiny-tune" / "recommended_config.yaml").exists()
+
+
+def test_json_prints_the_sweep_result(cli, profile_path: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = cli(
+        "tune", str(profile_path), "--budget", "15s", *HALF_FAIL, "--reports-dir", str(tmp_path),
+        "--json", "--name", "j",
+    )  # fmt: skip
+    assert code == 1
+    data = json.loads(out)
+    assert data["name"] == "j" and data["kind"] == "tune" and len(data["points"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--budget", "5s"], "--budget 5s is too short"),
+        (["--budget", "90"], "--budget '90'"),
+        (["--name", "../x"], "--name"),
+        (["--set", "load.concurency=3"], "concurency"),
+    ],
+)
+def test_bad_input_exits_2_without_traceback(  # type: ignore[no-untyped-def]
+    cli, profile_path: Path, tmp_path: Path, args: list[str], message: str
+) -> None:
+    code, _, err = cli("tune", str(profile_path), "--reports-dir", str(tmp_path), *args)
+    assert code == 2
+    assert message in err and "Traceback" not in err
+
+
+def test_help_has_examples(cli) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = cli("tune", "--help")
+    assert code == 0
+    assert "harborbench tune profiles/optimized.yaml --budget 1m" in out
+    assert "Exit codes" in out
