@@ -237,3 +237,24 @@ def test_the_budget_stops_the_sweep_and_keeps_room_for_the_confirmation() -> Non
     sweep, reason = _run(lab, budget_s=20.0)
     assert len(sweep.points) == 5 and lab.now == 15.0
     assert reason == "the budget ran out before N=32"
+
+
+async def test_a_stop_ends_the_sweep_interrupted_without_a_confirmation(tmp_path: Path) -> None:
+    import asyncio
+
+    from harborbench.profile import load_profile_dict
+    from harborbench.tune import atune
+
+    data = OPTIMIZED.model_dump(mode="json")
+    data["target"] = {"mock": {"latency": {"distribution": "fixed", "value": "5ms"}}}
+    stop = asyncio.Event()
+    seen: list[int] = []
+
+    def on_point(point: SweepPoint, so_far: object) -> None:
+        seen.append(point.index)
+        stop.set()  # as Ctrl-C would, after the first point
+
+    result = await atune(load_profile_dict(data), budget_s=20.0, on_point=on_point, stop=stop)
+    assert result.interrupted and result.stop_reason == "interrupted"
+    assert seen == [0] and len(result.points) == 1
+    assert result.confirmation is None and result.recommended_config is None
