@@ -192,6 +192,7 @@ def compare_command(
         0.95, "--confidence", min=0.5, max=0.999, help="Level of the intervals."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
+    no_html: bool = typer.Option(False, "--no-html", help="Do not write report.html."),
 ) -> None:
     from harborbench.compare import compare_results, parse_fail_on
     from harborbench.report.compare_table import render_comparison
@@ -213,13 +214,18 @@ def compare_command(
         result_a, result_b, confidence=confidence, seed=seed, fail_on=gates
     )
     folder = write_comparison(comparison, reports)
+    if not no_html:
+        from harborbench.report.compare_html import write_compare_html
+
+        write_compare_html(comparison, result_a, result_b, folder)
     if as_json:
         for w in comparison.comparability.warnings:
             print_warning(w)
         typer.echo(json.dumps(comparison.model_dump(mode="json"), indent=2))
     else:
         render_comparison(comparison, stdout)
-        stdout.print(f"[dim]Wrote {folder}/comparison.csv and comparison.json[/]")
+        html = "" if no_html else ", report.html"
+        stdout.print(f"[dim]Wrote {folder}/comparison.csv, comparison.json{html}[/]")
     comp = comparison.comparability
     if strict and not comp.comparable:
         keys = ", ".join(d.key for d in [*comp.environment, *comp.workload])

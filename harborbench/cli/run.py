@@ -93,7 +93,7 @@ def run_command(
     if as_json:
         typer.echo((folder / "result.json").read_text(encoding="utf-8"), nl=False)
     elif not quiet:
-        render_summary(result, stdout, folder=str(folder))
+        render_summary(result, stdout, folder=str(folder), html=not no_html)
     if result.interrupted:
         raise Interrupted(f"Interrupted; the partial result is in {folder}/.")
     failed = [g.name for g in result.gates if g.verdict == "fail"]

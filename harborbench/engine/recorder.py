@@ -29,8 +29,8 @@ class Interval:
         index: start of the interval in whole seconds from the start of the measurement window
             (negative during warmup).
         warmup: the interval lies inside the warmup.
-        successes, failures: requests completed in this interval (measured requests only).
-        warmup_completions: warmup requests completed in this interval.
+        successes, failures: requests completed in this interval. Warmup requests count here
+            (so the time series shows the warmup, marked as such) but in no total.
         service: service times of the successes (from the actual send), ns.
         response: response times of the successes from the intended send time (open loop), ns.
     """
@@ -39,7 +39,6 @@ class Interval:
     warmup: bool
     successes: int = 0
     failures: int = 0
-    warmup_completions: int = 0
     service: LatencyHistogram = field(default_factory=LatencyHistogram)
     response: LatencyHistogram = field(default_factory=LatencyHistogram)
 
@@ -110,9 +109,9 @@ class Recorder:
         return [self.intervals.pop(i) for i in done]
 
     def _measured(self, intended_ns: int, end_ns: int) -> bool:
+        """Whether an outcome counts in the figures; warmup and late ones are tallied apart."""
         if intended_ns < self.warmup_end_ns:
             self.warmup_requests += 1
-            self._interval(end_ns).warmup_completions += 1
             return False
         if end_ns > self.window_end_ns:
             self.late_completions += 1
@@ -137,16 +136,22 @@ class Recorder:
             first_token_ns: streams only: when the first chunk with generated text arrived.
             output_tokens: streams only: output tokens of the response.
         """
+        service_ns = end_ns - sent_ns
+        response_ns = end_ns - intended_ns
         if not self._measured(intended_ns, end_ns):
+            if intended_ns < self.warmup_end_ns:  # shown in the time series, marked warmup
+                iv = self._interval(end_ns)
+                iv.successes += 1
+                iv.service.record_ns(service_ns)
+                if self.open_loop:
+                    iv.response.record_ns(response_ns)
             return
         self.successes += 1
-        service_ns = end_ns - sent_ns
         iv = self._interval(end_ns)
         iv.successes += 1
         self.service.record_ns(service_ns)
         iv.service.record_ns(service_ns)
         if self.open_loop:
-            response_ns = end_ns - intended_ns
             self.response.record_ns(response_ns)
             iv.response.record_ns(response_ns)
             self.send_lag.record_ns(max(sent_ns - intended_ns, 0))
@@ -172,6 +177,8 @@ class Recorder:
             detail: one example message for this kind (the first one is kept).
         """
         if not self._measured(intended_ns, end_ns):
+            if intended_ns < self.warmup_end_ns:
+                self._interval(end_ns).failures += 1
             return
         self.failures += 1
         self.failures_by_kind[kind] += 1

@@ -36,7 +36,9 @@ def _latency_table(rows: list[tuple[str, LatencySummary | None]]) -> Table:
     return table
 
 
-def render_summary(result: RunResult, console: Console, *, folder: str | None = None) -> None:
+def render_summary(
+    result: RunResult, console: Console, *, folder: str | None = None, html: bool = False
+) -> None:
     """Print the summary of a run: throughput, latency, errors, CPU, memory, health, gates."""
     t = result.total
     if t is None:
@@ -127,7 +129,11 @@ def render_summary(result: RunResult, console: Console, *, folder: str | None = 
             + "\n".join(f"  • {escape(w)}" for w in t.health.warnings)
         )
     if folder:
-        parts.append(f"[dim]files: {escape(folder)}/result.json, summary.csv, timeseries.csv[/]")
+        parts.append(
+            f"[dim]files: {escape(folder)}/result.json, summary.csv, timeseries.csv"
+            + (", report.html" if html else "")
+            + "[/]"
+        )
     console.print(Panel(Group(*parts), title="harborbench run", border_style="blue"))  # type: ignore[arg-type]
 
 
@@ -136,7 +142,7 @@ def _describe_load(load: dict[str, object]) -> str:
         stages = load["stages"]
         assert isinstance(stages, list)
         return "stages: " + ", ".join(
-            f"{s.get('duration')}s @ "
+            f"{s.get('duration')} @ "
             + (
                 f"{s['rate']} ops/s"
                 if s.get("rate") is not None
