@@ -51,3 +51,24 @@ def test_every_command_is_in_the_readme(cli) -> None:  # type: ignore[no-untyped
     listed = set(re.findall(r"│ ([a-z][a-z-]+) {2,}", out))
     assert listed, out
     assert listed <= shown, f"commands missing from the README's examples: {listed - shown}"
+
+
+def python_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", README, flags=re.S)
+
+
+def test_readme_python_examples_run_against_the_mock(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harborbench.mockserver.process import MockServer
+
+    client_example, engine_example = python_blocks()
+    with MockServer() as server:
+        monkeypatch.setenv("OPENAI_API_KEY", "readme-test")
+        code = client_example.replace("http://127.0.0.1:8000/v1", server.base_url)
+        exec(compile(code, "README.md", "exec"), {})
+    monkeypatch.chdir(ROOT)
+    namespace: dict[str, object] = {}
+    shortened = engine_example.replace('"duration=10s"', '"duration=1s", "warmup=0s"')
+    assert shortened != engine_example
+    exec(compile(shortened, "README.md", "exec"), namespace)
+    result = namespace["result"]
+    assert result.total.successes > 0  # type: ignore[attr-defined]
