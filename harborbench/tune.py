@@ -59,6 +59,8 @@ if TYPE_CHECKING:
 RISE_MIN_FRACTION = 0.05
 #: Throughputs within this fraction of the best count as tied (within run-to-run noise).
 TIE_FRACTION = 0.02
+#: A confirmation further than this fraction from the sweep's figure gets a note.
+CONFIRM_TOLERANCE = 0.2
 CONCURRENCY_FACTOR = 2
 CONCURRENCY_MAX = 1024
 #: Gates that get worse with load: when one fails, doubling N further cannot help.
@@ -402,6 +404,13 @@ async def atune(
             if best.throughput_ops > 0
             else None,
         )
+        ratio = confirmation.ratio_to_sweep
+        if ratio is not None and abs(ratio - 1.0) > CONFIRM_TOLERANCE:
+            sweep.notes.append(
+                f"the confirmation measured x{ratio:.2f} the sweep's throughput at these "
+                "settings: short trials on this machine are noisy, or the point sits near a "
+                "cliff; a larger --budget gives longer trials"
+            )
         return sweep.result(stop_reason, confirmation=confirmation, final=True)
 
 
