@@ -159,6 +159,17 @@ class Completions:
         **params: Any,
     ) -> Iterator[ChatCompletionChunk]: ...
 
+    @overload
+    def create(
+        self,
+        *,
+        model: str,
+        messages: Sequence[Mapping[str, Any]],
+        stream: bool,
+        request_priority: int = 0,
+        **params: Any,
+    ) -> ChatCompletion | Iterator[ChatCompletionChunk]: ...
+
     def create(
         self,
         *,
@@ -213,6 +224,17 @@ class Completions:
         request_priority: int = 0,
         **params: Any,
     ) -> AsyncIterator[ChatCompletionChunk]: ...
+
+    @overload
+    async def acreate(
+        self,
+        *,
+        model: str,
+        messages: Sequence[Mapping[str, Any]],
+        stream: bool,
+        request_priority: int = 0,
+        **params: Any,
+    ) -> ChatCompletion | AsyncIterator[ChatCompletionChunk]: ...
 
     async def acreate(
         self,
