@@ -22,7 +22,7 @@ from typing import Any
 
 from harborbench.report.charts import Chart, run_charts
 from harborbench.report.files import write_atomic
-from harborbench.report.summary import _describe_load
+from harborbench.report.summary import describe_connections, describe_load
 from harborbench.result import PLAN_BASELINE_OPS, PLAN_TARGET_OPS, LatencySummary, RunResult
 
 REPORT_FILE = "report.html"
@@ -189,7 +189,7 @@ def _headline(result: RunResult) -> str:
     if m.slope_ci_low is not None and m.slope_ci_high is not None:
         slope += f" [{m.slope_ci_low:+.2f}, {m.slope_ci_high:+.2f}]"
     rows = [
-        ("load", _e(_describe_load(load if isinstance(load, dict) else {}))),
+        ("load", _e(describe_load(load if isinstance(load, dict) else {}))),
         (
             "window",
             _e(f"{t.window_s:.1f} s over {len(result.trials)} trial(s), warmup excluded"),
@@ -234,17 +234,9 @@ def _headline(result: RunResult) -> str:
             + _e(f"({m.reason})"),
         ),
     ]
-    conn = t.connections
-    if conn.get("server_connections_accepted") is not None:
-        rows.append(
-            (
-                "connections",
-                _e(
-                    f"{conn['server_connections_accepted']} accepted by the server for "
-                    f"{conn.get('server_requests_total')} requests (last trial)"
-                ),
-            )
-        )
+    connections = describe_connections(t.connections)
+    if connections:
+        rows.append(("connections", _e(connections)))
     if t.stream is not None:
         rows.append(
             (

@@ -52,7 +52,7 @@ def render_summary(
     head.add_row(
         "run", escape(result.name) + (" [yellow](interrupted)[/]" if result.interrupted else "")
     )
-    head.add_row("load", escape(_describe_load(load)))
+    head.add_row("load", escape(describe_load(load)))
     head.add_row(
         "window", f"{t.window_s:.1f} s over {len(result.trials)} trial(s), warmup excluded"
     )
@@ -91,13 +91,7 @@ def render_summary(
         f"({m.growth_pct:+.1f}%), slope {slope}, "
         f"[{_VERDICT_STYLE[m.verdict]}]{m.verdict}[/] ({escape(m.reason)})",
     )
-    conn = t.connections
-    if conn.get("server_connections_accepted") is not None:
-        head.add_row(
-            "connections",
-            f"{conn['server_connections_accepted']} accepted by the server for "
-            f"{conn.get('server_requests_total')} requests (last trial, warmup included)",
-        )
+    head.add_row("connections", escape(describe_connections(t.connections)) or "–")
     parts: list[object] = [head]
     lat_rows: list[tuple[str, LatencySummary | None]] = [("service time", t.service_time)]
     if t.response_time is not None:
@@ -137,7 +131,8 @@ def render_summary(
     console.print(Panel(Group(*parts), title="harborbench run", border_style="blue"))  # type: ignore[arg-type]
 
 
-def _describe_load(load: dict[str, object]) -> str:
+def describe_load(load: dict[str, object]) -> str:
+    """One line describing a profile's load section (closed, open or stages)."""
     if load.get("stages"):
         stages = load["stages"]
         assert isinstance(stages, list)
@@ -153,3 +148,24 @@ def _describe_load(load: dict[str, object]) -> str:
     if load.get("rate") is not None:
         return f"open loop, {load['rate']} ops/s ({load.get('arrival', 'constant')} arrivals)"
     return f"closed loop, {load.get('concurrency')} workers"
+
+
+def describe_connections(conn: dict[str, object]) -> str:
+    """One line on connections: the client pool's new/reused and waits, the server's accepts."""
+    parts = []
+    pool = conn.get("client")
+    if isinstance(pool, dict) and "connections_created" in pool:
+        waits = int(pool.get("gate_waits", 0) or 0) + int(pool.get("connector_waits", 0) or 0)
+        wait_s = float(pool.get("gate_wait_s", 0) or 0) + float(
+            pool.get("connector_wait_s", 0) or 0
+        )
+        parts.append(
+            f"client pool: {pool['connections_created']} new, {pool.get('connections_reused')} "
+            f"reused, {waits} waits for a pooled connection ({wait_s:.1f} s in all)"
+        )
+    if conn.get("server_connections_accepted") is not None:
+        parts.append(
+            f"server: {conn['server_connections_accepted']} accepted for "
+            f"{conn.get('server_requests_total')} requests (last trial, warmup included)"
+        )
+    return "; ".join(parts)
