@@ -9,7 +9,7 @@ import typer
 
 from harborbench.cli.app import app
 from harborbench.errors import GateFailed, InconclusiveError, UserInputError
-from harborbench.rollback_smoke import ClientFactory, default_factory
+from harborbench.rollback.smoke import ClientFactory, default_factory
 
 #: The factory that builds each path's client; a test replaces it with a broken double.
 CLIENT_FACTORY: ClientFactory = default_factory
@@ -103,7 +103,7 @@ def rollback_command(
         write_report_json,
     )
     from harborbench.rollback import arollback_check, options_for
-    from harborbench.rollback_gates import gate_settings, load_gates_file
+    from harborbench.rollback.gates import gate_settings, load_gates_file
     from harborbench.units import parse_duration
 
     p95_s = None

@@ -60,7 +60,7 @@ def tune_command(
     from harborbench.report.tune_files import TuneWriter
     from harborbench.report.tune_table import render_tune
     from harborbench.tune import atune
-    from harborbench.tune_result import SweepPoint, TuneResult
+    from harborbench.tune.result import SweepPoint, TuneResult
     from harborbench.units import parse_duration
 
     try:
@@ -121,7 +121,7 @@ def tune_command(
 
 def _exit(result: object, folder: Path) -> None:
     """Raise the error that carries the documented exit code of a finished sweep."""
-    from harborbench.tune_result import TuneResult
+    from harborbench.tune.result import TuneResult
 
     assert isinstance(result, TuneResult)
     if result.interrupted:

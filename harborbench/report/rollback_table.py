@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from harborbench.report.files import write_atomic
-from harborbench.rollback_matrix import CheckRow, RollbackReport
+from harborbench.rollback.matrix import CheckRow, RollbackReport
 
 __all__ = ["junit_xml", "render_rollback", "report_json", "write_junit", "write_report_json"]
 

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from harborbench.report.files import archive_previous, run_dir, write_atomic
-from harborbench.tune_result import SweepPoint, TuneResult
+from harborbench.tune.result import SweepPoint, TuneResult
 
 RECOMMENDED_CONFIG = "recommended_config.yaml"
 

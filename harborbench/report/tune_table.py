@@ -9,7 +9,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from harborbench.tune_result import SweepPoint, TuneResult
+from harborbench.tune.result import SweepPoint, TuneResult
 
 #: Width in characters of the longest bar of the text chart.
 BAR_WIDTH = 22

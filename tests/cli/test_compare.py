@@ -10,7 +10,7 @@ import pytest
 
 from harborbench.errors import EXIT_BAD_INPUT, EXIT_GATE_FAILED, EXIT_INCONCLUSIVE
 from harborbench.result import RunResult
-from tests.test_compare import STEADY, make_run
+from tests.compare.test_compare import STEADY, make_run
 
 
 @pytest.fixture(autouse=True)

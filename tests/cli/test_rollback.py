@@ -13,8 +13,8 @@ import harborbench.cli.rollback as cli_rollback
 import harborbench.rollback as rollback
 from harborbench.harborai.client import FastHarborAI
 from harborbench.harborai.config import DISABLE_ENV_VAR, resolve_config
-from harborbench.rollback_gates import GateWorkload
-from harborbench.rollback_smoke import SmokeSettings
+from harborbench.rollback.gates import GateWorkload
+from harborbench.rollback.smoke import SmokeSettings
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,7 @@ import yaml
 from harborbench.harborai import create_fast_client
 from harborbench.harborai.config import validate_config
 from harborbench.mockserver import MockServer
-from harborbench.tune_result import TUNE_SCHEMA_VERSION, TuneResult
+from harborbench.tune.result import TUNE_SCHEMA_VERSION, TuneResult
 
 PROFILE = """\
 name: tiny

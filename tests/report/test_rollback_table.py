@@ -14,7 +14,7 @@ from harborbench.report.rollback_table import (
     write_junit,
 )
 from harborbench.rollback import CheckRow, RollbackReport
-from harborbench.rollback_matrix import new_report
+from harborbench.rollback.matrix import new_report
 
 
 def _report() -> RollbackReport:

@@ -11,12 +11,12 @@ import yaml
 
 from harborbench.report.tune_files import TuneWriter, recommended_config_text, sweep_rows
 from harborbench.tune import TrialTiming, _Sweep, _sweep
-from harborbench.tune_result import TuneResult
-from tests.test_tune import OPTIMIZED, FakeLab
+from harborbench.tune.result import TuneResult
+from tests.tune.test_tune import OPTIMIZED, FakeLab
 
 
 def fake_result(p95_max_s: float = 10.0) -> TuneResult:
-    """A finished sweep measured by the fake lab of tests/test_tune.py (no network)."""
+    """A finished sweep measured by the fake lab of tests/tune/test_tune.py (no network)."""
     lab = FakeLab(p95_max_s=p95_max_s)
     sweep = _Sweep(OPTIMIZED, "fake-tune", 1000.0, TrialTiming(0.5, 2.0, 4.0), lab.clock)
     reason = asyncio.run(_sweep(sweep, lab.measure, None))

@@ -18,7 +18,7 @@ from harborbench.compare import (
     parse_fail_on,
     tidy_rows,
 )
-from harborbench.compare_stats import (
+from harborbench.compare.bootstrap import (
     MIN_INTERVALS,
     ChangeInterval,
     change_verdict,

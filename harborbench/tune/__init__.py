@@ -40,9 +40,9 @@ from harborbench.gates import GateThresholds, evaluate_gates
 from harborbench.harborai.config import resolve_config
 from harborbench.metrics.usl import UslFit, fit_usl
 from harborbench.profile import load_profile_dict
-from harborbench.profile_overrides import duration_text
+from harborbench.profile.overrides import duration_text
 from harborbench.result import GateResult, TrialResult
-from harborbench.tune_result import (
+from harborbench.tune.result import (
     TUNE_SCHEMA_VERSION,
     Confirmation,
     Knobs,

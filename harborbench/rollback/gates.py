@@ -33,11 +33,11 @@ from harborbench.environment import collect_environment
 from harborbench.errors import UserInputError
 from harborbench.gates import GateThresholds, evaluate_gates
 from harborbench.profile import Gates, Profile, load_profile_dict
-from harborbench.profile_errors import Where, problems
+from harborbench.profile.diagnostics import Where, problems
+from harborbench.profile.strict_yaml import StrictYamlError, load_strict
 from harborbench.result import GateResult, RunResult, TrialResult
-from harborbench.rollback_matrix import OPTIMIZED_CONFIG, ROLLBACK_PATHS, CheckRow, path_environment
-from harborbench.rollback_smoke import mock_settings
-from harborbench.strict_yaml import StrictYamlError, load_strict
+from harborbench.rollback.matrix import OPTIMIZED_CONFIG, ROLLBACK_PATHS, CheckRow, path_environment
+from harborbench.rollback.smoke import mock_settings
 
 __all__ = [
     "DEFAULT_ABSOLUTE",

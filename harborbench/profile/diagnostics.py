@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from harborbench.errors import ProfileError
-from harborbench.strict_yaml import KeyPath
+from harborbench.profile.strict_yaml import KeyPath
 
 SECRET_WORDS = re.compile(r"key|secret|password|passwd|auth|bearer|credential", re.I)
 

@@ -16,8 +16,8 @@ built-in mock server (in its own process) and then:
    than the margin gives ``inconclusive``, not a false failure.
 
 It prints nothing: progress goes to a callback and the outcome is a :class:`RollbackReport`.
-The parts: :mod:`harborbench.rollback_matrix` (the table of paths, the report model),
-:mod:`harborbench.rollback_smoke` (one path's smoke check), :mod:`harborbench.rollback_gates`
+The parts: :mod:`harborbench.rollback.matrix` (the table of paths, the report model),
+:mod:`harborbench.rollback.smoke` (one path's smoke check), :mod:`harborbench.rollback.gates`
 (thresholds, the ``--gates`` file, the measurement). This module wires them and re-exports
 their public names.
 
@@ -36,8 +36,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from harborbench.rollback_gates import GateSettings, GateWorkload, measure_gates
-from harborbench.rollback_matrix import (
+from harborbench.rollback.gates import GateSettings, GateWorkload, measure_gates
+from harborbench.rollback.matrix import (
     COMPONENTS,
     OPTIMIZED_CONFIG,
     ROLLBACK_PATHS,
@@ -50,7 +50,7 @@ from harborbench.rollback_matrix import (
     overall,
     path_environment,
 )
-from harborbench.rollback_smoke import (
+from harborbench.rollback.smoke import (
     ClientFactory,
     Fingerprint,
     RollbackClient,

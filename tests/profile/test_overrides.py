@@ -1,4 +1,4 @@
-"""``--set key.path=value`` overrides (harborbench.profile_overrides, via the public API)."""
+"""``--set key.path=value`` overrides (harborbench.profile.overrides, via the public API)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import pytest
 
 from harborbench.errors import ProfileError
 from harborbench.profile import apply_overrides, load_profile
-from harborbench.profile_overrides import duration_text
+from harborbench.profile.overrides import duration_text
 from harborbench.units import parse_duration
 
-PROFILES = Path(__file__).resolve().parents[1] / "profiles"
+PROFILES = Path(__file__).resolve().parents[2] / "profiles"
 MINIMAL = "name: t\nload:\n  concurrency: 2\nduration: 1s\n"
 
 

@@ -4,7 +4,7 @@
 baseline, B the candidate; every change is B relative to A. It returns a :class:`Comparison`
 (pydantic, JSON-ready) and prints nothing.
 
-Methods (see :mod:`harborbench.compare_stats`): rates (throughput, attempted ops/s, error rate,
+Methods (see :mod:`harborbench.compare.bootstrap`): rates (throughput, attempted ops/s, error rate,
 CPU efficiency) are ratios of sums over the 1-second intervals of the measurement window, and
 their intervals come from a bootstrap of those intervals (two-stage, trials then intervals, when
 a run has several trials). Latency percentiles come from merging resampled per-interval HDR
@@ -23,7 +23,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from harborbench import compare_stats as cs
+from harborbench.compare import bootstrap as cs
 from harborbench.environment import COMPARABLE_KEYS
 from harborbench.errors import UserInputError
 from harborbench.metrics import stats

@@ -26,7 +26,7 @@ from harborbench.rollback import (
     path_environment,
     smoke_path,
 )
-from harborbench.rollback_gates import (
+from harborbench.rollback.gates import (
     DEFAULT_ABSOLUTE,
     gate_settings,
     load_gates_file,

@@ -16,8 +16,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from harborbench.errors import ProfileError
-from harborbench.profile_errors import Where, dotted, models_in
-from harborbench.strict_yaml import KeyPath, StrictYamlError, load_strict
+from harborbench.profile.diagnostics import Where, dotted, models_in
+from harborbench.profile.strict_yaml import KeyPath, StrictYamlError, load_strict
 from harborbench.units import format_duration, parse_duration
 
 

@@ -16,7 +16,7 @@ from harborbench.profile import (
     load_profile_dict,
 )
 
-PROFILES = Path(__file__).resolve().parents[1] / "profiles"
+PROFILES = Path(__file__).resolve().parents[2] / "profiles"
 SHIPPED = sorted(PROFILES.glob("*.yaml"))
 
 MINIMAL = """\

@@ -28,9 +28,9 @@ from harborbench.tune import (
     select_point,
     trial_profile,
 )
-from harborbench.tune_result import Knobs, Phase, SweepPoint
+from harborbench.tune.result import Knobs, Phase, SweepPoint
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 OPTIMIZED = load_profile(ROOT / "profiles/optimized.yaml")
 BASELINE = load_profile(ROOT / "profiles/baseline.yaml")
 

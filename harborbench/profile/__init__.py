@@ -21,10 +21,11 @@ ops/s. Fractions accept ``0.01`` or ``"1%"``.
 
 Every problem is reported at once in one :class:`harborbench.errors.ProfileError`, one line per
 problem, each naming the file, the line (or the ``--set`` option it came from), the key path and
-the fix. Reading is strict (:mod:`harborbench.strict_yaml`): unknown keys (with a did-you-mean),
-duplicate keys, YAML 1.1 booleans (``yes``/``no``/``on``/``off``/``y``/``n``), base-60 numbers
-(``1:30``) and wrong types (``"10"`` for a number) are errors, not guesses. An API key is never
-written in a profile: ``target.api_key_env`` names the environment variable that holds it.
+the fix. Reading is strict (:mod:`harborbench.profile.strict_yaml`): unknown keys (with a
+did-you-mean), duplicate keys, YAML 1.1 booleans (``yes``/``no``/``on``/``off``/``y``/``n``),
+base-60 numbers (``1:30``) and wrong types (``"10"`` for a number) are errors, not guesses. An API
+key is never written in a profile: ``target.api_key_env`` names the environment variable that
+holds it.
 """
 
 from __future__ import annotations
@@ -49,16 +50,16 @@ from pydantic import (
 
 from harborbench.errors import ProfileError
 from harborbench.mockserver.settings import MockSettings
-from harborbench.profile_errors import (
+from harborbench.profile.diagnostics import (
     AtKey,
     Where,
     dotted,
     problems,
     raise_problems,
 )
-from harborbench.profile_overrides import apply as apply_profile_overrides
-from harborbench.profile_overrides import duration_text
-from harborbench.strict_yaml import StrictYamlError, load_strict
+from harborbench.profile.overrides import apply as apply_profile_overrides
+from harborbench.profile.overrides import duration_text
+from harborbench.profile.strict_yaml import StrictYamlError, load_strict
 from harborbench.units import parse_duration
 
 __all__ = [

@@ -27,7 +27,7 @@ import psutil
 from harborbench.harborai import create_fast_client
 from harborbench.harborai.config import DISABLE_ENV_VAR
 from harborbench.mockserver.settings import MockSettings
-from harborbench.rollback_matrix import (
+from harborbench.rollback.matrix import (
     CheckRow,
     Expected,
     RollbackPath,

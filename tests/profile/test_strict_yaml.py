@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harborbench.strict_yaml import StrictYamlError, load_strict
+from harborbench.profile.strict_yaml import StrictYamlError, load_strict
 
 
 def problems_of(text: str) -> list[tuple[int | None, tuple[str | int, ...], str]]:
