@@ -10,8 +10,9 @@ import pytest
 import yaml
 
 from harborbench.report.tune_files import TuneWriter, recommended_config_text, sweep_rows
-from harborbench.tune import TrialTiming, _Sweep, _sweep
+from harborbench.tune import TrialTiming
 from harborbench.tune.result import TuneResult
+from harborbench.tune.sweep import _Sweep, _sweep
 from tests.tune.test_tune import OPTIMIZED, FakeLab
 
 

@@ -16,8 +16,6 @@ from harborbench.result import GateResult, LatencySummary, MemoryFigures, TrialR
 from harborbench.tune import (
     PointScore,
     TrialTiming,
-    _Sweep,
-    _sweep,
     base_knobs,
     closest_point,
     gate_shortfall,
@@ -29,6 +27,7 @@ from harborbench.tune import (
     trial_profile,
 )
 from harborbench.tune.result import Knobs, Phase, SweepPoint
+from harborbench.tune.sweep import _Sweep, _sweep
 
 ROOT = Path(__file__).resolve().parents[2]
 OPTIMIZED = load_profile(ROOT / "profiles/optimized.yaml")

@@ -1,0 +1,411 @@
+"""The rows of a comparison: each metric of B against A, with its interval and verdict.
+
+For each run, :class:`_Side` holds the 1-second intervals of the measurement window as arrays;
+:class:`_Ctx` builds the rows of one comparison from the two sides: rates (ratio of sums over
+intervals), service-time percentiles (merged resampled histograms), memory (over trials and
+Theil-Sen slopes), streaming percentiles (request bootstrap) and the plan's reference row. The
+resampling itself is in :mod:`harborbench.compare.bootstrap`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+import numpy as np
+
+from harborbench.compare import bootstrap as cs
+from harborbench.compare.models import METRICS, MetricRow, ReferenceRow
+from harborbench.metrics.histogram import (
+    LatencyHistogram,
+    counts_matrix,
+    min_samples_for,
+    percentile_ns_from_counts,
+)
+from harborbench.result import PLAN_BASELINE_OPS, PLAN_TARGET_OPS, RunResult, TrialResult
+
+NS_PER_S = 1e9
+_PERCENTILES = {"p50": 50.0, "p95": 95.0, "p99": 99.0, "p999": 99.9}
+
+
+class _Side:
+    """The measurement-window intervals of one run, as arrays (warmup rows excluded)."""
+
+    def __init__(self, result: RunResult) -> None:
+        self.result = result
+        self.total: TrialResult | None = result.total
+        rows: list[tuple[int, Any, float]] = []
+        for trial in result.trials:
+            for row in trial.timeseries:
+                length_s = min(1.0, trial.window_s - row.t_s)
+                if not row.warmup and row.t_s >= 0 and length_s > 0:
+                    rows.append((trial.index, row, length_s))
+        self.rows = rows
+        self.trial_of = np.array([t for t, _, _ in rows], dtype=np.int64)
+        self.successes = np.array([r.successes for _, r, _ in rows], dtype=np.float64)
+        self.failures = np.array([r.failures for _, r, _ in rows], dtype=np.float64)
+        self.length_s = np.array([n for _, _, n in rows], dtype=np.float64)
+        cpu = [r.cpu_percent for _, r, _ in rows]
+        self.cpu_s = np.array(
+            [
+                math.nan if c is None else c / 100.0 * n
+                for c, (_, _, n) in zip(cpu, rows, strict=True)
+            ]
+        )
+
+    def groups(self, mask: np.ndarray[Any, Any] | None = None) -> list[int]:
+        """Intervals per trial (only trials with at least one interval), optionally masked."""
+        trials = self.trial_of if mask is None else self.trial_of[mask]
+        _, sizes = np.unique(trials, return_counts=True)
+        return [int(s) for s in sizes]
+
+    def service_counts(self) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        """Bucket counts of each interval's service-time histogram: ``(index (k,), (N, k))``."""
+        hists = [
+            LatencyHistogram.decode(r.service_histogram)
+            if r.service_histogram
+            else LatencyHistogram()
+            for _, r, _ in self.rows
+        ]
+        return counts_matrix(hists)
+
+
+def _ratio(a: float | None, b: float | None) -> tuple[float | None, float | None]:
+    if a is None or b is None or a == 0 or not math.isfinite(a) or not math.isfinite(b):
+        return None, None
+    r = b / a
+    return r, 100.0 * (r - 1.0)
+
+
+class _Ctx:
+    """Shared state while building the rows of one comparison."""
+
+    def __init__(self, a: _Side, b: _Side, confidence: float, seed: int, n: int) -> None:
+        self.a, self.b = a, b
+        self.confidence, self.seed, self.n = confidence, seed, n
+
+    def rng(self, side: int, family: int) -> np.random.Generator:
+        """A generator per side and metric family, so rows do not depend on each other."""
+        return np.random.default_rng([self.seed, side, family])
+
+    def row(
+        self,
+        metric: str,
+        a: float | None,
+        b: float | None,
+        *,
+        interval: cs.ChangeInterval | None = None,
+        method: str,
+        verdict: cs.Verdict | None = None,
+        reason: str = "",
+        p_value: float | None = None,
+        n_a: int = 0,
+        n_b: int = 0,
+    ) -> MetricRow:
+        """Assemble a row; the verdict comes from the interval unless given."""
+        spec = METRICS[metric]
+        # Memory figures can be 0 or negative: a ratio of them means nothing.
+        ratio, change = _ratio(a, b) if not metric.startswith("memory") else (None, None)
+        if verdict is None:
+            if interval is None:
+                verdict = "inconclusive"
+            else:
+                verdict = cs.change_verdict(interval, spec.better)
+                lo, hi = interval.low, interval.high
+                what = "B/A" if interval.of == "ratio" else "B - A"
+                reason = f"{what} lies in [{lo:.4g}, {hi:.4g}] at {self.confidence:.0%}"
+        return MetricRow(
+            metric=metric, label=spec.label, unit=spec.unit, better=spec.better, a=a, b=b,
+            ratio=ratio, change_pct=change,
+            ci_low=interval.low if interval else None, ci_high=interval.high if interval else None,
+            ci_of=interval.of if interval else "ratio", confidence=self.confidence, method=method,
+            p_value=p_value, min_detectable_pct=interval.min_detectable_pct if interval else None,
+            n_a=n_a, n_b=n_b, verdict=verdict, reason=reason,
+        )  # fmt: skip
+
+    def _too_few(self, n_a: int, n_b: int) -> str | None:
+        if min(n_a, n_b) < cs.MIN_INTERVALS:
+            return (
+                f"too few 1-s intervals for an interval (A {n_a}, B {n_b}; at least "
+                f"{cs.MIN_INTERVALS} each): run longer"
+            )
+        return None
+
+    def rate_rows(self) -> list[MetricRow]:
+        """Throughput, attempted ops/s, error rate and CPU efficiency."""
+        a, b = self.a, self.b
+        ta, tb = a.total, b.total
+
+        def figure(t: TrialResult | None, name: str) -> float | None:
+            if t is None:
+                return None
+            value = t.cpu.ops_per_cpu_second if name == "cpu" else getattr(t, name)
+            return None if value is None else float(value)
+
+        specs = [
+            (metric, figure(ta, name), figure(tb, name), what)
+            for metric, name, what in (
+                ("throughput", "throughput_ops", "successes / s"),
+                ("attempted", "attempted_ops", "completions / s"),
+                ("error_rate", "error_rate", "failures / completions"),
+                ("cpu_efficiency", "cpu", "successes / CPU-s from per-second CPU samples"),
+            )
+        ]
+        out = []
+        for family, (metric, va, vb, what) in enumerate(specs):
+            parts = []
+            for side, s in enumerate((a, b)):
+                num, den, mask = self._rate_arrays(metric, s)
+                parts.append((num[mask], den[mask], s.groups(mask), side))
+            n_a, n_b = len(parts[0][0]), len(parts[1][0])
+            too_few = self._too_few(n_a, n_b)
+            if too_few:
+                out.append(
+                    self.row(metric, va, vb, method="none", reason=too_few, n_a=n_a, n_b=n_b)
+                )
+                continue
+            res = [
+                cs.resample_ratio_of_sums(num, den, groups, self.n, self.rng(side, family), what)
+                for num, den, groups, side in parts
+            ]
+            interval = cs.change_interval(res[0], res[1], self.confidence)
+            p_value = None
+            if metric == "throughput":
+                p_value = cs.mann_whitney_p(parts[0][0] / parts[0][1], parts[1][0] / parts[1][1])
+            out.append(
+                self.row(
+                    metric,
+                    va,
+                    vb,
+                    interval=interval,
+                    method=res[0].method,
+                    p_value=p_value,
+                    n_a=n_a,
+                    n_b=n_b,
+                    reason="" if interval else "the resampled statistic is undefined too often",
+                )
+            )
+        return out
+
+    @staticmethod
+    def _rate_arrays(
+        metric: str, s: _Side
+    ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        everything = np.ones(len(s.rows), dtype=bool)
+        if metric == "throughput":
+            return s.successes, s.length_s, everything
+        if metric == "attempted":
+            return s.successes + s.failures, s.length_s, everything
+        if metric == "error_rate":
+            return s.failures, s.successes + s.failures, everything
+        return s.successes, np.nan_to_num(s.cpu_s), ~np.isnan(s.cpu_s)
+
+    def latency_rows(self) -> list[MetricRow]:
+        """Service-time percentiles (bootstrap of merged interval histograms) and the max."""
+        a, b = self.a, self.b
+        sums = [s.total.service_time if s.total else None for s in (a, b)]
+        out = []
+        too_few = self._too_few(len(a.rows), len(b.rows))
+        counts = [s.service_counts() for s in (a, b)] if not too_few else []
+        res: list[dict[float, cs.Resampled]] = []
+        if counts and all(c.sum() > 0 for _, c in counts):
+            res = [
+                cs.resample_percentiles(
+                    idx, c, s.groups(), list(_PERCENTILES.values()), self.n, self.rng(side, 10)
+                )
+                for side, (s, (idx, c)) in enumerate(zip((a, b), counts, strict=True))
+            ]
+        for metric, q in _PERCENTILES.items():
+            va, vb = (getattr(x, f"{metric}_s") if x else None for x in sums)
+            n_a, n_b = (x.count if x else 0 for x in sums)
+            need = min_samples_for(q)
+            if min(n_a, n_b) < need:
+                reason = f"{metric} needs at least {need} samples per run (A {n_a}, B {n_b})"
+                out.append(self.row(metric, va, vb, method="none", reason=reason, n_a=n_a, n_b=n_b))
+                continue
+            if not res:
+                reason = too_few or "the runs keep no per-interval histograms"
+                out.append(self.row(metric, va, vb, method="none", reason=reason, n_a=n_a, n_b=n_b))
+                continue
+            interval = cs.change_interval(res[0][q], res[1][q], self.confidence)
+            per_interval = [self._per_interval(idx, c, q) for idx, c in counts]
+            out.append(
+                self.row(
+                    metric,
+                    va,
+                    vb,
+                    interval=interval,
+                    method=res[0][q].method,
+                    p_value=cs.mann_whitney_p(*per_interval),
+                    n_a=len(a.rows),
+                    n_b=len(b.rows),
+                    reason="" if interval else "the resampled percentile is undefined too often",
+                )
+            )
+        va, vb = (x.max_s if x else None for x in sums)
+        out.append(
+            self.row(
+                "max",
+                va,
+                vb,
+                method="none",
+                verdict="not tested",
+                reason="a maximum is a single request: no bootstrap interval is valid for it",
+            )
+        )
+        return out
+
+    @staticmethod
+    def _per_interval(idx: np.ndarray[Any, Any], counts: np.ndarray[Any, Any], q: float) -> Any:
+        """Percentile q of each interval holding enough samples for it (for the rank test)."""
+        enough = counts.sum(axis=1) >= min_samples_for(q)
+        if not enough.any():
+            return np.zeros(0)
+        return percentile_ns_from_counts(idx, counts[enough], q).astype(np.float64)
+
+    def memory_rows(self) -> list[MetricRow]:
+        """Memory growth (bootstrap over trials) and slope (each run's Theil-Sen interval)."""
+        a, b = self.a.result, self.b.result
+        growth = [np.array([t.memory.growth_pct for t in r.trials]) for r in (a, b)]
+        ta, tb = self.a.total, self.b.total
+        va = ta.memory.growth_pct if ta else None
+        vb = tb.memory.growth_pct if tb else None
+        n_a, n_b = len(growth[0]), len(growth[1])
+        out = []
+        if min(n_a, n_b) < 3:
+            reason = f"needs at least 3 trials per run (repeat); A has {n_a}, B has {n_b}"
+            out.append(
+                self.row("memory_growth", va, vb, method="none", reason=reason, n_a=n_a, n_b=n_b)
+            )
+        else:
+            res = [
+                cs.resample_ratio_of_sums(
+                    g, np.ones_like(g), [len(g)], self.n, self.rng(side, 20), "mean over trials"
+                )
+                for side, g in enumerate(growth)
+            ]
+            interval = cs.change_interval(res[0], res[1], self.confidence, difference=True)
+            method = f"percentile bootstrap over trials (A {n_a}, B {n_b}), difference of means"
+            out.append(
+                self.row(
+                    "memory_growth", va, vb, interval=interval, method=method, n_a=n_a, n_b=n_b
+                )
+            )
+        ma = ta.memory if ta else None
+        mb = tb.memory if tb else None
+        sa = ma.slope_mb_per_min if ma else None
+        sb = mb.slope_mb_per_min if mb else None
+        method = "each run's Theil-Sen slope with Sen's 95% interval; disjoint intervals decide"
+        if (
+            ma is None
+            or mb is None
+            or "inconclusive" in (ma.verdict, mb.verdict)
+            or None in (ma.slope_ci_low, ma.slope_ci_high, sa, sb)
+            or (None in (mb.slope_ci_low, mb.slope_ci_high))
+        ):
+            why = "; ".join(
+                f"{side}: {m.reason}" for side, m in (("A", ma), ("B", mb)) if m and m.reason
+            )
+            reason = f"no conclusive slope for both runs ({why or 'not measured'})"
+            out.append(self.row("memory_slope", sa, sb, method=method, reason=reason))
+            return out
+        assert ma.slope_ci_low is not None and ma.slope_ci_high is not None
+        assert mb.slope_ci_low is not None and mb.slope_ci_high is not None
+        verdict: cs.Verdict = "no significant difference"
+        if mb.slope_ci_low > ma.slope_ci_high:
+            verdict = "worse"
+        elif mb.slope_ci_high < ma.slope_ci_low:
+            verdict = "better"
+        reason = (
+            f"A [{ma.slope_ci_low:.3g}, {ma.slope_ci_high:.3g}], "
+            f"B [{mb.slope_ci_low:.3g}, {mb.slope_ci_high:.3g}] MB/min"
+        )
+        out.append(self.row("memory_slope", sa, sb, method=method, verdict=verdict, reason=reason))
+        return out
+
+    def stream_rows(self) -> list[MetricRow]:
+        """TTFT and inter-token latency percentiles, when both runs streamed."""
+        ta, tb = self.a.total, self.b.total
+        streams = [t.stream if t else None for t in (ta, tb)]
+        if streams[0] is None and streams[1] is None:
+            return []
+        out = []
+        for family, kind in enumerate(("ttft", "itl")):
+            summaries = [getattr(s, kind) if s else None for s in streams]
+            hists = [
+                LatencyHistogram.decode(x.histogram) if x and x.histogram else None
+                for x in summaries
+            ]
+            res: list[dict[float, cs.Resampled]] = []
+            if hists[0] is not None and hists[1] is not None:
+                for side, h in enumerate(hists):
+                    assert h is not None
+                    idx, c = counts_matrix([h])
+                    res.append(
+                        cs.resample_percentiles_iid(
+                            idx, c[0], [50.0, 95.0], self.n, self.rng(side, 30 + family)
+                        )
+                    )
+            for label, q in (("p50", 50.0), ("p95", 95.0)):
+                metric = f"{kind}_{label}"
+                va, vb = (getattr(x, f"{label}_s") if x else None for x in summaries)
+                n_a, n_b = (x.count if x else 0 for x in summaries)
+                need = min_samples_for(q)
+                if not res:
+                    reason = "only one run streamed" if None in streams else "no samples"
+                    out.append(self.row(metric, va, vb, method="none", reason=reason))
+                elif min(n_a, n_b) < need:
+                    reason = f"{metric} needs at least {need} samples per run (A {n_a}, B {n_b})"
+                    out.append(
+                        self.row(metric, va, vb, method="none", reason=reason, n_a=n_a, n_b=n_b)
+                    )
+                else:
+                    interval = cs.change_interval(res[0][q], res[1][q], self.confidence)
+                    out.append(
+                        self.row(
+                            metric,
+                            va,
+                            vb,
+                            interval=interval,
+                            method=res[0][q].method,
+                            n_a=n_a,
+                            n_b=n_b,
+                            reason="" if interval else "undefined resamples",
+                        )
+                    )
+        return out
+
+    def reference_row(self) -> ReferenceRow | None:
+        """B's throughput against the plan's 505.6 ops/s baseline and 1000 ops/s target."""
+        b = self.b
+        if b.total is None:
+            return None
+        plan = b.result.reference
+        base = float(plan.get("plan_baseline_ops", PLAN_BASELINE_OPS))
+        target_ops = float(plan.get("plan_target_ops", PLAN_TARGET_OPS))
+        ops = b.total.throughput_ops
+        low = high = None
+        target: Literal["met", "missed", "inconclusive"] = "inconclusive"
+        reason = self._too_few(len(b.rows), len(b.rows)) or ""
+        if not reason:
+            res = cs.resample_ratio_of_sums(
+                b.successes, b.length_s, b.groups(), self.n, self.rng(1, 40), "successes / s"
+            )
+            tail = (1.0 - self.confidence) / 2.0
+            low, high = (float(x) for x in np.nanquantile(res.replicates, [tail, 1.0 - tail]))
+            target = "met" if low >= target_ops else "missed" if high < target_ops else target
+            reason = (
+                f"B's throughput lies in [{low:.1f}, {high:.1f}] ops/s at {self.confidence:.0%}"
+            )
+        return ReferenceRow(
+            label="the plan's figure, from another machine and another definition of an op; "
+            "the deciding baseline is A, measured here",
+            plan_baseline_ops=base,
+            plan_target_ops=target_ops,
+            b_throughput_ops=ops,
+            ratio_to_plan_baseline=ops / base,
+            b_ci_low=low,
+            b_ci_high=high,
+            target=target,
+            reason=reason,
+        )

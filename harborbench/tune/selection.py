@@ -1,0 +1,109 @@
+"""The choice of ``harborbench tune``: which sweep point to recommend, and how far others miss.
+
+:func:`select_point` takes the highest throughput among the points meeting every gate, with
+points within :data:`TIE_FRACTION` of it counted as tied and the tie going to the fewest
+resources; :func:`closest_point` names the nearest miss when no point meets the gates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from harborbench.gates import GateThresholds
+from harborbench.result import GateResult, TrialResult
+from harborbench.tune.result import PointScore
+
+#: Throughputs within this fraction of the best count as tied (within run-to-run noise).
+TIE_FRACTION = 0.02
+#: Gates a short trial cannot judge (the slope needs >= 5 minutes): not used to choose.
+UNJUDGED_GATES = ("memory slope",)
+
+
+def select_point(scores: Sequence[PointScore], tie_fraction: float = TIE_FRACTION) -> int | None:
+    """Index of the recommended point, or ``None`` if no point meets the gates.
+
+    Rule: among points meeting every gate, those with throughput >= (1 - ``tie_fraction``) x
+    the best are tied; the tie goes to the smallest :meth:`Knobs.resource_key` (then the higher
+    throughput, then the earlier point).
+
+    Args:
+        scores: the points, in sweep order.
+        tie_fraction: relative throughput difference treated as noise (0.02 = 2%).
+
+    Returns:
+        The index into ``scores``, or ``None``.
+    """
+    ok = [i for i, s in enumerate(scores) if s.meets_gates]
+    if not ok:
+        return None
+    best = max(scores[i].throughput_ops for i in ok)
+    tied = [i for i in ok if scores[i].throughput_ops >= (1.0 - tie_fraction) * best]
+    return min(tied, key=lambda i: (scores[i].knobs.resource_key(), -scores[i].throughput_ops))
+
+
+def closest_point(scores: Sequence[PointScore]) -> int | None:
+    """Index of the point with the smallest total gate shortfall (ties: higher throughput).
+
+    Args:
+        scores: the points, with :func:`gate_shortfall` in ``shortfall``.
+
+    Returns:
+        The index into ``scores``, or ``None`` when there is no point.
+    """
+    if not scores:
+        return None
+    return min(range(len(scores)), key=lambda i: (scores[i].shortfall, -scores[i].throughput_ops))
+
+
+def gate_shortfall(trial: TrialResult, gates: GateThresholds) -> float:
+    """Sum over gates of the relative amount by which ``trial`` misses each (0: meets all).
+
+    Each term is ``max(gap, 0) / |limit|``: throughput 800 against a 1000 ops/s minimum adds
+    0.2, p95 300 ms against 200 ms adds 0.5; error rates are divided by at least 0.01 and
+    memory growth by at least 1%, so a zero limit stays finite. A figure that could not be
+    measured counts 1. Used to name the closest point when nothing meets the gates.
+
+    Args:
+        trial: the point's figures.
+        gates: the profile's thresholds (the memory slope is not used).
+
+    Returns:
+        The shortfall, >= 0, dimensionless.
+    """
+
+    def miss(value: float | None, limit: float, above: bool, floor: float = 1e-9) -> float:
+        if value is None:
+            return 1.0
+        gap = (value - limit) if above else (limit - value)
+        return max(gap, 0.0) / max(abs(limit), floor)
+
+    total = 0.0
+    completed = trial.successes + trial.failures
+    if gates.throughput_min is not None:
+        total += miss(trial.throughput_ops, gates.throughput_min, above=False)
+    if gates.p95_max is not None:
+        total += miss(trial.service_time.p95_s, gates.p95_max, above=True)
+    if gates.error_rate_max is not None:
+        total += miss(trial.error_rate, gates.error_rate_max, above=True, floor=0.01)
+    if gates.success_rate_min is not None:
+        ok = trial.successes / completed if completed else None
+        total += miss(ok, gates.success_rate_min, above=False)
+    if gates.memory_growth_max_pct is not None:
+        total += miss(trial.memory.growth_pct, gates.memory_growth_max_pct, above=True, floor=1.0)
+    return total
+
+
+def judge(gates: list[GateResult]) -> tuple[bool, list[str]]:
+    """Whether a sweep point meets its gates, and the names of those it does not meet.
+
+    A gate passes only with a ``pass`` verdict; ``inconclusive`` does not meet it, except the
+    gates of :data:`UNJUDGED_GATES`, which a short trial can never judge.
+
+    Args:
+        gates: the point's gates (:func:`harborbench.gates.evaluate_gates`).
+
+    Returns:
+        ``(meets, missed gate names)``.
+    """
+    missed = [g.name for g in gates if g.verdict != "pass" and g.name not in UNJUDGED_GATES]
+    return not missed, missed
