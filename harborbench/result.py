@@ -219,15 +219,53 @@ def load_result(path: str | Path) -> RunResult:
     if not isinstance(data, dict) or "schema_version" not in data:
         raise ResultFileError(f"{p}: not a harborbench result file (no schema_version).")
     version = data["schema_version"]
-    if not isinstance(version, int) or version > SCHEMA_VERSION:
+    if data.get("kind") not in (None, "run"):
+        raise ResultFileError(
+            f"{p}: a {data.get('kind')} result, not the result of `harborbench run`.",
+            hint="Give a run name or the result.json of a run.",
+        )
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ResultFileError(f"{p}: schema_version must be an integer, not {version!r}.")
+    if version > SCHEMA_VERSION:
         raise ResultFileError(
             f"{p}: written with result schema version {version}, newer than this harborbench "
             f"understands ({SCHEMA_VERSION}).",
             hint="Upgrade harborbench (pip install -U harborbench) to read it.",
         )
     try:
-        return RunResult.model_validate(data)
+        result = RunResult.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(x) for x in first["loc"])
         raise ResultFileError(f"{p}: invalid result file at {loc}: {first['msg']}.") from None
+    _check_histograms(p, result)
+    return result
+
+
+def _check_histograms(path: Path, result: RunResult) -> None:
+    """Decode every stored histogram once, so that a damaged one is reported here, by key."""
+    from harborbench.metrics.histogram import LatencyHistogram
+
+    def check(where: str, encoded: str) -> None:
+        if encoded:
+            try:
+                LatencyHistogram.decode(encoded)
+            except ValueError:
+                raise ResultFileError(
+                    f"{path}: invalid result file at {where}: not a valid encoded histogram."
+                ) from None
+
+    trials = [(f"trials.{i}", t) for i, t in enumerate(result.trials)]
+    if result.total is not None:
+        trials.append(("total", result.total))
+    for prefix, t in trials:
+        summaries = {"service_time": t.service_time, "response_time": t.response_time}
+        if t.stream is not None:
+            summaries |= {"stream.ttft": t.stream.ttft, "stream.itl": t.stream.itl,
+                          "stream.tpot": t.stream.tpot}  # fmt: skip
+        for key, summary in summaries.items():
+            if summary is not None:
+                check(f"{prefix}.{key}.histogram", summary.histogram)
+        for j, row in enumerate(t.timeseries):
+            check(f"{prefix}.timeseries.{j}.service_histogram", row.service_histogram)
+            check(f"{prefix}.timeseries.{j}.response_histogram", row.response_histogram)

@@ -22,6 +22,12 @@ from harborbench.cli import run as run  # isort: skip
 from harborbench.cli import serve as serve  # isort: skip
 from harborbench.cli import tune as tune  # isort: skip
 
+from harborbench.cli.app import reflow  # isort: skip
+
+for _command in app.registered_commands:
+    if _command.help:
+        _command.help = reflow(_command.help)
+
 __all__ = ["app", "main"]
 
 

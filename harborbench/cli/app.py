@@ -43,3 +43,19 @@ def _root(
     ),
 ) -> None:
     """Benchmark and tune an LLM API client's concurrency layer."""
+
+
+def reflow(text: str) -> str:
+    """Join the lines of each paragraph of a help text, so Rich wraps it to the terminal.
+
+    Paragraphs are separated by blank lines; a line indented by two spaces (an example) stays a
+    line of its own.
+    """
+    paragraphs = []
+    for block in text.strip().split("\n\n"):
+        lines = block.splitlines()
+        if any(line.startswith("  ") for line in lines):
+            paragraphs.append(block)
+        else:
+            paragraphs.append(" ".join(line.strip() for line in lines))
+    return "\n\n".join(paragraphs)

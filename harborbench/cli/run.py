@@ -16,7 +16,7 @@ RUN_HELP = """Run a workload profile against the client and write reports/<name>
 Starts the built-in mock server in its own process (unless the profile names a base_url),
 runs warmup then the measurement window for each trial, prints a summary, and writes
 result.json, summary.csv, timeseries.csv and report.html (charts, offline; --no-html to skip).
-Ctrl-C stops early and keeps what was measured.
+Ctrl-C (or SIGTERM) stops early and keeps what was measured.
 
 Examples:
 
@@ -55,7 +55,7 @@ def run_command(
     from harborbench.report.summary import render_summary
 
     profile = load_profile(profile_path, overrides)
-    run_name = name or profile.name
+    run_name = profile.name if name is None else name
     try:
         writer = ResultWriter(reports, run_name)
     except ValueError as exc:
@@ -65,21 +65,24 @@ def run_command(
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
 
-        def on_sigint() -> None:
+        def on_signal() -> None:
             if stop.is_set():  # second Ctrl-C: give up at once
                 loop.remove_signal_handler(signal.SIGINT)
                 raise KeyboardInterrupt
             stderr.print("[yellow]Stopping: finishing the current trial's bookkeeping…[/]")
             stop.set()
 
-        loop.add_signal_handler(signal.SIGINT, on_sigint)
+        # Ctrl-C and SIGTERM (a cancelled CI job) both end the run early and keep its data.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, on_signal)
         try:
             with ProgressDisplay(stderr, quiet=quiet or as_json) as display:
                 return await arun(
                     profile, name=run_name, progress=display, on_trial=writer.save, stop=stop
                 )
         finally:
-            loop.remove_signal_handler(signal.SIGINT)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
 
     from harborbench.result import RunResult
 

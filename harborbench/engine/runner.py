@@ -13,46 +13,44 @@ import asyncio
 import contextlib
 import math
 import os
+import socket
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from harborbench import __version__
+from harborbench.engine.assemble import interval_rows, trial_result
 from harborbench.engine.drivers import drive_closed_loop, drive_open_loop
-from harborbench.engine.recorder import Interval, Recorder
+from harborbench.engine.recorder import Recorder
 from harborbench.engine.request import RequestSender
 from harborbench.engine.schedule import NS_PER_S, LoadPlan, build_plan
 from harborbench.engine.summaries import (
-    latency_summary,
     merge_trials,
-    stream_summary,
 )
 from harborbench.environment import collect_environment
-from harborbench.errors import AllRequestsFailedError, ProfileError, TargetUnreachableError
+from harborbench.errors import (
+    AllRequestsFailedError,
+    ProfileError,
+    RunFailedError,
+    TargetUnreachableError,
+)
 from harborbench.gates import GateThresholds, evaluate_gates
 from harborbench.harborai import create_fast_client
 from harborbench.harborai.errors import ConfigError
-from harborbench.metrics.histogram import LatencyHistogram
 from harborbench.metrics.looplag import LoopLagMonitor
 from harborbench.metrics.resources import (
     ResourceSample,
     ResourceSampler,
-    cpu_summary,
-    memory_trend,
 )
 from harborbench.result import (
     METRIC_DEFINITIONS,
     PLAN_BASELINE_OPS,
     PLAN_TARGET_OPS,
     SCHEMA_VERSION,
-    CpuFigures,
-    HealthFigures,
     IntervalRow,
-    MemoryFigures,
     RunResult,
     TrialResult,
 )
@@ -63,9 +61,6 @@ if TYPE_CHECKING:
 
 #: API key sent to the built-in mock (it accepts any); never a real secret.
 MOCK_API_KEY = "harborbench-mock-key"
-#: Health thresholds for the load generator itself.
-LAG_WARN_S = 0.02
-ACHIEVED_WARN_RATIO = 0.9
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +138,30 @@ def request_params(profile: Profile) -> dict[str, Any]:
     return params
 
 
+def check_target_reachable(base_url: str, timeout_s: float = 3.0) -> None:
+    """Check that something accepts TCP connections at ``base_url`` before measuring.
+
+    Raises:
+        TargetUnreachableError: the host cannot be resolved or refuses the connection, so a run
+            would only wait out its duration counting connection errors.
+    """
+    url = urllib.parse.urlsplit(base_url)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise ProfileError(
+            f"target.base_url {base_url!r} is not an http(s) URL.",
+            hint="Write it like https://api.example.com/v1.",
+        )
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname, port), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise TargetUnreachableError(
+            f"cannot connect to the target {url.hostname}:{port} ({exc.strerror or exc}).",
+            hint="Start the server, or fix target.base_url in the profile.",
+        ) from None
+
+
 @contextlib.contextmanager
 def open_target(profile: Profile) -> Iterator[tuple[str, str | None, MockServer | None]]:
     """Yield ``(base_url, api_key, mock_server_or_None)`` for the profile's target."""
@@ -156,6 +175,7 @@ def open_target(profile: Profile) -> Iterator[tuple[str, str | None, MockServer 
                     f"target.api_key_env names {target.api_key_env!r}, which is not set.",
                     hint=f"Export {target.api_key_env}=<your key> and run again.",
                 )
+        check_target_reachable(target.base_url)
         yield target.base_url, key, None
         return
     from harborbench.mockserver.process import MockServer
@@ -204,16 +224,17 @@ async def run_trial(
     if server is not None:
         await asyncio.to_thread(server.reset_stats)
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    tasks: list[asyncio.Task[None]] = []
+    pending: set[asyncio.Task[None]] = set()
+    lag = LoopLagMonitor()
     try:
         start_ns = clock()
         rec = Recorder(start_ns, plan.warmup_s, plan.window_s, open_loop=plan.kind == "open")
         sender = RequestSender(client.chat.completions.acreate, request_params(profile), rec, clock)
         sampler = ResourceSampler()
-        lag = LoopLagMonitor()
         await lag.start()
         rows: list[IntervalRow] = []
         samples: list[ResourceSample] = []
-        pending: set[asyncio.Task[None]] = set()
 
         def unsent() -> None:
             rec.unsent += 1
@@ -227,28 +248,36 @@ async def run_trial(
         ticker = asyncio.create_task(
             _tick(rec, sampler, samples, rows, plan, clock, progress, sender, index, profile.repeat)
         )
+        tasks = [ticker, driver]
         interrupted = await _wait_window(rec.window_end_ns, driver, stop, clock)
         end_ns = min(clock(), rec.window_end_ns)
         in_flight_at_end = sender.in_flight + rec.late_completions
-        ticker.cancel()
-        driver.cancel()
-        for task in list(pending):
-            task.cancel()
-        await asyncio.gather(ticker, driver, *pending, return_exceptions=True)
+        await _cancel_all(tasks, pending)
         window_s = max((end_ns - rec.warmup_end_ns) / NS_PER_S, 0.0)
         samples.append(sampler.sample(window_s))
-        rows.extend(_rows(rec.pop_intervals_before(math.inf), samples, plan, window_s))  # type: ignore[arg-type]
-        await lag.stop()
+        rows.extend(interval_rows(rec.pop_intervals_before(math.inf), samples, plan, window_s))  # type: ignore[arg-type]
         status = client.optimization_status()
         statistics = client.get_statistics()
     finally:
+        # Structured concurrency: whatever ended the trial (the window, a stop, a bug in a
+        # driver), no worker, request or timer outlives it.
+        await _cancel_all(tasks, pending)
+        await lag.stop()
         await client.aclose()
     server_stats = await asyncio.to_thread(server.stats) if server is not None else None
-    return _trial_result(
+    return trial_result(
         profile, plan, rec, sender, lag, samples, rows, index=index, started_at=started_at,
         window_s=window_s, in_flight_at_end=in_flight_at_end, interrupted=interrupted,
         status=status, statistics=statistics, server_stats=server_stats,
     )  # fmt: skip
+
+
+async def _cancel_all(tasks: list[asyncio.Task[None]], pending: set[asyncio.Task[None]]) -> None:
+    """Cancel the trial's tasks and every pending request, and wait until they have ended."""
+    everything = [*tasks, *pending]
+    for task in everything:
+        task.cancel()
+    await asyncio.gather(*everything, return_exceptions=True)
 
 
 async def _wait_window(
@@ -299,7 +328,7 @@ async def _tick(
                 await asyncio.sleep(delay_ns / NS_PER_S)
             samples.append(sampler.sample(float(j)))
             closed = rec.pop_intervals_before(j)
-            rows.extend(_rows(closed, samples, plan, None))
+            rows.extend(interval_rows(closed, samples, plan, None))
             if progress is not None:
                 last = closed[-1] if closed and closed[-1].index == j - 1 else None
                 p95 = last.service.percentile_ns(95) / NS_PER_S if last and last.successes else None
@@ -318,227 +347,6 @@ async def _tick(
                     )
                 )
         j += 1
-
-
-def _rows(
-    intervals: list[Interval],
-    samples: list[ResourceSample],
-    plan: LoadPlan,
-    window_s: float | None,
-) -> list[IntervalRow]:
-    """Close intervals into time-series rows, filling seconds with no completion with zeros."""
-    by_t = {round(s.t_s): s for s in samples}
-    out: list[IntervalRow] = []
-    for iv in intervals:
-        length_s = 1.0
-        if window_s is not None and iv.index + 1 > window_s >= iv.index:
-            length_s = max(window_s - iv.index, 1e-9)  # the last, partial second
-        sample = by_t.get(iv.index + 1)
-        out.append(
-            IntervalRow(
-                t_s=float(iv.index),
-                warmup=iv.warmup,
-                successes=iv.successes,
-                failures=iv.failures,
-                throughput_ops=iv.successes / length_s,
-                service_p50_s=_pct(iv.service, 50),
-                service_p95_s=_pct(iv.service, 95),
-                service_p99_s=_pct(iv.service, 99),
-                response_p99_s=_pct(iv.response, 99),
-                rss_bytes=sample.rss_bytes if sample else None,
-                cpu_percent=sample.cpu_percent if sample else None,
-                service_histogram=iv.service.encode() if iv.service.count else "",
-                response_histogram=iv.response.encode() if iv.response.count else "",
-            )
-        )
-    return out
-
-
-def _pct(h: LatencyHistogram, q: float) -> float | None:
-    return h.percentile_ns(q) / NS_PER_S if h.count else None
-
-
-def _fill_gaps(rows: list[IntervalRow], first: int, last: int) -> list[IntervalRow]:
-    """One row per second from ``first`` to ``last``: seconds with no completion get zeros.
-
-    A stall of the target shows up as zero-throughput rows instead of a missing second.
-    """
-    have = {round(r.t_s): r for r in rows}
-    out = []
-    for t in range(first, last + 1):
-        row = have.get(t)
-        if row is None:
-            row = IntervalRow(
-                t_s=float(t), warmup=t < 0, successes=0, failures=0, throughput_ops=0.0,
-                service_p50_s=None, service_p95_s=None, service_p99_s=None, response_p99_s=None,
-                rss_bytes=None, cpu_percent=None, service_histogram="", response_histogram="",
-            )  # fmt: skip
-        out.append(row)
-    return out
-
-
-def _trial_result(
-    profile: Profile,
-    plan: LoadPlan,
-    rec: Recorder,
-    sender: RequestSender,
-    lag: LoopLagMonitor,
-    samples: list[ResourceSample],
-    rows: list[IntervalRow],
-    *,
-    index: int,
-    started_at: str,
-    window_s: float,
-    in_flight_at_end: int,
-    interrupted: bool,
-    status: dict[str, Any],
-    statistics: dict[str, Any],
-    server_stats: dict[str, Any] | None,
-) -> TrialResult:
-    completed = rec.successes + rec.failures
-    per_s = 1.0 / window_s if window_s > 0 else 0.0
-    window_samples = [s for s in samples if s.t_s >= 0]
-    cpu = cpu_summary(window_samples, rec.successes)
-    gates = profile.gates
-    trend = memory_trend(
-        np.array([s.t_s for s in window_samples], dtype=float),
-        np.array([s.rss_bytes for s in window_samples], dtype=float),
-        max_slope_mb_per_min=gates.memory_slope_max_mb_per_min or 5.0,
-        max_growth_pct=gates.memory_growth_max_pct or 20.0,
-    )
-    rss = [s.rss_bytes for s in window_samples] or [0]
-    service = latency_summary(rec.service)
-    response = latency_summary(rec.response) if plan.kind == "open" else None
-    health = _health(plan, rec, lag, cpu.saturated, cpu.cpu_percent_mean, window_s, service)
-    first_t = -math.ceil(plan.warmup_s) if plan.warmup_s > 0 else 0
-    timeseries = _fill_gaps(rows, first_t, max(math.ceil(window_s) - 1, first_t))
-    connections: dict[str, Any] = {}
-    pool = statistics.get("connection_pool") if isinstance(statistics, dict) else None
-    if isinstance(pool, dict):
-        connections["client"] = pool
-    if server_stats is not None:
-        connections["server_connections_accepted"] = server_stats.get("connections_accepted")
-        connections["server_requests_total"] = server_stats.get("requests_total")
-        connections["server_max_in_flight"] = server_stats.get("max_in_flight")
-    return TrialResult(
-        index=index,
-        started_at=started_at,
-        window_s=window_s,
-        successes=rec.successes,
-        failures=rec.failures,
-        failures_by_kind=dict(rec.failures_by_kind),
-        failure_examples=dict(rec.failure_examples),
-        in_flight_at_end=in_flight_at_end,
-        warmup_requests=rec.warmup_requests,
-        throughput_ops=rec.successes * per_s,
-        attempted_ops=completed * per_s,
-        failed_ops=rec.failures * per_s,
-        error_rate=rec.failures / completed if completed else None,
-        service_time=service,
-        response_time=response,
-        stream=stream_summary(rec.stream, window_s) if profile.request.stream else None,
-        cpu=CpuFigures(
-            cpu_seconds=cpu.cpu_seconds,
-            cpu_percent_mean=cpu.cpu_percent_mean,
-            ops_per_cpu_second=cpu.ops_per_cpu_second,
-            saturated=cpu.saturated,
-        ),
-        memory=MemoryFigures(
-            rss_start_bytes=int(rss[0]),
-            rss_end_bytes=int(rss[-1]),
-            rss_max_bytes=int(max(rss)),
-            growth_pct=float(trend.growth_pct),
-            slope_mb_per_min=_finite(trend.slope_mb_per_min),
-            slope_ci_low=_finite(trend.slope_ci_low),
-            slope_ci_high=_finite(trend.slope_ci_high),
-            verdict=trend.verdict,
-            reason=trend.reason,
-        ),
-        health=health,
-        connections=connections,
-        client_status=status,
-        client_statistics=statistics,
-        server_stats=server_stats,
-        timeseries=timeseries,
-        interrupted=interrupted,
-    )
-
-
-def _finite(x: float | None) -> float | None:
-    return None if x is None or not math.isfinite(x) else float(x)
-
-
-def _health(
-    plan: LoadPlan,
-    rec: Recorder,
-    lag: LoopLagMonitor,
-    cpu_saturated: bool,
-    cpu_percent: float,
-    window_s: float,
-    service: Any,
-) -> HealthFigures:
-    """Judge whether the load generator itself limited the measurement (Locust-style check)."""
-    warnings: list[str] = []
-    measured = [s for s in plan.steps if s.end_s > plan.warmup_s]
-    configured = (
-        sum(
-            (min(s.end_s, plan.total_s) - max(s.start_s, plan.warmup_s))
-            * ((s.rate_ops if plan.kind == "open" else s.concurrency) or 0)
-            for s in measured
-        )
-        / plan.window_s
-        if plan.window_s > 0
-        else 0.0
-    )
-    completed = rec.successes + rec.failures
-    if plan.kind == "open":
-        achieved = (completed + rec.unsent) / window_s if window_s > 0 else 0.0
-        unit = "ops/s"
-    else:  # Little's law: mean requests in flight = completion rate x mean service time
-        mean_s = service.mean_s or 0.0
-        achieved = completed / window_s * mean_s if window_s > 0 else 0.0
-        unit = "concurrency"
-    loop_p99 = lag.histogram.percentile_ns(99) / NS_PER_S if lag.histogram.count else None
-    loop_max = lag.histogram.max_ns / NS_PER_S if lag.histogram.count else None
-    send_p99 = rec.send_lag.percentile_ns(99) / NS_PER_S if rec.send_lag.count else None
-    send_max = rec.send_lag.max_ns / NS_PER_S if rec.send_lag.count else None
-    if cpu_saturated:
-        warnings.append(
-            f"the load generator used {cpu_percent:.0f}% of a CPU core: its own limits may cap "
-            "these figures; lower the load or compare at equal load"
-        )
-    if loop_p99 is not None and loop_p99 > LAG_WARN_S:
-        warnings.append(
-            f"event-loop lag p99 {loop_p99 * 1e3:.1f} ms: the generator was busy; timings include "
-            "its delays"
-        )
-    if send_p99 is not None and send_p99 > LAG_WARN_S:
-        warnings.append(
-            f"sends fell behind the schedule (p99 {send_p99 * 1e3:.1f} ms): the response times "
-            "from the intended send include this lag"
-        )
-    if rec.unsent:
-        warnings.append(f"{rec.unsent} arrivals were not sent: too many requests pending")
-    if configured > 0 and achieved < ACHIEVED_WARN_RATIO * configured:
-        warnings.append(
-            f"achieved {achieved:.1f} {unit} of the configured {configured:.1f}: the client or "
-            "the target could not keep up with the offered load"
-        )
-    saturated = cpu_saturated or (
-        plan.kind == "open" and send_p99 is not None and send_p99 > LAG_WARN_S
-    )
-    return HealthFigures(
-        loop_lag_p99_s=loop_p99,
-        loop_lag_max_s=loop_max,
-        send_lag_p99_s=send_p99,
-        send_lag_max_s=send_max,
-        configured_level=configured,
-        achieved_level=achieved,
-        level_unit=unit,  # type: ignore[arg-type]
-        unsent=rec.unsent,
-        generator_saturated=saturated,
-        warnings=warnings,
-    )
 
 
 def gate_thresholds(profile: Profile) -> GateThresholds:
@@ -626,15 +434,30 @@ async def arun(
             if interrupted:
                 break
     result = build_result(profile, run_name, trials, environment, interrupted=interrupted)
-    if not interrupted and result.total is not None and result.total.successes == 0:
-        examples = result.total.failure_examples
-        kinds = ", ".join(f"{k} x{n}" for k, n in result.total.failures_by_kind.items()) or "none"
-        first = next(iter(examples.values()), "no request completed in the window")
-        msg = f"every measured request failed ({kinds}); first error: {first}"
-        if result.total.failures_by_kind and set(result.total.failures_by_kind) <= {"connection"}:
-            raise TargetUnreachableError(msg, hint=f"Is the target at {base_url} up?")
-        raise AllRequestsFailedError(msg)
+    total = result.total
+    if not interrupted and total is not None and total.successes == 0:
+        raise _nothing_succeeded(total, base_url)
     return result
+
+
+def _nothing_succeeded(total: TrialResult, base_url: str) -> RunFailedError:
+    """The error for a run in which not one measured request succeeded (exit 4)."""
+    health = "; ".join(total.health.warnings)
+    if total.failures == 0:
+        msg = (
+            f"no request completed inside the {total.window_s:.1f} s window "
+            f"({total.in_flight_at_end} still in flight at its end)"
+        )
+        return AllRequestsFailedError(
+            msg + (f"; {health}" if health else ""),
+            hint="Lower the load or lengthen the duration; check the target's latency.",
+        )
+    kinds = ", ".join(f"{k} x{n}" for k, n in total.failures_by_kind.items())
+    first = next(iter(total.failure_examples.values()), "")
+    msg = f"every measured request failed ({kinds}); first error: {first}"
+    if set(total.failures_by_kind) <= {"connection", "timeout"}:
+        return TargetUnreachableError(msg, hint=f"Is the target at {base_url} up?")
+    return AllRequestsFailedError(msg)
 
 
 def run(profile: Profile, **kwargs: Any) -> RunResult:

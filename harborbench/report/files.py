@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from harborbench.errors import RunFailedError, UserInputError
 from harborbench.result import RunResult, TrialResult
 
 RESULT_FILES = ("result.json", "summary.csv", "timeseries.csv", "report.html")
@@ -43,11 +44,37 @@ def run_dir(reports: Path, name: str) -> Path:
     """The folder of run ``name`` under ``reports``.
 
     Raises:
-        ValueError: the name could escape the folder (only letters, digits, ``_.-``).
+        ValueError: the name is empty, ``.`` or ``..``, or has a character other than letters,
+            digits, ``_``, ``.`` and ``-`` (so it cannot escape the folder).
     """
-    if not _SAFE_NAME.match(name) or name in (".", ".."):
+    if name in ("", ".", ".."):
+        raise ValueError(f"run name {name!r} is not allowed; use for example 'baseline-2'")
+    if not _SAFE_NAME.match(name):
         raise ValueError(f"run name {name!r} may contain only letters, digits, '_', '.' and '-'")
     return reports / name
+
+
+def check_writable_dir(folder: Path, option: str = "--reports-dir") -> None:
+    """Make sure ``folder`` exists (creating it) and a file can be written there.
+
+    Called before anything is measured, so a bad output folder costs nothing.
+
+    Raises:
+        UserInputError: it is a file, cannot be created, or is not writable (exit 2).
+    """
+    if folder.exists() and not folder.is_dir():
+        raise UserInputError(
+            f"{option} {folder}: is a file, not a folder.", hint="Give a folder path."
+        )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        raise UserInputError(
+            f"{option} {folder}: cannot write there ({exc.strerror or exc}).",
+            hint="Choose a folder you can write to.",
+        ) from None
 
 
 def archive_previous(folder: Path) -> Path | None:
@@ -166,15 +193,21 @@ class ResultWriter:
 
     def __init__(self, reports: Path, name: str) -> None:
         self.folder = run_dir(reports, name)
+        check_writable_dir(reports)
         self._archived = False
         self.history: Path | None = None
 
     def save(self, result: RunResult) -> Path:
         """Write ``result.json``, ``summary.csv`` and ``timeseries.csv``; returns the folder."""
-        if not self._archived:
-            self.history = archive_previous(self.folder)
-            self._archived = True
-        write_atomic(self.folder / "result.json", result.model_dump_json(indent=2) + "\n")
-        write_atomic(self.folder / "summary.csv", _csv(summary_rows(result)))
-        write_atomic(self.folder / "timeseries.csv", _csv(timeseries_rows(result)))
+        try:
+            if not self._archived:
+                self.history = archive_previous(self.folder)
+                self._archived = True
+            write_atomic(self.folder / "result.json", result.model_dump_json(indent=2) + "\n")
+            write_atomic(self.folder / "summary.csv", _csv(summary_rows(result)))
+            write_atomic(self.folder / "timeseries.csv", _csv(timeseries_rows(result)))
+        except OSError as exc:
+            raise RunFailedError(
+                f"cannot write the result files in {self.folder} ({exc.strerror or exc})."
+            ) from None
         return self.folder

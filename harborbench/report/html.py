@@ -22,7 +22,7 @@ from typing import Any
 
 from harborbench.report.charts import Chart, run_charts
 from harborbench.report.files import write_atomic
-from harborbench.report.summary import describe_connections, describe_load
+from harborbench.report.summary import describe_connections, describe_load, describe_retries
 from harborbench.result import PLAN_BASELINE_OPS, PLAN_TARGET_OPS, LatencySummary, RunResult
 
 REPORT_FILE = "report.html"
@@ -237,6 +237,9 @@ def _headline(result: RunResult) -> str:
     connections = describe_connections(t.connections)
     if connections:
         rows.append(("connections", _e(connections)))
+    retries = describe_retries(result)
+    if retries:
+        rows.append(("retries", _e(retries)))
     if t.stream is not None:
         rows.append(
             (

@@ -32,7 +32,8 @@ def _latency_table(rows: list[tuple[str, LatencySummary | None]]) -> Table:
             text = _ms(attr)
             cells.append(f"[dim]{text}*[/]" if key in s.insufficient else text)
         table.add_row(name, *cells, _ms(s.max_s), _ms(s.mean_s), str(s.count))
-    table.caption = "* too few samples for this percentile (fewer than 10 above it)"
+    if any(s is not None and s.insufficient for _, s in rows):
+        table.caption = "* too few samples for this percentile (fewer than 10 above it)"
     return table
 
 
@@ -92,6 +93,9 @@ def render_summary(
         f"[{_VERDICT_STYLE[m.verdict]}]{m.verdict}[/] ({escape(m.reason)})",
     )
     head.add_row("connections", escape(describe_connections(t.connections)) or "–")
+    retries = describe_retries(result)
+    if retries:
+        head.add_row("retries", f"[yellow]{escape(retries)}[/]")
     parts: list[object] = [head]
     lat_rows: list[tuple[str, LatencySummary | None]] = [("service time", t.service_time)]
     if t.response_time is not None:
@@ -169,3 +173,32 @@ def describe_connections(conn: dict[str, object]) -> str:
             f"{conn.get('server_requests_total')} requests (last trial, warmup included)"
         )
     return "; ".join(parts)
+
+
+def describe_retries(result: RunResult) -> str:
+    """A warning line when the client retried or the server answered errors, else ``""``.
+
+    The client's retries turn some server errors into successes: the error rate is the
+    client's, what the caller sees; this line shows what the server saw (all trials, warmup
+    included).
+    """
+    retries = 0
+    server_errors = 0
+    server_requests = 0
+    for t in result.trials:
+        proc = t.client_statistics.get("request_processor")
+        if isinstance(proc, dict):
+            retries += int(proc.get("retries", 0) or 0)
+        if t.server_stats:
+            by_status = t.server_stats.get("requests_by_status") or {}
+            server_errors += sum(n for code, n in by_status.items() if not code.startswith("2"))
+            server_requests += int(t.server_stats.get("requests_total") or 0)
+    if not retries and not server_errors:
+        return ""
+    text = f"the client retried {retries:,} times"
+    if server_requests:
+        text += (
+            f"; the server answered {server_errors:,} errors to {server_requests:,} requests "
+            "(warmup included): a retried request that then succeeded counts as a success"
+        )
+    return text

@@ -112,3 +112,49 @@ def test_ctrl_c_stops_within_a_second_writes_partial_result_and_exits_130(tmp_pa
     assert result.interrupted
     assert result.total is not None and result.total.successes > 0
     assert result.total.window_s < 30
+
+
+def test_an_unwritable_reports_dir_is_refused_before_measuring(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    a_file = tmp_path / "afile"
+    a_file.write_text("")
+    code, _, err = cli(
+        "run", str(ROOT / "profiles/steady.yaml"), "--reports-dir", str(a_file), "--quiet"
+    )
+    assert code == 2
+    assert "--reports-dir" in err and "is a file" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("name", ["", ".", "a/b"])
+def test_a_bad_run_name_is_refused(cli, tmp_path: Path, name: str) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = cli(
+        "run", str(ROOT / "profiles/steady.yaml"), "--name", name, "--reports-dir", str(tmp_path)
+    )
+    assert code == 2 and "--name" in err
+
+
+def test_sigterm_keeps_the_partial_result_like_ctrl_c(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harborbench", "run", str(ROOT / "profiles/steady.yaml"),
+         "--set", "duration=60s", "--set", "warmup=0s", "--set", "load.rate=50",
+         "--reports-dir", str(tmp_path), "--quiet", "--no-html"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        time.sleep(4)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err.decode()
+    assert load_result(tmp_path / "steady" / "result.json").interrupted
+
+
+def test_retries_and_server_errors_are_shown(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = cli(
+        "run", str(ROOT / "profiles/steady.yaml"), *SHORT, "--set", "load.rate=100",
+        "--set", "target.mock.faults={error_rate: 0.2, error_status: 503}",
+        "--set", "gates={}", "--reports-dir", str(tmp_path), "--no-html",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "the client retried" in out and "the server answered" in out

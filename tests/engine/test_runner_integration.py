@@ -84,6 +84,8 @@ async def test_a_stall_shows_in_open_loop_response_times_and_the_time_series() -
     counts = [r.successes for r in rows]
     assert min(counts) <= 5
     assert max(counts) > 150
+    # RSS and CPU were sampled during the stalled second too.
+    assert all(r.rss_bytes is not None and r.cpu_percent is not None for r in rows)
 
 
 async def test_closed_loop_never_exceeds_its_concurrency_at_the_server() -> None:

@@ -1,0 +1,268 @@
+"""Assemble a trial's result from what the recorder and the samplers collected.
+
+Pure bookkeeping, no I/O: the one-second time series (with a row for every second, so a stall
+shows as zeros), the CPU and memory figures, and the health of the load generator itself.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from harborbench.engine.recorder import Interval, Recorder
+from harborbench.engine.request import RequestSender
+from harborbench.engine.schedule import NS_PER_S, LoadPlan
+from harborbench.engine.summaries import latency_summary, stream_summary
+from harborbench.metrics.histogram import LatencyHistogram
+from harborbench.metrics.looplag import LoopLagMonitor
+from harborbench.metrics.resources import ResourceSample, cpu_summary, memory_trend
+from harborbench.result import (
+    CpuFigures,
+    HealthFigures,
+    IntervalRow,
+    MemoryFigures,
+    TrialResult,
+)
+
+if TYPE_CHECKING:
+    from harborbench.profile import Profile
+
+#: Health thresholds for the load generator itself.
+LAG_WARN_S = 0.02
+ACHIEVED_WARN_RATIO = 0.9
+
+
+def interval_rows(
+    intervals: list[Interval],
+    samples: list[ResourceSample],
+    plan: LoadPlan,
+    window_s: float | None,
+) -> list[IntervalRow]:
+    """Close intervals into time-series rows, filling seconds with no completion with zeros."""
+    by_t = {round(s.t_s): s for s in samples}
+    out: list[IntervalRow] = []
+    for iv in intervals:
+        length_s = 1.0
+        if window_s is not None and iv.index + 1 > window_s >= iv.index:
+            length_s = max(window_s - iv.index, 1e-9)  # the last, partial second
+        sample = by_t.get(iv.index + 1)
+        out.append(
+            IntervalRow(
+                t_s=float(iv.index),
+                warmup=iv.warmup,
+                successes=iv.successes,
+                failures=iv.failures,
+                throughput_ops=iv.successes / length_s,
+                service_p50_s=_pct(iv.service, 50),
+                service_p95_s=_pct(iv.service, 95),
+                service_p99_s=_pct(iv.service, 99),
+                response_p99_s=_pct(iv.response, 99),
+                rss_bytes=sample.rss_bytes if sample else None,
+                cpu_percent=sample.cpu_percent if sample else None,
+                service_histogram=iv.service.encode() if iv.service.count else "",
+                response_histogram=iv.response.encode() if iv.response.count else "",
+            )
+        )
+    return out
+
+
+def _pct(h: LatencyHistogram, q: float) -> float | None:
+    return h.percentile_ns(q) / NS_PER_S if h.count else None
+
+
+def fill_gaps(
+    rows: list[IntervalRow], first: int, last: int, samples: list[ResourceSample]
+) -> list[IntervalRow]:
+    """One row per second from ``first`` to ``last``: seconds with no completion get zeros.
+
+    A stall of the target shows up as zero-throughput rows (with the RSS and CPU sampled at the
+    end of that second) instead of a missing second.
+    """
+    have = {round(r.t_s): r for r in rows}
+    by_t = {round(s.t_s): s for s in samples}
+    out = []
+    for t in range(first, last + 1):
+        row = have.get(t)
+        if row is None:
+            sample = by_t.get(t + 1)
+            row = IntervalRow(
+                t_s=float(t), warmup=t < 0, successes=0, failures=0, throughput_ops=0.0,
+                service_p50_s=None, service_p95_s=None, service_p99_s=None, response_p99_s=None,
+                rss_bytes=sample.rss_bytes if sample else None,
+                cpu_percent=sample.cpu_percent if sample else None,
+                service_histogram="", response_histogram="",
+            )  # fmt: skip
+        out.append(row)
+    return out
+
+
+def trial_result(
+    profile: Profile,
+    plan: LoadPlan,
+    rec: Recorder,
+    sender: RequestSender,
+    lag: LoopLagMonitor,
+    samples: list[ResourceSample],
+    rows: list[IntervalRow],
+    *,
+    index: int,
+    started_at: str,
+    window_s: float,
+    in_flight_at_end: int,
+    interrupted: bool,
+    status: dict[str, Any],
+    statistics: dict[str, Any],
+    server_stats: dict[str, Any] | None,
+) -> TrialResult:
+    completed = rec.successes + rec.failures
+    per_s = 1.0 / window_s if window_s > 0 else 0.0
+    window_samples = [s for s in samples if s.t_s >= 0]
+    cpu = cpu_summary(window_samples, rec.successes)
+    gates = profile.gates
+    trend = memory_trend(
+        np.array([s.t_s for s in window_samples], dtype=float),
+        np.array([s.rss_bytes for s in window_samples], dtype=float),
+        max_slope_mb_per_min=gates.memory_slope_max_mb_per_min or 5.0,
+        max_growth_pct=gates.memory_growth_max_pct or 20.0,
+    )
+    rss = [s.rss_bytes for s in window_samples] or [0]
+    service = latency_summary(rec.service)
+    response = latency_summary(rec.response) if plan.kind == "open" else None
+    health = health_figures(
+        plan, rec, lag, cpu.saturated, cpu.cpu_percent_mean, window_s, service, interrupted
+    )
+    first_t = -math.ceil(plan.warmup_s) if plan.warmup_s > 0 else 0
+    timeseries = fill_gaps(rows, first_t, max(math.ceil(window_s) - 1, first_t), samples)
+    connections: dict[str, Any] = {}
+    pool = statistics.get("connection_pool") if isinstance(statistics, dict) else None
+    if isinstance(pool, dict):
+        connections["client"] = pool
+    if server_stats is not None:
+        connections["server_connections_accepted"] = server_stats.get("connections_accepted")
+        connections["server_requests_total"] = server_stats.get("requests_total")
+        connections["server_max_in_flight"] = server_stats.get("max_in_flight")
+    return TrialResult(
+        index=index,
+        started_at=started_at,
+        window_s=window_s,
+        successes=rec.successes,
+        failures=rec.failures,
+        failures_by_kind=dict(rec.failures_by_kind),
+        failure_examples=dict(rec.failure_examples),
+        in_flight_at_end=in_flight_at_end,
+        warmup_requests=rec.warmup_requests,
+        throughput_ops=rec.successes * per_s,
+        attempted_ops=completed * per_s,
+        failed_ops=rec.failures * per_s,
+        error_rate=rec.failures / completed if completed else None,
+        service_time=service,
+        response_time=response,
+        stream=stream_summary(rec.stream, window_s) if profile.request.stream else None,
+        cpu=CpuFigures(
+            cpu_seconds=cpu.cpu_seconds,
+            cpu_percent_mean=cpu.cpu_percent_mean,
+            ops_per_cpu_second=cpu.ops_per_cpu_second,
+            saturated=cpu.saturated,
+        ),
+        memory=MemoryFigures(
+            rss_start_bytes=int(rss[0]),
+            rss_end_bytes=int(rss[-1]),
+            rss_max_bytes=int(max(rss)),
+            growth_pct=float(trend.growth_pct),
+            slope_mb_per_min=_finite(trend.slope_mb_per_min),
+            slope_ci_low=_finite(trend.slope_ci_low),
+            slope_ci_high=_finite(trend.slope_ci_high),
+            verdict=trend.verdict,
+            reason=trend.reason,
+        ),
+        health=health,
+        connections=connections,
+        client_status=status,
+        client_statistics=statistics,
+        server_stats=server_stats,
+        timeseries=timeseries,
+        interrupted=interrupted,
+    )
+
+
+def _finite(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def health_figures(
+    plan: LoadPlan,
+    rec: Recorder,
+    lag: LoopLagMonitor,
+    cpu_saturated: bool,
+    cpu_percent: float,
+    window_s: float,
+    service: Any,
+    interrupted: bool = False,
+) -> HealthFigures:
+    """Judge whether the load generator itself limited the measurement (Locust-style check).
+
+    An interrupted trial is not judged on achieved versus configured load: the user stopped it.
+    """
+    warnings: list[str] = []
+    measured = [s for s in plan.steps if s.end_s > plan.warmup_s]
+    configured = (
+        sum(
+            (min(s.end_s, plan.total_s) - max(s.start_s, plan.warmup_s))
+            * ((s.rate_ops if plan.kind == "open" else s.concurrency) or 0)
+            for s in measured
+        )
+        / plan.window_s
+        if plan.window_s > 0
+        else 0.0
+    )
+    completed = rec.successes + rec.failures
+    if plan.kind == "open":
+        achieved = (completed + rec.unsent) / window_s if window_s > 0 else 0.0
+        unit = "ops/s"
+    else:  # Little's law: mean requests in flight = completion rate x mean service time
+        mean_s = service.mean_s or 0.0
+        achieved = completed / window_s * mean_s if window_s > 0 else 0.0
+        unit = "concurrency"
+    loop_p99 = lag.histogram.percentile_ns(99) / NS_PER_S if lag.histogram.count else None
+    loop_max = lag.histogram.max_ns / NS_PER_S if lag.histogram.count else None
+    send_p99 = rec.send_lag.percentile_ns(99) / NS_PER_S if rec.send_lag.count else None
+    send_max = rec.send_lag.max_ns / NS_PER_S if rec.send_lag.count else None
+    if cpu_saturated:
+        warnings.append(
+            f"the load generator used {cpu_percent:.0f}% of a CPU core: its own limits may cap "
+            "these figures; lower the load or compare at equal load"
+        )
+    if loop_p99 is not None and loop_p99 > LAG_WARN_S:
+        warnings.append(
+            f"event-loop lag p99 {loop_p99 * 1e3:.1f} ms: the generator was busy; timings include "
+            "its delays"
+        )
+    if send_p99 is not None and send_p99 > LAG_WARN_S:
+        warnings.append(
+            f"sends fell behind the schedule (p99 {send_p99 * 1e3:.1f} ms): the response times "
+            "from the intended send include this lag"
+        )
+    if rec.unsent:
+        warnings.append(f"{rec.unsent} arrivals were not sent: too many requests pending")
+    if not interrupted and configured > 0 and achieved < ACHIEVED_WARN_RATIO * configured:
+        warnings.append(
+            f"achieved {achieved:.1f} {unit} of the configured {configured:.1f}: the client or "
+            "the target could not keep up with the offered load"
+        )
+    saturated = cpu_saturated or (
+        plan.kind == "open" and send_p99 is not None and send_p99 > LAG_WARN_S
+    )
+    return HealthFigures(
+        loop_lag_p99_s=loop_p99,
+        loop_lag_max_s=loop_max,
+        send_lag_p99_s=send_p99,
+        send_lag_max_s=send_max,
+        configured_level=configured,
+        achieved_level=achieved,
+        level_unit=unit,  # type: ignore[arg-type]
+        unsent=rec.unsent,
+        generator_saturated=saturated,
+        warnings=warnings,
+    )

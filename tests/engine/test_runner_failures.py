@@ -1,0 +1,86 @@
+"""How a run ends when things go wrong: clear errors, no leaked tasks, nothing measured lost."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import harborbench.engine.runner as runner
+from harborbench.engine.runner import arun
+from harborbench.errors import AllRequestsFailedError, ResultFileError, TargetUnreachableError
+from harborbench.profile import load_profile_dict
+from harborbench.result import load_result
+
+
+def profile(**extra: Any) -> Any:
+    data: dict[str, Any] = {
+        "name": "fail",
+        "target": {"mock": {"latency": "1ms"}},
+        "request": {"prompt_tokens": 10, "max_tokens": 8, "timeout": "5s"},
+        "load": {"concurrency": 2},
+        "warmup": "0s",
+        "duration": "1s",
+    }
+    data.update(extra)
+    return load_profile_dict(data)
+
+
+async def test_nothing_completing_is_not_called_every_request_failed() -> None:
+    slow = profile(target={"mock": {"latency": "3s"}})
+    with pytest.raises(AllRequestsFailedError) as info:
+        await arun(slow)
+    message = str(info.value)
+    assert "no request completed inside the 1.0 s window" in message
+    assert "2 still in flight" in message
+    assert "failed" not in message.split(";")[0]
+
+
+async def test_an_unreachable_base_url_fails_fast_without_measuring() -> None:
+    dead = profile(target={"base_url": "http://127.0.0.1:9/v1"}, duration="30s")
+    started = time.monotonic()
+    with pytest.raises(TargetUnreachableError, match=r"127\.0\.0\.1:9\b"):
+        await arun(dead)
+    assert time.monotonic() - started < 10  # not the 30 s duration
+
+
+async def test_a_bug_in_a_driver_stops_the_trial_and_leaks_no_task(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def broken_driver(*args: Any) -> None:
+        await asyncio.sleep(0.2)
+        raise RuntimeError("driver bug")
+
+    monkeypatch.setattr(runner, "drive_closed_loop", broken_driver)
+    before = set(asyncio.all_tasks())
+    with pytest.raises(RuntimeError, match="driver bug"):
+        await arun(profile(duration="20s"))
+    await asyncio.sleep(0)
+    assert set(asyncio.all_tasks()) - before == set()
+
+
+def write(tmp: Path, data: dict[str, Any]) -> Path:
+    path = tmp / "result.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+async def test_load_result_names_a_damaged_histogram(tmp_path: Path) -> None:
+    result = await arun(profile())
+    data = json.loads(result.model_dump_json())
+    data["total"]["service_time"]["histogram"] = "garbage"
+    with pytest.raises(ResultFileError, match=r"total\.service_time\.histogram"):
+        load_result(write(tmp_path, data))
+    data["total"]["service_time"]["histogram"] = result.total.service_time.histogram  # type: ignore[union-attr]
+    assert load_result(write(tmp_path, data)).total is not None
+    data["schema_version"] = "1"
+    with pytest.raises(ResultFileError, match="must be an integer"):
+        load_result(write(tmp_path, data))
+    data["schema_version"] = 1
+    data["kind"] = "tune"
+    with pytest.raises(ResultFileError, match="a tune result"):
+        load_result(write(tmp_path, data))
