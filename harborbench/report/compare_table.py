@@ -141,8 +141,39 @@ def render_comparison(comparison: Comparison, console: Console) -> None:
     for d in comp.notes:
         console.print(f"  [dim]note {escape(d.key)}: A {escape(str(d.a))}  B {escape(str(d.b))}[/]")
     console.print(comparison_table(comparison))
+    line = headline(comparison)
+    if line:
+        console.print(f"[bold]In short:[/] {escape(line)}")
     for g in comparison.gates:
         style = _GATE_STYLE[g.verdict]
         console.print(
             f"gate [bold]{escape(g.gate)}[/]: [{style}]{g.verdict}[/] ({escape(g.reason)})"
         )
+
+
+_HEADLINE_METRICS = ("throughput", "p99", "cpu_efficiency")
+
+
+def headline(comparison: Comparison) -> str:
+    """One sentence on what B does to throughput, p99 and CPU efficiency, verdicts included.
+
+    It says plainly when B is not faster: "throughput: no significant difference (x1.015,
+    95% CI -0.5% to +3.3%)".
+    """
+    parts = []
+    rows = {r.metric: r for r in comparison.rows}
+    for key in _HEADLINE_METRICS:
+        r = rows.get(key)
+        if r is None:
+            continue
+        text = f"{r.label}: {r.verdict}"
+        if r.ratio is not None:
+            text += f" (x{r.ratio:.3g}"
+            if r.ci_of == "ratio" and r.ci_low is not None and r.ci_high is not None:
+                text += (
+                    f", {r.confidence:.0%} CI {100 * (r.ci_low - 1):+.1f}% to "
+                    f"{100 * (r.ci_high - 1):+.1f}%"
+                )
+            text += ")"
+        parts.append(text)
+    return f"{comparison.b.name} against {comparison.a.name}: " + "; ".join(parts) if parts else ""

@@ -372,3 +372,16 @@ def test_tidy_rows_have_one_header_and_the_reference() -> None:
     assert len({tuple(r) for r in rows}) == 1  # every row has the same columns
     assert rows[-1]["metric"] == "throughput_vs_plan_baseline"
     assert [r["metric"] for r in rows[:3]] == ["throughput", "attempted", "error_rate"]
+
+
+def test_the_headline_says_plainly_when_b_is_not_faster() -> None:
+    from harborbench.report.compare_table import headline
+
+    same = _compare(make_run("a", [STEADY]), make_run("b", [STEADY]))
+    line = headline(same)
+    assert line.startswith("b against a: throughput: no significant difference (x1, 95% CI")
+    slower = _compare(
+        make_run("a", [STEADY]),
+        make_run("b", [[int(x * 0.8) for x in STEADY]], latency_median_s=0.03, seed=7),
+    )
+    assert "throughput: worse (x0.8" in headline(slower)
