@@ -23,7 +23,8 @@ Fits the Universal Scalability Law to the load curve, chooses the highest
 throughput that meets every gate of the profile (ties within 2% go to the
 smaller settings), confirms it with a longer trial, and writes
 reports/<name>/: recommended_config.yaml (accepted as is by
-create_fast_client), sweep.csv and result.json.
+create_fast_client), sweep.csv, result.json and report.html (chart,
+offline; --no-html to skip).
 
 Examples:
 
@@ -54,6 +55,7 @@ def tune_command(
     reports: Path = typer.Option(Path("reports"), "--reports-dir", help="Where reports go."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress and no table."),
     as_json: bool = typer.Option(False, "--json", help="Print the sweep's result.json."),
+    no_html: bool = typer.Option(False, "--no-html", help="Do not write report.html."),
 ) -> None:
     from harborbench.profile import load_profile
     from harborbench.report.console import stderr, stdout
@@ -112,6 +114,10 @@ def tune_command(
 
     result = asyncio.run(main())
     folder = writer.save(result)
+    if not no_html:
+        from harborbench.report.tune_html import write_tune_html
+
+        write_tune_html(result, folder)
     if as_json:
         typer.echo((folder / "result.json").read_text(encoding="utf-8"), nl=False)
     elif not quiet:
