@@ -101,6 +101,11 @@ def test_tune_recommends_a_config_that_loads_and_was_confirmed(  # type: ignore[
         )
     assert reply.choices[0].message.content
 
+    # report.html: the sweep's page with its chart, written after the final save.
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and page.count('<svg id="chart-tune"') == 1
+    assert '<tr class="chosen"' in page and '<tr class="confirmation"' in page
+
 
 def test_an_unreachable_gate_exits_1_and_shows_the_closest_point(  # type: ignore[no-untyped-def]
     cli, profile_path: Path, tmp_path: Path
@@ -119,16 +124,19 @@ def test_an_unreachable_gate_exits_1_and_shows_the_closest_point(  # type: ignor
     assert result.stop_reason.startswith("error rate gate broke at N=1; no point met the gates")
     assert [p.concurrency for p in result.points] == [1]
     assert not (tmp_path / "tiny-tune" / "recommended_config.yaml").exists()
+    page = (tmp_path / "tiny-tune" / "report.html").read_text(encoding="utf-8")
+    assert '<svg id="chart-tune"' in page and '<tr class="closest"' in page
 
 
 def test_json_prints_the_sweep_result(cli, profile_path: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     code, out, _ = cli(
         "tune", str(profile_path), "--budget", "15s", *HALF_FAIL, "--reports-dir", str(tmp_path),
-        "--json", "--name", "j",
+        "--json", "--name", "j", "--no-html",
     )  # fmt: skip
     assert code == 1
     data = json.loads(out)
     assert data["name"] == "j" and data["kind"] == "tune" and len(data["points"]) == 1
+    assert sorted(p.name for p in (tmp_path / "j").iterdir()) == ["result.json", "sweep.csv"]
 
 
 @pytest.mark.parametrize(
