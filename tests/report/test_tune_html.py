@@ -10,7 +10,8 @@ import pytest
 
 from harborbench.metrics.usl import UslFit
 from harborbench.report.html import REPORT_FILE
-from harborbench.report.tune_html import fit_label, render_tune_html, tune_chart, write_tune_html
+from harborbench.report.tune_chart import fit_label, tune_chart
+from harborbench.report.tune_html import render_tune_html, write_tune_html
 from harborbench.result import GateResult
 from harborbench.tune.result import Confirmation, TuneResult
 from tests.report.test_html import HOSTILE, HOSTILE_ATTR, check
