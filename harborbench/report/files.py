@@ -21,6 +21,15 @@ from typing import Any
 from harborbench.errors import RunFailedError, UserInputError
 from harborbench.result import RunResult, TrialResult
 
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
 RESULT_FILES = ("result.json", "summary.csv", "timeseries.csv", "report.html")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
@@ -30,6 +39,8 @@ def write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp creates the file 0600; a report is an ordinary file (0666 less the umask).
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
             fh.flush()
