@@ -82,7 +82,7 @@ def tune_command(
         writer.save(so_far)
         if not (quiet or as_json):
             p95 = point.service_time.p95_s
-            gates = "pass" if point.meets_gates else "misses " + ", ".join(point.missed_gates)
+            gates = "pass" if point.meets_gates else point.gates_text()
             stderr.print(
                 f"[dim]point {point.index:>2} {point.phase:<11}[/] {point.knobs().label():<40} "
                 f"{point.throughput_ops:>9,.1f} ops/s  p95 "
@@ -142,15 +142,14 @@ def _exit(result: object, folder: Path) -> None:
     conf = result.confirmation
     if conf is None:
         return
-    verdicts = {g.name: g.verdict for g in conf.point.gates}
-    failed = [g for g in conf.point.missed_gates if verdicts.get(g) == "fail"]
+    failed = conf.point.missed_gates
     if failed:
         raise GateFailed(
             f"the confirmation run at the recommended settings failed: {', '.join(failed)} "
             f"(see {folder}/)."
         )
-    if conf.point.missed_gates:
+    if conf.point.unsure_gates:
         raise InconclusiveError(
-            f"the confirmation run is inconclusive for: {', '.join(conf.point.missed_gates)}.",
+            f"the confirmation run is inconclusive for: {', '.join(conf.point.unsure_gates)}.",
             hint="Give a larger --budget for a longer confirmation.",
         )

@@ -40,7 +40,8 @@ def sweep_rows(result: TuneResult) -> list[dict[str, Any]]:
     """One row per sweep point, then the confirmation (``point`` = ``confirm``); units in names.
 
     ``usl_predicted_ops`` is X(N) of the fitted USL at the point's concurrency (empty when
-    the fit is poor); ``chosen`` marks the recommended point.
+    the fit is poor); ``missed_gates`` lists the gates that failed and ``unsure_gates`` those
+    that were inconclusive (``;``-separated); ``chosen`` marks the recommended point.
     """
     points: list[tuple[str, SweepPoint]] = [(str(p.index), p) for p in result.points]
     if result.confirmation is not None:
@@ -74,6 +75,7 @@ def sweep_rows(result: TuneResult) -> list[dict[str, Any]]:
                 else round(p.ops_per_cpu_second, 2),
                 "meets_gates": p.meets_gates,
                 "missed_gates": ";".join(p.missed_gates),
+                "unsure_gates": ";".join(p.unsure_gates),
                 "chosen": label != "confirm" and result.chosen == p.index,
                 "generator_saturated": p.generator_saturated,
             }
@@ -126,9 +128,11 @@ def recommended_config_text(result: TuneResult, source: str | None = None) -> st
         lines.append(f"# USL fit: {fit.note}")
     conf = result.confirmation
     if conf is not None:
-        verdict = "meets every gate" if conf.point.meets_gates else (
-            "MISSES " + ", ".join(conf.point.missed_gates)
-        )  # fmt: skip
+        c = conf.point
+        parts = ["MISSES " + ", ".join(c.missed_gates)] if c.missed_gates else []
+        if c.unsure_gates:
+            parts.append("INCONCLUSIVE for " + ", ".join(c.unsure_gates))
+        verdict = "; ".join(parts) or "meets every gate"
         lines.append(
             f"# confirmation ({conf.point.window_s:.1f} s): {_figures(conf.point)}; {verdict}"
         )

@@ -117,10 +117,9 @@ def _outcome(result: TuneResult) -> str:
             text = "nothing: the sweep was interrupted"
         if result.closest is not None and not result.interrupted:
             c = result.points[result.closest]
-            missing = ", ".join(c.missed_gates)
             text += (
                 f"; closest: point {c.index} ({c.knobs().label()}), "
-                f"{c.throughput_ops:,.1f} ops/s, missing {missing}"
+                f"{c.throughput_ops:,.1f} ops/s, {c.gates_text()}"
             )
         rows.append(("recommended", _badge("fail") + " " + _e(text)))
     conf = result.confirmation
@@ -128,8 +127,8 @@ def _outcome(result: TuneResult) -> str:
         c = conf.point
         ratio = "" if conf.ratio_to_sweep is None else f" (x{conf.ratio_to_sweep:.2f})"
         usl = "" if conf.usl_predicted_ops is None else f", USL {conf.usl_predicted_ops:,.1f}"
-        word = "pass" if c.meets_gates else "fail"
-        missed = "" if c.meets_gates else ": misses " + ", ".join(c.missed_gates)
+        word = "pass" if c.meets_gates else "fail" if c.missed_gates else "inconclusive"
+        missed = "" if c.meets_gates else ": " + c.gates_text()
         rows.append(
             ("confirmation", _e(f"{c.throughput_ops:,.1f} ops/s measured over {c.window_s:.1f} s "
              f"against {conf.sweep_throughput_ops:,.1f} predicted by the sweep{ratio}{usl}; "

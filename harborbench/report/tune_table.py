@@ -23,6 +23,21 @@ _GATE_ABBREV = {"throughput": "ops", "p95 latency": "p95", "error rate": "err",
                 "success rate": "ok%", "memory growth": "mem"}  # fmt: skip
 
 
+def _gates_cell(p: SweepPoint) -> str:
+    """Rich markup of a point's gates: ``pass``, or ``✗ ops,p95`` (failed, red) and/or
+    ``? p95`` (inconclusive, yellow: not met, but not failed either)."""
+    if p.meets_gates:
+        return "[green]pass[/]"
+    parts = []
+    if p.missed_gates:
+        missed = ",".join(_GATE_ABBREV.get(g, g) for g in p.missed_gates)
+        parts.append(f"[red]✗ {escape(missed)}[/]")
+    if p.unsure_gates:
+        unsure = ",".join(_GATE_ABBREV.get(g, g) for g in p.unsure_gates)
+        parts.append(f"[yellow]? {escape(unsure)}[/]")
+    return " ".join(parts)
+
+
 def _processor(p: SweepPoint) -> str:
     """``workers`` alone, or ``workers×batch`` and ``/window`` when batching."""
     if p.workers is None:
@@ -49,8 +64,7 @@ def sweep_table(result: TuneResult) -> Table:
         rows.append(("conf", result.confirmation.point))
     for label, p in rows:
         predicted = result.fit.predict(p.concurrency) if p.phase == "concurrency" else None
-        missed = ",".join(_GATE_ABBREV.get(g, g) for g in p.missed_gates)
-        gates = "[green]pass[/]" if p.meets_gates else f"[red]✗ {escape(missed)}[/]"
+        gates = _gates_cell(p)
         if p.generator_saturated:
             gates += " [yellow]sat[/]"
         err = "–" if p.error_rate is None else f"{p.error_rate:.1%}"
@@ -74,7 +88,11 @@ def sweep_table(result: TuneResult) -> Table:
         marks.append("[yellow reverse] closest (no point met the gates) [/]")
     if result.confirmation is not None:
         marks.append("[bold cyan]conf[/]: confirmation at the chosen settings")
-    marks.append(escape("workers: processor workers[×batch size[/window]]; ✗: gates missed"))
+    marks.append(escape("workers: processor workers[×batch size[/window]]; ✗: gates failed"))
+    if any(p.unsure_gates for p in result.points) or (
+        result.confirmation is not None and result.confirmation.point.unsure_gates
+    ):
+        marks.append("?: gates inconclusive (too few samples to judge; not counted as met)")
     if any(p.generator_saturated for p in result.points):
         marks.append("sat: load generator saturated")
     table.caption = "\n".join(marks)
@@ -137,7 +155,7 @@ def verdict_text(result: TuneResult, folder: str | None = None) -> Text:
             p = result.points[result.closest]
             text.append(
                 f"; closest: point {p.index} ({p.knobs().label()}), {p.throughput_ops:,.1f} ops/s,"
-                f" missing {', '.join(p.missed_gates)}"
+                f" {p.gates_text()}"
             )
         text.append(".\n")
     else:
@@ -155,10 +173,8 @@ def verdict_text(result: TuneResult, folder: str | None = None) -> Text:
                 f"{conf.sweep_throughput_ops:,.1f} predicted by the sweep{ratio}{usl}; "
                 f"p95 {_ms(c.service_time.p95_s)} ms; "
             )
-            if c.meets_gates:
-                text.append("meets every gate\n", style="green")
-            else:
-                text.append(f"misses {', '.join(c.missed_gates)}\n", style="bold red")
+            style = "green" if c.meets_gates else "bold red" if c.missed_gates else "yellow"
+            text.append(f"{c.gates_text()}\n", style=style)
     text.append(f"Stopped: {result.stop_reason}; {len(result.points)} points in "
                 f"{result.elapsed_s:.0f} s of a {result.budget_s:.0f} s budget.")  # fmt: skip
     for note in result.notes:

@@ -11,13 +11,15 @@ import copy
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from harborbench.metrics.usl import UslFit
 from harborbench.result import GateResult, LatencySummary
 
-#: Version of the tune ``result.json`` (``schema_version``). History: 1: first version (0.1.0).
-TUNE_SCHEMA_VERSION = 1
+#: Version of the tune ``result.json`` (``schema_version``). History: 1: first version (0.1.0);
+#: 2: ``missed_gates`` of a point lists only failed gates, ``unsure_gates`` the inconclusive ones
+#: (in version 1 ``missed_gates`` held both).
+TUNE_SCHEMA_VERSION = 2
 
 Phase = Literal["concurrency", "pool", "processor"]
 
@@ -82,7 +84,12 @@ class _Model(BaseModel):
 
 
 class SweepPoint(_Model):
-    """One measured point of the sweep (one short trial)."""
+    """One measured point of the sweep (one short trial).
+
+    ``meets_gates`` is true only when every judged gate passed; ``missed_gates`` names the gates
+    that failed and ``unsure_gates`` those that were inconclusive (not met, not failed either;
+    for example a p95 from too few samples). See :func:`harborbench.tune.selection.judge`.
+    """
 
     index: int
     phase: Phase
@@ -107,6 +114,7 @@ class SweepPoint(_Model):
     gates: list[GateResult]
     meets_gates: bool
     missed_gates: list[str]
+    unsure_gates: list[str] = Field(default_factory=list)
     shortfall: float
 
     def knobs(self) -> Knobs:
@@ -117,6 +125,18 @@ class SweepPoint(_Model):
     def score(self) -> PointScore:
         """The figures the selection rule uses."""
         return PointScore(self.knobs(), self.throughput_ops, self.meets_gates, self.shortfall)
+
+    def gates_text(self) -> str:
+        """The gates in words: ``meets every gate``, or for example ``misses throughput;
+        inconclusive: p95 latency``."""
+        if self.meets_gates:
+            return "meets every gate"
+        parts = []
+        if self.missed_gates:
+            parts.append(f"misses {', '.join(self.missed_gates)}")
+        if self.unsure_gates:
+            parts.append(f"inconclusive: {', '.join(self.unsure_gates)}")
+        return "; ".join(parts)
 
 
 class Confirmation(_Model):

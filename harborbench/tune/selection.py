@@ -93,17 +93,22 @@ def gate_shortfall(trial: TrialResult, gates: GateThresholds) -> float:
     return total
 
 
-def judge(gates: list[GateResult]) -> tuple[bool, list[str]]:
-    """Whether a sweep point meets its gates, and the names of those it does not meet.
+def judge(gates: list[GateResult]) -> tuple[bool, list[str], list[str]]:
+    """Whether a sweep point meets its gates; the gates it fails and those it cannot judge.
 
-    A gate passes only with a ``pass`` verdict; ``inconclusive`` does not meet it, except the
-    gates of :data:`UNJUDGED_GATES`, which a short trial can never judge.
+    A gate is met only with a ``pass`` verdict: a ``fail`` is missed, and an ``inconclusive``
+    one (for example a p95 from too few samples) is not met either but is listed apart, so
+    that it is not shown as a failure. The gates of :data:`UNJUDGED_GATES`, which a short
+    trial can never judge, are left out of all three.
 
     Args:
         gates: the point's gates (:func:`harborbench.gates.evaluate_gates`).
 
     Returns:
-        ``(meets, missed gate names)``.
+        ``(meets, missed gate names (verdict fail), unsure gate names (verdict inconclusive))``,
+        the names in the order of ``gates``.
     """
-    missed = [g.name for g in gates if g.verdict != "pass" and g.name not in UNJUDGED_GATES]
-    return not missed, missed
+    judged = [g for g in gates if g.name not in UNJUDGED_GATES]
+    missed = [g.name for g in judged if g.verdict == "fail"]
+    unsure = [g.name for g in judged if g.verdict == "inconclusive"]
+    return not (missed or unsure), missed, unsure

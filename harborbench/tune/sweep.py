@@ -198,7 +198,7 @@ class _Sweep:
 
     def point(self, trial: TrialResult, knobs: Knobs, phase: Phase, index: int) -> SweepPoint:
         gates = evaluate_gates(trial, self.thresholds)
-        meets, missed = judge(gates)
+        meets, missed, unsure = judge(gates)
         return SweepPoint(
             index=index, phase=phase, concurrency=knobs.concurrency,
             max_concurrent_requests=knobs.concurrency,
@@ -211,7 +211,8 @@ class _Sweep:
             ops_per_cpu_second=trial.cpu.ops_per_cpu_second,
             generator_saturated=trial.health.generator_saturated,
             warnings=list(trial.health.warnings), gates=gates, meets_gates=meets,
-            missed_gates=missed, shortfall=gate_shortfall(trial, self.thresholds),
+            missed_gates=missed, unsure_gates=unsure,
+            shortfall=gate_shortfall(trial, self.thresholds),
         )  # fmt: skip
 
     def fit(self) -> UslFit:

@@ -16,9 +16,10 @@ from harborbench.tune.sweep import _Sweep, _sweep
 from tests.tune.test_tune import OPTIMIZED, FakeLab
 
 
-def fake_result(p95_max_s: float = 10.0) -> TuneResult:
-    """A finished sweep measured by the fake lab of tests/tune/test_tune.py (no network)."""
-    lab = FakeLab(p95_max_s=p95_max_s)
+def fake_result(p95_max_s: float = 10.0, p95_verdict: str | None = None) -> TuneResult:
+    """A finished sweep measured by the fake lab of tests/tune/test_tune.py (no network);
+    ``p95_verdict`` forces the verdict of every point's p95 gate."""
+    lab = FakeLab(p95_max_s=p95_max_s, p95_verdict=p95_verdict)
     sweep = _Sweep(OPTIMIZED, "fake-tune", 1000.0, TrialTiming(0.5, 2.0, 4.0), lab.clock)
     reason = asyncio.run(_sweep(sweep, lab.measure, None))
     return sweep.result(reason, final=True)
@@ -60,6 +61,19 @@ def test_no_recommendation_writes_no_config(tmp_path: Path) -> None:
         recommended_config_text(result)
     assert [r["chosen"] for r in sweep_rows(result)] == [False]
     assert sweep_rows(result)[0]["missed_gates"] == "p95 latency"
+    assert sweep_rows(result)[0]["unsure_gates"] == ""
+
+
+def test_sweep_csv_separates_failed_and_inconclusive_gates(tmp_path: Path) -> None:
+    result = fake_result(p95_verdict="inconclusive")  # p95 from too few samples everywhere
+    assert result.chosen is None
+    folder = TuneWriter(tmp_path, "unsure").save(result)
+    with (folder / "sweep.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == len(result.points) == 7
+    assert {(r["meets_gates"], r["missed_gates"], r["unsure_gates"]) for r in rows} == {
+        ("False", "", "p95 latency")
+    }
 
 
 def test_sweep_rows_carry_the_usl_prediction_of_a_good_fit() -> None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from harborbench.report.tune_table import load_chart, render_tune
+from harborbench.report.tune_table import load_chart, render_tune, verdict_text
 from tests.report.test_tune_files import fake_result
 
 
-def _render(p95_max_s: float) -> str:
+def _render(p95_max_s: float, p95_verdict: str | None = None) -> str:
     console = Console(width=100, record=True, force_terminal=False)
-    render_tune(fake_result(p95_max_s), console, folder="reports/fake-tune")
+    render_tune(fake_result(p95_max_s, p95_verdict), console, folder="reports/fake-tune")
     return console.export_text()
 
 
@@ -35,3 +35,24 @@ def test_chart_has_one_bar_line_per_load_point() -> None:
     load = [p for p in result.points if p.phase == "concurrency"]
     assert len(lines) == 1 + len(load)
     assert lines[1].startswith("N=1 ") and lines[-1].startswith(f"N={load[-1].concurrency} ")
+
+
+def test_inconclusive_gates_are_shown_as_unsure_not_as_missed() -> None:
+    text = _render(10.0, p95_verdict="inconclusive")  # p95 from too few samples everywhere
+    assert text.count("? p95") == 7 and "✗" not in text.split("workers: processor")[0]
+    assert "?: gates inconclusive" in text
+    assert "misses" not in text and "missing" not in text
+    verdict = verdict_text(fake_result(10.0, p95_verdict="inconclusive")).plain
+    assert verdict.startswith(
+        "No point met every gate of the profile; closest: point 5 (N=32 pool=50 workers=32), "
+        "604.9 ops/s, inconclusive: p95 latency.\n"
+    )
+
+
+def test_failed_gates_keep_the_cross() -> None:
+    text = _render(0.001)
+    assert "✗ p95" in text and "? p95" not in text and "?: gates inconclusive" not in text
+    assert verdict_text(fake_result(0.001)).plain.startswith(
+        "No point met every gate of the profile; closest: point 0 (N=1 pool=50 workers=1), "
+        "40.0 ops/s, misses p95 latency.\n"
+    )

@@ -71,11 +71,31 @@ def _gate(name: str, verdict: str) -> GateResult:
                       detail="")  # fmt: skip
 
 
-def test_judge_counts_inconclusive_as_missed_except_the_memory_slope() -> None:
-    ok, missed = judge([_gate("throughput", "pass"), _gate("memory slope", "inconclusive")])
-    assert ok and missed == []
-    ok, missed = judge([_gate("p95 latency", "inconclusive"), _gate("error rate", "fail")])
-    assert not ok and missed == ["p95 latency", "error rate"]
+def test_judge_lists_inconclusive_gates_apart_from_failed_ones() -> None:
+    # The memory slope cannot be judged by a short trial: it never counts.
+    assert judge([_gate("throughput", "pass"), _gate("memory slope", "inconclusive")]) == (
+        True, [], []
+    )  # fmt: skip
+    # An inconclusive gate is not met, but it is not a failure either.
+    gates = [_gate("p95 latency", "inconclusive"), _gate("error rate", "fail"),
+             _gate("throughput", "pass")]  # fmt: skip
+    assert judge(gates) == (False, ["error rate"], ["p95 latency"])
+    assert judge([_gate("p95 latency", "inconclusive")]) == (False, [], ["p95 latency"])
+
+
+def test_a_point_stores_failed_and_inconclusive_gates_apart() -> None:
+    from tests.compare.test_compare import make_trial
+
+    # 3 successes per second: throughput fails the 1000 ops/s gate, p95 of 6 samples is
+    # inconclusive (too few samples), the error rate and memory growth pass.
+    trial = make_trial(0, [3, 3])
+    sweep = _Sweep(OPTIMIZED, "t", 100.0, TrialTiming(0.5, 1.0, 2.0), lambda: 0.0)
+    point = sweep.point(trial, Knobs(1, 1), "concurrency", 0)
+    assert not point.meets_gates
+    assert point.missed_gates == ["throughput"]
+    assert point.unsure_gates == ["p95 latency"]
+    assert point.gates_text() == "misses throughput; inconclusive: p95 latency"
+    assert point.score().meets_gates is False  # the selection rule is unchanged
 
 
 def test_gate_shortfall_sums_relative_misses() -> None:
@@ -156,9 +176,10 @@ class FakeLab:
     smaller than N costs 30% of throughput; p95 = 10 ms x N; each point costs 3 s of a fake
     clock."""
 
-    def __init__(self, p95_max_s: float = 10.0) -> None:
+    def __init__(self, p95_max_s: float = 10.0, p95_verdict: str | None = None) -> None:
         self.now = 0.0
         self.p95_max_s = p95_max_s
+        self.p95_verdict = p95_verdict  # forces the p95 gate's verdict when set
         self.measured: list[tuple[Phase, Knobs]] = []
 
     def clock(self) -> float:
@@ -171,8 +192,9 @@ class FakeLab:
         if knobs.connection_pool_size < knobs.concurrency:
             ops *= 0.7
         p95 = 0.01 * knobs.concurrency
-        gates = [_gate("p95 latency", "pass" if p95 < self.p95_max_s else "fail")]
-        ok, missed = judge(gates)
+        verdict = self.p95_verdict or ("pass" if p95 < self.p95_max_s else "fail")
+        gates = [_gate("p95 latency", verdict)]
+        ok, missed, unsure = judge(gates)
         return SweepPoint(
             index=len(self.measured) - 1, phase=phase, concurrency=knobs.concurrency,
             max_concurrent_requests=knobs.concurrency,
@@ -184,7 +206,7 @@ class FakeLab:
                                         p99_s=p95, p999_s=p95, max_s=p95, mean_s=p95 / 2,
                                         insufficient=[], histogram=""),
             cpu_percent_mean=50.0, ops_per_cpu_second=None, generator_saturated=False,
-            warnings=[], gates=gates, meets_gates=ok, missed_gates=missed,
+            warnings=[], gates=gates, meets_gates=ok, missed_gates=missed, unsure_gates=unsure,
             shortfall=0.0 if ok else 1.0,
         )  # fmt: skip
 
