@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import math
+import tempfile
 from pathlib import Path
 
 import typer
@@ -58,6 +60,74 @@ ROLLBACK_HELP = "\n\n".join(
 )
 
 
+def parse_fraction(option: str, text: str) -> float:
+    """Read a fraction written as ``0.05`` or as a percentage ``5%``, as profiles accept it.
+
+    Args:
+        option: the flag, for the message.
+        text: the value as typed.
+
+    Returns:
+        The fraction, in [0, 1] (``"5%"`` gives 0.05).
+
+    Raises:
+        UserInputError: not a number or a percentage, or outside 0-1 (0%-100%).
+    """
+    raw = text.strip()
+    percent = raw.endswith("%")
+    try:
+        value = float(raw[:-1] if percent else raw)
+    except ValueError:
+        value = math.nan
+    if math.isfinite(value) and percent:
+        value /= 100.0
+    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+        raise UserInputError(
+            f"{option} {text!r} is not a fraction between 0 and 1 or a percentage between "
+            "0% and 100%.",
+            hint=f"Write for example {option} 0.05 or {option} 5%.",
+        )
+    return value
+
+
+def check_output_file(option: str, path: Path, *, example: str) -> None:
+    """Make sure a report can be written at ``path``, before the check runs.
+
+    The folder holding ``path`` is created if missing (as writing would), and a temporary file
+    is written and removed there.
+
+    Args:
+        option: the flag, for the message.
+        path: the file to be written.
+        example: a file name for the hint when ``path`` is a folder.
+
+    Raises:
+        UserInputError: ``path`` is a folder, a parent is a file, or the folder cannot be
+            created or written (exit 2).
+    """
+    if path.is_dir():
+        raise UserInputError(
+            f"{option} {path} is a folder, not a file.",
+            hint=f"Give a file path, for example {option} {path / example}.",
+        )
+    folder = path.parent
+    blocker = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise UserInputError(
+            f"{option} {path}: {blocker} is a file, not a folder.",
+            hint=f"Choose another path for {option}.",
+        )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        raise UserInputError(
+            f"{option} {path}: cannot write in {folder} ({exc.strerror or exc}).",
+            hint="Choose a folder you can write to.",
+        ) from None
+
+
 @app.command("rollback-check", help=ROLLBACK_HELP)
 def rollback_command(
     quick: bool = typer.Option(False, "--quick", help="Shorter loads (about 30 s in all)."),
@@ -71,8 +141,11 @@ def rollback_command(
     p95_max: str | None = typer.Option(
         None, "--p95-max", metavar="DURATION", help="Maximum p95 latency, e.g. 200ms."
     ),
-    error_rate_max: float | None = typer.Option(
-        None, "--error-rate-max", metavar="FRACTION", help="Maximum error rate, e.g. 0.01."
+    error_rate_max: str | None = typer.Option(
+        None,
+        "--error-rate-max",
+        metavar="FRACTION",
+        help="Maximum error rate, a fraction or a percentage, e.g. 0.01 or 1%.",
     ),
     throughput_ratio_min: float | None = typer.Option(
         None,
@@ -112,9 +185,11 @@ def rollback_command(
             p95_s = parse_duration(p95_max)
         except ValueError as exc:
             raise UserInputError(f"--p95-max: {exc}.") from None
-    for flag, value in (("--error-rate-max", error_rate_max), ("--throughput-min", throughput_min)):
-        if value is not None and value < 0:
-            raise UserInputError(f"{flag} must be >= 0, got {value:g}.")
+    error_rate = (
+        None if error_rate_max is None else parse_fraction("--error-rate-max", error_rate_max)
+    )
+    if throughput_min is not None and throughput_min < 0:
+        raise UserInputError(f"--throughput-min must be >= 0, got {throughput_min:g}.")
     if throughput_ratio_min is not None and throughput_ratio_min <= 0:
         raise UserInputError(f"--throughput-ratio-min must be > 0, got {throughput_ratio_min:g}.")
     file_gates = load_gates_file(gates_file) if gates_file is not None else None
@@ -122,11 +197,16 @@ def rollback_command(
         file_gates,
         throughput_min=throughput_min,
         p95_max=p95_s,
-        error_rate_max=error_rate_max,
+        error_rate_max=error_rate,
         throughput_ratio_min=throughput_ratio_min,
         cpu_efficiency_gain_min_pct=cpu_gain_min_pct,
     )
     options = options_for(quick=quick, skip_gates=skip_gates, gates=settings)
+    # Before anything runs: a bad output path must not cost the whole check.
+    if output is not None:
+        check_output_file("--output", output, example="rollback.json")
+    if junit is not None:
+        check_output_file("--junit", junit, example="rollback.xml")
 
     def progress(line: str) -> None:
         stderr.print(f"[dim]{line}[/]", highlight=False)

@@ -4,7 +4,9 @@ The table has one row per rollback path or gate: the expected and observed value
 and for a row that did not pass one line saying what broke. The JUnit file has one test case per
 row (suite ``rollback-paths`` or ``rollback-gates``): a failed row is a ``<failure>``, an
 inconclusive row a ``<skipped>`` with the reason (JUnit has no "inconclusive"; the exit code 3
-still says it), so that CI systems that display test results show each path by name.
+still says it), so that CI systems that display test results show each path by name. Each path
+case's ``time`` is its own smoke check; the gates are all judged on one shared measurement, so
+each gate case has time 0 and the ``rollback-gates`` suite carries the measurement's time.
 """
 
 from __future__ import annotations
@@ -60,6 +62,10 @@ def render_rollback(report: RollbackReport, console: Console) -> None:
 def junit_xml(report: RollbackReport) -> str:
     """The report as JUnit XML: one ``<testcase>`` per row, grouped in two ``<testsuite>``.
 
+    Times, seconds: a case's is its row's ``elapsed_s`` (0 for a gate); the paths suite's is the
+    sum of its cases, the gates suite's the shared measurement (``gates_elapsed_s``), the root's
+    the whole check (``wall_s``, which also counts starting the mock server).
+
     Args:
         report: the check's report.
 
@@ -70,13 +76,15 @@ def junit_xml(report: RollbackReport) -> str:
     groups: dict[str, list[CheckRow]] = {"path": [], "gate": []}
     for row in report.rows:
         groups[row.kind].append(row)
-    share_s = report.wall_s / max(len(report.rows), 1)
     totals = {"tests": 0, "failures": 0, "skipped": 0}
     for kind, rows in groups.items():
         if not rows:
             continue
         failures = sum(r.verdict == "fail" for r in rows)
         skipped = sum(r.verdict == "inconclusive" for r in rows)
+        suite_s = sum(r.elapsed_s for r in rows)
+        if kind == "gate" and report.gates_elapsed_s is not None:
+            suite_s = report.gates_elapsed_s  # one measurement shared by every gate
         suite = ET.SubElement(
             root,
             "testsuite",
@@ -85,6 +93,7 @@ def junit_xml(report: RollbackReport) -> str:
             failures=str(failures),
             errors="0",
             skipped=str(skipped),
+            time=f"{suite_s:.3f}",
             timestamp=report.created_at,
         )
         for row in rows:
@@ -93,7 +102,7 @@ def junit_xml(report: RollbackReport) -> str:
                 "testcase",
                 classname=f"harborbench.rollback.{kind}s",
                 name=f"{row.key}: {row.name}",
-                time=f"{share_s:.3f}",
+                time=f"{row.elapsed_s:.3f}",
             )
             message = row.problem or ""
             if row.verdict == "fail":

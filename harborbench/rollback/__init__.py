@@ -151,7 +151,9 @@ async def arollback_check(
         progress: called with one line of text before each step.
 
     Returns:
-        The report: one row per path, then one per gate, with the overall verdict and exit code.
+        The report: one row per path, then one per gate, with the overall verdict and exit code;
+        each path row carries the seconds of its own smoke check, and the report the seconds of
+        the gates' shared measurement.
 
     Raises:
         TargetUnreachableError: the mock server would not start (exit 4).
@@ -161,11 +163,13 @@ async def arollback_check(
 
     start_s = time.perf_counter()
     rows: list[CheckRow] = []
+    gates_elapsed_s: float | None = None
     async with MockServer(mock_settings()) as server:
         reference: Fingerprint | None = None
         for path in ROLLBACK_PATHS:
             if progress is not None:
                 progress(f"path {path.number}/{len(ROLLBACK_PATHS)}: {path.title}")
+            path_start_s = time.perf_counter()
             outcome = await smoke_path(
                 path,
                 base_url=server.base_url,
@@ -175,13 +179,16 @@ async def arollback_check(
                 reference=reference,
                 factory=factory,
             )
+            elapsed_s = time.perf_counter() - path_start_s
             if path.number == 1:
                 reference = outcome.reference
-            rows.append(outcome.row)
+            rows.append(outcome.row.model_copy(update={"elapsed_s": elapsed_s}))
         if not options.skip_gates:
+            gates_start_s = time.perf_counter()
             rows += await measure_gates(
                 server.base_url, MOCK_API_KEY, server, options.gates, options.workload, progress
             )
+            gates_elapsed_s = time.perf_counter() - gates_start_s
     w = options.workload
     settings = {
         "smoke_duration_s": options.smoke.duration_s,
@@ -204,6 +211,7 @@ async def arollback_check(
         skip_gates=options.skip_gates,
         settings=settings,
         wall_s=time.perf_counter() - start_s,
+        gates_elapsed_s=gates_elapsed_s,
     )
 
 

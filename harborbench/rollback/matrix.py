@@ -23,7 +23,9 @@ from harborbench import __version__
 from harborbench.harborai.config import DISABLE_ENV_VAR
 
 Verdict = Literal["pass", "fail", "inconclusive"]
-REPORT_SCHEMA_VERSION = 1
+#: Version of the report (``schema_version``). History: 1: first version (0.1.0); 2: each row's
+#: ``elapsed_s`` and the report's ``gates_elapsed_s``.
+REPORT_SCHEMA_VERSION = 2
 
 #: The four components of ``optimization_status()["components"]``.
 COMPONENTS = (
@@ -265,6 +267,9 @@ class CheckRow(_Model):
         verdict: pass, fail or inconclusive.
         problem: for a failure or an inconclusive row, one line saying what broke or why.
         details: figures behind the row (counts, intervals, the client's status).
+        elapsed_s: wall-clock seconds spent on this row alone: a path's whole smoke check
+            (client built, load, close); 0 for a gate row, because every gate is judged on
+            one shared measurement (:attr:`RollbackReport.gates_elapsed_s`).
     """
 
     kind: Literal["path", "gate"]
@@ -275,13 +280,14 @@ class CheckRow(_Model):
     verdict: Verdict
     problem: str | None
     details: dict[str, Any]
+    elapsed_s: float = 0.0
 
 
 class RollbackReport(_Model):
     """The whole check, as written by ``--json`` / ``--output``.
 
     Attributes:
-        schema_version: 1.
+        schema_version: :data:`REPORT_SCHEMA_VERSION`.
         created_at: ISO time (UTC); harborbench_version: the tool's version.
         quick, skip_gates: the options used.
         settings: durations, workload and thresholds in force.
@@ -289,6 +295,8 @@ class RollbackReport(_Model):
         verdict: fail if any row failed, else inconclusive if any was, else pass.
         exit_code: 1, 3 or 0 for those verdicts (SPEC section 2).
         wall_s: seconds the check took.
+        gates_elapsed_s: seconds of the gates' measurement (both modes, every round), shared by
+            all gate rows; None when the gates were skipped.
     """
 
     schema_version: int
@@ -301,6 +309,7 @@ class RollbackReport(_Model):
     verdict: Verdict
     exit_code: int
     wall_s: float
+    gates_elapsed_s: float | None = None
 
 
 def overall(rows: list[CheckRow]) -> tuple[Verdict, int]:
@@ -314,9 +323,26 @@ def overall(rows: list[CheckRow]) -> tuple[Verdict, int]:
 
 
 def new_report(
-    rows: list[CheckRow], *, quick: bool, skip_gates: bool, settings: dict[str, Any], wall_s: float
+    rows: list[CheckRow],
+    *,
+    quick: bool,
+    skip_gates: bool,
+    settings: dict[str, Any],
+    wall_s: float,
+    gates_elapsed_s: float | None = None,
 ) -> RollbackReport:
-    """Assemble the report and its verdict from the rows."""
+    """Assemble the report and its verdict from the rows.
+
+    Args:
+        rows: the paths, then the gates.
+        quick, skip_gates: the options used.
+        settings: durations, workload and thresholds in force.
+        wall_s: seconds the whole check took.
+        gates_elapsed_s: seconds of the gates' shared measurement; None when skipped.
+
+    Returns:
+        The report.
+    """
     verdict, code = overall(rows)
     return RollbackReport(
         schema_version=REPORT_SCHEMA_VERSION,
@@ -329,4 +355,5 @@ def new_report(
         verdict=verdict,
         exit_code=code,
         wall_s=wall_s,
+        gates_elapsed_s=gates_elapsed_s,
     )

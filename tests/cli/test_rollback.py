@@ -42,6 +42,10 @@ def test_paths_pass_with_the_real_client(cli: Any, tmp_path: Path) -> None:
         "pass", 0, True, True,
     )  # fmt: skip
     assert data["settings"]["gates"] is None
+    # Each path row carries the seconds of its own smoke check (no shared average).
+    times = [r["elapsed_s"] for r in data["rows"]]
+    assert all(t > 0 for t in times) and sum(times) <= data["wall_s"]
+    assert data["gates_elapsed_s"] is None
 
 
 def test_a_client_ignoring_the_env_var_fails_naming_the_path(
@@ -64,6 +68,8 @@ def test_a_client_ignoring_the_env_var_fails_naming_the_path(
     assert (root.get("tests"), root.get("failures"), root.get("skipped")) == ("9", "1", "0")
     cases = root.findall("./testsuite/testcase")
     assert len(cases) == 9
+    # JUnit times are each path's own seconds, as in the JSON report, not total / rows.
+    assert [c.get("time") for c in cases] == [f"{r['elapsed_s']:.3f}" for r in report["rows"]]
     broken = [c for c in cases if c.find("failure") is not None]
     assert [c.get("name", "").split(":")[0] for c in broken] == ["env-disable"]
     message = broken[0].find("failure").get("message")  # type: ignore[union-attr]
@@ -122,3 +128,95 @@ def test_help_states_the_time_budget_and_examples(cli: Any) -> None:
     assert code == 0
     assert "about 50 s by default" in out
     assert "harborbench rollback-check --quick --junit rollback.xml" in out
+
+
+class _NoCheck:
+    """Stands in for ``arollback_check``: records the options; the check never runs."""
+
+    def __init__(self) -> None:
+        self.options: list[Any] = []
+
+    async def __call__(self, options: Any, **_: Any) -> Any:
+        from harborbench.rollback.matrix import new_report
+
+        self.options.append(options)
+        return new_report([], quick=True, skip_gates=True, settings={}, wall_s=0.0)
+
+
+@pytest.mark.parametrize(("text", "fraction"), [("5%", 0.05), ("0.05", 0.05), ("0", 0.0),
+                                                ("100%", 1.0), (" 1.5% ", 0.015)])  # fmt: skip
+def test_error_rate_max_accepts_a_percentage_or_a_fraction(
+    cli: Any, monkeypatch: pytest.MonkeyPatch, text: str, fraction: float
+) -> None:
+    fake = _NoCheck()
+    monkeypatch.setattr(rollback, "arollback_check", fake)
+    code, _, err = cli("rollback-check", "--error-rate-max", text, "--json")
+    assert code == 0, err
+    (options,) = fake.options
+    assert options.gates.absolute.error_rate_max == pytest.approx(fraction)
+
+
+@pytest.mark.parametrize("text", ["abc", "5", "-1%", "150%", "nan", "5 %%", "%"])
+def test_error_rate_max_refuses_anything_else_clearly(
+    cli: Any, monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
+    fake = _NoCheck()
+    monkeypatch.setattr(rollback, "arollback_check", fake)
+    code, _, err = cli("rollback-check", "--error-rate-max", text)
+    assert code == 2 and fake.options == []
+    flat = " ".join(err.split())
+    assert f"--error-rate-max {text!r} is not a fraction between 0 and 1 or a percentage" in flat
+    assert "Write for example --error-rate-max 0.05 or --error-rate-max 5%." in flat
+
+
+@pytest.mark.parametrize(
+    ("option", "where", "message"),
+    [
+        ("--output", "dir", "--output {dir} is a folder, not a file. Give a file path, for "
+                            "example --output {dir}/rollback.json."),
+        ("--junit", "dir", "--junit {dir} is a folder, not a file. Give a file path, for "
+                           "example --junit {dir}/rollback.xml."),
+        ("--output", "file/x.json", "--output {file}/x.json: {file} is a file, not a folder. "
+                                    "Choose another path for --output."),
+        ("--junit", "file/sub/x.xml", "--junit {file}/sub/x.xml: {file} is a file, not a "
+                                      "folder. Choose another path for --junit."),
+    ],
+)  # fmt: skip
+def test_bad_output_paths_exit_2_before_the_check_runs(
+    cli: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, option: str, where: str,
+    message: str,
+) -> None:  # fmt: skip
+    fake = _NoCheck()
+    monkeypatch.setattr(rollback, "arollback_check", fake)
+    (tmp_path / "file").write_text("x")
+    target = str(tmp_path) + "/" + where if where != "dir" else str(tmp_path)
+    code, out, err = cli("rollback-check", "--quick", option, target)
+    assert code == 2 and fake.options == []  # nothing ran
+    assert "Traceback" not in err and out == ""
+    expected = message.format(dir=tmp_path, file=tmp_path / "file")
+    assert " ".join(err.split()) == "Error: " + expected
+
+
+def test_an_unwritable_output_folder_exits_2_before_the_check_runs(
+    cli: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The tests may run as root, for whom every folder is writable: refuse the write instead.
+    def refuse(*_: Any, **__: Any) -> Any:
+        raise PermissionError(13, "Permission denied")
+
+    fake = _NoCheck()
+    monkeypatch.setattr(rollback, "arollback_check", fake)
+    monkeypatch.setattr(cli_rollback.tempfile, "NamedTemporaryFile", refuse)
+    target = tmp_path / "ro" / "r.xml"
+    code, _, err = cli("rollback-check", "--junit", str(target))
+    assert code == 2 and fake.options == []
+    assert " ".join(err.split()) == (
+        f"Error: --junit {target}: cannot write in {target.parent} (Permission denied). "
+        "Choose a folder you can write to."
+    )
+    # A missing folder is created, as writing the file would.
+    monkeypatch.undo()
+    monkeypatch.setattr(rollback, "arollback_check", fake)
+    code, _, err = cli("rollback-check", "--json", "--junit", str(tmp_path / "new" / "r.xml"))
+    assert code == 0, err
+    assert (tmp_path / "new" / "r.xml").is_file()

@@ -77,3 +77,21 @@ def test_table_shows_each_row_and_what_broke() -> None:
     assert "↳ mode is 'optimized' <&>" in text
     assert "↳ straddling the threshold" in text
     assert "FAIL: 1 passed, 1 failed, 1 inconclusive in 3.0 s (--quick)" in text
+
+
+def test_junit_times_are_each_rows_own_seconds() -> None:
+    timed = [r.model_copy(update={"elapsed_s": t}) for r, t in zip(_report().rows, (1.25, 0.5, 0.0),
+                                                                     strict=True)]  # fmt: skip
+    report = new_report(timed, quick=True, skip_gates=False, settings={}, wall_s=14.0,
+                        gates_elapsed_s=12.0)  # fmt: skip
+    root = ET.fromstring(junit_xml(report))
+    assert root.get("time") == "14.000"
+    suites = root.findall("testsuite")
+    # Paths: the sum of their own times; gates: one shared measurement, each gate case 0 s.
+    assert [(s.get("name"), s.get("time")) for s in suites] == [
+        ("rollback-paths", "1.750"), ("rollback-gates", "12.000"),
+    ]  # fmt: skip
+    assert [c.get("time") for c in root.findall("./testsuite/testcase")] == [
+        "1.250", "0.500", "0.000",
+    ]  # fmt: skip
+    assert RollbackReport.model_validate_json(report_json(report)) == report
