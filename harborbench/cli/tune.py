@@ -63,6 +63,7 @@ def tune_command(
     from harborbench.report.tune_table import render_tune
     from harborbench.tune import atune
     from harborbench.tune.result import SweepPoint, TuneResult
+    from harborbench.tune.sweep import check_budget
     from harborbench.units import parse_duration
 
     try:
@@ -71,6 +72,7 @@ def tune_command(
         raise UserInputError(
             f"--budget {budget!r}: {exc}.", hint="For example --budget 2m."
         ) from None
+    check_budget(budget_s, shown=budget)
     profile = load_profile(profile_path, overrides)
     run_name = name or f"{profile.name}-tune"
     try:

@@ -17,7 +17,8 @@ from typing import Any
 
 import yaml
 
-from harborbench.report.files import archive_previous, run_dir, write_atomic
+from harborbench.errors import UserInputError
+from harborbench.report.files import archive_previous, check_writable_dir, run_dir, write_atomic
 from harborbench.tune.result import SweepPoint, TuneResult
 
 RECOMMENDED_CONFIG = "recommended_config.yaml"
@@ -155,10 +156,18 @@ class TuneWriter:
 
     Raises:
         ValueError: an unsafe name.
+        UserInputError: ``reports`` is a file or cannot be created or written, or the run's
+            folder ``reports/<name>`` is a file (checked here, before anything is measured).
     """
 
     def __init__(self, reports: Path, name: str, source: str | None = None) -> None:
         self.folder = run_dir(reports, name)
+        check_writable_dir(reports)
+        if self.folder.exists() and not self.folder.is_dir():
+            raise UserInputError(
+                f"--name {name}: {self.folder} is a file, not a folder.",
+                hint="Give another --name, or move the file away.",
+            )
         self.source = source
         self._archived = False
         self.history: Path | None = None

@@ -59,6 +59,27 @@ MIN_BUDGET_S = 15.0
 # --- timing -------------------------------------------------------------------------------
 
 
+def check_budget(budget_s: float, shown: str | None = None) -> None:
+    """Refuse a budget too short for a sweep (under :data:`MIN_BUDGET_S`).
+
+    Args:
+        budget_s: the budget, seconds.
+        shown: the budget as the user wrote it, for the message (default: ``budget_s`` with
+            units, ``0s`` for zero).
+
+    Raises:
+        UserInputError: the budget is under :data:`MIN_BUDGET_S`.
+    """
+    if budget_s >= MIN_BUDGET_S:
+        return
+    if shown is None:
+        shown = duration_text(budget_s) if budget_s > 0 else "0s"
+    raise UserInputError(
+        f"--budget {shown.strip()} is too short for a sweep; give at least "
+        f"{MIN_BUDGET_S:g}s, for example --budget 1m."
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class TrialTiming:
     """Warmup and window of the sweep's trials and of the confirmation, seconds."""
@@ -81,11 +102,7 @@ class TrialTiming:
         Raises:
             UserInputError: a budget under :data:`MIN_BUDGET_S`.
         """
-        if budget_s < MIN_BUDGET_S:
-            raise UserInputError(
-                f"--budget {duration_text(budget_s)} is too short for a sweep; give at least "
-                f"{MIN_BUDGET_S:g}s, for example --budget 1m."
-            )
+        check_budget(budget_s)
         unit_s = (budget_s - STARTUP_RESERVE_S) / BUDGET_UNITS
         warmup_s = min(max(0.25 * unit_s, 0.5), 5.0)
         window_s = min(max(unit_s - warmup_s - TRIAL_OVERHEAD_S, 1.0), 30.0)

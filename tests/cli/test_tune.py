@@ -161,3 +161,56 @@ def test_help_has_examples(cli) -> None:  # type: ignore[no-untyped-def]
     assert code == 0
     assert "harborbench tune profiles/optimized.yaml --budget 1m" in out
     assert "Exit codes" in out
+
+
+def test_a_zero_budget_is_named_as_written(cli, profile_path: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    for budget in ("0s", "0ms", "500us", "0"):
+        code, _, err = cli("tune", str(profile_path), "--reports-dir", str(tmp_path),
+                           "--budget", budget)  # fmt: skip
+        assert code == 2
+        flat = " ".join(err.split())
+        if budget == "0":  # no unit: refused as before, with its own message
+            assert "--budget '0': '0' is not a duration with units" in flat, flat
+        else:
+            assert f"--budget {budget} is too short for a sweep; give at least 15s" in flat, flat
+        assert "Traceback" not in err and (budget == "500us" or "0us" not in flat)
+
+
+@pytest.mark.parametrize("bad", ["reports-file", "run-folder-file"])
+def test_a_bad_reports_dir_exits_2_before_any_point(  # type: ignore[no-untyped-def]
+    cli, profile_path: Path, tmp_path: Path, bad: str
+) -> None:
+    reports = tmp_path / "reports"
+    if bad == "reports-file":
+        reports.write_text("not a folder")
+        message = f"Error: --reports-dir {reports}: is a file, not a folder. Give a folder path."
+    else:
+        reports.mkdir()
+        (reports / "tiny-tune").write_text("not a folder")
+        message = (
+            f"Error: --name tiny-tune: {reports / 'tiny-tune'} is a file, not a folder. "
+            "Give another --name, or move the file away."
+        )
+    code, out, err = cli("tune", str(profile_path), "--budget", "20s", "--reports-dir",
+                         str(reports))  # fmt: skip
+    assert code == 2
+    assert " ".join(err.split()) == message  # one line, and no point was measured
+    assert out == "" and "Traceback" not in err
+
+
+def test_an_unwritable_reports_dir_exits_2_before_any_point(  # type: ignore[no-untyped-def]
+    cli, profile_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import harborbench.report.files as files
+
+    def refuse(*_: object, **__: object) -> object:  # the tests may run as root
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(files.tempfile, "NamedTemporaryFile", refuse)
+    code, out, err = cli("tune", str(profile_path), "--budget", "20s", "--reports-dir",
+                         str(tmp_path))  # fmt: skip
+    assert code == 2 and out == ""
+    assert " ".join(err.split()) == (
+        f"Error: --reports-dir {tmp_path}: cannot write there (Permission denied). "
+        "Choose a folder you can write to."
+    )

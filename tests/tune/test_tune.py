@@ -125,6 +125,14 @@ def test_timing_from_budget() -> None:
         TrialTiming.from_budget(10.0)
 
 
+def test_a_zero_budget_is_written_0s_not_0us() -> None:
+    with pytest.raises(UserInputError) as caught:
+        TrialTiming.from_budget(0.0)
+    assert str(caught.value).startswith("--budget 0s is too short for a sweep")
+    with pytest.raises(UserInputError, match=r"^--budget 10s is too short"):
+        TrialTiming.from_budget(10.0)
+
+
 def test_load_points_never_cap_concurrency_with_the_pool_or_workers() -> None:
     assert base_knobs(OPTIMIZED, 8) == Knobs(8, 50, 8, 1, 0.0)  # the profile's pool is 50
     assert base_knobs(OPTIMIZED, 128) == Knobs(128, 128, 128, 1, 0.0)
