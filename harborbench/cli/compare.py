@@ -60,13 +60,16 @@ def resolve_result(arg: str, reports: Path) -> RunResult:
         The result.
 
     Raises:
-        ResultFileError: no such run or file, unreadable, or a newer schema.
+        ResultFileError: no such run or file, unreadable, a newer schema, or the result of a
+            tune sweep (``"kind": "tune"``) instead of a run.
     """
+    from harborbench.cli.inputs import refuse_tune_result
     from harborbench.report.files import run_dir
     from harborbench.result import load_result
 
     path = Path(arg)
     if path.is_file() or arg.endswith(".json") or "/" in arg:
+        refuse_tune_result(path, "compare")
         return load_result(path)
     try:
         folder = run_dir(reports, arg)
@@ -77,6 +80,7 @@ def resolve_result(arg: str, reports: Path) -> RunResult:
             f"no run named {arg!r}: {folder / 'result.json'} does not exist.",
             hint="Run `harborbench run PROFILE` first (or give the path to a result.json).",
         )
+    refuse_tune_result(folder / "result.json", "compare")
     return load_result(folder / "result.json")
 
 
@@ -197,11 +201,14 @@ def compare_command(
     from harborbench.compare import compare_results, parse_fail_on
     from harborbench.report.compare_table import render_comparison
     from harborbench.report.console import print_warning, stdout
+    from harborbench.report.files import check_writable_dir
 
     gates = [parse_fail_on(text) for text in fail_on]
+    # The comparison is written under --reports-dir: check it before any work (exit 2).
     if run_profiles is not None:
         if a is not None:
             raise UserInputError("give either A B or --run A.yaml B.yaml, not both.")
+        check_writable_dir(reports)
         result_a, result_b = measure_interleaved(run_profiles, rounds, reports)
     else:
         if a is None or b is None:
@@ -209,6 +216,7 @@ def compare_command(
                 "compare needs two runs: harborbench compare A B.",
                 hint="A and B are run names under reports/ or paths to result.json files.",
             )
+        check_writable_dir(reports)
         result_a, result_b = resolve_result(a, reports), resolve_result(b, reports)
     comparison = compare_results(
         result_a, result_b, confidence=confidence, seed=seed, fail_on=gates

@@ -187,3 +187,53 @@ def test_end_to_end_interleaved_rounds(cli, tmp_path: Path) -> None:  # type: ig
         assert [t["index"] for t in result["trials"]] == [0, 1]
     data = json.loads((tmp_path / "compare-baseline-optimized" / "comparison.json").read_text())
     assert data["a"]["trials"] == data["b"]["trials"] == 2
+
+
+def _save_tune(reports: Path) -> Path:
+    """The result.json of a tune sweep (the fake lab's), as `harborbench tune` writes it."""
+    from tests.report.test_tune_files import fake_result
+
+    path = reports / "fake-tune" / "result.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(fake_result().model_dump_json(indent=2), encoding="utf-8")
+    return path
+
+
+def test_a_tune_result_is_refused_as_not_a_run(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _save(tmp_path, make_run("base", [STEADY]))
+    tune = _save_tune(tmp_path)
+    for arg in ("fake-tune", str(tune)):
+        code, out, err = cli("compare", "base", arg, "--reports-dir", str(tmp_path))
+        assert code == EXIT_BAD_INPUT and out == ""
+        assert " ".join(err.split()) == (
+            f"Error: {tune} is the result of `harborbench tune`, not of a run: compare takes "
+            "the results of `harborbench run`. Give a run name or the result.json of a run."
+        )
+    assert not list(tmp_path.glob("compare-*"))
+
+
+def test_a_bad_reports_dir_exits_2_before_comparing(  # type: ignore[no-untyped-def]
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pa = _save(tmp_path / "x", make_run("base", [STEADY]))
+    pb = _save(tmp_path / "y", make_run("cand", [STEADY]))
+    a_file = tmp_path / "reports-file"
+    a_file.write_text("not a folder")
+    code, out, err = cli("compare", str(pa), str(pb), "--reports-dir", str(a_file))
+    assert code == EXIT_BAD_INPUT and out == ""
+    assert " ".join(err.split()) == (
+        f"Error: --reports-dir {a_file}: is a file, not a folder. Give a folder path."
+    )
+
+    import harborbench.report.files as files
+
+    def refuse(*_: object, **__: object) -> object:  # the tests may run as root
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(files.tempfile, "NamedTemporaryFile", refuse)
+    code, out, err = cli("compare", str(pa), str(pb), "--reports-dir", str(tmp_path / "ro"))
+    assert code == EXIT_BAD_INPUT and out == ""
+    assert " ".join(err.split()) == (
+        f"Error: --reports-dir {tmp_path / 'ro'}: cannot write there (Permission denied). "
+        "Choose a folder you can write to."
+    )

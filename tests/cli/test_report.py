@@ -83,3 +83,20 @@ def test_run_no_html_then_report(cli, tmp_path: Path) -> None:  # type: ignore[n
     assert c.errors == []
     assert [a["id"] for t, a in c.tags if t == "svg"] == CHART_IDS
     assert "<h1>harborbench run: nohtml</h1>" in page
+
+
+def test_a_tune_result_is_refused_naming_the_tune_page(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.cli.test_compare import _save_tune
+
+    tune = _save_tune(tmp_path)
+    code, out, err = cli("report", "fake-tune", "--reports-dir", str(tmp_path))
+    assert code == EXIT_BAD_INPUT and out == ""
+    message = (
+        f"Error: {tune} is the result of `harborbench tune`, not of a run: report takes the "
+        "results of `harborbench run`. Give a run name or the result.json of a run."
+    )
+    assert " ".join(err.split()) == message
+    (tune.parent / REPORT_FILE).write_text("<!DOCTYPE html>", encoding="utf-8")  # tune's page
+    code, _, err = cli("report", str(tune.parent))
+    assert code == EXIT_BAD_INPUT
+    assert " ".join(err.split()) == f"{message} The tune's own page is {tune.parent / REPORT_FILE}."
