@@ -34,14 +34,14 @@ def find_profile_files(paths: list[Path]) -> list[Path]:
         if path.is_dir():
             found = sorted(p for p in path.iterdir() if p.suffix in _SUFFIXES and p.is_file())
             if not found:
-                raise ProfileError(f"no profile (*.yaml, *.yml) in the folder {path}")
+                raise ProfileError(f"no profile (*.yaml, *.yml) in the folder {path}.")
             files.extend(found)
         elif path.exists():
             files.append(path)
         else:
             raise ProfileError(
-                f"{path} does not exist; give a profile file or a folder of profiles "
-                "(default: ./profiles)"
+                f"{path} does not exist.",
+                hint="Give a profile file or a folder of profiles (default: ./profiles).",
             )
     return files
 
@@ -122,5 +122,13 @@ def profiles_command(
         print_error(str(failure))
     if failures:
         # Raised, not typer.Exit: the CLI's one error boundary maps it to exit code 2.
-        raise ProfileError(f"{len(failures)} of {len(files)} profiles are invalid (see above).")
-    stdout.print(f"{len(files)} profiles, all valid.")
+        raise ProfileError(f"{_count_invalid(len(failures), len(files))} (see above).")
+    stdout.print("1 profile, valid." if len(files) == 1 else f"{len(files)} profiles, all valid.")
+
+
+def _count_invalid(invalid: int, total: int) -> str:
+    """``1 of 1 profile is invalid``, ``1 of 3 profiles is invalid``, ``2 of 3 profiles are
+    invalid``."""
+    noun = "profile" if total == 1 else "profiles"
+    verb = "is" if invalid == 1 else "are"
+    return f"{invalid} of {total} {noun} {verb} invalid"

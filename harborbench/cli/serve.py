@@ -95,7 +95,7 @@ def _read_settings_file(path: Path) -> dict[str, Any]:
             f"cannot read {path}: {exc.strerror}.", hint="Check the --settings path."
         ) from None
     except yaml.YAMLError as exc:
-        raise MockSettingsError(f"{path} is not valid YAML: {exc}") from None
+        raise MockSettingsError(f"{path} is not valid YAML: {str(exc).rstrip('.')}.") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -106,12 +106,14 @@ def _read_settings_file(path: Path) -> dict[str, Any]:
 
 
 def format_validation_error(exc: ValidationError, source: str) -> str:
-    """Render every ``location: message`` of a settings validation error on one line."""
+    """Render every ``location: message`` of a settings validation error on one line, ended by
+    a full stop (a hint may follow it)."""
     parts = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"] if p not in _LATENCY_ARGS)
         parts.append(f"{loc or '(top)'}: {err['msg']}")
-    return f"invalid mock settings in {source}: " + "; ".join(parts)
+    text = f"invalid mock settings in {source}: " + "; ".join(parts)
+    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 def settings_from_options(
@@ -161,7 +163,7 @@ def settings_from_options(
         try:
             data = _merge(data, json.loads(settings_json))
         except (ValueError, TypeError) as exc:
-            raise MockSettingsError(f"--settings-json is not a JSON object: {exc}") from None
+            raise MockSettingsError(f"--settings-json is not a JSON object: {exc}.") from None
     flags: dict[str, Any] = {}
     stream: dict[str, Any] = {}
     faults: dict[str, Any] = {}

@@ -41,7 +41,7 @@ def test_a_broken_profile_gives_exit_2_and_its_errors(cli, tmp_path: Path) -> No
     assert "broken.yaml" in out
     flat = " ".join(err.split())  # the console wraps long lines
     assert f"{tmp_path / 'broken.yaml'}:4: warmup: 'yes' is read as a boolean" in flat
-    assert "1 of 2 profiles are invalid" in flat
+    assert "1 of 2 profiles is invalid" in flat
     assert "Traceback" not in err
 
 
@@ -68,3 +68,26 @@ def test_help_has_examples(cli) -> None:  # type: ignore[no-untyped-def]
     code, out, _ = cli("profiles", "--help")
     assert code == 0
     assert "harborbench profiles profiles/burst.yaml" in out
+
+
+def test_a_path_that_does_not_exist_is_named_as_such(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    for missing in (tmp_path / "nope", tmp_path / "nope" / "deeper.yaml"):
+        code, out, err = cli("profiles", str(missing))
+        assert code == EXIT_BAD_INPUT and out == ""
+        assert " ".join(err.split()) == (
+            f"Error: {missing} does not exist. Give a profile file or a folder of profiles "
+            "(default: ./profiles)."
+        )
+
+
+def test_one_profile_is_counted_in_the_singular(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = cli("profiles", str(PROFILES / "burst.yaml"))
+    assert code == 0, err
+    assert out.rstrip().endswith("\n1 profile, valid.")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: broken\nduration: 10\n", encoding="utf-8")
+    code, _, err = cli("profiles", str(broken))
+    assert code == EXIT_BAD_INPUT
+    assert "1 of 1 profile is invalid (see above)." in " ".join(err.split())
+    code, _, err = cli("profiles", str(broken), str(broken), str(PROFILES / "burst.yaml"))
+    assert "2 of 3 profiles are invalid (see above)." in " ".join(err.split())

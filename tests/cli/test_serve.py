@@ -156,3 +156,29 @@ def test_prints_url_first_and_stops_cleanly_on_signal(signum: int) -> None:
     assert proc.returncode == 0
     assert out == ""
     assert err == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "sentence"),
+    [
+        (["--latency", "10"], "write for example 500ms, 30s, 2m or 1h30m."),
+        (["--error-rate", "1.5"], "faults.error_rate: Input should be less than or equal to 1."),
+    ],
+)
+def test_settings_errors_end_with_a_full_stop_before_the_hint(  # type: ignore[no-untyped-def]
+    cli, args: list[str], sentence: str
+) -> None:
+    code, out, err = cli("serve", *args)
+    assert code == 2 and out == ""
+    flat = " ".join(err.split())
+    assert flat.endswith(f"{sentence} See 'harborbench serve --help' for the forms of each value.")
+    assert flat.startswith("Error: invalid mock settings in the command-line flags: ")
+
+
+def test_a_bad_settings_json_message_ends_with_a_full_stop(cli) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = cli("serve", "--settings-json", "[1")
+    assert code == 2
+    assert " ".join(err.split()) == (
+        "Error: --settings-json is not a JSON object: Expecting ',' delimiter: line 1 column 3 "
+        "(char 2)."
+    )
