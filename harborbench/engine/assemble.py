@@ -40,14 +40,24 @@ def interval_rows(
     plan: LoadPlan,
     window_s: float | None,
 ) -> list[IntervalRow]:
-    """Close intervals into time-series rows, filling seconds with no completion with zeros."""
+    """Close intervals into time-series rows (percentiles and encoded histograms per second).
+
+    One scratch histogram is reused for every interval (see :class:`Interval` for why).
+    """
     by_t = {round(s.t_s): s for s in samples}
     out: list[IntervalRow] = []
+    scratch = _SCRATCH
     for iv in intervals:
         length_s = 1.0
         if window_s is not None and iv.index + 1 > window_s >= iv.index:
             length_s = max(window_s - iv.index, 1e-9)  # the last, partial second
         sample = by_t.get(iv.index + 1)
+        scratch.reset()
+        scratch.record_many_ns(iv.service_ns)
+        p50, p95, p99 = _pct(scratch, 50), _pct(scratch, 95), _pct(scratch, 99)
+        service_encoded = scratch.encode() if scratch.count else ""
+        scratch.reset()
+        scratch.record_many_ns(iv.response_ns)
         out.append(
             IntervalRow(
                 t_s=float(iv.index),
@@ -55,17 +65,21 @@ def interval_rows(
                 successes=iv.successes,
                 failures=iv.failures,
                 throughput_ops=iv.successes / length_s,
-                service_p50_s=_pct(iv.service, 50),
-                service_p95_s=_pct(iv.service, 95),
-                service_p99_s=_pct(iv.service, 99),
-                response_p99_s=_pct(iv.response, 99),
+                service_p50_s=p50,
+                service_p95_s=p95,
+                service_p99_s=p99,
+                response_p99_s=_pct(scratch, 99),
                 rss_bytes=sample.rss_bytes if sample else None,
                 cpu_percent=sample.cpu_percent if sample else None,
-                service_histogram=iv.service.encode() if iv.service.count else "",
-                response_histogram=iv.response.encode() if iv.response.count else "",
+                service_histogram=service_encoded,
+                response_histogram=scratch.encode() if scratch.count else "",
             )
         )
     return out
+
+
+#: The histogram every interval is binned into, one after the other (reused, never freed).
+_SCRATCH = LatencyHistogram()
 
 
 def _pct(h: LatencyHistogram, q: float) -> float | None:

@@ -31,16 +31,20 @@ class Interval:
         warmup: the interval lies inside the warmup.
         successes, failures: requests completed in this interval. Warmup requests count here
             (so the time series shows the warmup, marked as such) but in no total.
-        service: service times of the successes (from the actual send), ns.
-        response: response times of the successes from the intended send time (open loop), ns.
+        service_ns: service times of the successes (from the actual send), ns.
+        response_ns: response times of the successes from the intended send time (open loop).
+
+    The raw values of one second are kept (a few thousand ints at most) and binned into one
+    reused histogram when the interval closes: a fresh 264 KiB histogram per second would
+    fragment the C heap and inflate the RSS that the memory slope measures.
     """
 
     index: int
     warmup: bool
     successes: int = 0
     failures: int = 0
-    service: LatencyHistogram = field(default_factory=LatencyHistogram)
-    response: LatencyHistogram = field(default_factory=LatencyHistogram)
+    service_ns: list[int] = field(default_factory=list)
+    response_ns: list[int] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -142,18 +146,18 @@ class Recorder:
             if intended_ns < self.warmup_end_ns:  # shown in the time series, marked warmup
                 iv = self._interval(end_ns)
                 iv.successes += 1
-                iv.service.record_ns(service_ns)
+                iv.service_ns.append(service_ns)
                 if self.open_loop:
-                    iv.response.record_ns(response_ns)
+                    iv.response_ns.append(response_ns)
             return
         self.successes += 1
         iv = self._interval(end_ns)
         iv.successes += 1
         self.service.record_ns(service_ns)
-        iv.service.record_ns(service_ns)
+        iv.service_ns.append(service_ns)
         if self.open_loop:
             self.response.record_ns(response_ns)
-            iv.response.record_ns(response_ns)
+            iv.response_ns.append(response_ns)
             self.send_lag.record_ns(max(sent_ns - intended_ns, 0))
         if first_token_ns is not None:
             self.stream.ttft.record_ns(first_token_ns - sent_ns)

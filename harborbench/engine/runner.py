@@ -327,11 +327,11 @@ async def _tick(
             if delay_ns > 0:
                 await asyncio.sleep(delay_ns / NS_PER_S)
             samples.append(sampler.sample(float(j)))
-            closed = rec.pop_intervals_before(j)
-            rows.extend(interval_rows(closed, samples, plan, None))
+            closed = interval_rows(rec.pop_intervals_before(j), samples, plan, None)
+            rows.extend(closed)
             if progress is not None:
-                last = closed[-1] if closed and closed[-1].index == j - 1 else None
-                p95 = last.service.percentile_ns(95) / NS_PER_S if last and last.successes else None
+                last = closed[-1] if closed and closed[-1].t_s == j - 1 else None
+                p95 = last.service_p95_s if last else None
                 progress(
                     Progress(
                         trial=index + 1,

@@ -75,3 +75,33 @@ def test_stream_figures() -> None:
     assert abs(rec.stream.ttft.percentile_ns(50) - 20 * MS) <= 20 * MS * 0.001
     assert abs(rec.stream.tpot.percentile_ns(50) - 5 * MS) <= 5 * MS * 0.001  # 80 ms / 16
     assert rec.stream.itl.count == 1
+
+
+def test_closing_intervals_allocates_no_histogram(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A fresh 264 KiB histogram per second fragments the heap and inflates the RSS slope."""
+    import harborbench.engine.assemble as assemble
+    from harborbench.engine.schedule import build_plan
+    from harborbench.metrics.histogram import LatencyHistogram
+
+    rec = make()  # the trial's own histograms are made once, here
+    created = 0
+    original_init = LatencyHistogram.__init__
+
+    def counting_init(self: LatencyHistogram) -> None:
+        nonlocal created
+        created += 1
+        original_init(self)
+
+    monkeypatch.setattr(LatencyHistogram, "__init__", counting_init)
+    for second in range(10):  # the whole 10 s window
+        t = 102 * S + second * S
+        for i in range(50):
+            rec.success(t, t, t + (i + 1) * MS)
+    plan = build_plan(warmup_s=2, levels=[(10.0, 100.0)], kind="open")
+    rows = assemble.interval_rows(rec.pop_intervals_before(10**9), [], plan, None)
+    assert created == 0
+    assert len(rows) == 10 and all(r.successes == 50 for r in rows)
+    # Each row's percentiles and histogram are its own second's, not a running total.
+    assert {r.service_p50_s for r in rows} == {rows[0].service_p50_s}
+    decoded = LatencyHistogram.decode(rows[-1].service_histogram)
+    assert decoded.count == 50
