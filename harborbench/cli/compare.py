@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -84,15 +82,6 @@ def resolve_result(arg: str, reports: Path) -> RunResult:
     return load_result(folder / "result.json")
 
 
-def _csv_text(rows: list[dict[str, Any]]) -> str:
-    buf = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    return buf.getvalue()
-
-
 def write_comparison(comparison: Comparison, reports: Path) -> Path:
     """Write ``comparison.json`` and ``comparison.csv`` atomically under ``reports/``.
 
@@ -104,11 +93,11 @@ def write_comparison(comparison: Comparison, reports: Path) -> Path:
         The folder ``reports/compare-<A>-<B>/``.
     """
     from harborbench.compare import tidy_rows
-    from harborbench.report.files import run_dir, write_atomic
+    from harborbench.report.files import csv_text, run_dir, write_atomic
 
     folder = run_dir(reports, f"compare-{comparison.a.name}-{comparison.b.name}")
     write_atomic(folder / "comparison.json", comparison.model_dump_json(indent=2) + "\n")
-    write_atomic(folder / "comparison.csv", _csv_text(tidy_rows(comparison)))
+    write_atomic(folder / "comparison.csv", csv_text(tidy_rows(comparison)))
     return folder
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 from pathlib import Path
 
 import typer
 
 from harborbench.cli.app import app
+from harborbench.cli.signals import stop_on_signals
 from harborbench.errors import GateFailed, InconclusiveError, Interrupted, UserInputError
 
 RUN_HELP = """Run a workload profile against the client and write reports/<name>/.
@@ -62,27 +62,13 @@ def run_command(
         raise UserInputError(f"--name: {exc}.") from None
 
     async def main() -> object:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-
-        def on_signal() -> None:
-            if stop.is_set():  # second Ctrl-C: give up at once
-                loop.remove_signal_handler(signal.SIGINT)
-                raise KeyboardInterrupt
-            stderr.print("[yellow]Stopping: finishing the current trial's bookkeeping…[/]")
-            stop.set()
-
-        # Ctrl-C and SIGTERM (a cancelled CI job) both end the run early and keep its data.
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, on_signal)
-        try:
-            with ProgressDisplay(stderr, quiet=quiet or as_json) as display:
-                return await arun(
-                    profile, name=run_name, progress=display, on_trial=writer.save, stop=stop
-                )
-        finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
+        with (
+            stop_on_signals("Stopping: finishing the current trial's bookkeeping…") as stop,
+            ProgressDisplay(stderr, quiet=quiet or as_json) as display,
+        ):
+            return await arun(
+                profile, name=run_name, progress=display, on_trial=writer.save, stop=stop
+            )
 
     from harborbench.result import RunResult
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 from pathlib import Path
 
 import typer
 
 from harborbench.cli.app import app
+from harborbench.cli.signals import stop_on_signals
 from harborbench.errors import GateFailed, InconclusiveError, Interrupted, UserInputError
 
 TUNE_HELP = """Sweep the client's settings for a profile's workload; recommend a config.
@@ -94,25 +94,12 @@ def tune_command(
             )
 
     async def main() -> TuneResult:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-
-        def on_sigint() -> None:
-            if stop.is_set():  # second Ctrl-C: give up at once
-                loop.remove_signal_handler(signal.SIGINT)
-                raise KeyboardInterrupt
-            stderr.print("[yellow]Stopping: ending the current point and saving the sweep…[/]")
-            stop.set()
-
-        loop.add_signal_handler(signal.SIGINT, on_sigint)
-        try:
+        with stop_on_signals("Stopping: ending the current point and saving the sweep…") as stop:
             if not (quiet or as_json):
                 stderr.print(f"[bold]Tuning {profile.name}[/] within {budget}…")
             return await atune(
                 profile, budget_s=budget_s, name=run_name, on_point=on_point, stop=stop
             )
-        finally:
-            loop.remove_signal_handler(signal.SIGINT)
 
     result = asyncio.run(main())
     folder = writer.save(result)

@@ -106,7 +106,8 @@ def archive_previous(folder: Path) -> Path | None:
     return dest
 
 
-def _csv(rows: list[dict[str, Any]]) -> str:
+def csv_text(rows: list[dict[str, Any]]) -> str:
+    """Rows of one shape as CSV text: a header from the first row's keys, then the rows."""
     buf = io.StringIO()
     if rows:
         writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
@@ -115,7 +116,8 @@ def _csv(rows: list[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def _ms(x: float | None) -> float | None:
+def seconds_to_ms(x: float | None) -> float | None:
+    """Seconds to milliseconds rounded to 0.1 µs, for CSV columns named ``*_ms``."""
     return None if x is None else round(x * 1e3, 4)
 
 
@@ -139,18 +141,18 @@ def summary_rows(result: RunResult) -> list[dict[str, Any]]:
                 "attempted_ops": round(t.attempted_ops, 3),
                 "failed_ops": round(t.failed_ops, 3),
                 "error_rate": None if t.error_rate is None else round(t.error_rate, 6),
-                "service_p50_ms": _ms(t.service_time.p50_s),
-                "service_p90_ms": _ms(t.service_time.p90_s),
-                "service_p95_ms": _ms(t.service_time.p95_s),
-                "service_p99_ms": _ms(t.service_time.p99_s),
-                "service_p999_ms": _ms(t.service_time.p999_s),
-                "service_max_ms": _ms(t.service_time.max_s),
-                "service_mean_ms": _ms(t.service_time.mean_s),
-                "response_p95_ms": _ms(rt.p95_s) if rt else None,
-                "response_p99_ms": _ms(rt.p99_s) if rt else None,
-                "ttft_p50_ms": _ms(t.stream.ttft.p50_s) if t.stream else None,
-                "ttft_p95_ms": _ms(t.stream.ttft.p95_s) if t.stream else None,
-                "itl_p50_ms": _ms(t.stream.itl.p50_s) if t.stream else None,
+                "service_p50_ms": seconds_to_ms(t.service_time.p50_s),
+                "service_p90_ms": seconds_to_ms(t.service_time.p90_s),
+                "service_p95_ms": seconds_to_ms(t.service_time.p95_s),
+                "service_p99_ms": seconds_to_ms(t.service_time.p99_s),
+                "service_p999_ms": seconds_to_ms(t.service_time.p999_s),
+                "service_max_ms": seconds_to_ms(t.service_time.max_s),
+                "service_mean_ms": seconds_to_ms(t.service_time.mean_s),
+                "response_p95_ms": seconds_to_ms(rt.p95_s) if rt else None,
+                "response_p99_ms": seconds_to_ms(rt.p99_s) if rt else None,
+                "ttft_p50_ms": seconds_to_ms(t.stream.ttft.p50_s) if t.stream else None,
+                "ttft_p95_ms": seconds_to_ms(t.stream.ttft.p95_s) if t.stream else None,
+                "itl_p50_ms": seconds_to_ms(t.stream.itl.p50_s) if t.stream else None,
                 "output_tokens_per_s": round(t.stream.output_tokens_per_s, 2) if t.stream else None,
                 "cpu_seconds": round(t.cpu.cpu_seconds, 3),
                 "cpu_percent_mean": round(t.cpu.cpu_percent_mean, 1),
@@ -183,10 +185,10 @@ def timeseries_rows(result: RunResult) -> list[dict[str, Any]]:
                     "successes": r.successes,
                     "failures": r.failures,
                     "throughput_ops": round(r.throughput_ops, 3),
-                    "service_p50_ms": _ms(r.service_p50_s),
-                    "service_p95_ms": _ms(r.service_p95_s),
-                    "service_p99_ms": _ms(r.service_p99_s),
-                    "response_p99_ms": _ms(r.response_p99_s),
+                    "service_p50_ms": seconds_to_ms(r.service_p50_s),
+                    "service_p95_ms": seconds_to_ms(r.service_p95_s),
+                    "service_p99_ms": seconds_to_ms(r.service_p99_s),
+                    "response_p99_ms": seconds_to_ms(r.response_p99_s),
                     "rss_mb": None if r.rss_bytes is None else round(r.rss_bytes / 1e6, 3),
                     "cpu_percent": r.cpu_percent,
                 }
@@ -215,8 +217,8 @@ class ResultWriter:
                 self.history = archive_previous(self.folder)
                 self._archived = True
             write_atomic(self.folder / "result.json", result.model_dump_json(indent=2) + "\n")
-            write_atomic(self.folder / "summary.csv", _csv(summary_rows(result)))
-            write_atomic(self.folder / "timeseries.csv", _csv(timeseries_rows(result)))
+            write_atomic(self.folder / "summary.csv", csv_text(summary_rows(result)))
+            write_atomic(self.folder / "timeseries.csv", csv_text(timeseries_rows(result)))
         except OSError as exc:
             raise RunFailedError(
                 f"cannot write the result files in {self.folder} ({exc.strerror or exc})."

@@ -8,8 +8,6 @@ sweep (after each point) replace its own files.
 
 from __future__ import annotations
 
-import csv
-import io
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,23 +16,17 @@ from typing import Any
 import yaml
 
 from harborbench.errors import UserInputError
-from harborbench.report.files import archive_previous, check_writable_dir, run_dir, write_atomic
+from harborbench.report.files import (
+    archive_previous,
+    check_writable_dir,
+    csv_text,
+    run_dir,
+    seconds_to_ms,
+    write_atomic,
+)
 from harborbench.tune.result import SweepPoint, TuneResult
 
 RECOMMENDED_CONFIG = "recommended_config.yaml"
-
-
-def _csv(rows: list[dict[str, Any]]) -> str:
-    buf = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    return buf.getvalue()
-
-
-def _ms(x: float | None) -> float | None:
-    return None if x is None else round(x * 1e3, 4)
 
 
 def sweep_rows(result: TuneResult) -> list[dict[str, Any]]:
@@ -59,17 +51,17 @@ def sweep_rows(result: TuneResult) -> list[dict[str, Any]]:
                 "connection_pool_size": p.connection_pool_size,
                 "workers": p.workers,
                 "max_batch_size": p.max_batch_size,
-                "batch_window_ms": _ms(p.batch_window_s),
+                "batch_window_ms": seconds_to_ms(p.batch_window_s),
                 "window_s": round(p.window_s, 3),
                 "successes": p.successes,
                 "failures": p.failures,
                 "throughput_ops": round(p.throughput_ops, 3),
                 "usl_predicted_ops": None if predicted is None else round(predicted, 3),
                 "error_rate": None if p.error_rate is None else round(p.error_rate, 6),
-                "service_p50_ms": _ms(p.service_time.p50_s),
-                "service_p95_ms": _ms(p.service_time.p95_s),
-                "service_p99_ms": _ms(p.service_time.p99_s),
-                "service_mean_ms": _ms(p.service_time.mean_s),
+                "service_p50_ms": seconds_to_ms(p.service_time.p50_s),
+                "service_p95_ms": seconds_to_ms(p.service_time.p95_s),
+                "service_p99_ms": seconds_to_ms(p.service_time.p99_s),
+                "service_mean_ms": seconds_to_ms(p.service_time.mean_s),
                 "cpu_percent_mean": round(p.cpu_percent_mean, 1),
                 "ops_per_cpu_second": None
                 if p.ops_per_cpu_second is None
@@ -189,7 +181,7 @@ class TuneWriter:
         if not self._archived:
             self._archive()
         write_atomic(self.folder / "result.json", result.model_dump_json(indent=2) + "\n")
-        write_atomic(self.folder / "sweep.csv", _csv(sweep_rows(result)))
+        write_atomic(self.folder / "sweep.csv", csv_text(sweep_rows(result)))
         if result.recommended_config is not None:
             write_atomic(
                 self.folder / RECOMMENDED_CONFIG, recommended_config_text(result, self.source)
