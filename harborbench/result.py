@@ -28,7 +28,8 @@ METRIC_DEFINITIONS: dict[str, str] = {
     "measurement_window": "from the end of warmup to the end of the configured duration; requests "
     "sent during warmup are excluded from every figure",
     "throughput_ops": "successful ops completed inside the window / window length (ops/s)",
-    "attempted_ops": "(successful + failed) requests completed inside the window / window length",
+    "attempted_ops": "requests sent inside the window (completed, failed or still in flight at "
+    "its end) / window length",
     "in_flight_at_end": "requests sent in the window and still pending when it closed; neither "
     "successes nor failures",
     "error_rate": "failed / (successful + failed), by kind: http_<status>, timeout, connection, "

@@ -145,8 +145,9 @@ def trial_result(
     service = latency_summary(rec.service)
     response = latency_summary(rec.response) if plan.kind == "open" else None
     health = health_figures(
-        plan, rec, lag, cpu.saturated, cpu.cpu_percent_mean, window_s, service, interrupted
-    )
+        plan, rec, lag, cpu.saturated, cpu.cpu_percent_mean, window_s, service, interrupted,
+        sent=completed + in_flight_at_end,
+    )  # fmt: skip
     first_t = -math.ceil(plan.warmup_s) if plan.warmup_s > 0 else 0
     timeseries = fill_gaps(rows, first_t, max(math.ceil(window_s) - 1, first_t), samples)
     connections: dict[str, Any] = {}
@@ -168,7 +169,7 @@ def trial_result(
         in_flight_at_end=in_flight_at_end,
         warmup_requests=rec.warmup_requests,
         throughput_ops=rec.successes * per_s,
-        attempted_ops=completed * per_s,
+        attempted_ops=(completed + in_flight_at_end) * per_s,
         failed_ops=rec.failures * per_s,
         error_rate=rec.failures / completed if completed else None,
         service_time=service,
@@ -214,10 +215,14 @@ def health_figures(
     window_s: float,
     service: Any,
     interrupted: bool = False,
+    *,
+    sent: int,
 ) -> HealthFigures:
     """Judge whether the load generator itself limited the measurement (Locust-style check).
 
-    An interrupted trial is not judged on achieved versus configured load: the user stopped it.
+    ``sent`` is the number of requests sent inside the window (completed or still in flight);
+    in open loop the achieved rate is ``sent / window``, so arrivals the generator dropped lower
+    it. An interrupted trial is not judged on achieved versus configured load.
     """
     warnings: list[str] = []
     measured = [s for s in plan.steps if s.end_s > plan.warmup_s]
@@ -233,7 +238,7 @@ def health_figures(
     )
     completed = rec.successes + rec.failures
     if plan.kind == "open":
-        achieved = (completed + rec.unsent) / window_s if window_s > 0 else 0.0
+        achieved = sent / window_s if window_s > 0 else 0.0
         unit = "ops/s"
     else:  # Little's law: mean requests in flight = completion rate x mean service time
         mean_s = service.mean_s or 0.0
@@ -259,14 +264,19 @@ def health_figures(
             "from the intended send include this lag"
         )
     if rec.unsent:
-        warnings.append(f"{rec.unsent} arrivals were not sent: too many requests pending")
+        warnings.append(
+            f"{rec.unsent} arrivals of the window were never sent (too many requests pending): "
+            "the latency figures leave them out; lower the offered load"
+        )
     if not interrupted and configured > 0 and achieved < ACHIEVED_WARN_RATIO * configured:
         warnings.append(
             f"achieved {achieved:.1f} {unit} of the configured {configured:.1f}: the client or "
             "the target could not keep up with the offered load"
         )
-    saturated = cpu_saturated or (
-        plan.kind == "open" and send_p99 is not None and send_p99 > LAG_WARN_S
+    saturated = (
+        cpu_saturated
+        or rec.unsent > 0
+        or (plan.kind == "open" and send_p99 is not None and send_p99 > LAG_WARN_S)
     )
     return HealthFigures(
         loop_lag_p99_s=loop_p99,

@@ -22,7 +22,7 @@ async def drive_open_loop(
     start_ns: int,
     clock: Callable[[], int],
     pending: set[asyncio.Task[None]],
-    on_unsent: Callable[[], None],
+    on_unsent: Callable[[int], None],
 ) -> None:
     """Send requests at the plan's intended times, never waiting for answers.
 
@@ -35,7 +35,8 @@ async def drive_open_loop(
         start_ns: perf_counter_ns of the start of the run.
         clock: a nanosecond clock.
         pending: the set of request tasks still running (shared with the trial for cleanup).
-        on_unsent: called for an arrival dropped because :data:`MAX_OUTSTANDING` was reached.
+        on_unsent: called with the intended send time (ns) of an arrival dropped because
+            :data:`MAX_OUTSTANDING` was reached.
     """
     for offset_ns in arrival_offsets_ns(plan):
         intended_ns = start_ns + offset_ns
@@ -43,7 +44,7 @@ async def drive_open_loop(
         if delay_ns > 0:
             await asyncio.sleep(delay_ns / NS_PER_S)
         if len(pending) >= MAX_OUTSTANDING:
-            on_unsent()
+            on_unsent(intended_ns)
             continue
         task: asyncio.Task[None] = asyncio.create_task(send(intended_ns))
         pending.add(task)

@@ -85,7 +85,7 @@ class Recorder:
         self.failure_examples: dict[str, str] = {}
         self.warmup_requests = 0
         self.late_completions = 0
-        self.unsent = 0
+        self.unsent = 0  # arrivals intended inside the window that were never sent
         self.service = LatencyHistogram()
         self.response = LatencyHistogram()
         self.send_lag = LatencyHistogram()
@@ -130,6 +130,7 @@ class Recorder:
         *,
         first_token_ns: int | None = None,
         output_tokens: int | None = None,
+        token_gaps_ns: list[int] | None = None,
     ) -> None:
         """Record a request that came back with a parsed, successful response.
 
@@ -139,11 +140,13 @@ class Recorder:
             end_ns: when the complete response had been received and parsed.
             first_token_ns: streams only: when the first chunk with generated text arrived.
             output_tokens: streams only: output tokens of the response.
+            token_gaps_ns: streams only: the gaps between consecutive content chunks, ns
+                (recorded only for a measured success, like every other figure).
         """
         service_ns = end_ns - sent_ns
         response_ns = end_ns - intended_ns
         if not self._measured(intended_ns, end_ns):
-            if intended_ns < self.warmup_end_ns:  # shown in the time series, marked warmup
+            if end_ns < self.warmup_end_ns:  # shown in a warmup row of the time series only
                 iv = self._interval(end_ns)
                 iv.successes += 1
                 iv.service_ns.append(service_ns)
@@ -165,11 +168,13 @@ class Recorder:
                 self.stream.tpot.record_ns((end_ns - first_token_ns) // (output_tokens - 1))
         if output_tokens is not None:
             self.stream.output_tokens += output_tokens
+        if token_gaps_ns:
+            self.stream.itl.record_many_ns(token_gaps_ns)
 
-    def inter_token(self, gap_ns: int, sent_ns: int) -> None:
-        """Record one gap between consecutive content chunks of a measured stream, ns."""
-        if self.in_window(sent_ns):
-            self.stream.itl.record_ns(gap_ns)
+    def arrival_dropped(self, intended_ns: int) -> None:
+        """Count an open-loop arrival the generator could not send (too many pending)."""
+        if self.in_window(intended_ns):
+            self.unsent += 1
 
     def failure(self, intended_ns: int, sent_ns: int, end_ns: int, kind: str, detail: str) -> None:
         """Record a request that failed.
@@ -181,7 +186,7 @@ class Recorder:
             detail: one example message for this kind (the first one is kept).
         """
         if not self._measured(intended_ns, end_ns):
-            if intended_ns < self.warmup_end_ns:
+            if end_ns < self.warmup_end_ns:
                 self._interval(end_ns).failures += 1
             return
         self.failures += 1

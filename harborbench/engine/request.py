@@ -67,10 +67,11 @@ class RequestSender:
             self.in_flight += 1
         try:
             if self.stream:
-                first_ns, tokens = await self._stream(sent_ns)
+                first_ns, tokens, gaps = await self._stream()
                 rec.success(
-                    intended_ns, sent_ns, clock(), first_token_ns=first_ns, output_tokens=tokens
-                )
+                    intended_ns, sent_ns, clock(),
+                    first_token_ns=first_ns, output_tokens=tokens, token_gaps_ns=gaps,
+                )  # fmt: skip
             else:
                 response = await self.create(**self.params)
                 end_ns = clock()
@@ -89,8 +90,9 @@ class RequestSender:
             if measured:
                 self.in_flight -= 1
 
-    async def _stream(self, sent_ns: int) -> tuple[int | None, int]:
+    async def _stream(self) -> tuple[int | None, int, list[int]]:
         clock = self.clock
+        gaps: list[int] = []
         stream = await self.create(**self.params)
         first_ns: int | None = None
         last_ns = 0
@@ -103,7 +105,7 @@ class RequestSender:
                     if first_ns is None:
                         first_ns = now
                     else:
-                        self.recorder.inter_token(now - last_ns, sent_ns)
+                        gaps.append(now - last_ns)
                     last_ns = now
                     chunks_with_text += 1
                 if chunk.usage is not None:
@@ -114,7 +116,7 @@ class RequestSender:
                 await aclose()
         if first_ns is None:
             raise hx.StreamError("the stream ended without any generated text")
-        return first_ns, usage_tokens if usage_tokens is not None else chunks_with_text
+        return first_ns, usage_tokens if usage_tokens is not None else chunks_with_text, gaps
 
 
 def _describe(exc: BaseException) -> str:

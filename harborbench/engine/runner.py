@@ -236,25 +236,34 @@ async def run_trial(
         rows: list[IntervalRow] = []
         samples: list[ResourceSample] = []
 
-        def unsent() -> None:
-            rec.unsent += 1
-
         if plan.kind == "open":
             driver = asyncio.create_task(
-                drive_open_loop(plan, sender.send, start_ns, clock, pending, unsent)
+                drive_open_loop(plan, sender.send, start_ns, clock, pending, rec.arrival_dropped)
             )
         else:
             driver = asyncio.create_task(drive_closed_loop(plan, sender.send, start_ns, clock))
         ticker = asyncio.create_task(
-            _tick(rec, sampler, samples, rows, plan, clock, progress, sender, index, profile.repeat)
+            _tick(
+                rec,
+                sampler,
+                samples,
+                rows,
+                plan,
+                clock,
+                progress,
+                sender,
+                index,
+                profile.repeat,
+                lag,
+            )
         )
         tasks = [ticker, driver]
         interrupted = await _wait_window(rec.window_end_ns, driver, stop, clock)
         end_ns = min(clock(), rec.window_end_ns)
         in_flight_at_end = sender.in_flight + rec.late_completions
-        await _cancel_all(tasks, pending)
         window_s = max((end_ns - rec.warmup_end_ns) / NS_PER_S, 0.0)
-        samples.append(sampler.sample(window_s))
+        samples.append(sampler.sample(window_s))  # before the clean-up, which is not measured
+        await _cancel_all(tasks, pending)
         rows.extend(interval_rows(rec.pop_intervals_before(math.inf), samples, plan, window_s))  # type: ignore[arg-type]
         status = client.optimization_status()
         statistics = client.get_statistics()
@@ -317,16 +326,22 @@ async def _tick(
     sender: RequestSender,
     index: int,
     trials: int,
+    lag: LoopLagMonitor,
 ) -> None:
-    """Once per second, on a grid aligned to the window start: sample, close intervals, report."""
+    """Once per second, on a grid aligned to the window start: sample, close intervals, report.
+
+    At the start of the window the event-loop lag is reset, so warmup stalls do not count.
+    """
     j = -math.ceil(plan.warmup_s) + 1 if plan.warmup_s > 0 else 0
     while True:
         tick_ns = rec.warmup_end_ns + j * NS_PER_S
-        if tick_ns > rec.start_ns:
+        if tick_ns >= rec.start_ns:
             delay_ns = tick_ns - clock()
             if delay_ns > 0:
                 await asyncio.sleep(delay_ns / NS_PER_S)
             samples.append(sampler.sample(float(j)))
+            if j == 0:
+                lag.histogram.reset()
             closed = interval_rows(rec.pop_intervals_before(j), samples, plan, None)
             rows.extend(closed)
             if progress is not None:

@@ -7,6 +7,7 @@ the trials' percentiles.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 from harborbench.engine.recorder import StreamStats
@@ -74,8 +75,8 @@ def stream_summary(stats: StreamStats, window_s: float) -> StreamSummary:
 def merge_trials(trials: list[TrialResult]) -> TrialResult:
     """All trials as one: counts and CPU seconds summed, windows added, histograms merged.
 
-    Rates are recomputed from the sums (total successes / total window), the memory figures are
-    the worst trial's, and the time series is the first trial's.
+    Rates are recomputed from the sums (total successes / total window); the memory figures and
+    the event-loop and send lags are the worst trial's; the time series is the first trial's.
     """
     if len(trials) == 1:
         return trials[0]
@@ -105,9 +106,14 @@ def merge_trials(trials: list[TrialResult]) -> TrialResult:
     worst_mem: MemoryFigures = max(trials, key=lambda t: t.memory.growth_pct).memory
     health = trials[0].health
     warnings = sorted({w for t in trials for w in t.health.warnings})
+    worst = _worst  # lags of the worst trial: a stall in any trial must stay visible
     merged_health = HealthFigures(
         **{
             **health.model_dump(),
+            "loop_lag_p99_s": worst(t.health.loop_lag_p99_s for t in trials),
+            "loop_lag_max_s": worst(t.health.loop_lag_max_s for t in trials),
+            "send_lag_p99_s": worst(t.health.send_lag_p99_s for t in trials),
+            "send_lag_max_s": worst(t.health.send_lag_max_s for t in trials),
             "warnings": warnings,
             "generator_saturated": any(t.health.generator_saturated for t in trials),
             "unsent": sum(t.health.unsent for t in trials),
@@ -127,7 +133,9 @@ def merge_trials(trials: list[TrialResult]) -> TrialResult:
         in_flight_at_end=sum(t.in_flight_at_end for t in trials),
         warmup_requests=sum(t.warmup_requests for t in trials),
         throughput_ops=successes / window_s if window_s else 0.0,
-        attempted_ops=completed / window_s if window_s else 0.0,
+        attempted_ops=sum(t.attempted_ops * t.window_s for t in trials) / window_s
+        if window_s
+        else 0.0,
         failed_ops=failures / window_s if window_s else 0.0,
         error_rate=failures / completed if completed else None,
         service_time=merged_summary([t.service_time for t in trials]),
@@ -146,3 +154,8 @@ def merge_trials(trials: list[TrialResult]) -> TrialResult:
         interrupted=any(t.interrupted for t in trials),
     )
     return TrialResult.model_validate(first)
+
+
+def _worst(values: Iterable[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return max(present) if present else None

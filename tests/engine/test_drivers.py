@@ -21,7 +21,7 @@ async def test_open_loop_sends_every_arrival_at_its_intended_time() -> None:
         await asyncio.sleep(0.05)  # answers arrive later: the open loop must not wait for them
 
     pending: set[asyncio.Task[None]] = set()
-    await drive_open_loop(plan, send, start, time.perf_counter_ns, pending, lambda: None)
+    await drive_open_loop(plan, send, start, time.perf_counter_ns, pending, lambda t: None)
     await asyncio.gather(*pending)
     assert intended == [start + o for o in arrival_offsets_ns(plan)]
     assert min(lateness) >= 0  # never sent early
@@ -35,7 +35,7 @@ async def test_open_loop_counts_unsent_when_too_many_are_pending(monkeypatch) ->
     release = asyncio.Event()
     unsent = 0
 
-    def on_unsent() -> None:
+    def on_unsent(intended_ns: int) -> None:
         nonlocal unsent
         unsent += 1
 

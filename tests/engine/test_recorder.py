@@ -69,8 +69,12 @@ def test_intervals_are_keyed_by_completion_second_from_window_start() -> None:
 def test_stream_figures() -> None:
     rec = make()
     sent = 103 * S
-    rec.inter_token(5 * MS, sent)
-    rec.success(sent, sent, sent + 100 * MS, first_token_ns=sent + 20 * MS, output_tokens=17)
+    rec.success(
+        sent, sent, sent + 100 * MS,
+        first_token_ns=sent + 20 * MS, output_tokens=17, token_gaps_ns=[5 * MS],
+    )  # fmt: skip
+    # A stream still running at the end (or failing) adds no gap: only measured successes do.
+    rec.failure(sent, sent, sent + 50 * MS, "stream", "broke")
     assert rec.stream.output_tokens == 17
     assert abs(rec.stream.ttft.percentile_ns(50) - 20 * MS) <= 20 * MS * 0.001
     assert abs(rec.stream.tpot.percentile_ns(50) - 5 * MS) <= 5 * MS * 0.001  # 80 ms / 16
@@ -105,3 +109,19 @@ def test_closing_intervals_allocates_no_histogram(monkeypatch) -> None:  # type:
     assert {r.service_p50_s for r in rows} == {rows[0].service_p50_s}
     decoded = LatencyHistogram.decode(rows[-1].service_histogram)
     assert decoded.count == 50
+
+
+def test_dropped_arrivals_count_only_inside_the_window() -> None:
+    rec = make()
+    rec.arrival_dropped(101 * S)  # warmup
+    rec.arrival_dropped(105 * S)  # window
+    rec.arrival_dropped(112 * S)  # after the window
+    assert rec.unsent == 1
+
+
+def test_a_warmup_request_completing_in_the_window_is_in_no_row() -> None:
+    rec = make()
+    rec.success(101 * S, 101 * S, 103 * S)  # sent in warmup, completed in second 1
+    rec.failure(101 * S, 101 * S, 103 * S, "timeout", "slow")
+    assert rec.intervals == {}
+    assert rec.warmup_requests == 2

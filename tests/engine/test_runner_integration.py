@@ -123,3 +123,39 @@ async def test_streaming_figures() -> None:
     itl = t.stream.itl.p50_s
     assert itl is not None and 0.0015 < itl < 0.006
     assert t.stream.output_tokens == 10 * t.successes
+    # One gap between each pair of the 10 content chunks, of measured successes only (the
+    # streams still running at the end of the window add none).
+    assert t.stream.itl.count == 9 * t.successes
+
+
+async def test_time_series_rows_add_up_to_the_totals_and_warmup_stays_out() -> None:
+    # Slow answers: requests sent at the end of the warmup complete inside the window.
+    result = await arun(profile({"latency": "300ms"}, {"concurrency": 10}, warmup="2s"))
+    t = result.total
+    assert t is not None
+    measured = [r for r in t.timeseries if not r.warmup]
+    assert sum(r.successes for r in measured) == t.successes
+    assert sum(r.failures for r in measured) == t.failures
+    assert t.warmup_requests >= 10  # the ones in flight at the end of warmup among them
+    # Attempted counts what was sent in the window, answered or not.
+    sent = t.successes + t.failures + t.in_flight_at_end
+    assert t.attempted_ops == pytest.approx(sent / t.window_s)
+    assert t.in_flight_at_end == 10
+
+
+async def test_without_warmup_resources_are_sampled_from_the_first_instant(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import harborbench.engine.runner as runner_module
+
+    seen: list[float] = []
+    original = runner_module.ResourceSampler.sample
+
+    def spy(self: Any, t_s: float) -> Any:
+        seen.append(t_s)
+        return original(self, t_s)
+
+    monkeypatch.setattr(runner_module.ResourceSampler, "sample", spy)
+    await arun(profile({"latency": "5ms"}, {"concurrency": 2}, duration="2s"))
+    assert seen[0] == 0.0  # the CPU and RSS baseline is the start of the window
+    assert seen[-1] == pytest.approx(2.0, abs=0.05)

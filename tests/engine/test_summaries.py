@@ -1,0 +1,39 @@
+"""Merging trials: sums, merged histograms, and the worst trial's lags."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from harborbench.engine.runner import arun
+from harborbench.engine.summaries import merge_trials
+from harborbench.profile import load_profile_dict
+
+
+async def test_merged_trials_keep_the_worst_lag_and_sum_the_counts() -> None:
+    data: dict[str, Any] = {
+        "name": "merge",
+        "target": {"mock": {"latency": "2ms"}},
+        "request": {"prompt_tokens": 10, "max_tokens": 8},
+        "load": {"rate": 100},
+        "warmup": "0s",
+        "duration": "1s",
+        "repeat": 2,
+    }
+    result = await arun(load_profile_dict(data))
+    a, b = result.trials
+    stalled = b.model_copy(
+        update={
+            "health": b.health.model_copy(update={"loop_lag_max_s": 0.5, "send_lag_p99_s": 0.4})
+        }
+    )
+    total = merge_trials([a, stalled])
+    assert total.health.loop_lag_max_s == 0.5
+    assert total.health.send_lag_p99_s == 0.4
+    assert total.successes == a.successes + b.successes
+    assert total.window_s == pytest.approx(a.window_s + b.window_s)
+    assert total.service_time.count == a.service_time.count + b.service_time.count
+    assert total.attempted_ops == pytest.approx(
+        (a.attempted_ops * a.window_s + b.attempted_ops * b.window_s) / total.window_s
+    )
