@@ -139,7 +139,12 @@ class _Ctx:
         def figure(t: TrialResult | None, name: str) -> float | None:
             if t is None:
                 return None
-            value = t.cpu.ops_per_cpu_second if name == "cpu" else getattr(t, name)
+            if name == "cpu":
+                value = t.cpu.ops_per_cpu_second
+            elif name == "attempted_ops":  # completions / s, the unit the per-second rows have
+                value = (t.successes + t.failures) / t.window_s if t.window_s else None
+            else:
+                value = getattr(t, name)
             return None if value is None else float(value)
 
         specs = [
