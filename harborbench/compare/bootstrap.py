@@ -19,7 +19,7 @@ HDR histograms (a weighted sum of their bucket counts) and reads the percentile 
 Relation to :mod:`harborbench.metrics.stats`: the verdicts, the gate rule and the rank test are
 that module's (:func:`change_verdict` and :func:`mann_whitney_p` only wrap them for the cases it
 leaves out). What is here and not there: the two-stage (trials, then intervals) resampling,
-rates as ratios of sums, the request bootstrap for stream percentiles, and a detectable change
+rates as ratios of sums, and a detectable change
 for any bootstrapped statistic; they could move into ``metrics/stats.py``.
 """
 
@@ -57,7 +57,7 @@ class Resampled:
     Attributes:
         estimate: the statistic on the full data.
         replicates: float64 array, shape (n_resamples,): the statistic on each resample.
-        n: how many units were resampled (intervals, or requests for the iid request bootstrap).
+        n: how many units were resampled (intervals).
         method: how the replicates were drawn, in words.
     """
 
@@ -196,44 +196,6 @@ def resample_percentiles(
         q: Resampled(
             float(percentile_ns_from_counts(bucket_index, total, q)), reps[q], len(counts), method
         )
-        for q in qs
-    }
-
-
-def resample_percentiles_iid(
-    bucket_index: npt.NDArray[np.int64],
-    counts: FloatArray,
-    qs: Sequence[float],
-    n_resamples: int,
-    rng: np.random.Generator,
-) -> dict[float, Resampled]:
-    """Bootstrap percentiles by resampling requests from one histogram (no time structure).
-
-    Used where a run keeps no per-interval histogram (time to first token, inter-token latency):
-    the requests are treated as independent, which ignores slow periods and makes the interval
-    narrower than an interval bootstrap would.
-
-    Args:
-        bucket_index: int64 array, shape (k,): HDR counter indices of ``counts``.
-        counts: float64 array, shape (k,): the run's merged histogram (at least one sample).
-        qs: the percentiles, each in (0, 100].
-        n_resamples: number of resamples.
-        rng: the random generator.
-
-    Returns:
-        For each ``q``, replicates in nanoseconds.
-    """
-    n = int(counts.sum())
-    p = counts / counts.sum()
-    reps = {q: np.empty(n_resamples) for q in qs}
-    for start in range(0, n_resamples, _CHUNK):
-        size = min(_CHUNK, n_resamples - start)
-        draws = rng.multinomial(n, p, size=size).astype(np.float64)
-        for q in qs:
-            reps[q][start : start + size] = percentile_ns_from_counts(bucket_index, draws, q)
-    method = f"percentile bootstrap over {n} requests (iid)"
-    return {
-        q: Resampled(float(percentile_ns_from_counts(bucket_index, counts, q)), reps[q], n, method)
         for q in qs
     }
 

@@ -42,7 +42,9 @@ def comparability(a: RunResult, b: RunResult) -> Comparability:
     Environments differ when any of :data:`harborbench.environment.COMPARABLE_KEYS` (CPU model
     and count, Python, aiohttp, harborbench) differ; workloads when the profiles' ``load``,
     ``request`` or ``target`` sections differ. ``warmup``, ``duration``, ``repeat`` and ``seed``
-    differences are listed as notes. Health problems of either run are warnings.
+    differences are listed as notes. Health problems of either run are warnings. Two runs of
+    the same client config in different effective modes (the disabling environment variable)
+    are a workload difference too.
 
     Args:
         a, b: the two runs.
@@ -53,7 +55,19 @@ def comparability(a: RunResult, b: RunResult) -> Comparability:
     env = _differences(a.environment, b.environment, COMPARABLE_KEYS)
     work = _differences(a.profile, b.profile, WORKLOAD_KEYS)
     notes = _differences(a.profile, b.profile, NOTE_KEYS)
+    modes = [_mode(r) for r in (a, b)]
+    if a.profile.get("client") == b.profile.get("client") and modes[0] != modes[1]:
+        # The same client config ran in different modes: something outside the profile (the
+        # HARBORAI_DISABLE_CONCURRENCY_OPTIMIZATION variable) changed what was measured.
+        work.append(Difference(key="client mode (effective)", a=modes[0], b=modes[1]))
     warnings = []
+    for side, r in (("A", a), ("B", b)):
+        reason = str(r.total.client_status.get("mode_reason", "")) if r.total else ""
+        if "HARBORAI_DISABLE_CONCURRENCY_OPTIMIZATION" in reason:
+            warnings.append(
+                f"{side} ({r.name}) ran in {_mode(r)} mode because "
+                "HARBORAI_DISABLE_CONCURRENCY_OPTIMIZATION was set, whatever its profile says"
+            )
     if env:
         keys = ", ".join(d.key for d in env)
         warnings.append(f"A and B were measured on different machines or software ({keys})")
@@ -72,3 +86,9 @@ def comparability(a: RunResult, b: RunResult) -> Comparability:
         notes=notes,
         warnings=warnings,
     )
+
+
+def _mode(r: RunResult) -> str | None:
+    """The client mode a run actually used (``optimized`` or ``traditional``)."""
+    mode = r.total.client_status.get("mode") if r.total else None
+    return None if mode is None else str(mode)

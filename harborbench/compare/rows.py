@@ -3,7 +3,7 @@
 For each run, :class:`_Side` holds the 1-second intervals of the measurement window as arrays;
 :class:`_Ctx` builds the rows of one comparison from the two sides: rates (ratio of sums over
 intervals), service-time percentiles (merged resampled histograms), memory (over trials and
-Theil-Sen slopes), streaming percentiles (request bootstrap) and the plan's reference row. The
+Theil-Sen slopes), streaming percentiles (shown, not tested) and the plan's reference row. The
 resampling itself is in :mod:`harborbench.compare.bootstrap`.
 """
 
@@ -329,55 +329,43 @@ class _Ctx:
         return out
 
     def stream_rows(self) -> list[MetricRow]:
-        """TTFT and inter-token latency percentiles, when both runs streamed."""
+        """TTFT and inter-token latency percentiles, when both runs streamed: shown, not tested.
+
+        A run stores its streaming latencies as one histogram, not per second, and the samples
+        are not independent (gaps of one stream, requests of one second), so no interval valid
+        at the stated confidence can be drawn from them: the rows show A, B and the ratio, with
+        the verdict "not tested" (a ``--fail-on`` gate on them is inconclusive).
+        """
         ta, tb = self.a.total, self.b.total
         streams = [t.stream if t else None for t in (ta, tb)]
         if streams[0] is None and streams[1] is None:
             return []
         out = []
-        for family, kind in enumerate(("ttft", "itl")):
+        for kind in ("ttft", "itl"):
             summaries = [getattr(s, kind) if s else None for s in streams]
-            hists = [
-                LatencyHistogram.decode(x.histogram) if x and x.histogram else None
-                for x in summaries
-            ]
-            res: list[dict[float, cs.Resampled]] = []
-            if hists[0] is not None and hists[1] is not None:
-                for side, h in enumerate(hists):
-                    assert h is not None
-                    idx, c = counts_matrix([h])
-                    res.append(
-                        cs.resample_percentiles_iid(
-                            idx, c[0], [50.0, 95.0], self.n, self.rng(side, 30 + family)
-                        )
-                    )
-            for label, q in (("p50", 50.0), ("p95", 95.0)):
+            for label in ("p50", "p95"):
                 metric = f"{kind}_{label}"
                 va, vb = (getattr(x, f"{label}_s") if x else None for x in summaries)
                 n_a, n_b = (x.count if x else 0 for x in summaries)
-                need = min_samples_for(q)
-                if not res:
-                    reason = "only one run streamed" if None in streams else "no samples"
-                    out.append(self.row(metric, va, vb, method="none", reason=reason))
-                elif min(n_a, n_b) < need:
-                    reason = f"{metric} needs at least {need} samples per run (A {n_a}, B {n_b})"
-                    out.append(
-                        self.row(metric, va, vb, method="none", reason=reason, n_a=n_a, n_b=n_b)
-                    )
+                if None in streams:
+                    reason = "only one run streamed"
                 else:
-                    interval = cs.change_interval(res[0][q], res[1][q], self.confidence)
-                    out.append(
-                        self.row(
-                            metric,
-                            va,
-                            vb,
-                            interval=interval,
-                            method=res[0][q].method,
-                            n_a=n_a,
-                            n_b=n_b,
-                            reason="" if interval else "undefined resamples",
-                        )
+                    reason = (
+                        "streaming latencies are stored per run, not per second, and are not "
+                        "independent samples: no valid interval"
                     )
+                out.append(
+                    self.row(
+                        metric,
+                        va,
+                        vb,
+                        method="none",
+                        verdict="not tested",
+                        reason=reason,
+                        n_a=n_a,
+                        n_b=n_b,
+                    )
+                )
         return out
 
     def reference_row(self) -> ReferenceRow | None:

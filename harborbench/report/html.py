@@ -234,6 +234,9 @@ def _headline(result: RunResult) -> str:
             + _e(f"({m.reason})"),
         ),
     ]
+    if t.client_status.get("mode"):
+        mode = f"{t.client_status['mode']} mode ({t.client_status.get('mode_reason')})"
+        rows.append(("client", _e(mode)))
     connections = describe_connections(t.connections)
     if connections:
         rows.append(("connections", _e(connections)))

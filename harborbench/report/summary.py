@@ -76,6 +76,12 @@ def render_summary(
         + (f"; {kinds}" if kinds else "")
         + f"), {t.in_flight_at_end} in flight at end",
     )
+    status = t.client_status
+    if status.get("mode"):
+        head.add_row(
+            "client",
+            f"{escape(str(status['mode']))} mode ({escape(str(status.get('mode_reason')))})",
+        )
     eff = t.cpu.ops_per_cpu_second
     head.add_row(
         "CPU",

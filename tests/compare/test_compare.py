@@ -385,3 +385,38 @@ def test_the_headline_says_plainly_when_b_is_not_faster() -> None:
         make_run("b", [[int(x * 0.8) for x in STEADY]], latency_median_s=0.03, seed=7),
     )
     assert "throughput: worse (x0.8" in headline(slower)
+
+
+def _with_mode(run: RunResult, mode: str, reason: str) -> RunResult:
+    assert run.total is not None
+    total = run.total.model_copy(update={"client_status": {"mode": mode, "mode_reason": reason}})
+    return run.model_copy(update={"total": total})
+
+
+def test_the_same_client_config_in_another_effective_mode_is_not_comparable() -> None:
+    a = _with_mode(make_run("a", [STEADY]), "optimized", "enabled (default)")
+    b = _with_mode(
+        make_run("b", [STEADY]),
+        "traditional",
+        "disabled by HARBORAI_DISABLE_CONCURRENCY_OPTIMIZATION",
+    )
+    comp = _compare(a, b).comparability
+    assert not comp.comparable
+    assert [d.key for d in comp.workload] == ["client mode (effective)"]
+    assert any("HARBORAI_DISABLE_CONCURRENCY_OPTIMIZATION was set" in w for w in comp.warnings)
+
+
+def test_streaming_rows_are_shown_but_not_tested() -> None:
+    from harborbench.result import StreamSummary
+
+    def streamed(run: RunResult) -> RunResult:
+        assert run.total is not None
+        s = run.total.service_time
+        stream = StreamSummary(ttft=s, itl=s, tpot=s, output_tokens=10, output_tokens_per_s=1.0)
+        return run.model_copy(update={"total": run.total.model_copy(update={"stream": stream})})
+
+    c = _compare(streamed(make_run("a", [STEADY])), streamed(make_run("b", [STEADY])))
+    for metric in ("ttft_p50", "ttft_p95", "itl_p50", "itl_p95"):
+        row = c.row(metric)
+        assert row is not None and row.verdict == "not tested", metric
+        assert row.ci_low is None and "not independent" in row.reason
