@@ -80,6 +80,16 @@ class UslFit(BaseModel):
             return None
         return float(usl_throughput(concurrency, self.lambda_ops, self.sigma, self.kappa))
 
+    def peak_text(self) -> str:
+        """Why there is no peak, when there is none: κ = 0, or a peak far beyond the data."""
+        if "no peak within" in self.note:
+            return f"none within {PEAK_EXTRAPOLATION_MAX:g}x the measured range"
+        return "none (κ = 0)"
+
+
+#: A fitted peak beyond this multiple of the largest measured concurrency is not reported.
+PEAK_EXTRAPOLATION_MAX = 4.0
+
 
 def fit_usl(concurrency: Sequence[float], throughput_ops: Sequence[float]) -> UslFit:
     """Fit the USL to measured points by non-linear least squares.
@@ -119,6 +129,14 @@ def fit_usl(concurrency: Sequence[float], throughput_ops: Sequence[float]) -> Us
     total = float(np.sum((x - x.mean()) ** 2))
     r2 = 1.0 - residual / total if total > 0 else 0.0
     peak_n = math.sqrt((1.0 - sigma) / kappa) if kappa > 0 and sigma < 1 else None
+    beyond = ""
+    if peak_n is not None and peak_n > PEAK_EXTRAPOLATION_MAX * float(n.max()):
+        # The data show no slowdown; a peak far outside them is an extrapolation of noise.
+        beyond = (
+            f"no peak within {PEAK_EXTRAPOLATION_MAX:g}x the measured range (the fit would put "
+            f"N* at {peak_n:.3g}, an extrapolation)"
+        )
+        peak_n = None
     good = r2 >= FIT_R2_MIN
     return UslFit(
         points=len(n),
@@ -131,7 +149,14 @@ def fit_usl(concurrency: Sequence[float], throughput_ops: Sequence[float]) -> Us
         ),
         r_squared=r2,
         good=good,
-        note=""
-        if good
-        else f"poor fit (R^2 {r2:.2f} < {FIT_R2_MIN}): the measured points are used",
+        note="; ".join(
+            x
+            for x in (
+                ""
+                if good
+                else f"poor fit (R^2 {r2:.2f} < {FIT_R2_MIN}): the measured points are used",
+                beyond,
+            )
+            if x
+        ),
     )

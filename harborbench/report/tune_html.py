@@ -154,7 +154,7 @@ def _model(result: TuneResult) -> str:
     )
     if fit.lambda_ops is None or fit.sigma is None or fit.kappa is None:
         return head + f"<p>{_badge('inconclusive')} no fit: {_e(fit.note)}</p>"
-    peak = "none (κ = 0)" if fit.peak_concurrency is None else f"{fit.peak_concurrency:,.1f}"
+    peak = fit.peak_text() if fit.peak_concurrency is None else f"{fit.peak_concurrency:,.1f}"
     peak_ops = "–" if fit.peak_throughput_ops is None else f"{fit.peak_throughput_ops:,.1f} ops/s"
     rows = [
         ("λ", _e(f"{fit.lambda_ops:,.2f} ops/s")),

@@ -130,7 +130,7 @@ def model_text(result: TuneResult) -> Text:
     if fit.lambda_ops is None or fit.sigma is None or fit.kappa is None:
         text.append(fit.note, style="yellow")
         return text
-    peak = "none (κ = 0)" if fit.peak_concurrency is None else f"{fit.peak_concurrency:,.0f}"
+    peak = fit.peak_text() if fit.peak_concurrency is None else f"{fit.peak_concurrency:,.0f}"
     peak_ops = (
         "" if fit.peak_throughput_ops is None else f" at {fit.peak_throughput_ops:,.0f} ops/s"
     )

@@ -73,3 +73,13 @@ def test_a_poor_fit_says_so_and_predicts_nothing() -> None:
     assert fit.r_squared is not None and fit.r_squared < 0.9
     assert fit.note.startswith("poor fit (R^2")
     assert fit.predict(8) is None
+
+
+def test_a_peak_far_beyond_the_measured_range_is_not_reported() -> None:
+    # Nearly linear data with a trace of coherency: the fit puts N* in the millions.
+    n = np.array([1, 2, 4, 8])
+    x = usl_throughput(n, 37.0, 0.0, 1e-9) * np.array([1.0, 1.001, 0.999, 1.0])
+    fit = fit_usl(n, x)
+    assert fit.good
+    assert fit.peak_concurrency is None and fit.peak_throughput_ops is None
+    assert "no peak within 4x the measured range" in fit.note
