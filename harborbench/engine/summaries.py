@@ -75,8 +75,10 @@ def stream_summary(stats: StreamStats, window_s: float) -> StreamSummary:
 def merge_trials(trials: list[TrialResult]) -> TrialResult:
     """All trials as one: counts and CPU seconds summed, windows added, histograms merged.
 
-    Rates are recomputed from the sums (total successes / total window); the memory figures and
-    the event-loop and send lags are the worst trial's; the time series is the first trial's.
+    Rates are recomputed from the sums (total successes / total window); RSS start, end, max and
+    growth span the whole run (first trial's start to last trial's end); the memory slope and
+    verdict and the event-loop and send lags are the worst trial's; the time series is the
+    first trial's.
     """
     if len(trials) == 1:
         return trials[0]
@@ -103,7 +105,7 @@ def merge_trials(trials: list[TrialResult]) -> TrialResult:
             output_tokens_per_s=tokens / window_s if window_s else 0.0,
         )
     responses = [t.response_time for t in trials if t.response_time is not None]
-    worst_mem: MemoryFigures = max(trials, key=lambda t: t.memory.growth_pct).memory
+    memory = _merged_memory(trials)
     health = trials[0].health
     warnings = sorted({w for t in trials for w in t.health.warnings})
     worst = _worst  # lags of the worst trial: a stall in any trial must stay visible
@@ -149,7 +151,7 @@ def merge_trials(trials: list[TrialResult]) -> TrialResult:
             ops_per_cpu_second=successes / cpu_s if cpu_s > 0 else None,
             saturated=any(t.cpu.saturated for t in trials),
         ),
-        memory=worst_mem,
+        memory=memory,
         health=merged_health,
         interrupted=any(t.interrupted for t in trials),
     )
@@ -159,3 +161,24 @@ def merge_trials(trials: list[TrialResult]) -> TrialResult:
 def _worst(values: Iterable[float | None]) -> float | None:
     present = [v for v in values if v is not None]
     return max(present) if present else None
+
+
+_VERDICT_RANK = {"pass": 0, "inconclusive": 1, "fail": 2}
+
+
+def _merged_memory(trials: list[TrialResult]) -> MemoryFigures:
+    """RSS over the whole run, so growth from one trial to the next is not hidden."""
+    start = trials[0].memory.rss_start_bytes
+    end = trials[-1].memory.rss_end_bytes
+    worst = max(trials, key=lambda t: _VERDICT_RANK[t.memory.verdict]).memory
+    growth = 100.0 * (end - start) / start if start else 0.0
+    return worst.model_copy(
+        update={
+            "rss_start_bytes": start,
+            "rss_end_bytes": end,
+            "rss_max_bytes": max(t.memory.rss_max_bytes for t in trials),
+            "growth_pct": growth,
+            "reason": f"over {len(trials)} trials RSS grew {growth:.2f}%; slope and verdict of "
+            f"the worst trial: {worst.reason}",
+        }
+    )

@@ -37,3 +37,28 @@ async def test_merged_trials_keep_the_worst_lag_and_sum_the_counts() -> None:
     assert total.attempted_ops == pytest.approx(
         (a.attempted_ops * a.window_s + b.attempted_ops * b.window_s) / total.window_s
     )
+
+
+async def test_merged_memory_spans_the_whole_run() -> None:
+    data: dict[str, Any] = {
+        "name": "merge-mem",
+        "target": {"mock": {"latency": "2ms"}},
+        "request": {"prompt_tokens": 10, "max_tokens": 8},
+        "load": {"rate": 50},
+        "warmup": "0s",
+        "duration": "1s",
+    }
+    (t,) = (await arun(load_profile_dict(data))).trials
+    mb = 10**6
+    first = t.model_copy(
+        update={"memory": t.memory.model_copy(update={"rss_start_bytes": 100 * mb,
+                "rss_end_bytes": 101 * mb, "rss_max_bytes": 101 * mb, "growth_pct": 1.0})}
+    )  # fmt: skip
+    second = t.model_copy(
+        update={"memory": t.memory.model_copy(update={"rss_start_bytes": 110 * mb,
+                "rss_end_bytes": 112 * mb, "rss_max_bytes": 113 * mb, "growth_pct": 1.8})}
+    )  # fmt: skip
+    memory = merge_trials([first, second]).memory
+    assert (memory.rss_start_bytes, memory.rss_end_bytes) == (100 * mb, 112 * mb)
+    assert memory.rss_max_bytes == 113 * mb
+    assert memory.growth_pct == pytest.approx(12.0)  # not the worst trial's 1.8%
