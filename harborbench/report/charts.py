@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 BYTES_PER_MB = 1_000_000
 """Megabyte used for RSS (decimal, as in :mod:`harborbench.metrics.resources`)."""
+MAX_LABEL_STEP_PT = 64.0
+"""Horizontal step (points) between the "max NN ms" labels of the percentile spectrum."""
 SPECTRUM_MAX_PERCENTILE = 99.99
 """Right end of the percentile spectrum's x axis."""
 FIGURE_SIZE_IN = (10.0, 3.2)
@@ -196,11 +198,35 @@ def _time_axis(ax: Axes, trials: Sequence[TrialResult]) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(nbins=12, integer=True))
 
 
+LEGEND_MAX_COLUMNS = 4
+"""Most columns of a legend above a plot; fewer when the row would be wider than the figure."""
+
+
 def legend_above(fig: Figure, ax: Axes) -> None:
-    """One row of legend above the plot, outside it, so that it never hides a line."""
+    """The legend above the plot, outside it, so that it never hides a line.
+
+    It takes as many columns (at most :data:`LEGEND_MAX_COLUMNS`) as fit in the figure's width,
+    so that no entry is drawn off the canvas, and the figure grows taller by the height of the
+    legend rows beyond the first, so that the plot keeps its height.
+
+    Args:
+        fig: the figure, made by :func:`report_figure`.
+        ax: the axes whose labelled artists make the legend.
+    """
     handles, labels = ax.get_legend_handles_labels()
-    if handles:
-        fig.legend(handles, labels, loc="outside upper right", ncols=min(len(handles), 4))
+    if not handles:
+        return
+    width_px = fig.bbox.width
+    for ncols in range(min(len(handles), LEGEND_MAX_COLUMNS), 0, -1):
+        legend = fig.legend(handles, labels, loc="outside upper right", ncols=ncols)
+        if ncols == 1 or legend.get_window_extent().width <= width_px:
+            break
+        legend.remove()
+    rows = math.ceil(len(handles) / ncols)
+    if rows > 1:
+        row_in = legend.get_window_extent().height / rows / fig.dpi
+        w_in, h_in = fig.get_size_inches()
+        fig.set_size_inches(w_in, h_in + (rows - 1) * row_in)
 
 
 def throughput_chart(trials: Sequence[TrialResult]) -> Chart:
@@ -285,7 +311,9 @@ def spectrum_chart(distributions: Sequence[tuple[str, LatencySummary]]) -> Chart
     The x axis is ``1 / (1 - percentile/100)`` on a log scale, labelled 0%, 90%, 99%, 99.9%,
     99.99% (the layout of HdrHistogram's percentile plots, G. Tene); the points are
     :meth:`LatencyHistogram.percentile_spectrum` of each distribution's encoded histogram.
-    The maximum is drawn as a dashed horizontal line. The part of the axis where fewer than 10
+    The maximum is drawn as a dashed horizontal line, labelled at the right end; the labels of
+    several distributions sit side by side (each :data:`MAX_LABEL_STEP_PT` further left), so that
+    close maxima never print over each other. The part of the axis where fewer than 10
     samples lie above the percentile (the "insufficient" rule of the metric definitions, taken
     on the largest distribution) is shaded.
 
@@ -293,8 +321,8 @@ def spectrum_chart(distributions: Sequence[tuple[str, LatencySummary]]) -> Chart
         distributions: ``(label, summary)`` pairs; a summary without a histogram is left out.
 
     Returns:
-        chart ``chart-spectrum``; the y axis (ms) is logarithmic when the values span more than
-        two decades, linear otherwise.
+        chart ``chart-spectrum``; the y axis (ms) is always logarithmic (a latency is never 0
+        in practice; a percentile of 0 ns, which a log axis cannot show, is left out).
     """
     chart_id, title = "chart-spectrum", "Latency by percentile (ms)"
     with report_figure(chart_id) as fig:
@@ -303,12 +331,13 @@ def spectrum_chart(distributions: Sequence[tuple[str, LatencySummary]]) -> Chart
         drawn = 0
         y_min, y_max = math.inf, 0.0
         largest = 0
+        labels: list[tuple[float, str, str]] = []  # (max in ms, text, colour)
         for i, (label, summary) in enumerate(distributions):
             if not summary.histogram or summary.count == 0:
                 continue
             hist = LatencyHistogram.decode(summary.histogram)
             points = [(q, v) for q, v in hist.percentile_spectrum() if q < 100.0]
-            points = [(q, v) for q, v in points if _spectrum_x(q) <= x_max]
+            points = [(q, v) for q, v in points if _spectrum_x(q) <= x_max and v > 0]
             if not points:
                 continue
             xs = [_spectrum_x(q) for q, _ in points]
@@ -317,8 +346,7 @@ def spectrum_chart(distributions: Sequence[tuple[str, LatencySummary]]) -> Chart
             ax.plot(xs, ys, color=col, lw=1.5, label=f"{label} (n={summary.count:,})")
             max_ms = hist.max_ns / 1e6
             ax.axhline(max_ms, color=col, lw=0.8, ls="--", alpha=0.7)
-            ax.annotate(f"max {max_ms:.3g} ms", (x_max, max_ms), xytext=(-4, 2), fontsize=7,
-                        textcoords="offset points", ha="right", color=col)  # fmt: skip
+            labels.append((max_ms, f"max {_ms_text(max_ms)} ms", col))
             y_min, y_max = min(y_min, min(ys)), max(y_max, max_ms)
             largest = max(largest, summary.count)
             drawn += 1
@@ -334,17 +362,40 @@ def spectrum_chart(distributions: Sequence[tuple[str, LatencySummary]]) -> Chart
         if enough_up_to < x_max:
             ax.axvspan(max(enough_up_to, 1.0), x_max, color=_WARMUP_COLOUR, alpha=0.3, lw=0,
                        label="fewer than 10 samples above")  # fmt: skip
-        if y_min > 0 and y_max / y_min > 100.0:
-            from matplotlib.ticker import FuncFormatter
-
-            ax.set_yscale("log")
-            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
-        else:
-            ax.set_ylim(bottom=0, top=y_max * 1.1)
+        for k, (max_ms, text, col) in enumerate(sorted(labels, key=lambda m: -m[0])):
+            ax.annotate(text, (x_max, max_ms), xytext=(-4 - k * MAX_LABEL_STEP_PT, 2),
+                        fontsize=7, textcoords="offset points", ha="right", color=col)  # fmt: skip
+        _log_ms_axis(ax, y_min, y_max)
         ax.set_xlabel("percentile")
         ax.set_ylabel("ms")
         legend_above(fig, ax)
         return to_chart(fig, chart_id, title)
+
+
+def _ms_text(value_ms: float) -> str:
+    """A latency in ms for a label: three significant digits, whole ms from 1,000 ms up."""
+    return f"{value_ms:,.0f}" if value_ms >= 1_000.0 else f"{value_ms:.3g}"
+
+
+def _log_ms_axis(ax: Axes, y_min: float, y_max: float) -> None:
+    """Make the y axis logarithmic, with plain-number labels (``20``, ``50``, ``100``).
+
+    Ticks at 1, 2 and 5 times each power of ten; at every integer multiple when the values span
+    less than one decade, so that a narrow range still has several labels; only at powers of ten
+    beyond four decades.
+    """
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+
+    decades = math.log10(y_max / y_min) if y_min > 0 else math.inf
+    subs: tuple[float, ...] = (1.0, 2.0, 5.0)
+    if decades < 1.0:
+        subs = tuple(float(k) for k in range(1, 10))
+    elif decades > 4.0:
+        subs = (1.0,)
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(base=10.0, subs=subs))
+    ax.yaxis.set_minor_locator(NullLocator())
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _ms_text(v)))
 
 
 def _sen_intercept(xs: Sequence[float], ys: Sequence[float], slope: float) -> float:
