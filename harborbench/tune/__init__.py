@@ -204,4 +204,10 @@ async def atune(
                 "settings: short trials on this machine are noisy, or the point sits near a "
                 "cliff; a larger --budget gives longer trials"
             )
+        if best.generator_saturated or confirm.generator_saturated:
+            sweep.notes.append(
+                "the load generator was saturated at the recommended point: its throughput is "
+                "the limit of this machine's harness as much as the client's; check it on a "
+                "larger machine, or prefer the largest unsaturated point of the table"
+            )
         return sweep.result(stop_reason, confirmation=confirmation, final=True)
