@@ -18,6 +18,8 @@ REPORT_HELP = (
     "  harborbench report steady\n\n"
     "  harborbench report reports/burst/result.json\n\n"
     "  harborbench report baseline --reports-dir /tmp/reports\n\n"
+    "A comparison (reports/compare-A-B/) has its own report.html, written by `harborbench "
+    "compare`; a rollback-check report has none (its --junit file is the CI page).\n\n"
     "Exit codes: 0 written, 2 no such run or not a readable result file."
 )
 
@@ -59,12 +61,13 @@ def report_command(
 ) -> None:
     from rich.markup import escape
 
-    from harborbench.cli.inputs import refuse_tune_result
+    from harborbench.cli.inputs import refuse_other_outputs, refuse_tune_result
     from harborbench.report.console import stdout
     from harborbench.report.html import write_run_html
     from harborbench.result import load_result
 
     path = resolve_result_path(name, reports)
+    refuse_other_outputs(path, "report")
     refuse_tune_result(path, "report")
     result = load_result(path)
     written = write_run_html(result, path.parent)

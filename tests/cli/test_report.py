@@ -100,3 +100,63 @@ def test_a_tune_result_is_refused_naming_the_tune_page(cli, tmp_path: Path) -> N
     code, _, err = cli("report", str(tune.parent))
     assert code == EXIT_BAD_INPUT
     assert " ".join(err.split()) == f"{message} The tune's own page is {tune.parent / REPORT_FILE}."
+
+
+def test_a_rollback_report_is_named_not_called_too_new(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from harborbench.report.rollback_table import report_json
+    from tests.report.test_rollback_table import _report
+
+    path = tmp_path / "rollback.json"
+    path.write_text(report_json(_report()), encoding="utf-8")
+    code, out, err = cli("report", str(path))
+    assert code == EXIT_BAD_INPUT and out == ""
+    assert " ".join(err.split()) == (
+        f"Error: {path} is the report of `harborbench rollback-check`, not the result of a run: "
+        "report takes the results of `harborbench run`. Its verdicts are its rows "
+        "(`harborbench rollback-check --junit FILE` writes them for a CI test page). Give a run "
+        "name or the result.json of a run."
+    )
+    assert not (tmp_path / REPORT_FILE).exists()
+
+
+def _save_comparison(cli, reports: Path, *, page: bool) -> Path:  # type: ignore[no-untyped-def]
+    """A comparison folder as `harborbench compare base cand` writes it (with or without page)."""
+    from tests.cli.test_compare import _save
+    from tests.compare.test_compare import STEADY, make_run
+
+    _save(reports, make_run("base", [STEADY]))
+    _save(reports, make_run("cand", [STEADY]))
+    folder = reports / "compare-base-cand"
+    args = ["compare", "base", "cand", "--reports-dir", str(reports), "--json"]
+    code, _, err = cli(*args) if page else cli(*args, "--no-html")
+    assert code == 0, err
+    assert (folder / "comparison.json").is_file()
+    assert (folder / REPORT_FILE).is_file() is page
+    return folder
+
+
+def test_a_comparison_folder_points_to_its_own_page(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    folder = _save_comparison(cli, tmp_path, page=True)
+    page = folder / REPORT_FILE
+    before = page.read_text(encoding="utf-8")
+    message = (
+        f"Error: {folder} is a comparison written by `harborbench compare`, not a run: report "
+        "takes the results of `harborbench run`. `harborbench compare` already wrote its page: "
+        f"open {page}."
+    )
+    for arg in ("compare-base-cand", str(folder), str(folder / "comparison.json")):
+        code, out, err = cli("report", arg, "--reports-dir", str(tmp_path))
+        assert code == EXIT_BAD_INPUT and out == ""
+        assert " ".join(err.split()) == message, arg
+    assert page.read_text(encoding="utf-8") == before
+    assert not (folder / "result.json").exists()
+
+
+def test_a_comparison_without_page_says_how_to_write_it(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    folder = _save_comparison(cli, tmp_path, page=False)
+    code, out, err = cli("report", "compare-base-cand", "--reports-dir", str(tmp_path))
+    assert code == EXIT_BAD_INPUT and out == ""
+    assert " ".join(err.split()).endswith(
+        "Run `harborbench compare A B` again without --no-html to write its report.html."
+    )
+    assert not (folder / REPORT_FILE).exists()
