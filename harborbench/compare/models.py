@@ -30,7 +30,7 @@ class MetricSpec(NamedTuple):
 
 METRICS: dict[str, MetricSpec] = {
     "throughput": MetricSpec("throughput", "ops/s", "higher", True),
-    "attempted": MetricSpec("attempted", "ops/s", "higher", True),
+    "attempted": MetricSpec("completed (ok + failed)", "ops/s", "higher", True),
     "error_rate": MetricSpec("error rate", "fraction", "lower", True),
     "p50": MetricSpec("service p50", "s", "lower", True),
     "p95": MetricSpec("service p95", "s", "lower", True),
