@@ -21,7 +21,8 @@ A and B are run names (reports/<name>/result.json) or paths to result files. Eve
 gets B/A, a bootstrap confidence interval of that ratio (from the per-second intervals and
 the trials of each run, warmup excluded), the smallest change the data could detect, and a
 verdict: better, worse, no significant difference, or inconclusive. Writes
-reports/compare-<A>-<B>/comparison.csv and comparison.json.
+reports/compare-<A>-<B>/comparison.csv, comparison.json and report.html (charts, offline;
+--no-html to skip).
 
 --fail-on METRIC:CHANGE fails (exit 1) only when the whole interval lies beyond the threshold,
 and is inconclusive (exit 3) when the interval straddles it. Metrics: throughput, attempted,
@@ -29,7 +30,8 @@ error_rate, p50, p95, p99, p999, cpu_efficiency, ttft_p50, ttft_p95, itl_p50, it
 
 --run A.yaml B.yaml --rounds N measures instead of reading files: one trial of A, then one of
 B, N times, against one target with the same seed, so that machine drift cancels out; the two
-runs are saved under their profile names, then compared.
+runs are saved under their profile names (reports/<name>/: result.json, the CSV files and
+report.html), then compared.
 
 Examples:
 
@@ -58,28 +60,50 @@ def resolve_result(arg: str, reports: Path) -> RunResult:
         The result.
 
     Raises:
-        ResultFileError: no such run or file, unreadable, a newer schema, or the result of a
-            tune sweep (``"kind": "tune"``) instead of a run.
+        ResultFileError: no such run or file, unreadable, a newer schema, the result of a
+            tune sweep (``"kind": "tune"``), a comparison or a rollback-check report instead of
+            a run.
     """
-    from harborbench.cli.inputs import refuse_tune_result
-    from harborbench.report.files import run_dir
     from harborbench.result import load_result
+
+    return load_result(resolve_result_path(arg, reports))
+
+
+def resolve_result_path(arg: str, reports: Path) -> Path:
+    """The result file that a run name or a file path names, checked to be a run's.
+
+    Args:
+        arg: a run name or a path to a ``result.json``.
+        reports: the reports folder.
+
+    Returns:
+        The path of the result file (for a path argument, not checked for existence:
+        :func:`harborbench.result.load_result` reports a missing file).
+
+    Raises:
+        ResultFileError: no such run, not a valid run name, or the file is the result of a
+            tune sweep, a comparison or a rollback-check report.
+    """
+    from harborbench.cli.inputs import refuse_other_outputs, refuse_tune_result
+    from harborbench.report.files import run_dir
 
     path = Path(arg)
     if path.is_file() or arg.endswith(".json") or "/" in arg:
+        refuse_other_outputs(path / "result.json" if path.is_dir() else path, "compare")
         refuse_tune_result(path, "compare")
-        return load_result(path)
+        return path
     try:
         folder = run_dir(reports, arg)
     except ValueError as exc:
         raise ResultFileError(f"{arg!r} is neither a result file nor a run name: {exc}.") from None
+    refuse_other_outputs(folder / "result.json", "compare")
     if not (folder / "result.json").exists():
         raise ResultFileError(
             f"no run named {arg!r}: {folder / 'result.json'} does not exist.",
             hint="Run `harborbench run PROFILE` first (or give the path to a result.json).",
         )
     refuse_tune_result(folder / "result.json", "compare")
-    return load_result(folder / "result.json")
+    return folder / "result.json"
 
 
 def write_comparison(comparison: Comparison, reports: Path) -> Path:
@@ -199,6 +223,12 @@ def compare_command(
             raise UserInputError("give either A B or --run A.yaml B.yaml, not both.")
         check_writable_dir(reports)
         result_a, result_b = measure_interleaved(run_profiles, rounds, reports)
+        if not no_html:
+            from harborbench.report.files import run_dir
+            from harborbench.report.html import write_run_html
+
+            for result in (result_a, result_b):
+                write_run_html(result, run_dir(reports, result.name))
     else:
         if a is None or b is None:
             raise UserInputError(
@@ -206,7 +236,17 @@ def compare_command(
                 hint="A and B are run names under reports/ or paths to result.json files.",
             )
         check_writable_dir(reports)
-        result_a, result_b = resolve_result(a, reports), resolve_result(b, reports)
+        from harborbench.result import load_result
+
+        path_a = resolve_result_path(a, reports)
+        result_a = load_result(path_a)
+        path_b = resolve_result_path(b, reports)
+        result_b = load_result(path_b)
+        if path_a.resolve() == path_b.resolve():
+            print_warning(
+                f"A and B are the same result file ({path_a}): the comparison can only show "
+                "no difference."
+            )
     comparison = compare_results(
         result_a, result_b, confidence=confidence, seed=seed, fail_on=gates
     )

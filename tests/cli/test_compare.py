@@ -237,3 +237,76 @@ def test_a_bad_reports_dir_exits_2_before_comparing(  # type: ignore[no-untyped-
         f"Error: --reports-dir {tmp_path / 'ro'}: cannot write there (Permission denied). "
         "Choose a folder you can write to."
     )
+
+
+def test_help_mentions_report_html(cli) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = cli("compare", "--help")
+    assert code == 0
+    text = " ".join(out.split())
+    assert "reports/compare-<A>-<B>/comparison.csv, comparison.json and report.html" in text
+    assert "(reports/<name>/: result.json, the CSV files and report.html)" in text
+
+
+def test_same_result_file_twice_warns_once(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = _save(tmp_path, make_run("base", [STEADY]))
+    warning = f"Warning: A and B are the same result file ({path}): the comparison can only "
+    for b in ("base", str(path)):
+        code, _, err = cli("compare", "base", b, "--reports-dir", str(tmp_path), "--no-html")
+        assert code == 0, err
+        assert " ".join(err.split()).count("same result file") == 1
+        assert warning in " ".join(err.split()), err
+    _save(tmp_path, make_run("cand", [STEADY]))
+    code, _, err = cli("compare", "base", "cand", "--reports-dir", str(tmp_path), "--no-html")
+    assert code == 0 and "same result file" not in err
+
+
+@pytest.mark.parametrize("no_html", [False, True])
+def test_run_writes_each_runs_report_html(  # type: ignore[no-untyped-def]
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_html: bool
+) -> None:
+    """--run (measurement replaced by two saved runs) writes reports/<A>/ and <B>/report.html."""
+    import harborbench.cli.compare as compare_cli
+    from harborbench.report.html import REPORT_FILE
+
+    runs = (make_run("base", [STEADY]), make_run("cand", [STEADY]))
+
+    def measured(_paths: object, rounds: int, reports: Path) -> tuple[RunResult, RunResult]:
+        assert rounds == 3 and reports == tmp_path
+        for run in runs:
+            _save(reports, run)
+        return runs
+
+    monkeypatch.setattr(compare_cli, "measure_interleaved", measured)
+    flags = ["--no-html"] if no_html else []
+    code, _, err = cli("compare", "--run", "a.yaml", "b.yaml", "--reports-dir", str(tmp_path),
+                       *flags)  # fmt: skip
+    assert code == 0, err
+    for name in ("base", "cand", "compare-base-cand"):
+        page = tmp_path / name / REPORT_FILE
+        assert page.is_file() is not no_html, name
+    if not no_html:
+        assert "<h1>harborbench run: cand</h1>" in (tmp_path / "cand" / REPORT_FILE).read_text()
+
+
+def test_a_rollback_report_or_a_comparison_is_refused(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from harborbench.report.rollback_table import report_json
+    from tests.report.test_rollback_table import _report
+
+    _save(tmp_path, make_run("base", [STEADY]))
+    _save(tmp_path, make_run("cand", [STEADY]))
+    code, _, err = cli("compare", "base", "cand", "--reports-dir", str(tmp_path), "--no-html")
+    assert code == 0, err
+    rollback = tmp_path / "rollback.json"
+    rollback.write_text(report_json(_report()), encoding="utf-8")
+    code, out, err = cli("compare", "base", str(rollback), "--reports-dir", str(tmp_path))
+    assert code == EXIT_BAD_INPUT and out == ""
+    assert f"{rollback} is the report of `harborbench rollback-check`" in " ".join(err.split())
+    folder = tmp_path / "compare-base-cand"
+    for arg in ("compare-base-cand", str(folder), str(folder / "comparison.json")):
+        code, out, err = cli("compare", "base", arg, "--reports-dir", str(tmp_path))
+        assert code == EXIT_BAD_INPUT and out == ""
+        assert " ".join(err.split()) == (
+            f"Error: {folder} is a comparison written by `harborbench compare`, not a run: "
+            "compare takes the results of `harborbench run`. Give the run names or result.json "
+            "files of the two runs it compared."
+        ), arg
