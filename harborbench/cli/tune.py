@@ -110,7 +110,7 @@ def tune_command(
     if as_json:
         typer.echo((folder / "result.json").read_text(encoding="utf-8"), nl=False)
     elif not quiet:
-        render_tune(result, stdout, folder=str(folder))
+        render_tune(result, stdout, folder=str(folder), html=not no_html)
     _exit(result, folder)
 
 

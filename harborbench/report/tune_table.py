@@ -144,8 +144,17 @@ def model_text(result: TuneResult) -> Text:
     return text
 
 
-def verdict_text(result: TuneResult, folder: str | None = None) -> Text:
-    """The outcome: recommendation and confirmation (measured against predicted), or none."""
+def verdict_text(result: TuneResult, folder: str | None = None, *, html: bool = False) -> Text:
+    """The outcome: recommendation and confirmation (measured against predicted), or none.
+
+    Args:
+        result: the sweep.
+        folder: where its files were written; ``None`` leaves out the "files:" line.
+        html: whether ``report.html`` was written there too (listed last on the "files:" line).
+
+    Returns:
+        the text, several lines.
+    """
     text = Text()
     if result.interrupted:
         text.append("Interrupted: the sweep is incomplete and nothing is recommended.\n", "yellow")
@@ -180,15 +189,26 @@ def verdict_text(result: TuneResult, folder: str | None = None) -> Text:
     for note in result.notes:
         text.append(f"\nNote: {note}", style="yellow")
     if folder is not None:
-        files = "result.json, sweep.csv" + (
-            ", recommended_config.yaml" if result.recommended_config is not None else ""
+        files = (
+            "result.json, sweep.csv"
+            + (", recommended_config.yaml" if result.recommended_config is not None else "")
+            + (", report.html" if html else "")
         )
         text.append(f"\nfiles: {folder}/{files}", style="dim")
     return text
 
 
-def render_tune(result: TuneResult, console: Console, *, folder: str | None = None) -> None:
-    """Print the whole tune report: table, chart, model, verdict."""
+def render_tune(
+    result: TuneResult, console: Console, *, folder: str | None = None, html: bool = False
+) -> None:
+    """Print the whole tune report: table, chart, model, verdict.
+
+    Args:
+        result: the sweep.
+        console: where to print.
+        folder: where its files were written (see :func:`verdict_text`).
+        html: whether ``report.html`` was written in ``folder``.
+    """
     body = Group(sweep_table(result), load_chart(result), model_text(result), Text(),
-                 verdict_text(result, folder))  # fmt: skip
+                 verdict_text(result, folder, html=html))  # fmt: skip
     console.print(Panel(body, title=f"harborbench tune — {escape(result.name)}", expand=False))

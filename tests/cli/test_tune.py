@@ -214,3 +214,29 @@ def test_an_unwritable_reports_dir_exits_2_before_any_point(  # type: ignore[no-
         f"Error: --reports-dir {tmp_path}: cannot write there (Permission denied). "
         "Choose a folder you can write to."
     )
+
+
+@pytest.mark.parametrize("no_html", [False, True])
+def test_files_line_lists_report_html_when_written(  # type: ignore[no-untyped-def]
+    cli, profile_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_html: bool
+) -> None:
+    """The sweep is replaced by the fake lab's finished one; the "files:" line names what is
+    in the folder afterwards."""
+    import harborbench.tune
+    from harborbench.report import console
+    from tests.report.test_tune_files import fake_result
+
+    done = fake_result().model_copy(update={"name": "tiny-tune"})
+
+    async def atune(*_: object, **__: object) -> TuneResult:
+        return done
+
+    monkeypatch.setattr(harborbench.tune, "atune", atune)
+    monkeypatch.setattr(console.stdout, "width", 300)  # the "files:" line on one line
+    flags = ["--no-html"] if no_html else []
+    code, out, err = cli("tune", str(profile_path), "--reports-dir", str(tmp_path), *flags)
+    folder = tmp_path / "tiny-tune"
+    line = next(x for x in out.splitlines() if "files:" in x)
+    listed = line.split(f"files: {folder}/", 1)[1].strip(" │").split(", ")
+    assert sorted(listed) == sorted(p.name for p in folder.iterdir() if p.is_file()), (code, err)
+    assert ("report.html" in listed) is not no_html

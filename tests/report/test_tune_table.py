@@ -56,3 +56,14 @@ def test_failed_gates_keep_the_cross() -> None:
         "No point met every gate of the profile; closest: point 0 (N=1 pool=50 workers=1), "
         "40.0 ops/s, misses p95 latency.\n"
     )
+
+
+def test_files_line_names_report_html_only_when_written() -> None:
+    result = fake_result(10.0)
+    files = "files: reports/fake-tune/result.json, sweep.csv, recommended_config.yaml"
+    assert verdict_text(result, "reports/fake-tune").plain.splitlines()[-1] == files
+    with_html = verdict_text(result, "reports/fake-tune", html=True).plain.splitlines()[-1]
+    assert with_html == f"{files}, report.html"
+    console = Console(width=200, record=True, force_terminal=False)
+    render_tune(result, console, folder="reports/fake-tune", html=True)
+    assert f"{files}, report.html" in console.export_text()
