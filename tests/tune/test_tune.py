@@ -287,3 +287,34 @@ async def test_a_stop_ends_the_sweep_interrupted_without_a_confirmation(tmp_path
     assert result.interrupted and result.stop_reason == "interrupted"
     assert seen == [0] and len(result.points) == 1
     assert result.confirmation is None and result.recommended_config is None
+
+
+async def test_a_saturated_recommendation_carries_a_note(monkeypatch: pytest.MonkeyPatch) -> None:
+    import contextlib
+    from typing import Any
+
+    import harborbench.tune as tune_module
+    from harborbench.engine.runner import arun
+
+    short = OPTIMIZED.model_copy(update={"duration": 1.0, "warmup": 0.0})
+    template = (await arun(short)).trials[0]
+    saturated = template.model_copy(
+        update={"health": template.health.model_copy(update={"generator_saturated": True})}
+    )
+
+    @contextlib.contextmanager
+    def no_target(profile: Any) -> Any:
+        yield "http://127.0.0.1:1/v1", None, None
+
+    async def fake_trial(*args: Any, **kwargs: Any) -> TrialResult:
+        return saturated  # flat throughput: the load phase stops at the second point
+
+    monkeypatch.setattr(tune_module, "open_target", no_target)
+    monkeypatch.setattr(tune_module, "run_trial", fake_trial)
+    result = await tune_module.atune(
+        OPTIMIZED.model_copy(update={"gates": OPTIMIZED.gates.model_copy(update={
+            "throughput_min": None, "p95_max": None})}),
+        budget_s=60.0,
+    )  # fmt: skip
+    assert result.confirmation is not None
+    assert any("load generator was saturated at the recommended point" in n for n in result.notes)
