@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING
 import typer
 
 from harborbench.cli.app import app
-from harborbench.errors import GateFailed, InconclusiveError, ResultFileError, UserInputError
+from harborbench.errors import (
+    GateFailed,
+    InconclusiveError,
+    ResultFileError,
+    RunFailedError,
+    UserInputError,
+)
 
 if TYPE_CHECKING:
     from harborbench.compare import Comparison
@@ -117,11 +123,16 @@ def write_comparison(comparison: Comparison, reports: Path) -> Path:
         The folder ``reports/compare-<A>-<B>/``.
     """
     from harborbench.compare import tidy_rows
-    from harborbench.report.files import csv_text, run_dir, write_atomic
+    from harborbench.report.files import csv_text, run_dir, write_atomic, write_failed
 
     folder = run_dir(reports, f"compare-{comparison.a.name}-{comparison.b.name}")
-    write_atomic(folder / "comparison.json", comparison.model_dump_json(indent=2) + "\n")
-    write_atomic(folder / "comparison.csv", csv_text(tidy_rows(comparison)))
+    text = comparison.model_dump_json(indent=2) + "\n"
+    try:
+        write_atomic(folder / "comparison.json", text)
+        write_atomic(folder / "comparison.csv", csv_text(tidy_rows(comparison)))
+    except OSError as exc:
+        message = write_failed(f"the comparison in {folder}", exc, text, "compare")
+        raise RunFailedError(message) from None
     return folder
 
 
@@ -147,7 +158,7 @@ def measure_interleaved(
     from harborbench.environment import collect_environment
     from harborbench.profile import load_profile
     from harborbench.report.console import print_warning, stderr
-    from harborbench.report.files import ResultWriter
+    from harborbench.report.files import ResultWriter, check_run_folder, run_dir
     from harborbench.result import TrialResult
 
     pa, pb = (load_profile(p) for p in profile_paths)
@@ -167,6 +178,7 @@ def measure_interleaved(
         pb = pb.model_copy(update={"seed": pa.seed})
     plans = (plan_from_profile(pa), plan_from_profile(pb))
     writers = (ResultWriter(reports, pa.name), ResultWriter(reports, pb.name))
+    check_run_folder(run_dir(reports, f"compare-{pa.name}-{pb.name}"), "the comparison folder")
     environment = collect_environment()
     trials: tuple[list[TrialResult], list[TrialResult]] = ([], [])
 
@@ -214,7 +226,7 @@ def compare_command(
     from harborbench.compare import compare_results, parse_fail_on
     from harborbench.report.compare_table import render_comparison
     from harborbench.report.console import print_warning, stdout
-    from harborbench.report.files import check_writable_dir
+    from harborbench.report.files import check_run_folder, check_writable_dir, run_dir
 
     gates = [parse_fail_on(text) for text in fail_on]
     # The comparison is written under --reports-dir: check it before any work (exit 2).
@@ -224,7 +236,6 @@ def compare_command(
         check_writable_dir(reports)
         result_a, result_b = measure_interleaved(run_profiles, rounds, reports)
         if not no_html:
-            from harborbench.report.files import run_dir
             from harborbench.report.html import write_run_html
 
             for result in (result_a, result_b):
@@ -242,6 +253,9 @@ def compare_command(
         result_a = load_result(path_a)
         path_b = resolve_result_path(b, reports)
         result_b = load_result(path_b)
+        check_run_folder(
+            run_dir(reports, f"compare-{result_a.name}-{result_b.name}"), "the comparison folder"
+        )
         if path_a.resolve() == path_b.resolve():
             print_warning(
                 f"A and B are the same result file ({path_a}): the comparison can only show "

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from harborbench.cli.app import app
-from harborbench.errors import GateFailed, InconclusiveError, UserInputError
+from harborbench.errors import GateFailed, InconclusiveError, RunFailedError, UserInputError
 from harborbench.rollback.smoke import ClientFactory, default_factory
 
 #: The factory that builds each path's client; a test replaces it with a broken double.
@@ -169,7 +169,9 @@ def rollback_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
 ) -> None:
     from harborbench.report.console import stderr, stdout
+    from harborbench.report.files import write_failed
     from harborbench.report.rollback_table import (
+        junit_xml,
         render_rollback,
         report_json,
         write_junit,
@@ -216,10 +218,16 @@ def rollback_command(
             options, factory=CLIENT_FACTORY, progress=None if quiet or as_json else progress
         )
     )
-    if output is not None:
-        write_report_json(report, output)
-    if junit is not None:
-        write_junit(report, junit)
+    for path, write, text, suffix in (
+        (output, write_report_json, report_json, ".json"),
+        (junit, write_junit, junit_xml, ".xml"),
+    ):
+        if path is not None:
+            try:
+                write(report, path)
+            except OSError as exc:
+                message = write_failed(str(path), exc, text(report), "rollback-check", suffix)
+                raise RunFailedError(message) from None
     if as_json:
         typer.echo(report_json(report), nl=False)
     else:
