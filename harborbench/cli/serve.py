@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-import yaml
-from pydantic import ValidationError
 
 from harborbench.cli.app import app
 from harborbench.errors import MockSettingsError, UserInputError
 
 if TYPE_CHECKING:
+    from pydantic import ValidationError
+
     from harborbench.mockserver.settings import MockSettings
 
 _LATENCY_HELP = (
@@ -88,6 +88,8 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
 
 
 def _read_settings_file(path: Path) -> dict[str, Any]:
+    import yaml
+
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -152,6 +154,8 @@ def settings_from_options(
         MockSettingsError: unreadable file, malformed flag, or settings that do not validate
             (the message lists every ``key: problem``).
     """
+    from pydantic import ValidationError
+
     from harborbench.mockserver.settings import MockSettings
 
     data: dict[str, Any] = {}
