@@ -36,9 +36,7 @@ def test_importing_the_cli_loads_no_heavy_library() -> None:
 
 def test_the_check_sees_a_heavy_import() -> None:
     # The test above can fail: the same check after importing the statistics module.
-    assert _loaded_after("import harborbench.cli, harborbench.metrics.stats", HEAVY) == [
-        "numpy"
-    ]
+    assert _loaded_after("import harborbench.cli, harborbench.metrics.stats", HEAVY) == ["numpy"]
 
 
 def test_the_mock_child_does_not_import_the_cli_or_the_statistics() -> None:

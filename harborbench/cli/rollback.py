@@ -221,7 +221,7 @@ def rollback_command(
         arollback_check(
             options,
             factory=CLIENT_FACTORY or default_factory,
-            progress=None if quiet or as_json else progress
+            progress=None if quiet or as_json else progress,
         )
     )
     if output is not None:
