@@ -129,3 +129,23 @@ async def test_monitor_runs_health_checks_and_zero_turns_it_off(server: FixtureS
     await off.start()
     assert len(asyncio.all_tasks()) == 1 + off._config.processor.workers  # no monitor task
     await off.stop()
+
+
+async def test_health_check_does_not_replace_a_session_serving_a_stream(
+    server: FixtureServer,
+) -> None:
+    manager, spec = _manager(server, connection_pool={"health_check_interval_s": 0})
+    await manager.start()
+    stream_spec = RequestSpec(spec.plugin, build_body("m", MSGS, True, {}), True)
+    stream = await manager.execute(stream_spec)
+    pool = manager.pool
+    entry = pool._origins[spec.plugin.origin]  # type: ignore[union-attr]
+    entry.consecutive_failures = 3  # as after three failed connections
+    manager.check_health()
+    assert pool.statistics()["sessions_replaced"] == 0
+    chunks = [c async for c in stream]  # type: ignore[union-attr]
+    assert chunks and entry.lease.streams == 0
+    entry.consecutive_failures = 3
+    manager.check_health()
+    assert pool.statistics()["sessions_replaced"] == 1
+    await manager.stop()
