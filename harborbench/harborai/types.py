@@ -4,7 +4,8 @@ The shapes follow the OpenAI chat-completions wire format (``object: "chat.compl
 ``"chat.completion.chunk"``). Only the fields a benchmark needs are kept; unknown fields are
 ignored. Every class is a frozen slotted dataclass: cheap to build and immutable.
 
-A malformed body raises :class:`~harborbench.harborai.errors.APIError` (whole responses) or
+A malformed body raises :class:`~harborbench.harborai.errors.InvalidResponseError` (whole
+responses) or
 :class:`~harborbench.harborai.errors.StreamError` (stream chunks); a caller never receives a
 half-built response.
 """
@@ -15,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import APIError, StreamError
+from .errors import InvalidResponseError, StreamError
 
 __all__ = [
     "ChatCompletion",
@@ -138,28 +139,46 @@ class ChatCompletion:
         Returns:
             the ChatCompletion.
 
+        Required, as the official ``openai`` SDK's ``ChatCompletion`` needs them to be usable:
+        an ``id``, a ``choices`` list and a ``message.role`` in each choice. Everything else may
+        be missing, as the SDK accepts: ``model`` (``""``), ``created`` (0), ``usage`` (None),
+        ``object``, ``finish_reason``, ``index`` (the position), ``content`` (None).
+
         Raises:
-            APIError: the body is not a chat completion (missing or mistyped fields).
+            InvalidResponseError: the body is not a chat completion (missing or mistyped fields).
         """
+        if not isinstance(data, dict):
+            raise InvalidResponseError(f"response body is JSON but not an object: {_start(data)}")
+        if "id" not in data or data["id"] is None:
+            raise InvalidResponseError(f"chat completion without 'id': {_start(data)}")
+        raw_choices = data.get("choices")
+        if not isinstance(raw_choices, list):
+            raise InvalidResponseError(f"chat completion without a 'choices' list: {_start(data)}")
         try:
-            choices = [
-                Choice(
-                    int(c.get("index", i)),
-                    Message(intern(c["message"]["role"]), c["message"].get("content")),
-                    _opt_interned(c.get("finish_reason"), intern),
+            choices = []
+            for i, c in enumerate(raw_choices):
+                message = c.get("message") if isinstance(c, dict) else None
+                if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+                    raise InvalidResponseError(
+                        f"chat completion choice {i} without 'message.role': {_start(data)}"
+                    )
+                choices.append(
+                    Choice(
+                        int(c.get("index", i)),
+                        Message(intern(message["role"]), message.get("content")),
+                        _opt_interned(c.get("finish_reason"), intern),
+                    )
                 )
-                for i, c in enumerate(data["choices"])
-            ]
             usage_data = data.get("usage")
             return cls(
                 str(data["id"]),
-                intern(str(data["model"])),
+                intern(str(data.get("model") or "")),
                 int(data.get("created") or 0),
                 choices,
                 Usage.from_json(usage_data) if usage_data else None,
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise APIError(f"malformed chat completion body: {exc!r}") from exc
+            raise InvalidResponseError(f"malformed chat completion body: {exc!r}") from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +222,9 @@ class ChatCompletionChunk:
             data: the decoded JSON object.
             intern: str -> str, maps repeated strings to a shared instance (a StringPool).
 
+        Like the official ``openai`` SDK, a chunk may lack ``id``, ``model`` (both ``""``) and
+        ``choices`` (empty); it must be a JSON object, with well-formed choices and usage.
+
         Returns:
             the chunk.
 
@@ -211,7 +233,7 @@ class ChatCompletionChunk:
         """
         try:
             choices = []
-            for i, c in enumerate(data["choices"]):
+            for i, c in enumerate(data.get("choices") or ()):
                 delta = c.get("delta") or {}
                 choices.append(
                     ChunkChoice(
@@ -222,13 +244,18 @@ class ChatCompletionChunk:
                 )
             usage_data = data.get("usage")
             return cls(
-                str(data["id"]),
-                intern(str(data["model"])),
+                intern(str(data.get("id") or "")),
+                intern(str(data.get("model") or "")),
                 choices,
                 Usage.from_json(usage_data) if usage_data else None,
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise StreamError(f"malformed stream chunk: {exc!r}") from exc
+
+
+def _start(data: Any) -> str:
+    """The start of a decoded body, for an error message."""
+    return repr(data)[:200]
 
 
 def _opt_interned(value: Any, intern: Interner) -> str | None:

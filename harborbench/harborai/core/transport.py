@@ -2,7 +2,9 @@
 
 Every failure becomes an exception of :mod:`harborbench.harborai.errors`:
 non-2xx -> APIStatusError (with ``retry_after_s``), timeouts -> APITimeoutError, connection
-failures and resets -> APIConnectionError, broken or error streams -> StreamError.
+failures and resets -> APIConnectionError, a 2xx answer that is not a chat completion (or not an
+event stream for a stream request) -> InvalidResponseError, broken or error streams ->
+StreamError.
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ from harborbench.harborai.errors import (
     APIError,
     APIStatusError,
     APITimeoutError,
+    InvalidResponseError,
     StreamError,
 )
 from harborbench.harborai.types import ChatCompletion, ChatCompletionChunk
 
 from .provider import RequestSpec
-from .streaming import ChunkDecoder
+from .streaming import ChunkDecoder, is_event_stream, not_an_event_stream
 
 __all__ = ["AsyncChunkStream", "map_aiohttp_error", "open_stream", "parse_retry_after", "post_json"]
 
@@ -101,7 +104,9 @@ async def post_json(
         the parsed ChatCompletion.
 
     Raises:
-        APIStatusError, APITimeoutError, APIConnectionError, APIError (malformed body).
+        APIStatusError, APITimeoutError, APIConnectionError, InvalidResponseError (a body that
+        is not JSON or not a chat completion; its Content-Type is not checked, as in the
+        official SDK, which parses a JSON body whatever the header says).
     """
     plugin = spec.plugin
     try:
@@ -118,7 +123,7 @@ async def post_json(
     try:
         data = json.loads(raw)
     except ValueError as exc:
-        raise APIError(f"response body is not JSON: {raw[:200]!r}") from exc
+        raise InvalidResponseError(f"response body is not JSON: {raw[:200]!r}") from exc
     return ChatCompletion.from_json(data, intern)
 
 
@@ -146,6 +151,11 @@ class AsyncChunkStream:
 
     def __aiter__(self) -> AsyncChunkStream:
         return self
+
+    @property
+    def done_marker_missing(self) -> bool:
+        """Whether the stream ended cleanly after a finish_reason without ``data: [DONE]``."""
+        return self._decoder.done_marker_missing
 
     async def __aenter__(self) -> AsyncChunkStream:
         return self
@@ -232,7 +242,8 @@ async def open_stream(
         the open AsyncChunkStream.
 
     Raises:
-        APIStatusError, APITimeoutError, APIConnectionError.
+        APIStatusError, APITimeoutError, APIConnectionError, InvalidResponseError (the answer
+        is a JSON body or another Content-Type than ``text/event-stream``).
     """
     plugin = spec.plugin
     try:
@@ -246,4 +257,12 @@ async def open_stream(
             raise await _status_error(resp)
         finally:
             resp.release()
+    content_type = resp.headers.get("Content-Type")
+    if not is_event_stream(content_type):
+        try:
+            body = await resp.content.read(1024)
+        except (aiohttp.ClientError, OSError, TimeoutError):
+            body = b""
+        resp.close()
+        raise not_an_event_stream(str(content_type), body)
     return AsyncChunkStream(resp, ChunkDecoder(intern), on_close)
