@@ -113,6 +113,11 @@ class SyncChunkStream:
         """Worker side: deliver a chunk, an exception, or the end marker."""
         self._queue.put(item)
 
+    def put_many(self, items: list[Any]) -> None:
+        """Worker side: deliver the chunks decoded from one read, in order."""
+        for item in items:
+            self._queue.put(item)
+
     def __iter__(self) -> Iterator[ChatCompletionChunk]:
         return self
 
@@ -157,6 +162,20 @@ class ThreadChunkStream:
             self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
         except RuntimeError:  # the consumer's loop is closed: nobody is listening any more
             self.cancelled.set()
+
+    def put_many(self, items: list[Any]) -> None:
+        """Worker side (any thread): deliver the chunks decoded from one read, in order, with
+        one wake-up of the consumer's loop instead of one per chunk."""
+        if items:
+            try:
+                self._loop.call_soon_threadsafe(self._put_all, items)
+            except RuntimeError:  # the consumer's loop is closed
+                self.cancelled.set()
+
+    def _put_all(self, items: list[Any]) -> None:
+        put = self._queue.put_nowait
+        for item in items:
+            put(item)
 
     def __aiter__(self) -> AsyncIterator[ChatCompletionChunk]:
         return self
@@ -284,9 +303,7 @@ class TraditionalEngine:
         try:
             while not sink.cancelled.is_set():
                 data = resp.read1(_READ_SIZE)
-                chunks = decoder.feed(data) if data else decoder.close()
-                for chunk in chunks:
-                    sink.put(chunk)
+                sink.put_many(decoder.feed(data) if data else decoder.close())
                 if decoder.error is not None:
                     sink.put(decoder.error)
                     return False

@@ -147,7 +147,7 @@ class AsyncChunkStream:
         self._resp: aiohttp.ClientResponse | None = resp
         self._decoder = decoder
         self._on_close: Callable[[bool], None] | None = on_close
-        self._pending: list[ChatCompletionChunk] = []
+        self._pending: list[ChatCompletionChunk] = []  # decoded, not yet returned, reversed
 
     def __aiter__(self) -> AsyncChunkStream:
         return self
@@ -182,10 +182,10 @@ class AsyncChunkStream:
                 raise StreamError(f"stream broke off: {exc!r}") from exc
             decoder = self._decoder
             if data:
-                self._pending = decoder.feed(data)
+                self._pending = decoder.feed(data)[::-1]
             else:
                 try:
-                    self._pending = decoder.close()
+                    self._pending = decoder.close()[::-1]
                 except StreamError:
                     self._finish(ok=False)
                     raise
@@ -199,9 +199,7 @@ class AsyncChunkStream:
                     self._finish(ok=False)  # the answer is complete; only the socket is lost
                 else:
                     self._finish(ok=True)
-        chunk = self._pending[0]
-        del self._pending[0]
-        return chunk
+        return self._pending.pop()
 
     def _finish(self, *, ok: bool) -> None:
         resp, self._resp = self._resp, None

@@ -132,3 +132,20 @@ def test_not_an_event_stream_names_a_json_body_and_other_types() -> None:
     assert '"stream": true' in str(json_error) and '{"id": "x"}' in str(json_error)
     other = not_an_event_stream("text/html", b"<html>")
     assert "answered with Content-Type 'text/html', not text/event-stream" in str(other)
+
+
+@pytest.mark.parametrize(
+    ("event", "ok"),
+    [
+        (b'data: {"choices": [{"delta": {"content": "x"}}]}  \n\n', True),
+        (b'data: {"choices": []} {"more": 1}\n\n', False),
+        (b'data: {"choices": [\n\n', False),
+        (b"data: {\n\n", False),
+    ],
+)
+def test_json_of_an_event_must_be_one_whole_value(event: bytes, ok: bool) -> None:
+    decoder = ChunkDecoder(str)
+    decoder.feed(event)
+    assert (decoder.error is None) is ok
+    if not ok:
+        assert "stream event is not JSON" in str(decoder.error)
