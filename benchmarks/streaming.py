@@ -45,8 +45,12 @@ MESSAGES = [{"role": "user", "content": "hi"}]
 
 async def bare_loop(url: str, workers: int, warmup_s: float, seconds: float) -> dict[str, float]:
     """A bare aiohttp streaming closed loop; counts what ends inside the window."""
-    body = {"model": "gpt-4o-mini", "messages": MESSAGES, "stream": True,
-            "stream_options": {"include_usage": True}}  # fmt: skip
+    body = {
+        "model": "gpt-4o-mini",
+        "messages": MESSAGES,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
     streams = chunks = 0
     measuring = False
     start = time.perf_counter()
@@ -84,8 +88,11 @@ async def bare_loop(url: str, workers: int, warmup_s: float, seconds: float) -> 
         cpu1, t1 = time.process_time(), time.perf_counter()
         await asyncio.gather(*tasks)
     window = t1 - t0
-    return {"streams_s": streams / window, "chunks_s": chunks / window,
-            "cpu_us_per_chunk": (cpu1 - cpu0) / chunks * 1e6 if chunks else float("nan")}  # fmt: skip
+    return {
+        "streams_s": streams / window,
+        "chunks_s": chunks / window,
+        "cpu_us_per_chunk": (cpu1 - cpu0) / chunks * 1e6 if chunks else float("nan"),
+    }
 
 
 async def engine(
@@ -110,9 +117,12 @@ async def engine(
     t = result.total
     assert t is not None and t.stream is not None
     chunks = t.stream.output_chunks
-    return {"streams_s": t.throughput_ops, "chunks_s": chunks / t.window_s,
-            "cpu_us_per_chunk": t.cpu.cpu_seconds / chunks * 1e6 if chunks else float("nan"),
-            "loop_lag_p99_ms": (t.health.loop_lag_p99_s or 0.0) * 1e3}  # fmt: skip
+    return {
+        "streams_s": t.throughput_ops,
+        "chunks_s": chunks / t.window_s,
+        "cpu_us_per_chunk": t.cpu.cpu_seconds / chunks * 1e6 if chunks else float("nan"),
+        "loop_lag_p99_ms": (t.health.loop_lag_p99_s or 0.0) * 1e3,
+    }
 
 
 def _spread(values: list[float], fmt: Callable[[float], str]) -> str:
@@ -137,7 +147,7 @@ async def main() -> None:
                 "inter_token": "0ms",
                 "tokens_per_chunk": args.tokens_per_chunk,
             },
-        }  # fmt: skip
+        }
     )
     names = ("bare", "optimized", "traditional")
     runs: dict[str, list[dict[str, float]]] = {n: [] for n in names}
@@ -153,13 +163,17 @@ async def main() -> None:
                         url, name, args.workers, args.warmup, args.seconds, args.tokens
                     )
                 runs[name].append(fig)
-                print(f"round {r + 1} {name:12s} {fig['streams_s']:8,.0f} streams/s "
-                      f"{fig['chunks_s']:9,.0f} chunks/s {fig['cpu_us_per_chunk']:7.1f} µs CPU/chunk")  # fmt: skip
+                print(
+                    f"round {r + 1} {name:12s} {fig['streams_s']:8,.0f} streams/s "
+                    f"{fig['chunks_s']:9,.0f} chunks/s {fig['cpu_us_per_chunk']:7.1f} µs CPU/chunk"
+                )
     load_after = os.getloadavg()
     print()
-    print(f"closed loop, {args.workers} workers, {args.tokens} tokens in chunks of "
-          f"{args.tokens_per_chunk}, {args.seconds:g} s window x {args.rounds} rounds; "
-          "median (min-max)")  # fmt: skip
+    print(
+        f"closed loop, {args.workers} workers, {args.tokens} tokens in chunks of "
+        f"{args.tokens_per_chunk}, {args.seconds:g} s window x {args.rounds} rounds; "
+        "median (min-max)"
+    )
     for name in names:
         figs = runs[name]
         print(
@@ -170,15 +184,21 @@ async def main() -> None:
         ceil = [
             a["streams_s"] / b["streams_s"] for a, b in zip(runs[name], runs["bare"], strict=True)
         ]
-        cpu = [a["cpu_us_per_chunk"] / b["cpu_us_per_chunk"]
-               for a, b in zip(runs[name], runs["bare"], strict=True)]  # fmt: skip
-        print(f"  {name}/bare (same rounds): ceiling {_spread(ceil, '{:.2f}'.format)}, "
-              f"CPU per chunk {_spread(cpu, '{:.2f}'.format)}")  # fmt: skip
+        cpu = [
+            a["cpu_us_per_chunk"] / b["cpu_us_per_chunk"]
+            for a, b in zip(runs[name], runs["bare"], strict=True)
+        ]
+        print(
+            f"  {name}/bare (same rounds): ceiling {_spread(ceil, '{:.2f}'.format)}, "
+            f"CPU per chunk {_spread(cpu, '{:.2f}'.format)}"
+        )
     lags = [f["loop_lag_p99_ms"] for f in runs["optimized"]]
     print(f"  optimized: event-loop lag p99 {_spread(lags, '{:.1f}'.format)} ms")
-    print(f"load average (1, 5, 15 min): before {load_before[0]:.2f} {load_before[1]:.2f} "
-          f"{load_before[2]:.2f}, after {load_after[0]:.2f} {load_after[1]:.2f} "
-          f"{load_after[2]:.2f}; {os.cpu_count()} CPUs")  # fmt: skip
+    print(
+        f"load average (1, 5, 15 min): before {load_before[0]:.2f} {load_before[1]:.2f} "
+        f"{load_before[2]:.2f}, after {load_after[0]:.2f} {load_after[1]:.2f} "
+        f"{load_after[2]:.2f}; {os.cpu_count()} CPUs"
+    )
 
 
 if __name__ == "__main__":

@@ -142,11 +142,11 @@ class AsyncChunkStream:
         self,
         resp: aiohttp.ClientResponse,
         decoder: ChunkDecoder,
-        on_close: Callable[[bool], None],
+        on_close: Callable[[bool, bool], None],
     ) -> None:
         self._resp: aiohttp.ClientResponse | None = resp
         self._decoder = decoder
-        self._on_close: Callable[[bool], None] | None = on_close
+        self._on_close: Callable[[bool, bool], None] | None = on_close
         self._pending: list[ChatCompletionChunk] = []  # decoded, not yet returned, reversed
 
     def __aiter__(self) -> AsyncChunkStream:
@@ -175,9 +175,10 @@ class AsyncChunkStream:
             try:
                 data = await resp.content.readany()
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                self._finish(ok=False)
                 err = map_aiohttp_error(exc)
-                if isinstance(err, APITimeoutError):
+                timed_out = isinstance(err, APITimeoutError)
+                self._finish(ok=False, connection_ok=timed_out)  # a timeout: a slow server
+                if timed_out:
                     raise err from exc
                 raise StreamError(f"stream broke off: {exc!r}") from exc
             decoder = self._decoder
@@ -196,12 +197,16 @@ class AsyncChunkStream:
                     if not resp.content.at_eof():
                         await resp.content.read()  # the body's end, so the connection is reused
                 except (aiohttp.ClientError, OSError, TimeoutError):
-                    self._finish(ok=False)  # the answer is complete; only the socket is lost
+                    # the answer is complete; only the socket is lost
+                    self._finish(ok=False, connection_ok=False)
                 else:
                     self._finish(ok=True)
         return self._pending.pop()
 
-    def _finish(self, *, ok: bool) -> None:
+    def _finish(self, *, ok: bool, connection_ok: bool = True) -> None:
+        """Release the response and report once: ``ok`` the answer was complete,
+        ``connection_ok`` False only when the connection broke (a malformed stream, a read
+        timeout or the caller closing early says nothing against the connection)."""
         resp, self._resp = self._resp, None
         if resp is not None:
             if ok:
@@ -210,7 +215,7 @@ class AsyncChunkStream:
                 resp.close()
         on_close, self._on_close = self._on_close, None
         if on_close is not None:
-            on_close(ok)
+            on_close(ok, connection_ok)
 
     async def aclose(self) -> None:
         """Stop reading, release the connection (closed if unread data remains) and the slot."""
@@ -224,7 +229,7 @@ async def open_stream(
     spec: RequestSpec,
     timeout: aiohttp.ClientTimeout,
     intern: Callable[[str], str],
-    on_close: Callable[[bool], None],
+    on_close: Callable[[bool, bool], None],
 ) -> AsyncChunkStream:
     """Send a streamed request and return the open stream once the status line is 2xx.
 
@@ -233,8 +238,10 @@ async def open_stream(
         spec: the prepared request (``stream`` True).
         timeout: timeout for connecting and between reads, seconds.
         intern: str -> str for repeated strings of the chunks.
-        on_close: called once with ok: bool when the stream ends, fails or is closed; it is
-            NOT called when this function raises (the caller releases then).
+        on_close: called once with ``(ok, connection_ok)`` when the stream ends, fails or is
+            closed: ok, the answer was complete; connection_ok, False only when the connection
+            broke (not for a malformed stream, a read timeout or an early close by the
+            caller). It is NOT called when this function raises (the caller releases then).
 
     Returns:
         the open AsyncChunkStream.

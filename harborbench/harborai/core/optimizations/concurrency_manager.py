@@ -254,9 +254,9 @@ class ConcurrencyManager:
         limiter = self.limiter
         lease.streams += 1  # a health check does not replace a session serving streams
 
-        def on_close(ok: bool) -> None:
+        def on_close(ok: bool, connection_ok: bool) -> None:
             lease.streams -= 1
-            pool.release(origin, lease, connection_ok=ok)
+            pool.release(origin, lease, connection_ok=connection_ok)
             limiter.release()
             if not ok:
                 self.failures += 1
