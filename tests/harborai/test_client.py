@@ -221,9 +221,25 @@ async def test_non_retryable_status_is_not_retried(
     assert server.requests == 1
 
 
-async def test_retry_after_longer_than_max_delay_is_not_retried(server: FixtureServer) -> None:
+async def test_retry_after_longer_than_max_delay_is_honoured_within_the_deadline(
+    server: FixtureServer,
+) -> None:
+    # Before: a Retry-After above max_delay_s (here 0.1 s) meant no retry at all.
+    server.script({"status": 429, "headers": {"Retry-After": "1"}})
+    retry = {"max_delay_s": 0.1, "base_delay_s": 0.01}
+    async with create_fast_client(
+        base_url=server.url, timeout_s=5, request_processor={"retry": retry}
+    ) as client:
+        reply = await client.chat.completions.acreate(model="m", messages=MSGS)
+        stats = client.get_statistics()["request_processor"]
+    assert _content(reply) == EXPECTED
+    assert server.requests == 2 and stats["retries"] == 1
+    assert server.arrivals_s[1] - server.arrivals_s[0] >= 0.95
+
+
+async def test_retry_after_beyond_the_deadline_is_not_retried(server: FixtureServer) -> None:
     server.script({"status": 429, "headers": {"Retry-After": "30"}})
-    async with create_fast_client(base_url=server.url) as client:
+    async with create_fast_client(base_url=server.url, timeout_s=2) as client:
         with pytest.raises(APIStatusError) as exc_info:
             await client.chat.completions.acreate(model="m", messages=MSGS)
     assert (exc_info.value.status_code, exc_info.value.retry_after_s) == (429, 30.0)

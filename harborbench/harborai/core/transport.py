@@ -61,14 +61,18 @@ def map_aiohttp_error(exc: BaseException) -> APIError:
         exc: the exception raised while sending or reading.
 
     Returns:
-        APITimeoutError for timeouts; StreamError for a body that broke off mid-transfer;
-        APIConnectionError for every other connection failure.
+        APITimeoutError for timeouts; APIConnectionError for every other connection failure,
+        with ``maybe_executed`` True unless the connection could not be made at all
+        (``aiohttp.ClientConnectorError``: refused, DNS), i.e. for resets, server disconnects
+        and bodies that broke off, after which the server may have executed the request.
     """
     if isinstance(exc, TimeoutError):
         return APITimeoutError(f"request timed out: {exc!r}")
     if isinstance(exc, aiohttp.ClientPayloadError):
-        return APIConnectionError(f"response body broke off: {exc!r}")
-    return APIConnectionError(f"connection failed: {exc!r}")
+        return APIConnectionError(f"response body broke off: {exc!r}", maybe_executed=True)
+    if isinstance(exc, aiohttp.ClientConnectorError):  # no connection: the request never left
+        return APIConnectionError(f"connection failed: {exc!r}")
+    return APIConnectionError(f"connection broke: {exc!r}", maybe_executed=True)
 
 
 async def _status_error(resp: aiohttp.ClientResponse) -> APIStatusError:
