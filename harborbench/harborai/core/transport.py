@@ -96,7 +96,9 @@ async def post_json(
     """Send one non-streamed request and parse the answer.
 
     Args:
-        session: the aiohttp session of the target's origin.
+        session: the aiohttp session of the target's origin, whose default headers are the
+            provider's JSON headers (the connection pool creates it so: aiohttp then copies
+            them instead of merging a dict into every request).
         spec: the prepared request.
         timeout: the request's timeout (total seconds).
         intern: str -> str for repeated strings of the response.
@@ -109,9 +111,7 @@ async def post_json(
     """
     plugin = spec.plugin
     try:
-        async with session.post(
-            plugin.chat_url, data=spec.body, headers=plugin.json_headers, timeout=timeout
-        ) as resp:
+        async with session.post(plugin.chat_url, data=spec.body, timeout=timeout) as resp:
             if resp.status >= 300:
                 raise await _status_error(resp)
             raw = await resp.read()

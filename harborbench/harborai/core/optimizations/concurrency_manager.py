@@ -263,12 +263,14 @@ class ConcurrencyManager:
         if not limiter.try_acquire():
             await _until(limiter.acquire(), deadline, "a free slot of max_concurrent_requests")
         self.requests += 1
-        origin = spec.plugin.origin
+        plugin = spec.plugin
+        origin = plugin.pool_key or plugin.origin
         pool = self.pool
         try:
-            lease = pool.try_acquire(origin)
+            lease = pool.try_acquire(origin, plugin.json_headers)
             if lease is None:
-                lease = await _until(pool.acquire(origin), deadline, "a pooled connection")
+                waiting = pool.acquire(origin, plugin.json_headers)
+                lease = await _until(waiting, deadline, "a pooled connection")
         except BaseException:
             limiter.release()
             raise

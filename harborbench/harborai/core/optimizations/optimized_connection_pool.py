@@ -20,6 +20,7 @@ adaptation, no health checks.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
@@ -82,10 +83,20 @@ class PoolLease:
 
 
 class _Origin:
-    __slots__ = ("consecutive_failures", "gate", "lease", "window_acquisitions", "window_waits")
+    __slots__ = (
+        "consecutive_failures",
+        "gate",
+        "headers",
+        "lease",
+        "window_acquisitions",
+        "window_waits",
+    )
 
-    def __init__(self, lease: PoolLease, gate: AsyncLimiter) -> None:
+    def __init__(
+        self, lease: PoolLease, gate: AsyncLimiter, headers: Mapping[str, str] | None
+    ) -> None:
         self.lease = lease
+        self.headers = headers
         self.gate = gate
         self.consecutive_failures = 0
         self.window_acquisitions = 0
@@ -122,7 +133,7 @@ class OptimizedConnectionPool:
         self.limit_decreases = 0
 
     # --- sessions --------------------------------------------------------------------------
-    def _new_session(self) -> aiohttp.ClientSession:
+    def _new_session(self, headers: Mapping[str, str] | None) -> aiohttp.ClientSession:
         connector = CountingConnector(
             limit=0,  # the gate is the limit (one limiter, not two)
             limit_per_host=0,
@@ -130,25 +141,35 @@ class OptimizedConnectionPool:
         )
         self._connectors.append(connector)
         self.sessions_created += 1
-        return aiohttp.ClientSession(connector=connector, auto_decompress=True)
+        return aiohttp.ClientSession(connector=connector, headers=headers, auto_decompress=True)
 
-    def _origin(self, origin: str) -> _Origin:
+    def _origin(self, origin: str, headers: Mapping[str, str] | None) -> _Origin:
         entry = self._origins.get(origin)
         if entry is None:
             if self._closed:
                 raise RuntimeError("connection pool is closed")
-            entry = _Origin(PoolLease(self._new_session()), AsyncLimiter(self._config.initial_size))
+            session = self._new_session(headers)
+            entry = _Origin(PoolLease(session), AsyncLimiter(self._config.initial_size), headers)
             self._origins[origin] = entry
         return entry
 
-    def try_acquire(self, origin: str) -> PoolLease | None:
+    def try_acquire(
+        self, origin: str, headers: Mapping[str, str] | None = None
+    ) -> PoolLease | None:
         """Take a connection slot of ``origin`` if one is free now, without waiting.
+
+        Args:
+            origin: str, the pool key: ``scheme://host:port``, plus anything that must not
+                share a session (the client adds the provider's name: its credentials).
+            headers: default headers of the session, used when it is created (the provider's
+                JSON headers: sending them as session defaults saves aiohttp merging a dict of
+                headers into every request).
 
         Returns:
             the lease (give it back with :meth:`release` exactly once), or None when the
             caller must ``await`` :meth:`acquire`.
         """
-        entry = self._origins.get(origin) or self._origin(origin)
+        entry = self._origins.get(origin) or self._origin(origin, headers)
         if not entry.gate.try_acquire():
             return None
         entry.window_acquisitions += 1
@@ -156,16 +177,16 @@ class OptimizedConnectionPool:
         lease.in_use += 1
         return lease
 
-    async def acquire(self, origin: str) -> PoolLease:
+    async def acquire(self, origin: str, headers: Mapping[str, str] | None = None) -> PoolLease:
         """Wait for a connection slot of ``origin`` and return the lease to send on.
 
         Args:
-            origin: str, ``scheme://host:port``.
+            origin, headers: as in :meth:`try_acquire`.
 
         Returns:
             the lease; give it back with :meth:`release` exactly once.
         """
-        entry = self._origins.get(origin) or self._origin(origin)
+        entry = self._origins.get(origin) or self._origin(origin, headers)
         gate = entry.gate
         entry.window_acquisitions += 1
         if not gate.try_acquire():
@@ -234,7 +255,7 @@ class OptimizedConnectionPool:
         for entry in self._origins.values():
             lease = entry.lease
             if lease.session.closed or entry.consecutive_failures >= _FAILURES_BEFORE_REPLACE:
-                entry.lease = PoolLease(self._new_session())
+                entry.lease = PoolLease(self._new_session(entry.headers))
                 entry.consecutive_failures = 0
                 lease.retired = True
                 if lease.in_use == 0 and not lease.session.closed:
@@ -304,22 +325,23 @@ class BasicConnectionPool:
         self._closed = False
         self.sessions_created = 0
 
-    def try_acquire(self, origin: str) -> PoolLease:
-        """Return the origin's session lease (created on first use); never waits."""
+    def try_acquire(self, origin: str, headers: Mapping[str, str] | None = None) -> PoolLease:
+        """Return the origin's session lease (created on first use, with ``headers`` as its
+        default headers); never waits."""
         lease = self._leases.get(origin)
         if lease is None:
             if self._closed:
                 raise RuntimeError("connection pool is closed")
             connector = aiohttp.TCPConnector(limit=self._size)
-            lease = PoolLease(aiohttp.ClientSession(connector=connector))
+            lease = PoolLease(aiohttp.ClientSession(connector=connector, headers=headers))
             self._leases[origin] = lease
             self.sessions_created += 1
         lease.in_use += 1
         return lease
 
-    async def acquire(self, origin: str) -> PoolLease:
+    async def acquire(self, origin: str, headers: Mapping[str, str] | None = None) -> PoolLease:
         """The same as :meth:`try_acquire` (aiohttp's connector queues beyond ``size``)."""
-        return self.try_acquire(origin)
+        return self.try_acquire(origin, headers)
 
     def release(self, origin: str, lease: PoolLease, *, connection_ok: bool) -> None:
         """Give back a lease taken by :meth:`acquire` (``connection_ok`` is ignored)."""
