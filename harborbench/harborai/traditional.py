@@ -67,6 +67,34 @@ def map_urllib3_error(exc: BaseException) -> APIError:
     return APIConnectionError(f"connection failed: {exc!r}")
 
 
+def _read_body(resp: Any, deadline: float) -> bytes:
+    """Read a whole answer, checking ``deadline`` (``time.monotonic()``) between socket reads,
+    so that a server dripping its answer cannot hold the thread past the deadline by more than
+    one read; the connection goes back to the pool (closed first if the body was cut).
+
+    Raises:
+        APITimeoutError: the deadline passed, or a read timed out.
+        APIConnectionError: the connection broke.
+    """
+    parts: list[bytes] = []
+    complete = False
+    try:
+        while True:
+            if time.monotonic() >= deadline:
+                raise APITimeoutError("the answer did not arrive within the request timeout")
+            data = resp.read1(_READ_SIZE)
+            if not data:
+                complete = True
+                return b"".join(parts)
+            parts.append(data)
+    except (HTTPError, OSError) as exc:
+        raise map_urllib3_error(exc) from exc
+    finally:
+        if not complete:
+            resp.close()
+        resp.release_conn()
+
+
 class _Counters:
     """In-flight and totals, updated from many threads under one plain lock."""
 
@@ -231,19 +259,21 @@ class TraditionalEngine:
                     body=spec.body,
                     headers=dict(plugin.json_headers),
                     timeout=timeout,
+                    preload_content=False,
                 )
             except (HTTPError, OSError) as exc:
                 raise map_urllib3_error(exc) from exc
+            raw = _read_body(resp, deadline)
             if resp.status >= 300:
                 raise APIStatusError(
                     resp.status,
                     retry_after_s=parse_retry_after(resp.headers.get("Retry-After")),
-                    body=resp.data[:1024].decode("utf-8", "replace"),
+                    body=raw[:1024].decode("utf-8", "replace"),
                 )
             try:
-                data = json.loads(resp.data)
+                data = json.loads(raw)
             except ValueError as exc:
-                raise APIError(f"response body is not JSON: {resp.data[:200]!r}") from exc
+                raise APIError(f"response body is not JSON: {raw[:200]!r}") from exc
             result = ChatCompletion.from_json(data, self._intern)
             ok = True
             return result
