@@ -24,7 +24,9 @@ optimized CPU per request <= the bare loop's (ratio <= 1.0), ceiling >= 0.95x th
 Usage::
 
     .venv/bin/python benchmarks/harness_overhead.py [--seconds 5] [--rounds 5] [--workers 32]
-        [--loop asyncio|uvloop] [--only bare,optimized,traditional] [--skip-latency]
+        [--loops asyncio,uvloop] [--only bare,optimized,traditional] [--skip-latency]
+
+``--loops asyncio,uvloop`` measures every contender on both event loops, interleaved.
 """
 
 from __future__ import annotations
@@ -146,8 +148,21 @@ def load_average() -> str:
     return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-async def main(args: argparse.Namespace) -> None:
-    names = [n for n in ("bare", "optimized", "traditional") if n in args.only]
+def run_on(loop: str, coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run ``coro`` on a fresh event loop of the given kind (asyncio or uvloop)."""
+    if loop == "uvloop":
+        import uvloop
+
+        return uvloop.run(coro)
+    return asyncio.run(coro)
+
+
+def main(args: argparse.Namespace) -> None:
+    kinds = [n for n in ("bare", "optimized", "traditional") if n in args.only]
+    names = [f"{k}/{lp}" if len(args.loops) > 1 else k for lp in args.loops for k in kinds]
+    spec = {
+        (f"{k}/{lp}" if len(args.loops) > 1 else k): (k, lp) for lp in args.loops for k in kinds
+    }
     ops: dict[str, list[float]] = {n: [] for n in names}
     cpu: dict[str, list[float]] = {n: [] for n in names}
     p50: dict[str, list[float]] = {n: [] for n in names}
@@ -157,49 +172,58 @@ async def main(args: argparse.Namespace) -> None:
         for r in range(args.rounds):
             order = names[r % len(names) :] + names[: r % len(names)]
             for name in order:
+                kind, loop = spec[name]
                 closed: Callable[[], Coroutine[Any, Any, tuple[float, float]]] = (
                     (lambda: bare_closed(base, args.workers, args.seconds))
-                    if name == "bare"
-                    else (lambda n=name: engine_closed(base, n, args.workers, args.seconds))  # type: ignore[misc]
+                    if kind == "bare"
+                    else (lambda k=kind: engine_closed(base, k, args.workers, args.seconds))  # type: ignore[misc]
                 )
-                o, c = await closed()
+                o, c = run_on(loop, closed())
                 ops[name].append(o)
                 cpu[name].append(c)
                 if not args.skip_latency:
                     p50[name].append(
-                        await bare_open(base, args.rate, args.seconds)
-                        if name == "bare"
-                        else await engine_open(base, name, args.rate, args.seconds)
+                        run_on(loop, bare_open(base, args.rate, args.seconds))
+                        if kind == "bare"
+                        else run_on(loop, engine_open(base, kind, args.rate, args.seconds))
                     )
             line = "; ".join(
                 f"{n} {ops[n][-1]:,.0f} ops/s {cpu[n][-1]:.1f} µs/req"
                 + (f" p50 {p50[n][-1] * 1e3:.3f} ms" if p50[n] else "")
                 for n in names
             )
-            print(f"round {r + 1} ({','.join(order)}): {line}", flush=True)
+            print(f"round {r + 1} (from {order[0]}): {line}", flush=True)
     print(f"load average after: {load_average()}")
     print()
     print(
         f"ceiling, closed loop of {args.workers} workers, {args.seconds:g} s window "
-        f"x {args.rounds} rounds, loop {args.loop}; median (min-max):"
+        f"x {args.rounds} rounds; median (min-max):"
     )
     for n in names:
-        print(f"  {n:12} {summary(ops[n], ',.0f'):>26} ops/s   {summary(cpu[n], '.1f'):>22} µs/req")
-    if "bare" in names:
-        print("ratios to the bare loop of the same round, median (min-max):")
-        for n in names:
-            if n == "bare":
-                continue
-            ceil = [a / b for a, b in zip(ops[n], ops["bare"], strict=True)]
-            cost = [a / b for a, b in zip(cpu[n], cpu["bare"], strict=True)]
-            print(
-                f"  {n:12} ceiling {summary(ceil, '.2f')} (goal >= 0.95)"
-                f"   CPU per request {summary(cost, '.2f')} (goal <= 1.00)"
-            )
+        print(f"  {n:20} {summary(ops[n], ',.0f'):>26} ops/s   {summary(cpu[n], '.1f'):>22} µs/req")
+    print("ratios to the bare loop (same event loop) of the same round, median (min-max):")
+    for n in names:
+        kind, loop = spec[n]
+        ref = next((m for m in names if spec[m] == ("bare", loop)), None)
+        if kind == "bare" or ref is None:
+            continue
+        ceil = [a / b for a, b in zip(ops[n], ops[ref], strict=True)]
+        cost = [a / b for a, b in zip(cpu[n], cpu[ref], strict=True)]
+        print(
+            f"  {n:20} ceiling {summary(ceil, '.2f')} (goal >= 0.95)"
+            f"   CPU per request {summary(cost, '.2f')} (goal <= 1.00)"
+        )
+    if len(args.loops) > 1:
+        print("uvloop against asyncio, same contender and round, CPU per request:")
+        for k in kinds:
+            a, u = f"{k}/asyncio", f"{k}/uvloop"
+            if a in cpu and u in cpu:
+                ratio = [x / y for x, y in zip(cpu[u], cpu[a], strict=True)]
+                print(f"  {k:20} {summary(ratio, '.2f')}")
     if not args.skip_latency:
         print(f"open loop at {args.rate:g} ops/s, p50 service time, median (min-max):")
         for n in names:
-            print(f"  {n:12} {summary([v * 1e3 for v in p50[n]], '.3f')} ms")
+            print(f"  {n:20} {summary([v * 1e3 for v in p50[n]], '.3f')} ms")
 
 
 if __name__ == "__main__":
@@ -208,14 +232,12 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--workers", type=int, default=32)
     parser.add_argument("--rate", type=float, default=1000.0)
-    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
+    parser.add_argument(
+        "--loops", default="asyncio", help="asyncio, uvloop or asyncio,uvloop (side by side)"
+    )
     parser.add_argument("--only", default="bare,optimized,traditional")
     parser.add_argument("--skip-latency", action="store_true")
     ns = parser.parse_args()
     ns.only = set(ns.only.split(","))
-    if ns.loop == "uvloop":
-        import uvloop
-
-        uvloop.run(main(ns))
-    else:
-        asyncio.run(main(ns))
+    ns.loops = ns.loops.split(",")
+    main(ns)
