@@ -226,13 +226,15 @@ def describe_retries(result: RunResult) -> str:
     client's, what the caller sees; this line shows what the server saw (all trials, warmup
     included).
     """
-    retries = 0
+    retries = after_reset = after_timeout = 0
     server_errors = 0
     server_requests = 0
     for t in result.trials:
         proc = t.client_statistics.get("request_processor")
         if isinstance(proc, dict):
             retries += int(proc.get("retries", 0) or 0)
+            after_reset += int(proc.get("retries_after_reset", 0) or 0)
+            after_timeout += int(proc.get("retries_after_timeout", 0) or 0)
         if t.server_stats:
             by_status = t.server_stats.get("requests_by_status") or {}
             server_errors += sum(n for code, n in by_status.items() if not code.startswith("2"))
@@ -240,6 +242,11 @@ def describe_retries(result: RunResult) -> str:
     if not retries and not server_errors:
         return ""
     text = f"the client retried {retries:,} times"
+    if after_reset or after_timeout:
+        text += (
+            f" ({after_reset:,} after a connection reset, which the server may have executed; "
+            f"{after_timeout:,} after a timeout)"
+        )
     if server_requests:
         text += (
             f"; the server answered {server_errors:,} errors to {server_requests:,} requests "
