@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from pydantic import ValidationError
 
 from harborbench.cli.app import app
 from harborbench.errors import EXIT_INTERRUPTED, MockSettingsError, UserInputError
 
 if TYPE_CHECKING:
+    from pydantic import ValidationError
+
     from harborbench.mockserver.settings import MockSettings
     from harborbench.profile.diagnostics import Where
 
@@ -189,6 +190,8 @@ def settings_from_options(
             not validate; the message names the file and line (or the flag) and the key path
             of every problem, with a did-you-mean for unknown keys.
     """
+    from pydantic import ValidationError
+
     from harborbench.mockserver.settings import MockSettings
     from harborbench.profile.diagnostics import Where
 
