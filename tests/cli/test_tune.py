@@ -126,7 +126,8 @@ def test_an_unreachable_gate_exits_1_and_shows_the_closest_point(  # type: ignor
     result = TuneResult.model_validate_json((tmp_path / "tiny-tune" / "result.json").read_text())
     # The hint names the gate that failed and the budget given and used, not a stock example.
     flat = " ".join(err.split())
-    assert "Closest point 0: it missed error rate: relax it (--set gates.error_rate_max=...)" in flat
+    missed = "Closest point 0: it missed error rate: relax it (--set gates.error_rate_max=...)"
+    assert missed in flat
     assert flat.endswith(
         f"or give a larger --budget than the 20s given ({result.elapsed_s:.0f} s used, trials "
         f"of {result.trial_window_s:g} s)."
