@@ -132,7 +132,19 @@ class FailOn(_Model):
 
 
 class GateOutcome(_Model):
-    """A ``--fail-on`` gate judged on the interval of its metric."""
+    """A ``--fail-on`` gate judged on the interval of its metric.
+
+    Attributes:
+        gate: the gate as written; metric: its metric key.
+        threshold_ratio: the worst acceptable B/A.
+        ci_low, ci_high: the interval of B/A it was judged on (None when there is none).
+        verdict: pass, fail or inconclusive.
+        reason: one sentence explaining the verdict.
+        min_detectable_pct: smallest change the data can detect now (80% power), percent.
+        rounds_needed: for an inconclusive gate, about how many trials (rounds) a side would
+            decide it at the current noise; None when unknown or not applicable.
+        hint: for an inconclusive gate, what would decide it.
+    """
 
     gate: str
     metric: str
@@ -141,6 +153,9 @@ class GateOutcome(_Model):
     ci_high: float | None
     verdict: cs.GateVerdict
     reason: str
+    min_detectable_pct: float | None = None
+    rounds_needed: int | None = None
+    hint: str = ""
 
 
 class RunRef(_Model):

@@ -52,8 +52,9 @@ def test_identical_runs_exit_0_under_gates_and_write_files(cli, tmp_path: Path) 
 
 
 def test_clear_regression_exits_1(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    _save(tmp_path, make_run("base", [STEADY]))
-    _save(tmp_path, make_run("slow", [[int(x * 0.8) for x in STEADY]], seed=9))
+    slow = [int(x * 0.8) for x in STEADY]
+    _save(tmp_path, make_run("base", [STEADY, STEADY]))
+    _save(tmp_path, make_run("slow", [slow, slow], seed=9))
     code, out, err = cli(
         "compare", "base", "slow", "--reports-dir", str(tmp_path), "--fail-on", "throughput:-5%"
     )
