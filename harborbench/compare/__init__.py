@@ -43,6 +43,7 @@ from harborbench.compare.models import (
     MetricSpec,
     ReferenceRow,
     RunRef,
+    SessionInfo,
     tidy_rows,
 )
 from harborbench.compare.rows import _Ctx, _Side
@@ -63,6 +64,7 @@ __all__ = [
     "MetricSpec",
     "ReferenceRow",
     "RunRef",
+    "SessionInfo",
     "comparability",
     "compare_results",
     "evaluate_gate",

@@ -167,8 +167,33 @@ class RunRef(_Model):
     intervals: int
 
 
+class SessionInfo(_Model):
+    """How a ``compare --run`` session measured A and B (:mod:`harborbench.compare.session`).
+
+    Attributes:
+        rounds: interleaved rounds completed (one trial of each side per round).
+        first_look: rounds before the gates were first judged (``--rounds``).
+        max_rounds: the most rounds allowed (``--max-rounds``).
+        budget_s: the wall budget in seconds (``--budget``), or None.
+        stop_reason: why the session stopped (``every gate conclusive``, ``max rounds``,
+            ``budget``, ``undecidable``, ``rounds done`` or ``interrupted``).
+        elapsed_s: wall seconds of the session.
+    """
+
+    rounds: int
+    first_look: int
+    max_rounds: int
+    budget_s: float | None
+    stop_reason: str
+    elapsed_s: float
+
+
 class Comparison(_Model):
-    """The whole comparison of B against A (``comparison.json``)."""
+    """The whole comparison of B against A (``comparison.json``).
+
+    ``interrupted`` is True when a ``compare --run`` session was stopped (Ctrl-C, SIGTERM):
+    the comparison then covers the complete rounds measured before the stop.
+    """
 
     schema_version: int
     a: RunRef
@@ -180,6 +205,8 @@ class Comparison(_Model):
     reference: ReferenceRow | None
     comparability: Comparability
     gates: list[GateOutcome]
+    session: SessionInfo | None = None
+    interrupted: bool = False
 
     def row(self, metric: str) -> MetricRow | None:
         """The row of ``metric`` (a key of :data:`METRICS`), or None if not reported."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -267,15 +268,20 @@ def test_run_writes_each_runs_report_html(  # type: ignore[no-untyped-def]
 ) -> None:
     """--run (measurement replaced by two saved runs) writes reports/<A>/ and <B>/report.html."""
     import harborbench.cli.compare as compare_cli
+    from harborbench.compare.session import SessionBudget, SessionOutcome
     from harborbench.report.html import REPORT_FILE
 
     runs = (make_run("base", [STEADY]), make_run("cand", [STEADY]))
 
-    def measured(_paths: object, rounds: int, reports: Path) -> tuple[RunResult, RunResult]:
-        assert rounds == 3 and reports == tmp_path
+    def measured(
+        _paths: object, budget: SessionBudget, reports: Path, compare: Any, gates: Any = ()
+    ) -> tuple[RunResult, RunResult, SessionOutcome]:
+        assert (budget.rounds, budget.max_rounds, budget.budget_s) == (3, 10, None)
+        assert reports == tmp_path
         for run in runs:
             _save(reports, run)
-        return runs
+        trials = (list(runs[0].trials), list(runs[1].trials))
+        return (*runs, SessionOutcome(trials, compare(*runs), 1, "rounds done", 12.0))
 
     monkeypatch.setattr(compare_cli, "measure_interleaved", measured)
     flags = ["--no-html"] if no_html else []

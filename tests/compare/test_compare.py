@@ -220,9 +220,7 @@ def test_one_trial_a_side_never_fails_a_gate() -> None:
     assert gate.verdict == "inconclusive"
     assert "one trial a side" in gate.reason
     assert "--rounds 2" in gate.hint and "repeat" in gate.hint
-    mixed = _compare(
-        make_run("a", [STEADY, STEADY]), make_run("b", [slow], seed=7), fail_on=gates
-    )
+    mixed = _compare(make_run("a", [STEADY, STEADY]), make_run("b", [slow], seed=7), fail_on=gates)
     assert mixed.gates[0].verdict == "inconclusive"
     two = _compare(
         make_run("a", [STEADY, STEADY]), make_run("b", [slow, slow], seed=7), fail_on=gates
