@@ -142,8 +142,8 @@ def _rate(k: int, n: int) -> str:
 def _spread(values: list[float], fmt: str = "{:.0f}") -> str:
     if not values:
         return "n/a"
-    med = statistics.median(values)
-    return f"median {fmt.format(med)} (min {fmt.format(min(values))}, max {fmt.format(max(values))})"
+    med, low, high = (fmt.format(x) for x in (statistics.median(values), min(values), max(values)))
+    return f"median {med} (min {low}, max {high})"
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -168,13 +168,15 @@ async def main(args: argparse.Namespace) -> None:
     start = time.monotonic()
     with open_target(pa) as target:
         for i in range(args.pairs):
-            for kind, other in (("A/A", pa2), ("A/B", pb)) if i % 2 == 0 else (
-                ("A/B", pb),
-                ("A/A", pa2),
-            ):
-                s = await _session(
-                    kind, pa, other, target, budget, env, args.gate, args.resamples
+            for kind, other in (
+                (("A/A", pa2), ("A/B", pb))
+                if i % 2 == 0
+                else (
+                    ("A/B", pb),
+                    ("A/A", pa2),
                 )
+            ):
+                s = await _session(kind, pa, other, target, budget, env, args.gate, args.resamples)
                 sessions.append(s)
                 print(
                     f"  {kind} #{i + 1}: {s.verdict} after {s.rounds} rounds ({s.stop_reason}, "
@@ -190,7 +192,8 @@ async def main(args: argparse.Namespace) -> None:
     print()
     print(f"A/A false failures (gate failed on identical profiles): "
           f"{_rate(sum(s.verdict == 'fail' for s in aa), len(aa))}")  # fmt: skip
-    print(f"A/A inconclusive (exit 3): {_rate(sum(s.verdict == 'inconclusive' for s in aa), len(aa))}")
+    unsure = sum(s.verdict == "inconclusive" for s in aa)
+    print(f"A/A inconclusive (exit 3): {_rate(unsure, len(aa))}")
     print(f"A/A interval excluding 1 at the first look (nominal 5%): "
           f"{_rate(sum(s.first_look_excludes_1 for s in aa), len(aa))}")  # fmt: skip
     print(f"A/B power (gate failed on the known effect): "
