@@ -27,20 +27,26 @@ if TYPE_CHECKING:
 COMPARE_HELP = """Compare run B with baseline run A: changes, confidence intervals, verdicts.
 
 A and B are run names (reports/<name>/result.json) or paths to result files. Every metric
-gets B/A, a bootstrap confidence interval of that ratio (from the per-second intervals and
-the trials of each run, warmup excluded), the smallest change the data could detect, and a
-verdict: better, worse, no significant difference, or inconclusive. Writes
-reports/compare-<A>-<B>/comparison.csv, comparison.json and report.html (charts, offline;
---no-html to skip).
+gets B/A, a bootstrap confidence interval of that ratio (a stationary block bootstrap of the
+per-second intervals, with the trials of each run as the outer unit; warmup excluded), the
+smallest change the data could detect, and a verdict: better, worse, no significant
+difference, or inconclusive. Writes reports/compare-<A>-<B>/comparison.csv, comparison.json
+and report.html (charts, offline; --no-html to skip).
 
 --fail-on METRIC:CHANGE fails (exit 1) only when the whole interval lies beyond the threshold,
-and is inconclusive (exit 3) when the interval straddles it. Metrics: throughput, attempted,
+and is inconclusive (exit 3) when the interval straddles it; the message says the smallest
+change the data can detect and about how many trials (rounds) a side would decide it. A gate
+never fails with one trial a side (run-to-run noise is invisible in one run), nor when A and B
+come from different machines, kernels, Python or library versions (exit 3 naming the
+difference; --allow-different-environment judges anyway). Metrics: throughput, attempted,
 error_rate, p50, p95, p99, p999, cpu_efficiency, ttft_p50, ttft_p95, itl_p50, itl_p95.
 
---run A.yaml B.yaml --rounds N measures instead of reading files: one trial of A, then one of
-B, N times, against one target with the same seed, so that machine drift cancels out; the two
-runs are saved under their profile names (reports/<name>/: result.json, the CSV files and
-report.html), then compared.
+--run A.yaml B.yaml measures instead of reading files: rounds of one trial of A and one of B
+(order alternating), against one target with the same seed, so that machine drift cancels
+out. After --rounds rounds (default 3) the --fail-on gates are judged, and rounds are added
+while one is inconclusive, up to --max-rounds (default 10) or --budget (e.g. 5m); the rounds
+taken are printed. The two runs are saved under their profile names (reports/<name>/:
+result.json, the CSV files and report.html), then compared. Ctrl-C or SIGTERM keeps the rounds measured, marked interrupted (exit 130).
 
 Examples:
 
@@ -51,6 +57,8 @@ Examples:
   harborbench compare reports/old/result.json reports/new/result.json --strict --json
 
   harborbench compare --run profiles/baseline.yaml profiles/optimized.yaml --rounds 3
+
+  harborbench compare --run a.yaml b.yaml --fail-on throughput:-5% --budget 5m
 
 Exit codes: 0 done (all gates pass), 1 a --fail-on gate failed, 2 bad input (missing or
 too new result, bad option), 3 a gate inconclusive, or --strict with runs that are not
