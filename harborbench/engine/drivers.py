@@ -73,9 +73,12 @@ async def drive_closed_loop(
     """
     level = plan.steps[0].concurrency or 0
     changed = asyncio.Condition()
+    end_ns = start_ns + round(plan.total_s * NS_PER_S)
 
     async def worker(i: int) -> None:
-        while True:
+        # No request starts after the window: it could never be measured, and the target
+        # would count requests that no figure of the run accounts for.
+        while clock() < end_ns:
             if i >= level:
                 async with changed:
                     await changed.wait_for(lambda: i < level)

@@ -21,14 +21,14 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from harborbench.errors import RunFailedError
+from harborbench.errors import HarborbenchError, RunFailedError
 from harborbench.scaleout.backend import Event, Lost
 from harborbench.scaleout.shard import (
     ShardInfo,
     ShardSpec,
     ShardTrial,
+    prepare_shard,
     run_shard_trial,
-    shard_info,
 )
 
 
@@ -36,7 +36,11 @@ def _child_main(spec: ShardSpec, commands: Connection, reports: Connection) -> N
     """Entry point of a shard process (spawned; importable at module level)."""
     # Ctrl-C reaches the whole process group: the coordinator alone decides, and relays a stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    reports.send(shard_info(spec.index))
+    try:
+        reports.send(prepare_shard(spec))
+    except HarborbenchError as exc:
+        reports.send(Lost(spec.index, str(exc)))
+        return
     inbox: queue.Queue[tuple[Any, ...]] = queue.Queue()
     stopping = threading.Event()
     current: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []

@@ -34,8 +34,8 @@ from harborbench.scaleout.shard import (
     ShardTrial,
     Tick,
     boot_id,
+    prepare_shard,
     run_shard_trial,
-    shard_info,
 )
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ class ShardActor:
         self.stopping = False
 
     def info(self) -> ShardInfo:
-        return shard_info(self.spec.index)
+        return prepare_shard(self.spec)
 
     def now(self) -> int:
         return time.perf_counter_ns()

@@ -89,6 +89,22 @@ def shard_info(index: int) -> ShardInfo:
     return ShardInfo(index, __version__, socket.gethostname(), os.getpid(), boot_id())
 
 
+def prepare_shard(spec: ShardSpec) -> ShardInfo:
+    """The prepare phase inside a shard: import the engine, build the plan, check the target.
+
+    Done before the shard says it is ready, so that the go for ``t0`` finds it ready to send
+    (imports alone take seconds: numpy, scipy, aiohttp).
+
+    Raises:
+        TargetUnreachableError: the target does not accept connections from this shard's host.
+    """
+    from harborbench.engine.runner import check_target_reachable, plan_from_profile
+
+    plan_from_profile(spec.profile)
+    check_target_reachable(spec.base_url)
+    return shard_info(spec.index)
+
+
 async def run_shard_trial(
     spec: ShardSpec,
     trial: int,
