@@ -168,3 +168,18 @@ def scaleout_plan(
     check_split(profile, n)
     topology = check_ray_options(profile, ray, placement, n)
     return (lambda: RayBackend(ray, placement, n)), n, topology
+
+
+def refuse_scaleout(command: str, workers: str | None, ray: str | None) -> None:
+    """``tune`` and ``rollback-check`` measure one client in one process: refuse shards.
+
+    Raises:
+        UserInputError: ``--workers`` or ``--ray`` was given (exit 2).
+    """
+    if workers is not None or ray is not None:
+        option = "--workers" if workers is not None else "--ray"
+        raise UserInputError(
+            f"{option}: {command} measures one client in one process and does not split into "
+            "shards.",
+            hint="Drop the option, or use `harborbench run PROFILE --workers N`.",
+        )
