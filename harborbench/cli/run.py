@@ -21,7 +21,6 @@ from harborbench.errors import (
 
 if TYPE_CHECKING:
     from harborbench.profile import Profile
-    from harborbench.result import Topology
     from harborbench.scaleout.backend import Backend
 
 RUN_HELP = """Run a workload profile against the client and write reports/<name>/.
@@ -100,10 +99,10 @@ def run_command(
             if sharded is not None:
                 from harborbench.scaleout.coordinator import arun_sharded
 
-                backend, n, topology = sharded
+                backend, n = sharded
                 return await arun_sharded(
                     profile, backend(), n, name=run_name, progress=display,
-                    on_trial=writer.save, stop=stop, topology=topology,
+                    on_trial=writer.save, stop=stop,
                 )  # fmt: skip
             return await arun(
                 profile, name=run_name, progress=display, on_trial=writer.save, stop=stop
@@ -142,14 +141,13 @@ def run_command(
 
 def scaleout_plan(
     profile: Profile, workers: str | None, ray: str | None, placement: str | None
-) -> tuple[Callable[[], Backend], int, Topology] | None:
+) -> tuple[Callable[[], Backend], int] | None:
     """How to split the run from ``--workers``, ``--ray`` and ``--placement``; ``None`` for
     today's one-process path (no option, or ``--workers 1`` without ``--ray``).
 
     Raises:
         UserInputError: a bad combination or value, or Ray not installed (exit 2).
     """
-    from harborbench.result import Topology
     from harborbench.scaleout.coordinator import check_split, resolve_workers
 
     n = resolve_workers(workers) if workers is not None else None
@@ -161,13 +159,13 @@ def scaleout_plan(
         check_split(profile, n)
         from harborbench.scaleout.local import LocalBackend
 
-        return LocalBackend, n, Topology(backend="multiprocessing", workers=n)
+        return LocalBackend, n
     from harborbench.scaleout.ray_backend import RayBackend, check_ray_options
 
     n = n if n is not None else resolve_workers("auto")
     check_split(profile, n)
-    topology = check_ray_options(profile, ray, placement, n)
-    return (lambda: RayBackend(ray, placement, n)), n, topology
+    check_ray_options(ray, placement)
+    return (lambda: RayBackend(ray, placement, n)), n
 
 
 def refuse_scaleout(command: str, workers: str | None, ray: str | None) -> None:

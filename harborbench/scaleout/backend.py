@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from harborbench.result import Topology
 from harborbench.scaleout.shard import ShardInfo, ShardSpec, ShardTrial, Tick
 
 
@@ -31,6 +32,10 @@ class Backend(Protocol):
     """Starts shards, relays the go and the stop, and hands their reports to the coordinator."""
 
     name: str
+
+    def topology(self, workers: int) -> Topology:
+        """How this backend runs ``workers`` shards, as recorded in the result."""
+        ...
 
     def prepare(self, specs: list[ShardSpec], deadline_s: float) -> list[ShardInfo]:
         """Start every shard and wait until each is ready (imported, plan built).

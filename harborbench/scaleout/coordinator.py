@@ -31,7 +31,7 @@ from harborbench.engine.runner import (
 from harborbench.engine.schedule import LoadPlan
 from harborbench.environment import collect_environment
 from harborbench.errors import UserInputError
-from harborbench.result import IntervalRow, RunResult, ShardRecord, Topology, TrialResult
+from harborbench.result import IntervalRow, RunResult, ShardRecord, TrialResult
 from harborbench.scaleout.backend import Backend, Lost
 from harborbench.scaleout.merge import check_invariants, merge_rows, merge_shards
 from harborbench.scaleout.shard import ShardInfo, ShardSpec, ShardTrial, Tick
@@ -112,7 +112,6 @@ async def arun_sharded(
     progress: ProgressCallback | None = None,
     on_trial: Callable[[RunResult], object] | None = None,
     stop: asyncio.Event | None = None,
-    topology: Topology | None = None,
 ) -> RunResult:
     """Run a profile as ``workers`` shards through ``backend`` and merge them into one result.
 
@@ -124,7 +123,6 @@ async def arun_sharded(
         progress: called about once per second with the merged figures and ``shards k/N``.
         on_trial: called with the result so far after every trial (to save as you go).
         stop: set it to stop every shard; the partial result is marked interrupted.
-        topology: recorded in the result (default: this backend with ``workers`` shards).
 
     Returns:
         The merged result; ``status`` is ``incomplete`` when a shard was lost.
@@ -137,7 +135,7 @@ async def arun_sharded(
     run_name = name or profile.name
     plan = plan_from_profile(profile)
     environment = collect_environment()
-    topo = topology or Topology(backend=backend.name, workers=workers)  # type: ignore[arg-type]
+    topo = backend.topology(workers)
     merged_trials: list[TrialResult] = []
     records = [ShardRecord(index=i, status="ok") for i in range(workers)]
     shard_trials: list[list[TrialResult]] = [[] for _ in range(workers)]

@@ -22,6 +22,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from harborbench.errors import HarborbenchError, RunFailedError
+from harborbench.result import Topology
 from harborbench.scaleout.backend import Event, Lost
 from harborbench.scaleout.shard import (
     ShardInfo,
@@ -94,6 +95,9 @@ class LocalBackend:
         self._commands: list[Connection] = []
         self._reports: list[Connection] = []
         self._lost: set[int] = set()
+
+    def topology(self, workers: int) -> Topology:
+        return Topology(backend="multiprocessing", workers=workers)
 
     def prepare(self, specs: list[ShardSpec], deadline_s: float) -> list[ShardInfo]:
         for spec in specs:

@@ -23,7 +23,7 @@ import re
 import threading
 import time
 import urllib.parse
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from harborbench.errors import RunFailedError, UserInputError
 from harborbench.result import Topology
@@ -38,17 +38,21 @@ from harborbench.scaleout.shard import (
     run_shard_trial,
 )
 
-if TYPE_CHECKING:
-    from harborbench.profile import Profile
-
 CLOCK_WARN_S = 0.005
 CLOCK_REFUSE_S = 0.050
 PING_ROUNDS = 7
 _ADDRESS = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
 
 
-def import_ray() -> Any:
-    """Import Ray, or explain how to install it (exit 2)."""
+def import_ray(address: str) -> Any:
+    """Import Ray, or explain how to install it (exit 2).
+
+    For ``--ray local`` this sets ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` first (unless set):
+    Ray reads it when imported, and without it a local node listens on every interface (``::``
+    and the host's address) even with ``_node_ip_address="127.0.0.1"``.
+    """
+    if address == "local":
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     try:
         import ray
     except ImportError:
@@ -59,8 +63,8 @@ def import_ray() -> Any:
     return ray
 
 
-def check_ray_options(profile: Profile, address: str, placement: str | None, n: int) -> Topology:
-    """Validate ``--ray`` and ``--placement`` before any load; return the topology to record.
+def check_ray_options(address: str, placement: str | None) -> None:
+    """Validate ``--ray`` and ``--placement`` before any load.
 
     Raises:
         UserInputError: Ray Client (``ray://``), a malformed address, an unknown placement, or
@@ -82,11 +86,7 @@ def check_ray_options(profile: Profile, address: str, placement: str | None, n: 
             f"--placement {placement!r} is not spread or strict-spread.",
             hint="spread: shards spread over nodes; strict-spread: one shard per node.",
         )
-    ray = import_ray()
-    return Topology(
-        backend="ray", workers=n, ray_version=str(ray.__version__), ray_address=address,
-        placement=placement,
-    )  # fmt: skip
+    import_ray(address)
 
 
 class ShardActor:
@@ -146,19 +146,23 @@ class RayBackend:
         self.address = address
         self.placement = placement
         self.n = n
-        self._ray = import_ray()
+        self._ray = import_ray(address)
         self._own_init = False
         self._actors: list[Any] = []
         self._runs: dict[int, Any] = {}
         self._lost: set[int] = set()
         self._pg: Any = None
 
+    def topology(self, workers: int) -> Topology:
+        return Topology(
+            backend="ray", workers=workers, ray_version=str(self._ray.__version__),
+            ray_address=self.address, placement=self.placement,
+        )  # fmt: skip
+
     def prepare(self, specs: list[ShardSpec], deadline_s: float) -> list[ShardInfo]:
         ray = self._ray
         if not ray.is_initialized():
-            if self.address == "local":
-                # Loopback only: without these Ray binds the host's interface address.
-                os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+            if self.address == "local":  # loopback only (see import_ray)
                 ray.init(
                     address="local", num_cpus=max(self.n, os.cpu_count() or 1),
                     include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False,

@@ -67,7 +67,8 @@ def test_workers_1_is_todays_one_process_path(profile: str) -> None:
     assert scaleout_plan(p, None, None, None) is None
     assert scaleout_plan(p, "1", None, None) is None
     plan = scaleout_plan(p, "2", None, None)
-    assert plan is not None and plan[1] == 2 and plan[2].backend == "multiprocessing"
+    assert plan is not None and plan[1] == 2
+    assert plan[0]().topology(2) == Topology(backend="multiprocessing", workers=2)
 
 
 def test_compare_lists_a_different_topology_and_an_incomplete_run() -> None:

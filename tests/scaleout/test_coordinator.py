@@ -10,6 +10,7 @@ import pytest
 from harborbench import __version__
 from harborbench.errors import UserInputError
 from harborbench.profile.schema import Profile
+from harborbench.result import Topology
 from harborbench.scaleout.backend import Event, Lost
 from harborbench.scaleout.coordinator import SILENT_LOST_S, arun_sharded, check_split
 from harborbench.scaleout.shard import ShardInfo, ShardSpec, ShardTrial, Tick
@@ -45,6 +46,9 @@ class ScriptedBackend:
         self.n, self.script, self.version = n, script, version
         self.clock = 10**12
         self.calls: list[str] = []
+
+    def topology(self, workers: int) -> Topology:
+        return Topology(backend="multiprocessing", workers=workers)
 
     def prepare(self, specs: list[ShardSpec], deadline_s: float) -> list[ShardInfo]:
         self.calls.append("prepare")
