@@ -21,13 +21,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from harborbench import __version__
-from harborbench.engine.runner import (
-    Progress,
-    ProgressCallback,
-    build_result,
-    open_target,
-    plan_from_profile,
-)
+from harborbench.engine.progress import Progress, ProgressCallback
+from harborbench.engine.runner import build_result, open_target, plan_from_profile
 from harborbench.engine.schedule import LoadPlan
 from harborbench.environment import collect_environment
 from harborbench.errors import UserInputError
@@ -251,7 +246,7 @@ async def _collect_trial(
             for i in trial.waiting(n):
                 trial.lost[i] = "no result before the deadline"
             break
-        if now < window_end_ns:  # liveness: a running shard ticks every second
+        if now < window_end_ns and stopped_at is None:  # a running shard ticks every second
             for i in trial.waiting(n):
                 if now - trial.last_seen[i] > SILENT_LOST_S * 1e9:
                     trial.lost[i] = f"silent for more than {SILENT_LOST_S:.0f} s"

@@ -25,7 +25,7 @@ import numpy as np
 
 from harborbench.engine.assemble import ACHIEVED_WARN_RATIO, configured_level
 from harborbench.engine.schedule import NS_PER_S, LoadPlan, arrival_offsets_ns
-from harborbench.engine.summaries import merged_summary
+from harborbench.engine.summaries import merged_stream_summary, merged_summary
 from harborbench.metrics.histogram import LatencyHistogram
 from harborbench.metrics.resources import memory_trend
 from harborbench.result import (
@@ -33,7 +33,6 @@ from harborbench.result import (
     HealthFigures,
     IntervalRow,
     MemoryFigures,
-    StreamSummary,
     TrialResult,
 )
 
@@ -147,7 +146,8 @@ def merge_shards(
     per_s = 1.0 / window_s if window_s > 0 else 0.0
     cpu_s = sum(t.cpu.cpu_seconds for t in shards)
     responses = [t.response_time for t in shards if t.response_time is not None]
-    stream = _merged_stream([t.stream for t in shards if t.stream is not None], window_s)
+    streams = [t.stream for t in shards if t.stream is not None]
+    stream = merged_stream_summary(streams, window_s) if streams else None
     timeseries = merge_rows([t.timeseries for t in shards])
     health = _merged_health(shards, idx, plan, window_s)
     merged: dict[str, Any] = shards[0].model_dump()
@@ -182,19 +182,6 @@ def merge_shards(
         interrupted=any(t.interrupted for t in shards),
     )
     return TrialResult.model_validate(merged)
-
-
-def _merged_stream(streams: list[StreamSummary], window_s: float) -> StreamSummary | None:
-    if not streams:
-        return None
-    tokens = sum(s.output_tokens for s in streams)
-    return StreamSummary(
-        ttft=merged_summary([s.ttft for s in streams]),
-        itl=merged_summary([s.itl for s in streams]),
-        tpot=merged_summary([s.tpot for s in streams]),
-        output_tokens=tokens,
-        output_tokens_per_s=tokens / window_s if window_s > 0 else 0.0,
-    )
 
 
 def _worst(values: list[float | None]) -> float | None:

@@ -22,7 +22,7 @@ from harborbench import __version__
 from harborbench.result import IntervalRow, TrialResult
 
 if TYPE_CHECKING:
-    from harborbench.engine.runner import Progress
+    from harborbench.engine.progress import Progress
     from harborbench.profile import Profile
 
 

@@ -132,3 +132,15 @@ def test_more_shards_than_a_closed_loop_level_is_refused(listening: str) -> None
     check_split(profile(listening, concurrency=3), 3)
     with pytest.raises(UserInputError, match="concurrency drops to 3, below the number of shards"):
         check_split(profile(listening, concurrency=3), 4)
+
+
+async def test_after_a_stop_a_shard_finishing_its_result_is_not_called_silent(
+    listening: str,
+) -> None:
+    """Once stopped, a shard sends no ticks while it assembles its result: only the grace
+    period applies, not the silence limit."""
+    quiet = [[]] * round((SILENT_LOST_S + 2.0) / 0.25)
+    backend = ScriptedBackend(2, [[Lost(1, "killed")], *quiet, [done(0)]])
+    result = await arun_sharded(profile(listening, "20s"), backend, 2)
+    assert [s.status for s in result.shards] == ["interrupted", "lost"]
+    assert result.total is not None and result.total.successes == 20

@@ -109,7 +109,7 @@ def test_sigkill_of_one_shard_gives_exit_4_and_an_incomplete_result(tmp_path: Pa
     result = load_result(tmp_path / "reports" / "killed" / "result.json")
     assert result.status == "incomplete" and result.gates == []
     lost = [s for s in result.shards if s.status == "lost"]
-    assert [s.pid for s in lost] == [victim.pid]
+    assert [s.pid for s in lost] == [victim.pid], [(s.status, s.reason) for s in result.shards]
     assert result.total is not None
     assert result.total.health.warnings[0].startswith("INCOMPLETE: 1 of 2 shards lost")
     assert all(gone(s.pid) for s in result.shards)
