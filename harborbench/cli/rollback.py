@@ -174,9 +174,14 @@ def rollback_command(
         None, "--junit", metavar="FILE", help="Write a JUnit XML file (one case per row)."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
+    workers: str | None = typer.Option(None, "--workers", hidden=True),
+    ray: str | None = typer.Option(None, "--ray", hidden=True),
 ) -> None:
     import asyncio
 
+    from harborbench.cli.run import refuse_scaleout
+
+    refuse_scaleout("rollback-check", workers, ray)
     from harborbench.report.console import stderr, stdout
     from harborbench.report.rollback_table import (
         render_rollback,
