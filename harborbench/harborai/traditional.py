@@ -38,9 +38,16 @@ from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
 
 from .config import ClientConfig
 from .core.provider import RequestSpec
-from .core.streaming import ChunkDecoder
+from .core.streaming import ChunkDecoder, is_event_stream, not_an_event_stream
 from .core.transport import parse_retry_after
-from .errors import APIConnectionError, APIError, APIStatusError, APITimeoutError, StreamError
+from .errors import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    InvalidResponseError,
+    StreamError,
+)
 from .types import ChatCompletion, ChatCompletionChunk
 
 __all__ = ["SyncChunkStream", "ThreadChunkStream", "TraditionalEngine", "map_urllib3_error"]
@@ -132,10 +139,16 @@ class SyncChunkStream:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.cancelled = threading.Event()
         self._finished = False
+        self.done_marker_missing = False  # ended after a finish_reason without [DONE]
 
     def put(self, item: Any) -> None:
         """Worker side: deliver a chunk, an exception, or the end marker."""
         self._queue.put(item)
+
+    def put_many(self, items: list[Any]) -> None:
+        """Worker side: deliver the chunks decoded from one read, in order."""
+        for item in items:
+            self._queue.put(item)
 
     def __iter__(self) -> Iterator[ChatCompletionChunk]:
         return self
@@ -173,6 +186,7 @@ class ThreadChunkStream:
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self.cancelled = threading.Event()
         self._finished = False
+        self.done_marker_missing = False  # ended after a finish_reason without [DONE]
 
     def put(self, item: Any) -> None:
         """Worker side (any thread): deliver a chunk, an exception, or the end marker."""
@@ -180,6 +194,20 @@ class ThreadChunkStream:
             self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
         except RuntimeError:  # the consumer's loop is closed: nobody is listening any more
             self.cancelled.set()
+
+    def put_many(self, items: list[Any]) -> None:
+        """Worker side (any thread): deliver the chunks decoded from one read, in order, with
+        one wake-up of the consumer's loop instead of one per chunk."""
+        if items:
+            try:
+                self._loop.call_soon_threadsafe(self._put_all, items)
+            except RuntimeError:  # the consumer's loop is closed
+                self.cancelled.set()
+
+    def _put_all(self, items: list[Any]) -> None:
+        put = self._queue.put_nowait
+        for item in items:
+            put(item)
 
     def __aiter__(self) -> AsyncIterator[ChatCompletionChunk]:
         return self
@@ -273,7 +301,7 @@ class TraditionalEngine:
             try:
                 data = json.loads(raw)
             except ValueError as exc:
-                raise APIError(f"response body is not JSON: {raw[:200]!r}") from exc
+                raise InvalidResponseError(f"response body is not JSON: {raw[:200]!r}") from exc
             result = ChatCompletion.from_json(data, self._intern)
             ok = True
             return result
@@ -316,6 +344,10 @@ class TraditionalEngine:
                         )
                     )
                     return
+                content_type = resp.headers.get("Content-Type")
+                if not is_event_stream(content_type):
+                    sink.put(not_an_event_stream(str(content_type), resp.read(1024)))
+                    return
                 ok = self._pump(resp, sink)
             finally:
                 if not ok:
@@ -329,14 +361,15 @@ class TraditionalEngine:
         try:
             while not sink.cancelled.is_set():
                 data = resp.read1(_READ_SIZE)
-                chunks = decoder.feed(data) if data else decoder.close()
-                for chunk in chunks:
-                    sink.put(chunk)
+                sink.put_many(decoder.feed(data) if data else decoder.close())
                 if decoder.error is not None:
                     sink.put(decoder.error)
                     return False
                 if decoder.done:
-                    resp.drain_conn()  # read the end of the body so the connection is reused
+                    if decoder.done_marker_missing:
+                        sink.done_marker_missing = True  # set before _END: the reader sees it
+                    else:
+                        resp.drain_conn()  # read the end of the body so the connection is reused
                     sink.put(_END)
                     return True
             return False

@@ -7,7 +7,13 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
-from harborbench.result import PLAN_BASELINE_OPS, PLAN_TARGET_OPS, LatencySummary, RunResult
+from harborbench.result import (
+    PLAN_BASELINE_OPS,
+    PLAN_TARGET_OPS,
+    LatencySummary,
+    RunResult,
+    StreamSummary,
+)
 
 _VERDICT_STYLE = {"pass": "green", "fail": "bold red", "inconclusive": "yellow"}
 
@@ -107,13 +113,12 @@ def render_summary(
     if t.response_time is not None:
         lat_rows.append(("response time (from intended send)", t.response_time))
     if t.stream is not None:
-        lat_rows += [("time to first token", t.stream.ttft), ("inter-token", t.stream.itl),
-                     ("time per output token", t.stream.tpot)]  # fmt: skip
+        lat_rows += stream_latency_rows(t.stream)
     parts.append(_latency_table(lat_rows))
     if t.stream is not None:
-        parts.append(
-            f"output tokens: {t.stream.output_tokens:,} ({t.stream.output_tokens_per_s:,.0f}/s)"
-        )
+        line = describe_stream(t.stream)
+        style = "yellow" if t.stream.token_source != "usage" or t.stream.done_marker_missing else ""
+        parts.append(f"[{style}]{escape(line)}[/]" if style else escape(line))
     if result.gates:
         gates = Table(title="Gates", title_justify="left")
         for col in ("gate", "threshold", "observed", "verdict", "alert", "detail"):
@@ -158,6 +163,39 @@ def describe_load(load: dict[str, object]) -> str:
     if load.get("rate") is not None:
         return f"open loop, {load['rate']} ops/s ({load.get('arrival', 'constant')} arrivals)"
     return f"closed loop, {load.get('concurrency')} workers"
+
+
+def stream_latency_rows(stream: StreamSummary) -> list[tuple[str, LatencySummary]]:
+    """The latency rows of a streamed run: TTFT, inter-chunk, inter-token (only when per-chunk
+    token counts were known), time per output token."""
+    rows = [("time to first token", stream.ttft), ("inter-chunk", stream.icl)]
+    if stream.itl.count:
+        rows.append(("inter-token", stream.itl))
+    rows.append(("time per output token", stream.tpot))
+    return rows
+
+
+def describe_stream(stream: StreamSummary) -> str:
+    """One line: output tokens and their source, chunks, and streams without ``[DONE]``."""
+    chunks = stream.output_chunks
+    per_chunk = f", {stream.output_tokens / chunks:.1f} per chunk" if chunks else ""
+    source = {
+        "usage": "from the server's usage",
+        "chunk_count": "COUNTED AS CHUNKS: the server sent no usage, so these are chunks, "
+        "not tokens",
+        "mixed": f"from usage for {stream.tokens_from_usage:,} streams, COUNTED AS CHUNKS for "
+        f"{stream.tokens_from_chunk_count:,} without usage",
+        "none": "source unknown",
+    }[stream.token_source]
+    line = (
+        f"output tokens: {stream.output_tokens:,} ({stream.output_tokens_per_s:,.0f}/s), "
+        f"{source}; {chunks:,} content chunks{per_chunk}"
+    )
+    if stream.itl.count == 0:
+        line += "; inter-token latency not measured (no per-chunk token counts)"
+    if stream.done_marker_missing:
+        line += f"; {stream.done_marker_missing:,} streams ended without 'data: [DONE]'"
+    return line
 
 
 def describe_connections(conn: dict[str, object]) -> str:

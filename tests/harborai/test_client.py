@@ -139,7 +139,7 @@ async def test_broken_stream_raises_stream_error(
         # the client is still usable afterwards
         reply = await client.chat.completions.acreate(model="m", messages=MSGS)
     assert len(received) == 2  # role chunk and the first word came before the fault
-    expected = "error event" if fault == "stream_error" else "before 'data: [DONE]'"
+    expected = "error event" if fault == "stream_error" else "without 'data: [DONE]'"
     assert expected in str(exc_info.value)
     assert _content(reply) == EXPECTED
 

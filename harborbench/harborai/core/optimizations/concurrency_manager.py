@@ -309,9 +309,11 @@ class ConcurrencyManager:
         self, spec: RequestSpec, pool: Any, origin: str, lease: Any, deadline: float | None
     ) -> AsyncChunkStream:
         limiter = self.limiter
+        lease.streams += 1  # a health check does not replace a session serving streams
 
-        def on_close(ok: bool) -> None:
-            pool.release(origin, lease, connection_ok=ok)
+        def on_close(ok: bool, connection_ok: bool) -> None:
+            lease.streams -= 1
+            pool.release(origin, lease, connection_ok=connection_ok)
             limiter.release()
             if not ok:
                 self.failures += 1
@@ -320,9 +322,11 @@ class ConcurrencyManager:
             opening = open_stream(lease.session, spec, self._stream_timeout, self._intern, on_close)
             return await _until(opening, deadline, "the stream to open")
         except APIError as exc:
+            lease.streams -= 1
             self._on_failure(exc, pool, origin, lease)
             raise
         except BaseException:
+            lease.streams -= 1
             pool.release(origin, lease, connection_ok=True)
             limiter.release()
             raise

@@ -9,8 +9,10 @@ connector has no public way to change its limit, so the gate carries the limit).
 counters come from the connector (:class:`CountingConnector`): it counts the connections it
 creates and those it hands out, with no aiohttp request tracing on the request path (tracing
 awaits about six signals per request; issue 15 measured it at 6% of the client's CPU). Health
-checks replace a session that is closed or keeps failing to connect; the old session is closed
-when its last request ends.
+checks replace a session that is closed or keeps failing to connect, but never one that is
+serving streams (its open streams would be cut); a replaced (retired) session is closed when its
+last request ends, and :meth:`OptimizedConnectionPool.aclose` closes every retired session still
+open.
 
 :class:`BasicConnectionPool` is what ``use_optimized_connection_pool: false`` gives: one plain
 session per origin with a fixed connector limit of ``connection_pool_size``, no counters, no
@@ -70,15 +72,19 @@ class PoolLease:
 
     Attributes:
         session: the aiohttp session to send on.
-        in_use: int, requests currently holding this lease.
+        in_use: int, requests currently holding this lease (open streams included).
+        streams: int, open streams among them (the caller counts them: ``streams += 1`` when
+            a stream opens on the lease, ``-= 1`` when it ends); a health check does not
+            replace a session with open streams.
         retired: bool, the session was replaced and is closed when ``in_use`` reaches 0.
     """
 
-    __slots__ = ("in_use", "retired", "session")
+    __slots__ = ("in_use", "retired", "session", "streams")
 
     def __init__(self, session: aiohttp.ClientSession) -> None:
         self.session = session
         self.in_use = 0
+        self.streams = 0
         self.retired = False
 
 
@@ -123,6 +129,7 @@ class OptimizedConnectionPool:
         self._config = config
         self._keepalive_timeout_s = keepalive_timeout_s
         self._origins: dict[str, _Origin] = {}
+        self._retired: set[PoolLease] = set()  # replaced leases whose session is still open
         self._closing: set[asyncio.Task[None]] = set()
         self._closed = False
         self._connectors: list[CountingConnector] = []
@@ -205,18 +212,22 @@ class OptimizedConnectionPool:
             connection_ok: bool, False when the request failed to connect or the connection
                 broke (counts toward the health check's replacement threshold).
         """
-        entry = self._origins[origin]
-        entry.gate.release()
         lease.in_use -= 1
-        if connection_ok:
-            entry.consecutive_failures = 0
-        else:
-            self.connection_failures += 1
-            entry.consecutive_failures += 1
+        entry = self._origins.get(origin)
+        if entry is not None:  # None once aclose() ran: the session is closed already
+            entry.gate.release()
+            if connection_ok:
+                entry.consecutive_failures = 0
+            else:
+                self.connection_failures += 1
+                entry.consecutive_failures += 1
         if lease.retired and lease.in_use == 0:
             self._close_later(lease)
 
     def _close_later(self, lease: PoolLease) -> None:
+        if lease not in self._retired:
+            return  # closed already (by aclose, or by an earlier call)
+        self._retired.discard(lease)
         task = asyncio.get_running_loop().create_task(lease.session.close())
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
@@ -246,7 +257,11 @@ class OptimizedConnectionPool:
                     self.limit_decreases += 1
 
     def health_check(self) -> int:
-        """Replace every session that is closed or failed to connect 3 times in a row.
+        """Replace every session that is closed, or failed to connect 3 times in a row and
+        serves no open stream (replacing it would cut them; it is checked again next time).
+
+        The replaced session is retired: closed as soon as its last request ends, or by
+        :meth:`aclose`.
 
         Returns:
             int, the number of sessions replaced by this call.
@@ -254,12 +269,16 @@ class OptimizedConnectionPool:
         replaced = 0
         for entry in self._origins.values():
             lease = entry.lease
-            if lease.session.closed or entry.consecutive_failures >= _FAILURES_BEFORE_REPLACE:
+            closed = lease.session.closed
+            failing = entry.consecutive_failures >= _FAILURES_BEFORE_REPLACE
+            if closed or (failing and lease.streams == 0):
                 entry.lease = PoolLease(self._new_session(entry.headers))
                 entry.consecutive_failures = 0
                 lease.retired = True
-                if lease.in_use == 0 and not lease.session.closed:
-                    self._close_later(lease)
+                if not closed:
+                    self._retired.add(lease)
+                    if lease.in_use == 0:
+                        self._close_later(lease)
                 replaced += 1
         self.sessions_replaced += replaced
         return replaced
@@ -270,12 +289,16 @@ class OptimizedConnectionPool:
         return None if entry is None else entry.gate.limit
 
     async def aclose(self) -> None:
-        """Close every session (current and retired) and wait until they are closed."""
+        """Close every session, current and retired (even with requests still on it), and wait
+        until they are closed."""
         self._closed = True
         for entry in self._origins.values():
             if not entry.lease.session.closed:
                 await entry.lease.session.close()
         self._origins.clear()
+        retired, self._retired = self._retired, set()
+        for lease in retired:
+            await lease.session.close()
         if self._closing:
             await asyncio.gather(*self._closing)
 
