@@ -10,6 +10,8 @@ Schema versions (``schema_version``):
        (inter-chunk latency); ``stream.itl`` is the inter-token latency, from streams whose
        per-chunk token counts are known; where token counts came from, and streams that ended
        without ``[DONE]``. Version 1 files are read with :func:`_migrate_v1`.
+       Also added (with defaults, so older files read as one-process complete runs):
+       ``status``, ``topology`` and ``shards`` of runs split with ``--workers`` / ``--ray``.
 """
 
 from __future__ import annotations
@@ -219,6 +221,53 @@ class GateResult(_Model):
     detail: str
 
 
+class Topology(_Model):
+    """How a run was spread over processes or hosts (``harborbench run --workers/--ray``).
+
+    Attributes:
+        backend: ``"multiprocessing"`` (shard processes on this host) or ``"ray"`` (one Ray
+            actor per shard).
+        workers: number of shards N.
+        split: the rule giving each shard its part of the one global plan.
+        ray_version, ray_address, placement: Ray runs only (``--ray``, ``--placement``).
+    """
+
+    backend: Literal["multiprocessing", "ray"]
+    workers: int
+    split: str = "global index k runs on shard k mod N (open loop: arrivals; closed: workers)"
+    ray_version: str | None = None
+    ray_address: str | None = None
+    placement: str | None = None
+
+
+class ShardRecord(_Model):
+    """One shard of a split run: where it ran, how it ended, and its own trial results.
+
+    Attributes:
+        index: shard i of N (0-based).
+        status: ``ok``; ``lost`` (died or went silent; the run is incomplete);
+            ``interrupted`` (stopped by Ctrl-C or because another shard was lost).
+        reason: why a shard is not ``ok``.
+        host, pid, boot_id: where it ran.
+        clock_offset_s, clock_uncertainty_s: its clock minus the coordinator's, and the bound on
+            that estimate (0 on the coordinator's own host: one CLOCK_MONOTONIC).
+        start_lateness_s: worst lateness of its start over the trials (how late it received
+            the go for the common start time ``t0``; the schedule stays anchored at ``t0``).
+        trials: its own figures per trial, before the merge.
+    """
+
+    index: int
+    status: Literal["ok", "lost", "interrupted"]
+    reason: str | None = None
+    host: str | None = None
+    pid: int | None = None
+    boot_id: str | None = None
+    clock_offset_s: float = 0.0
+    clock_uncertainty_s: float = 0.0
+    start_lateness_s: float | None = None
+    trials: list[TrialResult] = []
+
+
 class RunResult(_Model):
     """Everything one ``harborbench run`` measured (``result.json``)."""
 
@@ -234,6 +283,9 @@ class RunResult(_Model):
     total: TrialResult | None  # all trials merged (histograms merged, counts summed)
     gates: list[GateResult]
     interrupted: bool
+    status: Literal["complete", "incomplete"] = "complete"  # incomplete: a shard was lost
+    topology: Topology | None = None  # None: one process (no --workers / --ray)
+    shards: list[ShardRecord] = []
 
 
 def load_result(path: str | Path) -> RunResult:

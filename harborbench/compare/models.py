@@ -136,7 +136,19 @@ class FailOn(_Model):
 
 
 class GateOutcome(_Model):
-    """A ``--fail-on`` gate judged on the interval of its metric."""
+    """A ``--fail-on`` gate judged on the interval of its metric.
+
+    Attributes:
+        gate: the gate as written; metric: its metric key.
+        threshold_ratio: the worst acceptable B/A.
+        ci_low, ci_high: the interval of B/A it was judged on (None when there is none).
+        verdict: pass, fail or inconclusive.
+        reason: one sentence explaining the verdict.
+        min_detectable_pct: smallest change the data can detect now (80% power), percent.
+        rounds_needed: for an inconclusive gate, about how many trials (rounds) a side would
+            decide it at the current noise; None when unknown or not applicable.
+        hint: for an inconclusive gate, what would decide it.
+    """
 
     gate: str
     metric: str
@@ -145,6 +157,9 @@ class GateOutcome(_Model):
     ci_high: float | None
     verdict: cs.GateVerdict
     reason: str
+    min_detectable_pct: float | None = None
+    rounds_needed: int | None = None
+    hint: str = ""
 
 
 class RunRef(_Model):
@@ -156,8 +171,33 @@ class RunRef(_Model):
     intervals: int
 
 
+class SessionInfo(_Model):
+    """How a ``compare --run`` session measured A and B (:mod:`harborbench.compare.session`).
+
+    Attributes:
+        rounds: interleaved rounds completed (one trial of each side per round).
+        first_look: rounds before the gates were first judged (``--rounds``).
+        max_rounds: the most rounds allowed (``--max-rounds``).
+        budget_s: the wall budget in seconds (``--budget``), or None.
+        stop_reason: why the session stopped (``every gate conclusive``, ``max rounds``,
+            ``budget``, ``undecidable``, ``rounds done`` or ``interrupted``).
+        elapsed_s: wall seconds of the session.
+    """
+
+    rounds: int
+    first_look: int
+    max_rounds: int
+    budget_s: float | None
+    stop_reason: str
+    elapsed_s: float
+
+
 class Comparison(_Model):
-    """The whole comparison of B against A (``comparison.json``)."""
+    """The whole comparison of B against A (``comparison.json``).
+
+    ``interrupted`` is True when a ``compare --run`` session was stopped (Ctrl-C, SIGTERM):
+    the comparison then covers the complete rounds measured before the stop.
+    """
 
     schema_version: int
     a: RunRef
@@ -169,6 +209,8 @@ class Comparison(_Model):
     reference: ReferenceRow | None
     comparability: Comparability
     gates: list[GateOutcome]
+    session: SessionInfo | None = None
+    interrupted: bool = False
 
     def row(self, metric: str) -> MetricRow | None:
         """The row of ``metric`` (a key of :data:`METRICS`), or None if not reported."""

@@ -352,10 +352,11 @@ class FastHarborAI:
             await manager.start()
         if manager.stopped:
             raise ClientClosedError("the client is closed; create a new one")
+        deadline = manager.deadline()  # timeout_s bounds the whole call, retries included
         processor = manager.processor
         if processor is not None:
-            return await processor.submit(spec, priority)
-        return await manager.execute(spec)
+            return await processor.call(spec, priority, deadline)
+        return await manager.execute(spec, deadline)
 
     def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
         with self._bind_lock:

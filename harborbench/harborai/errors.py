@@ -79,7 +79,17 @@ class APITimeoutError(APIError):
 
 
 class APIConnectionError(APIError):
-    """The connection could not be made or broke before a complete answer."""
+    """The connection could not be made or broke before a complete answer.
+
+    Attributes:
+        maybe_executed: bool, True when the connection broke after the request was written
+            (reset, server disconnect, broken body): the server may have executed it. False
+            when no connection was made (refused, DNS), so the server never saw the request.
+    """
+
+    def __init__(self, message: str, *, maybe_executed: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_executed = maybe_executed
 
 
 class InvalidResponseError(APIError):

@@ -64,14 +64,18 @@ def map_aiohttp_error(exc: BaseException) -> APIError:
         exc: the exception raised while sending or reading.
 
     Returns:
-        APITimeoutError for timeouts; StreamError for a body that broke off mid-transfer;
-        APIConnectionError for every other connection failure.
+        APITimeoutError for timeouts; APIConnectionError for every other connection failure,
+        with ``maybe_executed`` True unless the connection could not be made at all
+        (``aiohttp.ClientConnectorError``: refused, DNS), i.e. for resets, server disconnects
+        and bodies that broke off, after which the server may have executed the request.
     """
     if isinstance(exc, TimeoutError):
         return APITimeoutError(f"request timed out: {exc!r}")
     if isinstance(exc, aiohttp.ClientPayloadError):
-        return APIConnectionError(f"response body broke off: {exc!r}")
-    return APIConnectionError(f"connection failed: {exc!r}")
+        return APIConnectionError(f"response body broke off: {exc!r}", maybe_executed=True)
+    if isinstance(exc, aiohttp.ClientConnectorError):  # no connection: the request never left
+        return APIConnectionError(f"connection failed: {exc!r}")
+    return APIConnectionError(f"connection broke: {exc!r}", maybe_executed=True)
 
 
 async def _status_error(resp: aiohttp.ClientResponse) -> APIStatusError:
@@ -95,7 +99,9 @@ async def post_json(
     """Send one non-streamed request and parse the answer.
 
     Args:
-        session: the aiohttp session of the target's origin.
+        session: the aiohttp session of the target's origin, whose default headers are the
+            provider's JSON headers (the connection pool creates it so: aiohttp then copies
+            them instead of merging a dict into every request).
         spec: the prepared request.
         timeout: the request's timeout (total seconds).
         intern: str -> str for repeated strings of the response.
@@ -110,9 +116,7 @@ async def post_json(
     """
     plugin = spec.plugin
     try:
-        async with session.post(
-            plugin.chat_url, data=spec.body, headers=plugin.json_headers, timeout=timeout
-        ) as resp:
+        async with session.post(plugin.chat_url, data=spec.body, timeout=timeout) as resp:
             if resp.status >= 300:
                 raise await _status_error(resp)
             raw = await resp.read()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import pytest
+
 from harborbench.harborai.config import resolve_config
 from harborbench.harborai.core.limiter import AsyncLimiter
 from harborbench.harborai.core.optimizations.concurrency_manager import (
@@ -12,7 +14,7 @@ from harborbench.harborai.core.optimizations.concurrency_manager import (
     ConcurrencyManager,
 )
 from harborbench.harborai.core.provider import RequestSpec, build_body, make_plugin
-from harborbench.harborai.errors import APIStatusError, StreamError
+from harborbench.harborai.errors import APIStatusError, APITimeoutError, StreamError
 from tests.harborai.conftest import FixtureServer
 
 MSGS = [{"role": "user", "content": "hi"}]
@@ -139,7 +141,7 @@ async def test_health_check_does_not_replace_a_session_serving_a_stream(
     stream_spec = RequestSpec(spec.plugin, build_body("m", MSGS, True, {}), True)
     stream = await manager.execute(stream_spec)
     pool = manager.pool
-    entry = pool._origins[spec.plugin.origin]  # type: ignore[union-attr]
+    entry = pool._origins[spec.plugin.pool_key]  # type: ignore[union-attr]
     entry.consecutive_failures = 3  # as after three failed connections
     manager.check_health()
     assert pool.statistics()["sessions_replaced"] == 0
@@ -175,3 +177,32 @@ async def test_streams_closed_early_or_malformed_are_no_connection_failures(
     manager.check_health()
     assert manager.statistics()["connection_pool"]["sessions_replaced"] == 0
     await manager.stop()
+
+
+async def test_a_hang_while_successes_are_fast_leaves_the_limit(server: FixtureServer) -> None:
+    # Before: every timeout cut the limit, so a target that hangs 10% of its answers drove it
+    # to ~10 and kept it there.
+    manager, spec = _manager(server, max_concurrent_requests=20, timeout_s=0.3)
+    await manager.start()
+    await manager.execute(spec, manager.deadline())  # a fast success
+    server.script({"delay_s": 3.0})
+    with pytest.raises(APITimeoutError):
+        await manager.execute(spec, manager.deadline())
+    stats = manager.statistics()["concurrency_manager"]
+    await manager.stop()
+    assert (stats["limit"], stats["limit_decreases"]) == (20, 0)
+    assert (stats["timeouts"], stats["timeouts_as_hangs"]) == (1, 1)
+
+
+async def test_a_timeout_while_successes_are_slow_lowers_the_limit(server: FixtureServer) -> None:
+    manager, spec = _manager(server, max_concurrent_requests=20, timeout_s=1.0)
+    await manager.start()
+    server.script({"delay_s": 0.6}, {"delay_s": 3.0})  # slow success (>= half the timeout)
+    await manager.execute(spec, manager.deadline())
+    with pytest.raises(APITimeoutError):
+        await manager.execute(spec, manager.deadline())
+    stats = manager.statistics()["concurrency_manager"]
+    await manager.stop()
+    assert stats["latency_ewma_s"] >= 0.5
+    assert (stats["limit"], stats["limit_decreases"]) == (18, 1)
+    assert (stats["timeouts"], stats["timeouts_as_hangs"]) == (1, 0)
