@@ -37,6 +37,16 @@ class GateThresholds:
     success_rate_min: float | None = None
 
 
+#: The key of a profile's ``gates`` section behind each gate's display name (``GateResult.name``).
+GATE_KEYS: dict[str, str] = {
+    "throughput": "throughput_min",
+    "p95 latency": "p95_max",
+    "error rate": "error_rate_max",
+    "success rate": "success_rate_min",
+    "memory growth": "memory_growth_max_pct",
+    "memory slope": "memory_slope_max_mb_per_min",
+}
+
 #: The plan's thresholds (SPEC section 8).
 PLAN_GATES = GateThresholds(
     throughput_min=1000.0,

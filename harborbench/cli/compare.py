@@ -14,6 +14,7 @@ from harborbench.errors import (
     InconclusiveError,
     Interrupted,
     ResultFileError,
+    RunFailedError,
     UserInputError,
 )
 
@@ -136,11 +137,16 @@ def write_comparison(comparison: Comparison, reports: Path) -> Path:
         The folder ``reports/compare-<A>-<B>/``.
     """
     from harborbench.compare import tidy_rows
-    from harborbench.report.files import csv_text, run_dir, write_atomic
+    from harborbench.report.files import csv_text, run_dir, write_atomic, write_failed
 
     folder = run_dir(reports, f"compare-{comparison.a.name}-{comparison.b.name}")
-    write_atomic(folder / "comparison.json", comparison.model_dump_json(indent=2) + "\n")
-    write_atomic(folder / "comparison.csv", csv_text(tidy_rows(comparison)))
+    text = comparison.model_dump_json(indent=2) + "\n"
+    try:
+        write_atomic(folder / "comparison.json", text)
+        write_atomic(folder / "comparison.csv", csv_text(tidy_rows(comparison)))
+    except OSError as exc:
+        message = write_failed(f"the comparison in {folder}", exc, text, "compare")
+        raise RunFailedError(message) from None
     return folder
 
 
@@ -182,7 +188,7 @@ def measure_interleaved(
     from harborbench.environment import collect_environment
     from harborbench.profile import load_profile
     from harborbench.report.console import print_warning, stderr
-    from harborbench.report.files import ResultWriter
+    from harborbench.report.files import ResultWriter, check_run_folder, run_dir
 
     pa, pb = (load_profile(p) for p in profile_paths)
     if pa.target != pb.target:
@@ -202,6 +208,7 @@ def measure_interleaved(
     profiles = (pa, pb)
     plans = (plan_from_profile(pa), plan_from_profile(pb))
     writers = (ResultWriter(reports, pa.name), ResultWriter(reports, pb.name))
+    check_run_folder(run_dir(reports, f"compare-{pa.name}-{pb.name}"), "the comparison folder")
     environment = collect_environment()
 
     def result(side: int, trials: list[TrialResult], interrupted: bool) -> RunResult:
@@ -288,7 +295,7 @@ def compare_command(
     from harborbench.compare import compare_results, parse_fail_on
     from harborbench.report.compare_table import render_comparison
     from harborbench.report.console import print_warning, stdout
-    from harborbench.report.files import check_writable_dir
+    from harborbench.report.files import check_run_folder, check_writable_dir, run_dir
 
     gates = [parse_fail_on(text) for text in fail_on]
 
@@ -323,6 +330,9 @@ def compare_command(
         result_a = load_result(path_a)
         path_b = resolve_result_path(b, reports)
         result_b = load_result(path_b)
+        check_run_folder(
+            run_dir(reports, f"compare-{result_a.name}-{result_b.name}"), "the comparison folder"
+        )
         if path_a.resolve() == path_b.resolve():
             print_warning(
                 f"A and B are the same result file ({path_a}): the comparison can only show "

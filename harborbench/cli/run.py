@@ -143,7 +143,10 @@ def run_command(
         raise Interrupted(f"Interrupted; the partial result is in {folder}/.")
     failed = [g.name for g in result.gates if g.verdict == "fail"]
     if failed:
-        raise GateFailed(f"gate(s) failed: {', '.join(failed)} (see {folder}/result.json).")
+        raise GateFailed(
+            f"gate(s) failed: {', '.join(failed)} (see {folder}/result.json).",
+            hint=gate_failure_hint(failed),
+        )
     unsure = [g.name for g in result.gates if g.verdict == "inconclusive"]
     if unsure:
         raise InconclusiveError(
@@ -171,6 +174,37 @@ def _loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
         ) from None
     factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
     return factory
+
+
+#: Gates whose figure depends on the speed of the machine that measures, not only on the client.
+MACHINE_GATES = ("throughput", "p95 latency")
+
+
+def gate_failure_hint(failed: list[str]) -> str:
+    """What a failed gate means and how to read it, for the line after ``gate(s) failed``.
+
+    Args:
+        failed: the names of the failed gates (``GateResult.name``).
+
+    Returns:
+        One or two sentences: a failed gate is the finding, where to read it, and for the gates
+        of :data:`MACHINE_GATES` the ``--set`` that relaxes them on a slower machine.
+    """
+    from harborbench.gates import GATE_KEYS
+
+    text = (
+        "A failed gate is a finding about the client on this machine, not an error of the "
+        "run: the summary's gates table shows each threshold beside the figure measured."
+    )
+    machine = [g for g in failed if g in MACHINE_GATES]
+    if machine:
+        sets = " ".join(f"--set gates.{GATE_KEYS[g]}=VALUE" for g in machine)
+        verb, them = ("depends", "it") if len(machine) == 1 else ("depend", "them")
+        text += (
+            f" {' and '.join(machine).capitalize()} {verb} on this machine's speed (the shipped "
+            f"profiles hold the plan's gates); on a slower machine, relax {them} with {sets}."
+        )
+    return text
 
 
 def scaleout_plan(

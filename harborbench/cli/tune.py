@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from harborbench.cli.app import app
 from harborbench.cli.signals import stop_on_signals
 from harborbench.errors import GateFailed, InconclusiveError, Interrupted, UserInputError
+
+if TYPE_CHECKING:
+    from harborbench.tune.result import TuneResult
 
 TUNE_HELP = """Sweep the client's settings for a profile's workload; recommend a config.
 
@@ -67,7 +71,7 @@ def tune_command(
     from harborbench.report.tune_files import TuneWriter
     from harborbench.report.tune_table import render_tune
     from harborbench.tune import atune
-    from harborbench.tune.result import SweepPoint, TuneResult
+    from harborbench.tune.result import SweepPoint
     from harborbench.tune.sweep import check_budget
     from harborbench.units import parse_duration
 
@@ -131,7 +135,7 @@ def _exit(result: object, folder: Path) -> None:
         raise GateFailed(
             f"no point of the sweep met every gate of the profile{closest} "
             f"(see {folder}/sweep.csv).",
-            hint="Relax a gate (--set gates.p95_max=...) or give a larger --budget.",
+            hint=no_point_hint(result),
         )
     conf = result.confirmation
     if conf is None:
@@ -147,3 +151,25 @@ def _exit(result: object, folder: Path) -> None:
             f"the confirmation run is inconclusive for: {', '.join(conf.point.unsure_gates)}.",
             hint="Give a larger --budget for a longer confirmation.",
         )
+
+
+def no_point_hint(result: TuneResult) -> str:
+    """What to do when no point met the gates: the gates the closest point missed (with the
+    ``--set`` that relaxes each) and the budget actually given and used."""
+    from harborbench.gates import GATE_KEYS
+    from harborbench.profile.overrides import duration_text
+
+    budget = (
+        f"a larger --budget than the {duration_text(result.budget_s)} given ("
+        f"{result.elapsed_s:.0f} s used, trials of {result.trial_window_s:g} s)"
+    )
+    point = None if result.closest is None else result.points[result.closest]
+    if point is None or not (point.missed_gates or point.unsure_gates):
+        return f"Relax a gate of the profile, or give {budget}."
+    parts = []
+    if point.missed_gates:
+        keys = " or ".join(f"--set gates.{GATE_KEYS.get(g, g)}=..." for g in point.missed_gates)
+        parts.append(f"it missed {', '.join(point.missed_gates)}: relax it ({keys})")
+    if point.unsure_gates:
+        parts.append(f"{', '.join(point.unsure_gates)} could not be judged on its short trial")
+    return f"Closest point {point.index}: {'; '.join(parts)}; or give {budget}."

@@ -440,16 +440,36 @@ async def arun(
     return result
 
 
+def as_sentences(parts: list[str]) -> str:
+    """Join clauses such as health warnings as sentences: a capital first, a full stop last."""
+    return " ".join(
+        p[:1].upper() + p[1:] + ("" if p.endswith((".", "!", "?")) else ".") for p in parts if p
+    )
+
+
 def _nothing_succeeded(total: TrialResult, base_url: str) -> RunFailedError:
-    """The error for a run in which not one measured request succeeded (exit 4)."""
-    health = "; ".join(total.health.warnings)
+    """The error for a run in which not one measured request succeeded (exit 4).
+
+    Three cases are told apart: requests sent in the window that were all still in flight at
+    its end; no request sent in the window at all (those of the warmup still held every worker
+    or slot of the client); and requests that failed, where a 404 from a ``base_url`` without
+    ``/v1`` names the fix.
+    """
+    health = as_sentences(total.health.warnings)
     if total.failures == 0:
-        msg = (
-            f"no request completed inside the {total.window_s:.1f} s window "
-            f"({total.in_flight_at_end} still in flight at its end)"
-        )
+        if total.in_flight_at_end == 0:
+            msg = (
+                f"no request was sent inside the {total.window_s:.1f} s window: the requests "
+                "sent during warmup were still pending and held every worker (or every slot of "
+                "the client), so nothing was measured."
+            )
+        else:
+            msg = (
+                f"no request completed inside the {total.window_s:.1f} s window "
+                f"({total.in_flight_at_end} sent in it were still in flight at its end)."
+            )
         return AllRequestsFailedError(
-            msg + (f"; {health}" if health else ""),
+            f"{msg} {health}".strip(),
             hint="Lower the load or lengthen the duration; check the target's latency.",
         )
     kinds = ", ".join(f"{k} x{n}" for k, n in total.failures_by_kind.items())
@@ -457,6 +477,14 @@ def _nothing_succeeded(total: TrialResult, base_url: str) -> RunFailedError:
     msg = f"every measured request failed ({kinds}); first error: {first}"
     if set(total.failures_by_kind) <= {"connection", "timeout"}:
         return TargetUnreachableError(msg, hint=f"Is the target at {base_url} up?")
+    root = base_url.rstrip("/")
+    without_v1 = not urllib.parse.urlsplit(root).path.endswith("/v1")
+    if "http_404" in total.failures_by_kind and without_v1:
+        return AllRequestsFailedError(
+            msg.rstrip(".") + ".",
+            hint=f"The target answered 404 Not Found, and an OpenAI-compatible API is served "
+            f"under /v1: set target.base_url to {root}/v1.",
+        )
     return AllRequestsFailedError(msg)
 
 

@@ -88,6 +88,83 @@ def check_writable_dir(folder: Path, option: str = "--reports-dir") -> None:
         ) from None
 
 
+def check_run_folder(folder: Path, option: str | None = None) -> None:
+    """Make sure the files of a run (or a sweep, a comparison) can be written in ``folder``.
+
+    Called before anything is measured, so that a run never measures for minutes and then
+    loses its result to an unwritable path: the reports folder and ``folder`` are created if
+    missing, a file is written and removed in ``folder``, and its ``history/`` (where an
+    earlier run is moved) must not be a file.
+
+    Args:
+        folder: ``reports/<name>``.
+        option: how the user named the folder, for the message (default ``--name <name>``).
+
+    Raises:
+        UserInputError: the reports folder or ``folder`` is a file or cannot be created or
+            written, or its ``history`` is a file (exit 2); the message names the path and
+            the fix.
+    """
+    named = option or f"--name {folder.name}"
+    check_writable_dir(folder.parent)
+    if folder.exists() and not folder.is_dir():
+        raise UserInputError(
+            f"{named}: {folder} is a file, not a folder.",
+            hint="Give another --name, or move the file away.",
+        )
+    history = folder / "history"
+    if history.exists() and not history.is_dir():
+        raise UserInputError(
+            f"{named}: {history} is a file; an earlier run is moved there.",
+            hint="Move the file away, or give another --name.",
+        )
+    check_writable_dir(folder, named)
+
+
+def save_fallback(text: str, name: str, suffix: str = ".json") -> Path | None:
+    """Write ``text`` to a new file in the system's temporary folder, when its place failed.
+
+    Args:
+        text: the whole file (a result, a report).
+        name: part of the file name (a run name).
+        suffix: the file's extension.
+
+    Returns:
+        The path of the new file (``harborbench-<name>-XXXX<suffix>``, mode 0600), or ``None``
+        when even that cannot be written.
+    """
+    try:
+        fd, path = tempfile.mkstemp(prefix=f"harborbench-{name}-", suffix=suffix)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+    except OSError:
+        return None
+    return Path(path)
+
+
+def write_failed(what: str, exc: OSError, text: str, name: str, suffix: str = ".json") -> str:
+    """The message of a write that failed at the end, after saving ``text`` to a fallback file.
+
+    Args:
+        what: what could not be written, e.g. ``"the result files in reports/x"``.
+        exc: the error of the write.
+        text: the content that must not be lost.
+        name: a name for the fallback file.
+        suffix: the fallback file's extension.
+
+    Returns:
+        ``"cannot write WHAT (reason); the result is saved in PATH."`` (or says that the
+        fallback failed too).
+    """
+    fallback = save_fallback(text, name, suffix)
+    where = (
+        f"the result is saved in {fallback}"
+        if fallback is not None
+        else "the fallback file in the temporary folder could not be written either"
+    )
+    return f"cannot write {what} ({exc.strerror or exc}); {where}."
+
+
 def archive_previous(folder: Path) -> Path | None:
     """Move an earlier run's files from ``folder`` to ``folder/history/<timestamp>/``.
 
@@ -205,25 +282,34 @@ class ResultWriter:
     Args:
         reports: the reports folder (``./reports`` by default in the CLI).
         name: the run name.
+
+    Raises:
+        ValueError: an unsafe name.
+        UserInputError: the run's folder cannot be written (see :func:`check_run_folder`).
     """
 
     def __init__(self, reports: Path, name: str) -> None:
         self.folder = run_dir(reports, name)
-        check_writable_dir(reports)
+        check_run_folder(self.folder)
         self._archived = False
         self.history: Path | None = None
 
     def save(self, result: RunResult) -> Path:
-        """Write ``result.json``, ``summary.csv`` and ``timeseries.csv``; returns the folder."""
+        """Write ``result.json``, ``summary.csv`` and ``timeseries.csv``; returns the folder.
+
+        Raises:
+            RunFailedError: a file cannot be written; the message gives the path of a fallback
+                copy of ``result.json`` in the temporary folder (:func:`write_failed`).
+        """
+        text = result.model_dump_json(indent=2) + "\n"
         try:
             if not self._archived:
                 self.history = archive_previous(self.folder)
                 self._archived = True
-            write_atomic(self.folder / "result.json", result.model_dump_json(indent=2) + "\n")
+            write_atomic(self.folder / "result.json", text)
             write_atomic(self.folder / "summary.csv", csv_text(summary_rows(result)))
             write_atomic(self.folder / "timeseries.csv", csv_text(timeseries_rows(result)))
         except OSError as exc:
-            raise RunFailedError(
-                f"cannot write the result files in {self.folder} ({exc.strerror or exc})."
-            ) from None
+            what = f"the result files in {self.folder}"
+            raise RunFailedError(write_failed(what, exc, text, result.name)) from None
         return self.folder
