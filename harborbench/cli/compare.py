@@ -46,7 +46,8 @@ error_rate, p50, p95, p99, p999, cpu_efficiency, ttft_p50, ttft_p95, itl_p50, it
 out. After --rounds rounds (default 3) the --fail-on gates are judged, and rounds are added
 while one is inconclusive, up to --max-rounds (default 10) or --budget (e.g. 5m); the rounds
 taken are printed. The two runs are saved under their profile names (reports/<name>/:
-result.json, the CSV files and report.html), then compared. Ctrl-C or SIGTERM keeps the rounds measured, marked interrupted (exit 130).
+result.json, the CSV files and report.html), then compared. Ctrl-C or SIGTERM keeps the
+rounds measured, marked interrupted (exit 130).
 
 Examples:
 
