@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
 import tempfile
 from pathlib import Path
@@ -12,13 +11,14 @@ import typer
 
 from harborbench.cli.app import app
 from harborbench.errors import GateFailed, InconclusiveError, Interrupted, UserInputError
-from harborbench.rollback.smoke import ClientFactory, default_factory
 
 if TYPE_CHECKING:
     from harborbench.rollback import RollbackReport
+    from harborbench.rollback.smoke import ClientFactory
 
-#: The factory that builds each path's client; a test replaces it with a broken double.
-CLIENT_FACTORY: ClientFactory = default_factory
+#: The factory that builds each path's client (``None``: the real client); a test replaces it
+#: with a broken double. Imported lazily: the rollback package pulls in scipy.
+CLIENT_FACTORY: ClientFactory | None = None
 
 ROLLBACK_HELP = "\n\n".join(
     [
@@ -174,7 +174,14 @@ def rollback_command(
         None, "--junit", metavar="FILE", help="Write a JUnit XML file (one case per row)."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
+    workers: str | None = typer.Option(None, "--workers", hidden=True),
+    ray: str | None = typer.Option(None, "--ray", hidden=True),
 ) -> None:
+    import asyncio
+
+    from harborbench.cli.run import refuse_scaleout
+
+    refuse_scaleout("rollback-check", workers, ray)
     from harborbench.report.console import stderr, stdout
     from harborbench.report.rollback_table import (
         render_rollback,
@@ -184,6 +191,7 @@ def rollback_command(
     )
     from harborbench.rollback import arollback_check, options_for
     from harborbench.rollback.gates import gate_settings, load_gates_file
+    from harborbench.rollback.smoke import default_factory
     from harborbench.units import parse_duration
 
     p95_s = None
@@ -224,7 +232,7 @@ def rollback_command(
         with stop_on_signals("Stopping: keeping what was checked so far…") as stop:
             return await arollback_check(
                 options,
-                factory=CLIENT_FACTORY,
+                factory=CLIENT_FACTORY or default_factory,
                 progress=None if quiet or as_json else progress,
                 stop=stop,
             )

@@ -64,7 +64,8 @@ def comparability(a: RunResult, b: RunResult) -> Comparability:
     ``request`` or ``target`` sections differ. ``warmup``, ``duration``, ``repeat`` and ``seed``
     differences are listed as notes. Health problems of either run are warnings. Two runs of
     the same client config in different effective modes (the disabling environment variable)
-    are a workload difference too.
+    are a workload difference too, and so are a different topology (one process, or N shards:
+    N shards are N clients) and an incomplete run (a shard was lost).
 
     Args:
         a, b: the two runs.
@@ -80,6 +81,12 @@ def comparability(a: RunResult, b: RunResult) -> Comparability:
         # The same client config ran in different modes: something outside the profile (the
         # HARBORAI_DISABLE_CONCURRENCY_OPTIMIZATION variable) changed what was measured.
         work.append(Difference(key="client mode (effective)", a=modes[0], b=modes[1]))
+    topologies = [_topology(r) for r in (a, b)]
+    if topologies[0] != topologies[1]:  # N shards are N clients: another experiment
+        work.append(Difference(key="topology", a=topologies[0], b=topologies[1]))
+    statuses = [r.status for r in (a, b)]
+    if statuses != ["complete", "complete"]:  # a lost shard: the survivors' figures only
+        work.append(Difference(key="status", a=statuses[0], b=statuses[1]))
     warnings = []
     for side, r in (("A", a), ("B", b)):
         reason = str(r.total.client_status.get("mode_reason", "")) if r.total else ""
@@ -106,6 +113,12 @@ def comparability(a: RunResult, b: RunResult) -> Comparability:
         notes=notes,
         warnings=warnings,
     )
+
+
+def _topology(r: RunResult) -> str:
+    """How the run was split: ``one process``, or the backend and shard count."""
+    t = r.topology
+    return "one process" if t is None else f"{t.workers} shards via {t.backend}"
 
 
 def _mode(r: RunResult) -> str | None:

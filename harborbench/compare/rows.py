@@ -10,10 +10,10 @@ resampling itself is in :mod:`harborbench.compare.bootstrap`.
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 from typing import Any, Literal
 
 import numpy as np
-from scipy import stats as sps
 
 from harborbench.compare import bootstrap as cs
 from harborbench.compare.models import METRICS, MetricRow, ReferenceRow
@@ -374,7 +374,8 @@ class _Ctx:
         return out
 
     def stream_rows(self) -> list[MetricRow]:
-        """TTFT and inter-token latency percentiles, when both runs streamed: shown, not tested.
+        """TTFT, inter-chunk and time-per-output-token percentiles (and inter-token latency when
+        either run measured it), when a run streamed: shown, not tested.
 
         A run stores its streaming latencies as one histogram, not per second, and the samples
         are not independent (gaps of one stream, requests of one second), so no interval valid
@@ -386,7 +387,10 @@ class _Ctx:
         if streams[0] is None and streams[1] is None:
             return []
         out = []
-        for kind in ("ttft", "itl"):
+        kinds = ["ttft", "icl", "tpot"]
+        if any(s is not None and s.itl.count for s in streams):
+            kinds.insert(2, "itl")
+        for kind in kinds:
             summaries = [getattr(s, kind) if s else None for s in streams]
             for label in ("p50", "p95"):
                 metric = f"{kind}_{label}"
@@ -427,7 +431,7 @@ class _Ctx:
         reason = self._too_few(len(b.rows), len(b.rows)) or ""
         if not reason:
             res = cs.resample_ratio_of_sums(b.successes, b.length_s, self.weights(1), "ops/s")
-            tail = float(sps.norm.sf(cs.expanded_z(self.confidence, res.units)))
+            tail = 1.0 - NormalDist().cdf(cs.expanded_z(self.confidence, res.units))
             low, high = (float(x) for x in np.nanquantile(res.replicates, [tail, 1.0 - tail]))
             target = "met" if low >= target_ops else "missed" if high < target_ops else target
             reason = (

@@ -17,13 +17,13 @@ import socket
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from harborbench import __version__
 from harborbench.engine.assemble import interval_rows, trial_result
 from harborbench.engine.drivers import drive_closed_loop, drive_open_loop
+from harborbench.engine.progress import Progress, ProgressCallback
 from harborbench.engine.recorder import Recorder
 from harborbench.engine.request import RequestSender
 from harborbench.engine.schedule import NS_PER_S, LoadPlan, build_plan
@@ -61,35 +61,6 @@ if TYPE_CHECKING:
 
 #: API key sent to the built-in mock (it accepts any); never a real secret.
 MOCK_API_KEY = "harborbench-mock-key"
-
-
-@dataclass(frozen=True, slots=True)
-class Progress:
-    """One progress update, sent about once per second.
-
-    Attributes:
-        trial: 1-based trial number; trials: how many trials in all.
-        phase: ``"warmup"`` or ``"measure"``.
-        elapsed_s: seconds since the start of the trial; total_s: warmup + window.
-        throughput_ops: successful ops/s in the last completed second.
-        p95_s: service-time p95 of the last completed second (``None`` if no success).
-        successes, failures: measured so far in this trial.
-        in_flight: measured requests pending now.
-    """
-
-    trial: int
-    trials: int
-    phase: str
-    elapsed_s: float
-    total_s: float
-    throughput_ops: float
-    p95_s: float | None
-    successes: int
-    failures: int
-    in_flight: int
-
-
-ProgressCallback = Callable[[Progress], None]
 
 
 def plan_from_profile(profile: Profile) -> LoadPlan:
@@ -196,6 +167,8 @@ async def run_trial(
     progress: ProgressCallback | None = None,
     stop: asyncio.Event | None = None,
     clock: Callable[[], int] = time.perf_counter_ns,
+    start_ns: int | None = None,
+    on_rows: Callable[[list[IntervalRow]], object] | None = None,
 ) -> TrialResult:
     """Run one trial: warmup then the measurement window, with a fresh client.
 
@@ -208,6 +181,11 @@ async def run_trial(
         progress: called about once per second.
         stop: when set, the trial ends early and is marked interrupted.
         clock: nanosecond clock.
+        start_ns: when given, the trial starts at this ``clock()`` reading (the client is built
+            first), so that shards started together share one measurement window; a start
+            already in the past starts at once, keeping the schedule anchored at ``start_ns``.
+        on_rows: called once per second with the time-series rows closed in that second (often
+            one, none during a stall), as a shard's progress and liveness report.
 
     Returns:
         The trial's figures.
@@ -228,7 +206,10 @@ async def run_trial(
     pending: set[asyncio.Task[None]] = set()
     lag = LoopLagMonitor()
     try:
-        start_ns = clock()
+        if start_ns is None:
+            start_ns = clock()
+        elif (delay_ns := start_ns - clock()) > 0:
+            await asyncio.sleep(delay_ns / NS_PER_S)
         rec = Recorder(start_ns, plan.warmup_s, plan.window_s, open_loop=plan.kind == "open")
         sender = RequestSender(client.chat.completions.acreate, request_params(profile), rec, clock)
         sampler = ResourceSampler()
@@ -255,6 +236,7 @@ async def run_trial(
                 index,
                 profile.repeat,
                 lag,
+                on_rows,
             )
         )
         tasks = [ticker, driver]
@@ -327,6 +309,7 @@ async def _tick(
     index: int,
     trials: int,
     lag: LoopLagMonitor,
+    on_rows: Callable[[list[IntervalRow]], object] | None = None,
 ) -> None:
     """Once per second, on a grid aligned to the window start: sample, close intervals, report.
 
@@ -344,6 +327,8 @@ async def _tick(
                 lag.histogram.reset()
             closed = interval_rows(rec.pop_intervals_before(j), samples, plan, None)
             rows.extend(closed)
+            if on_rows is not None:
+                on_rows(closed)
             if progress is not None:
                 last = closed[-1] if closed and closed[-1].t_s == j - 1 else None
                 p95 = last.service_p95_s if last else None

@@ -19,7 +19,6 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats as scipy_stats
 
 Better = Literal["higher", "lower"]
 FloatArray = npt.NDArray[np.float64]
@@ -83,6 +82,8 @@ def mann_whitney(a: npt.ArrayLike, b: npt.ArrayLike) -> tuple[float, float]:
     """
     xa = _sample("a", a, 1)
     xb = _sample("b", b, 1)
+    from scipy import stats as scipy_stats  # imported when used: scipy is slow to import
+
     result = scipy_stats.mannwhitneyu(xa, xb, alternative="two-sided")
     return float(result.statistic), float(result.pvalue)
 
