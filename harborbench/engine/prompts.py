@@ -120,15 +120,12 @@ class RequestFactory:
 
     Attributes:
         issued: requests made so far (including skipped arrivals).
-        estimated_prompt_tokens: sum of the estimated prompt tokens of the requests made
-            (characters of text / 4).
     """
 
     def __init__(self, request: RequestSpec, seed: int, trace: Trace | None = None) -> None:
         self.request = request
         self.trace = trace
         self.issued = 0
-        self.estimated_prompt_tokens = 0
         self._dataset = load_dataset(request.dataset).entries if request.dataset else None
         self._order_rng = random.Random(f"harborbench-dataset:{seed}")
         self._prompt_len = (
@@ -172,7 +169,6 @@ class RequestFactory:
         max_tokens: int | None = None
         if self._fixed is not None:
             messages: list[dict[str, Any]] = self._fixed
-            chars = sum(len(m["content"]) for m in messages)
         elif self._dataset is not None:
             n = len(self._dataset)
             if self.request.dataset_order == "sequential":
@@ -180,7 +176,6 @@ class RequestFactory:
             else:
                 entry = self._dataset[self._order_rng.randrange(n)]
             messages = list(entry.messages)
-            chars = entry.chars
             max_tokens = entry.output_tokens
         else:
             if self.trace is not None and index < len(self.trace):
@@ -192,10 +187,8 @@ class RequestFactory:
             else:
                 text = f"{_mix64(index ^ self._corpus.key):016x} {DEFAULT_MESSAGES[0][1]}"
             messages = [{"role": "user", "content": text}]
-            chars = len(text)
         drawn = self._max_tokens()  # drawn every time, so the sequence does not depend on data
         params = dict(self._base)
         params["messages"] = messages
         params["max_tokens"] = max_tokens if max_tokens is not None else drawn
-        self.estimated_prompt_tokens += chars // CHARS_PER_TOKEN
         return params

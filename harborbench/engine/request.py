@@ -11,6 +11,8 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+from harborbench.engine.dataset import text_chars
+from harborbench.engine.prompts import CHARS_PER_TOKEN
 from harborbench.engine.recorder import Recorder
 from harborbench.harborai import errors as hx
 
@@ -38,21 +40,32 @@ class RequestSender:
 
     Args:
         create: the client's ``chat.completions.acreate``.
-        params: keyword arguments of every call (model, messages, max_tokens, stream, ...).
+        params: keyword arguments of every call (model, messages, max_tokens, stream, ...), or
+            a function returning those of the next call
+            (:meth:`harborbench.engine.prompts.RequestFactory.next_params`).
         recorder: where outcomes go.
         clock: a nanosecond clock (``time.perf_counter_ns`` outside tests).
+        stream: whether the calls ask for a stream (default: ``params["stream"]`` of a dict).
     """
 
     def __init__(
         self,
         create: Callable[..., Any],
-        params: dict[str, Any],
+        params: dict[str, Any] | Callable[[], dict[str, Any]],
         recorder: Recorder,
         clock: Callable[[], int],
+        *,
+        stream: bool | None = None,
     ) -> None:
         self.create = create
-        self.params = params
-        self.stream = bool(params.get("stream"))
+        if callable(params):
+            self.next_params = params
+        else:
+            fixed = params
+            self.next_params = lambda: fixed
+        if stream is None:
+            stream = bool(params.get("stream")) if isinstance(params, dict) else False
+        self.stream = stream
         self.recorder = recorder
         self.clock = clock
         self.in_flight = 0  # measured requests (sent inside the window) still pending
@@ -61,19 +74,23 @@ class RequestSender:
         """Send one request whose intended send time was ``intended_ns`` and record it."""
         rec = self.recorder
         clock = self.clock
+        params = self.next_params()  # before any await: arrivals take their requests in order
         sent_ns = clock()
+        if rec.open_loop:
+            rec.sent(intended_ns, sent_ns)
         measured = rec.in_window(sent_ns)
         if measured:
             self.in_flight += 1
         try:
             if self.stream:
-                first_ns, tokens, gaps = await self._stream()
+                first_ns, tokens, gaps, usage = await self._stream(params)
                 rec.success(
                     intended_ns, sent_ns, clock(),
                     first_token_ns=first_ns, output_tokens=tokens, token_gaps_ns=gaps,
+                    usage=usage, estimated_prompt_tokens=_estimate(params),
                 )  # fmt: skip
             else:
-                response = await self.create(**self.params)
+                response = await self.create(**params)
                 end_ns = clock()
                 content = response.choices[0].message.content if response.choices else None
                 if not isinstance(content, str):
@@ -81,7 +98,10 @@ class RequestSender:
                         intended_ns, sent_ns, end_ns, "invalid_response", "no message content"
                     )
                 else:
-                    rec.success(intended_ns, sent_ns, end_ns)
+                    rec.success(
+                        intended_ns, sent_ns, end_ns,
+                        usage=_usage(response.usage), estimated_prompt_tokens=_estimate(params),
+                    )  # fmt: skip
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # every failure of the call is counted, never raised
@@ -90,14 +110,17 @@ class RequestSender:
             if measured:
                 self.in_flight -= 1
 
-    async def _stream(self) -> tuple[int | None, int, list[int]]:
+    async def _stream(
+        self, params: dict[str, Any]
+    ) -> tuple[int | None, int, list[int], tuple[int, int] | None]:
         clock = self.clock
         gaps: list[int] = []
-        stream = await self.create(**self.params)
+        stream = await self.create(**params)
         first_ns: int | None = None
         last_ns = 0
         chunks_with_text = 0
         usage_tokens: int | None = None
+        usage: tuple[int, int] | None = None
         try:
             async for chunk in stream:
                 if chunk.choices and chunk.choices[0].delta.content:
@@ -110,13 +133,31 @@ class RequestSender:
                     chunks_with_text += 1
                 if chunk.usage is not None:
                     usage_tokens = chunk.usage.completion_tokens
+                    usage = _usage(chunk.usage)
         finally:  # also when cancelled at the end of the window: release the connection
             aclose = getattr(stream, "aclose", None)
             if aclose is not None:
                 await aclose()
         if first_ns is None:
             raise hx.StreamError("the stream ended without any generated text")
-        return first_ns, usage_tokens if usage_tokens is not None else chunks_with_text, gaps
+        tokens = usage_tokens if usage_tokens is not None else chunks_with_text
+        return first_ns, tokens, gaps, usage
+
+
+def _usage(usage: Any) -> tuple[int, int] | None:
+    """``(prompt_tokens, completion_tokens)`` of a response's usage, or ``None`` if absent."""
+    if usage is None:
+        return None
+    prompt, completion = getattr(usage, "prompt_tokens", None), usage.completion_tokens
+    if not isinstance(prompt, int) or not isinstance(completion, int):
+        return None
+    return prompt, completion
+
+
+def _estimate(params: dict[str, Any]) -> int:
+    """The client's estimate of a request's prompt tokens: characters of text / 4."""
+    chars = sum(text_chars(m.get("content")) for m in params.get("messages", ()))
+    return chars // CHARS_PER_TOKEN
 
 
 def _describe(exc: BaseException) -> str:

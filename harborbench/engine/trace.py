@@ -21,14 +21,19 @@ import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from harborbench.counts import MAX_COUNT
 from harborbench.engine.dataset import DatasetError, read_jsonl_objects
 
-__all__ = ["Trace", "load_trace"]
+if TYPE_CHECKING:
+    from harborbench.engine.recorder import SendLog
+    from harborbench.engine.schedule import LoadPlan
+    from harborbench.result import ReplayFigures
+
+__all__ = ["Trace", "load_trace", "replay_figures"]
 
 _NS = {"ms": 1_000_000, "s": 1_000_000_000}
 
@@ -121,3 +126,41 @@ def load_trace(path: str | os.PathLike[str], unit: Literal["ms", "s"] = "ms") ->
         read_jsonl_objects(p)  # raises the message naming the file
         raise AssertionError("unreachable") from None  # pragma: no cover
     return _load(str(p), unit, st.st_size, st.st_mtime_ns)
+
+
+def replay_figures(
+    path: str, trace_lines: int, replayed: Trace, time_scale: float, plan: LoadPlan, sends: SendLog
+) -> ReplayFigures:
+    """Compare the achieved send times of a trial with the trace's arrival times.
+
+    Args:
+        path: the trace file; trace_lines: its number of lines.
+        replayed: the trace as replayed (limit and time scale applied).
+        time_scale: the factor applied to its times.
+        plan: the trial's plan (warmup and window).
+        sends: what the recorder logged of the window's sends.
+
+    Returns:
+        The figures: arrivals planned and sent in the window, the trace's and the achieved span
+        of the sent ones, and the send lag (actual minus trace time) of every one.
+    """
+    from harborbench.engine.summaries import latency_summary
+    from harborbench.result import ReplayFigures
+
+    lo = int(np.searchsorted(replayed.offsets_ns, round(plan.warmup_s * 1e9), side="left"))
+    hi = int(np.searchsorted(replayed.offsets_ns, round(plan.total_s * 1e9), side="left"))
+    first, last = sends.first_intended_ns, sends.last_intended_ns
+    first_sent, last_sent = sends.first_sent_ns, sends.last_sent_ns
+    return ReplayFigures(
+        trace=path,
+        trace_lines=trace_lines,
+        replayed_lines=len(replayed),
+        time_scale=time_scale,
+        planned_in_window=hi - lo,
+        sent_in_window=sends.lag.count,
+        trace_span_s=None if first is None or last is None else (last - first) / 1e9,
+        achieved_span_s=None
+        if first_sent is None or last_sent is None
+        else (last_sent - first_sent) / 1e9,
+        send_lag=latency_summary(sends.lag),
+    )
