@@ -144,6 +144,7 @@ class IntervalRow(_Model):
     cpu_percent: float | None
     service_histogram: str
     response_histogram: str
+    slo_met: int | None = None  # successes meeting every slo objective (None: no slo)
 
 
 class TokenFigures(_Model):

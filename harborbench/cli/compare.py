@@ -25,8 +25,9 @@ reports/compare-<A>-<B>/comparison.csv, comparison.json and report.html (charts,
 --no-html to skip).
 
 --fail-on METRIC:CHANGE fails (exit 1) only when the whole interval lies beyond the threshold,
-and is inconclusive (exit 3) when the interval straddles it. Metrics: throughput, attempted,
-error_rate, p50, p95, p99, p999, cpu_efficiency, ttft_p50, ttft_p95, itl_p50, itl_p95.
+and is inconclusive (exit 3) when the interval straddles it. Metrics: throughput, goodput
+(runs with an slo), attempted, error_rate, p50, p95, p99, p999, cpu_efficiency, ttft_p50,
+ttft_p95, itl_p50, itl_p95.
 
 --run A.yaml B.yaml --rounds N measures instead of reading files: one trial of A, then one of
 B, N times, against one target with the same seed, so that machine drift cancels out; the two

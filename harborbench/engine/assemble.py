@@ -41,10 +41,13 @@ def interval_rows(
     samples: list[ResourceSample],
     plan: LoadPlan,
     window_s: float | None,
+    *,
+    slo: bool = False,
 ) -> list[IntervalRow]:
     """Close intervals into time-series rows (percentiles and encoded histograms per second).
 
     One scratch histogram is reused for every interval (see :class:`Interval` for why).
+    With ``slo``, each row carries the successes that met every objective (goodput).
     """
     by_t = {round(s.t_s): s for s in samples}
     out: list[IntervalRow] = []
@@ -75,6 +78,7 @@ def interval_rows(
                 cpu_percent=sample.cpu_percent if sample else None,
                 service_histogram=service_encoded,
                 response_histogram=scratch.encode() if scratch.count else "",
+                slo_met=iv.slo_met if slo else None,
             )
         )
     return out

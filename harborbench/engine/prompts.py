@@ -57,13 +57,16 @@ def _mix64(x: int) -> int:
 
 
 def _words(rng: random.Random, n_chars: int) -> str:
-    """Seeded lowercase pseudo-words separated by spaces, exactly ``n_chars`` characters."""
+    """Seeded lowercase pseudo-words (2 to 7 letters) separated by spaces, ``n_chars`` long."""
+    letters = "".join(rng.choices(_LETTERS, k=n_chars))
+    lengths = rng.choices(range(2, 8), k=n_chars // 2 + 1)
     parts: list[str] = []
-    length = -1
-    while length < n_chars:
-        word = "".join(rng.choice(_LETTERS) for _ in range(rng.randint(2, 7)))
-        parts.append(word)
-        length += len(word) + 1
+    at = 0
+    for length in lengths:
+        if at >= n_chars:
+            break
+        parts.append(letters[at : at + length])
+        at += length + 1
     return " ".join(parts)[:n_chars]
 
 
@@ -84,7 +87,7 @@ class _Corpus:
         (at least the prefix and the tag plus one character)."""
         h = _mix64(index ^ self.key)
         tag = f"{h:016x}"
-        head = self.prefix + tag + " "
+        head = (self.prefix + " " if self.prefix else "") + tag + " "
         rest = tokens * CHARS_PER_TOKEN - len(head)
         if rest <= 0:
             return head + "a"

@@ -34,6 +34,7 @@ class Interval:
             (so the time series shows the warmup, marked as such) but in no total.
         service_ns: service times of the successes (from the actual send), ns.
         response_ns: response times of the successes from the intended send time (open loop).
+        slo_met: successes that met every objective of the profile's ``slo`` (goodput).
 
     The raw values of one second are kept (a few thousand ints at most) and binned into one
     reused histogram when the interval closes: a fresh 264 KiB histogram per second would
@@ -46,6 +47,7 @@ class Interval:
     failures: int = 0
     service_ns: list[int] = field(default_factory=list)
     response_ns: list[int] = field(default_factory=list)
+    slo_met: int = 0
 
 
 @dataclass(slots=True)
@@ -239,6 +241,7 @@ class Recorder:
             ttft_ns = None if first_token_ns is None else first_token_ns - start_ns
             if meets_slo(self.slo, end_ns - start_ns, ttft_ns, tpot_ns):
                 self.slo_met += 1
+                iv.slo_met += 1
         tokens = self.tokens
         if usage is not None:
             tokens.with_usage += 1

@@ -309,7 +309,8 @@ async def run_trial(
         window_s = max((end_ns - rec.warmup_end_ns) / NS_PER_S, 0.0)
         samples.append(sampler.sample(window_s))  # before the clean-up, which is not measured
         await _cancel_all(tasks, pending)
-        rows.extend(interval_rows(rec.pop_intervals_before(math.inf), samples, plan, window_s))  # type: ignore[arg-type]
+        closed = rec.pop_intervals_before(math.inf)  # type: ignore[arg-type]
+        rows.extend(interval_rows(closed, samples, plan, window_s, slo=slo is not None))
         status = client.optimization_status()
         statistics = client.get_statistics()
     finally:
@@ -387,7 +388,9 @@ async def _tick(
             samples.append(sampler.sample(float(j)))
             if j == 0:
                 lag.histogram.reset()
-            closed = interval_rows(rec.pop_intervals_before(j), samples, plan, None)
+            closed = interval_rows(
+                rec.pop_intervals_before(j), samples, plan, None, slo=rec.slo is not None
+            )
             rows.extend(closed)
             if progress is not None:
                 last = closed[-1] if closed and closed[-1].t_s == j - 1 else None
