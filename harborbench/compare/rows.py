@@ -133,7 +133,8 @@ class _Ctx:
         return None
 
     def rate_rows(self) -> list[MetricRow]:
-        """Throughput, attempted ops/s, error rate and CPU efficiency."""
+        """Throughput, goodput (when both runs set an slo), attempted ops/s, error rate and CPU
+        efficiency."""
         a, b = self.a, self.b
         ta, tb = a.total, b.total
 
