@@ -74,7 +74,7 @@ def describe_tokens(t: TrialResult) -> str | None:
     text = (
         f"server usage: prompt {tok.prompt_tokens:,} ({tok.prompt_tokens / per:,.0f}/request), "
         f"completion {tok.completion_tokens:,} ({tok.completion_tokens / per:,.0f}/request); "
-        f"client estimate of the prompts ({tok.estimate}): {tok.estimated_prompt_tokens:,}"
+        f"client estimate of the prompts, {tok.estimate}: {tok.estimated_prompt_tokens:,}"
     )
     if tok.prompt_tokens:
         text += f" (x{tok.estimated_prompt_tokens / tok.prompt_tokens:.2f} of the server's)"
