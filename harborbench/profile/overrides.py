@@ -126,8 +126,9 @@ def apply(
                 )
             parent = child
         last = parts[-1]
-        if isinstance(parent, dict):
-            for others in _EXCLUSIVE.get(parts[:-1], ()):
+        group = _EXCLUSIVE.get(parts[:-1], ())
+        if isinstance(parent, dict) and last in group:  # load.arrival keeps load.rate
+            for others in group:
                 if others != last:
                     parent.pop(others, None)
         if parts == ("duration",) and isinstance(value, str):
