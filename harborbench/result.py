@@ -6,6 +6,10 @@ read only this model.
 
 Schema versions (``schema_version``):
     1: first version (harborbench 0.1.0).
+    2: streams: ``stream.itl`` of version 1 (gaps between chunks) is now ``stream.icl``
+       (inter-chunk latency); ``stream.itl`` is the inter-token latency, from streams whose
+       per-chunk token counts are known; where token counts came from, and streams that ended
+       without ``[DONE]``. Version 1 files are read with :func:`_migrate_v1`.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from harborbench.errors import ResultFileError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 PLAN_BASELINE_OPS = 505.6
 PLAN_TARGET_OPS = 1000.0
 
@@ -33,7 +37,8 @@ METRIC_DEFINITIONS: dict[str, str] = {
     "in_flight_at_end": "requests sent in the window and still pending when it closed; neither "
     "successes nor failures",
     "error_rate": "failed / (successful + failed), by kind: http_<status>, timeout, connection, "
-    "stream, client_error",
+    "stream, invalid_response (a 2xx answer that is not JSON, lacks id/choices/message.role, or "
+    "is not an event stream for a stream request), client_error",
     "service_time": "from the moment the request is handed to the client to the parsed response "
     "(time.perf_counter_ns)",
     "response_time": "open loop only: from the intended send time of the arrival schedule to the "
@@ -42,7 +47,21 @@ METRIC_DEFINITIONS: dict[str, str] = {
     "range 1 us to 1 h; percentiles of several trials or intervals come from merged histograms, "
     "never averaged; a percentile is marked insufficient when fewer than 10 samples lie above it",
     "ttft": "streams: time to first token, from the send to the first chunk carrying text",
-    "itl": "streams: inter-token latency, the gap between consecutive content chunks",
+    "icl": "streams: inter-chunk latency, the gap between consecutive chunks carrying text (a "
+    "chunk may carry several tokens, so this is not an inter-token latency)",
+    "itl": "streams: inter-token latency, only from streams whose every content chunk carried "
+    "a token count (cumulative usage per chunk, as vLLM's continuous_usage_stats): a chunk of k "
+    "tokens after a gap g gives k samples of g/k; empty when no server sent per-chunk counts",
+    "tpot": "streams: time per output token, per request: (end - first token) / (output tokens "
+    "- tokens in the first chunk); the first chunk's tokens are the server's per-chunk count "
+    "when known, else output tokens / content chunks. Follows vLLM benchmark_serving and NVIDIA "
+    "GenAI-Perf ((latency - TTFT) / (output tokens - 1)), corrected for chunks carrying several "
+    "tokens (vLLM issue #27485)",
+    "output_tokens": "streams: the server's usage.completion_tokens; for a stream without usage "
+    "its content chunks are counted instead, and token_source says so (usage, chunk_count or "
+    "mixed)",
+    "done_marker_missing": "streams that ended cleanly after a finish_reason without "
+    "'data: [DONE]'; counted as successes, as the official openai SDK accepts them",
     "cpu_efficiency": "successful ops per CPU second of the measuring process",
     "memory_slope": "RSS of the measuring process, Theil-Sen slope in MB/min with a 95% interval; "
     "inconclusive for a window shorter than 5 minutes",
@@ -50,8 +69,6 @@ METRIC_DEFINITIONS: dict[str, str] = {
     "goodput_ops": "successful requests that met every objective of the profile's slo "
     "(ttft_max, tpot_max, latency_max; limits inclusive) / window length (DistServe, OSDI 2024; "
     "vLLM bench serve); times from the intended send in open loop, from the send in closed loop",
-    "tpot": "streams: time per output token, per request: (end - first token) / (output tokens - "
-    "tokens in the first chunk)",
     "tokens": "prompt and completion tokens of the measured successes from the server's usage; "
     "prompts are generated at about 4 characters a token (no tokenizer), and that estimate is "
     "shown beside the server's count",
@@ -80,14 +97,37 @@ class LatencySummary(_Model):
     histogram: str  # hdrh encoding, mergeable
 
 
+TokenSource = Literal["usage", "chunk_count", "mixed", "none"]
+
+
 class StreamSummary(_Model):
-    """Streaming figures: TTFT, inter-token latency, time per output token, tokens/s."""
+    """Streaming figures (see ``metric_definitions``): TTFT, inter-chunk latency, inter-token
+    latency (only where per-chunk token counts are known), time per output token, tokens/s, and
+    where the token counts came from.
+
+    ``token_source``: ``usage`` (every request's count is the server's usage), ``chunk_count``
+    (none sent usage: chunks were counted as tokens), ``mixed``, or ``none`` (no stream).
+    """
 
     ttft: LatencySummary
+    icl: LatencySummary
     itl: LatencySummary
     tpot: LatencySummary
     output_tokens: int
     output_tokens_per_s: float
+    output_chunks: int
+    token_source: TokenSource
+    tokens_from_usage: int
+    tokens_from_chunk_count: int
+    per_chunk_tokens_known: int
+    done_marker_missing: int
+
+
+def token_source(from_usage: int, from_chunk_count: int) -> TokenSource:
+    """Where a set of streams' token counts came from, given how many requests used each."""
+    if from_usage and from_chunk_count:
+        return "mixed"
+    return "usage" if from_usage else "chunk_count" if from_chunk_count else "none"
 
 
 class CpuFigures(_Model):
@@ -272,6 +312,8 @@ def load_result(path: str | Path) -> RunResult:
             f"understands ({SCHEMA_VERSION}).",
             hint="Upgrade harborbench (pip install -U harborbench) to read it.",
         )
+    if version < 2:
+        _migrate_v1(data)
     try:
         result = RunResult.model_validate(data)
     except ValidationError as exc:
@@ -280,6 +322,30 @@ def load_result(path: str | Path) -> RunResult:
         raise ResultFileError(f"{p}: invalid result file at {loc}: {first['msg']}.") from None
     _check_histograms(p, result)
     return result
+
+
+def _migrate_v1(data: dict[str, Any]) -> None:
+    """Read a version 1 result as version 2, in place: its ``stream.itl`` was the gap between
+    chunks (now ``icl``); its token counts' source is unknown (``none``), and no per-token
+    inter-token latency was measured (an empty ``itl``)."""
+    empty = {
+        "count": 0, "p50_s": None, "p90_s": None, "p95_s": None, "p99_s": None,
+        "p999_s": None, "max_s": None, "mean_s": None, "histogram": "",
+        "insufficient": ["p50", "p90", "p95", "p99", "p999"],
+    }  # fmt: skip
+    trials = data.get("trials")
+    totals = [data.get("total")] + (trials if isinstance(trials, list) else [])
+    for trial in totals:
+        stream = trial.get("stream") if isinstance(trial, dict) else None
+        if isinstance(stream, dict) and "icl" not in stream:
+            stream["icl"] = stream.pop("itl", empty)
+            stream["itl"] = empty
+            stream.setdefault("output_chunks", 0)
+            stream.setdefault("token_source", "none")
+            stream.setdefault("tokens_from_usage", 0)
+            stream.setdefault("tokens_from_chunk_count", 0)
+            stream.setdefault("per_chunk_tokens_known", 0)
+            stream.setdefault("done_marker_missing", 0)
 
 
 def _check_histograms(path: Path, result: RunResult) -> None:
@@ -301,8 +367,8 @@ def _check_histograms(path: Path, result: RunResult) -> None:
     for prefix, t in trials:
         summaries = {"service_time": t.service_time, "response_time": t.response_time}
         if t.stream is not None:
-            summaries |= {"stream.ttft": t.stream.ttft, "stream.itl": t.stream.itl,
-                          "stream.tpot": t.stream.tpot}  # fmt: skip
+            summaries |= {"stream.ttft": t.stream.ttft, "stream.icl": t.stream.icl,
+                          "stream.itl": t.stream.itl, "stream.tpot": t.stream.tpot}  # fmt: skip
         if t.replay is not None:
             summaries["replay.send_lag"] = t.replay.send_lag
         for key, summary in summaries.items():

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from harborbench import __version__
-
 app = typer.Typer(
     name="harborbench",
     help=(
@@ -27,6 +25,8 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
+        from harborbench import __version__
+
         typer.echo(f"harborbench {__version__}")
         raise typer.Exit()
 

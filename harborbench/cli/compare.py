@@ -27,7 +27,7 @@ reports/compare-<A>-<B>/comparison.csv, comparison.json and report.html (charts,
 --fail-on METRIC:CHANGE fails (exit 1) only when the whole interval lies beyond the threshold,
 and is inconclusive (exit 3) when the interval straddles it. Metrics: throughput, goodput
 (runs with an slo), attempted, error_rate, p50, p95, p99, p999, cpu_efficiency, ttft_p50,
-ttft_p95, itl_p50, itl_p95.
+ttft_p95, icl_p50, icl_p95, itl_p50, itl_p95, tpot_p50, tpot_p95.
 
 --run A.yaml B.yaml --rounds N measures instead of reading files: one trial of A, then one of
 B, N times, against one target with the same seed, so that machine drift cancels out; the two

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
@@ -10,9 +11,11 @@ from rich.table import Table
 
 from harborbench.cli.app import app
 from harborbench.errors import ProfileError
-from harborbench.profile import Profile, load_profile
 from harborbench.report.console import print_error, stdout
 from harborbench.units import format_duration
+
+if TYPE_CHECKING:
+    from harborbench.profile import Profile
 
 _SUFFIXES = (".yaml", ".yml")
 
@@ -99,6 +102,8 @@ def profiles_command(
 
     Every problem of every invalid profile is printed, with file, line and key.
     """
+    from harborbench.profile import load_profile
+
     files = find_profile_files(list(paths or []))
     table = Table(title="Workload profiles", title_justify="left")
     for column in ("name", "load", "duration", "warmup", "client"):

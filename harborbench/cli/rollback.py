@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from harborbench.cli.app import app
 from harborbench.errors import GateFailed, InconclusiveError, UserInputError
-from harborbench.rollback.smoke import ClientFactory, default_factory
 
-#: The factory that builds each path's client; a test replaces it with a broken double.
-CLIENT_FACTORY: ClientFactory = default_factory
+if TYPE_CHECKING:
+    from harborbench.rollback.smoke import ClientFactory
+
+#: The factory that builds each path's client (``None``: the real client); a test replaces it
+#: with a broken double. Imported lazily: the rollback package pulls in scipy.
+CLIENT_FACTORY: ClientFactory | None = None
 
 ROLLBACK_HELP = "\n\n".join(
     [
@@ -168,6 +171,8 @@ def rollback_command(
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
 ) -> None:
+    import asyncio
+
     from harborbench.report.console import stderr, stdout
     from harborbench.report.rollback_table import (
         render_rollback,
@@ -177,6 +182,7 @@ def rollback_command(
     )
     from harborbench.rollback import arollback_check, options_for
     from harborbench.rollback.gates import gate_settings, load_gates_file
+    from harborbench.rollback.smoke import default_factory
     from harborbench.units import parse_duration
 
     p95_s = None
@@ -213,7 +219,9 @@ def rollback_command(
 
     report = asyncio.run(
         arollback_check(
-            options, factory=CLIENT_FACTORY, progress=None if quiet or as_json else progress
+            options,
+            factory=CLIENT_FACTORY or default_factory,
+            progress=None if quiet or as_json else progress,
         )
     )
     if output is not None:

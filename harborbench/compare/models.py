@@ -43,8 +43,12 @@ METRICS: dict[str, MetricSpec] = {
     "memory_slope": MetricSpec("memory slope", "MB/min", "lower", False),
     "ttft_p50": MetricSpec("TTFT p50", "s", "lower", True),
     "ttft_p95": MetricSpec("TTFT p95", "s", "lower", True),
+    "icl_p50": MetricSpec("inter-chunk p50", "s", "lower", True),
+    "icl_p95": MetricSpec("inter-chunk p95", "s", "lower", True),
     "itl_p50": MetricSpec("inter-token p50", "s", "lower", True),
     "itl_p95": MetricSpec("inter-token p95", "s", "lower", True),
+    "tpot_p50": MetricSpec("time per output token p50", "s", "lower", True),
+    "tpot_p95": MetricSpec("time per output token p95", "s", "lower", True),
 }
 
 

@@ -342,7 +342,8 @@ class _Ctx:
         return out
 
     def stream_rows(self) -> list[MetricRow]:
-        """TTFT and inter-token latency percentiles, when both runs streamed: shown, not tested.
+        """TTFT, inter-chunk and time-per-output-token percentiles (and inter-token latency when
+        either run measured it), when a run streamed: shown, not tested.
 
         A run stores its streaming latencies as one histogram, not per second, and the samples
         are not independent (gaps of one stream, requests of one second), so no interval valid
@@ -354,7 +355,10 @@ class _Ctx:
         if streams[0] is None and streams[1] is None:
             return []
         out = []
-        for kind in ("ttft", "itl"):
+        kinds = ["ttft", "icl", "tpot"]
+        if any(s is not None and s.itl.count for s in streams):
+            kinds.insert(2, "itl")
+        for kind in kinds:
             summaries = [getattr(s, kind) if s else None for s in streams]
             for label in ("p50", "p95"):
                 metric = f"{kind}_{label}"

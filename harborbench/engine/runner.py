@@ -17,13 +17,13 @@ import socket
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from harborbench import __version__
 from harborbench.engine.assemble import interval_rows, trial_result
 from harborbench.engine.drivers import drive_closed_loop, drive_open_loop
+from harborbench.engine.progress import Progress, ProgressCallback
 from harborbench.engine.prompts import RequestFactory
 from harborbench.engine.recorder import Recorder
 from harborbench.engine.request import RequestSender
@@ -63,35 +63,6 @@ if TYPE_CHECKING:
 
 #: API key sent to the built-in mock (it accepts any); never a real secret.
 MOCK_API_KEY = "harborbench-mock-key"
-
-
-@dataclass(frozen=True, slots=True)
-class Progress:
-    """One progress update, sent about once per second.
-
-    Attributes:
-        trial: 1-based trial number; trials: how many trials in all.
-        phase: ``"warmup"`` or ``"measure"``.
-        elapsed_s: seconds since the start of the trial; total_s: warmup + window.
-        throughput_ops: successful ops/s in the last completed second.
-        p95_s: service-time p95 of the last completed second (``None`` if no success).
-        successes, failures: measured so far in this trial.
-        in_flight: measured requests pending now.
-    """
-
-    trial: int
-    trials: int
-    phase: str
-    elapsed_s: float
-    total_s: float
-    throughput_ops: float
-    p95_s: float | None
-    successes: int
-    failures: int
-    in_flight: int
-
-
-ProgressCallback = Callable[[Progress], None]
 
 
 def plan_from_profile(profile: Profile) -> LoadPlan:

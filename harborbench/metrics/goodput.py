@@ -24,28 +24,30 @@ __all__ = ["SloLimits", "meets_slo", "request_tpot_ns"]
 
 
 def request_tpot_ns(
-    end_ns: int, first_token_ns: int, output_tokens: int, first_chunk_tokens: int = 1
+    end_ns: int, first_token_ns: int, output_tokens: float, first_chunk_tokens: float = 1.0
 ) -> int | None:
     """Time per output token of one streamed request, ns.
 
     ``(end - first token) / (output tokens - tokens in the first chunk)``: the decode time
-    spread over the tokens that came after the first chunk (SPEC section 6). The one definition
-    used by the streaming statistics and by goodput's ``tpot_max``.
+    spread over the tokens that came after the first chunk (SPEC section 6; vLLM's
+    ``benchmark_serving`` and GenAI-Perf use ``output tokens - 1``, which is the same when a
+    chunk carries one token). The one definition used by the streaming statistics
+    (:meth:`harborbench.engine.recorder.StreamStats.record`) and by goodput's ``tpot_max``.
 
     Args:
         end_ns: when the stream ended (perf_counter_ns).
         first_token_ns: when the first chunk carrying text arrived.
         output_tokens: output tokens of the response (the server's usage where given).
-        first_chunk_tokens: tokens carried by the first chunk (1 when unknown).
+        first_chunk_tokens: tokens carried by the first chunk (an estimate may be fractional).
 
     Returns:
-        The time per output token in ns (integer division), or ``None`` when no token came after
-        the first chunk.
+        The time per output token in ns (rounded), or ``None`` when no token came after the
+        first chunk.
     """
     after = output_tokens - first_chunk_tokens
-    if after <= 0:
+    if after <= 1e-9:
         return None
-    return (end_ns - first_token_ns) // after
+    return round((end_ns - first_token_ns) / after)
 
 
 @dataclass(frozen=True, slots=True)

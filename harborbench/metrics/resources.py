@@ -15,7 +15,6 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 import psutil
-from scipy import stats as scipy_stats
 
 BYTES_PER_MB = 1_000_000
 """1 MB = 10**6 bytes (SI), the unit of every MB figure here."""
@@ -159,6 +158,8 @@ def _theil_sen(x: FloatArray, y: FloatArray, confidence: float) -> tuple[float, 
     with warnings.catch_warnings():
         # Sen's variance can come out <= 0 for heavily tied data: scipy then warns and gives NaN.
         warnings.simplefilter("ignore", RuntimeWarning)
+        from scipy import stats as scipy_stats  # imported where used: scipy is slow to import
+
         fit = scipy_stats.theilslopes(y, x, alpha=confidence)
     return float(fit[0]), float(fit[2]), float(fit[3])
 

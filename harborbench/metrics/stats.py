@@ -29,7 +29,6 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats as scipy_stats
 
 from harborbench.metrics.histogram import (
     LatencyHistogram,
@@ -109,6 +108,8 @@ def _scipy_bootstrap(
     """
     if method not in _METHOD_LABEL:
         raise ValueError(f"method must be 'percentile' or 'BCa', got {method!r}")
+
+    from scipy import stats as scipy_stats  # imported where used: scipy is slow to import
 
     def run(kind: str) -> tuple[float, float, bool]:
         with warnings.catch_warnings(record=True) as caught:
@@ -295,6 +296,8 @@ def mann_whitney(a: npt.ArrayLike, b: npt.ArrayLike) -> tuple[float, float]:
     """
     xa = _sample("a", a, 1)
     xb = _sample("b", b, 1)
+    from scipy import stats as scipy_stats  # imported where used: scipy is slow to import
+
     result = scipy_stats.mannwhitneyu(xa, xb, alternative="two-sided")
     return float(result.statistic), float(result.pvalue)
 
@@ -335,6 +338,8 @@ def minimum_detectable_change(
     if se == 0.0:
         return 0.0
     df = (va + vb) ** 2 / (va**2 / (len(xa) - 1) + vb**2 / (len(xb) - 1))
+    from scipy import stats as scipy_stats  # imported where used: scipy is slow to import
+
     t = scipy_stats.t
     delta = (float(t.ppf(1 - alpha / 2, df)) + float(t.ppf(power, df))) * se
     return delta / abs(float(np.mean(xa)))

@@ -7,7 +7,7 @@ from types import TracebackType
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from harborbench.engine.runner import Progress as RunProgress
+from harborbench.engine.progress import Progress as RunProgress
 
 
 class ProgressDisplay:

@@ -14,7 +14,13 @@ from harborbench.report.workload import (
     describe_tokens,
     describe_trace_load,
 )
-from harborbench.result import PLAN_BASELINE_OPS, PLAN_TARGET_OPS, LatencySummary, RunResult
+from harborbench.result import (
+    PLAN_BASELINE_OPS,
+    PLAN_TARGET_OPS,
+    LatencySummary,
+    RunResult,
+    StreamSummary,
+)
 
 _VERDICT_STYLE = {"pass": "green", "fail": "bold red", "inconclusive": "yellow"}
 
@@ -124,13 +130,12 @@ def render_summary(
     if t.response_time is not None:
         lat_rows.append(("response time (from intended send)", t.response_time))
     if t.stream is not None:
-        lat_rows += [("time to first token", t.stream.ttft), ("inter-token", t.stream.itl),
-                     ("time per output token", t.stream.tpot)]  # fmt: skip
+        lat_rows += stream_latency_rows(t.stream)
     parts.append(_latency_table(lat_rows))
     if t.stream is not None:
-        parts.append(
-            f"output tokens: {t.stream.output_tokens:,} ({t.stream.output_tokens_per_s:,.0f}/s)"
-        )
+        line = describe_stream(t.stream)
+        style = "yellow" if t.stream.token_source != "usage" or t.stream.done_marker_missing else ""
+        parts.append(f"[{style}]{escape(line)}[/]" if style else escape(line))
     if result.gates:
         gates = Table(title="Gates", title_justify="left")
         for col in ("gate", "threshold", "observed", "verdict", "alert", "detail"):
@@ -179,6 +184,39 @@ def describe_load(load: dict[str, object]) -> str:
     return f"closed loop, {load.get('concurrency')} workers"
 
 
+def stream_latency_rows(stream: StreamSummary) -> list[tuple[str, LatencySummary]]:
+    """The latency rows of a streamed run: TTFT, inter-chunk, inter-token (only when per-chunk
+    token counts were known), time per output token."""
+    rows = [("time to first token", stream.ttft), ("inter-chunk", stream.icl)]
+    if stream.itl.count:
+        rows.append(("inter-token", stream.itl))
+    rows.append(("time per output token", stream.tpot))
+    return rows
+
+
+def describe_stream(stream: StreamSummary) -> str:
+    """One line: output tokens and their source, chunks, and streams without ``[DONE]``."""
+    chunks = stream.output_chunks
+    per_chunk = f", {stream.output_tokens / chunks:.1f} per chunk" if chunks else ""
+    source = {
+        "usage": "from the server's usage",
+        "chunk_count": "COUNTED AS CHUNKS: the server sent no usage, so these are chunks, "
+        "not tokens",
+        "mixed": f"from usage for {stream.tokens_from_usage:,} streams, COUNTED AS CHUNKS for "
+        f"{stream.tokens_from_chunk_count:,} without usage",
+        "none": "source unknown",
+    }[stream.token_source]
+    line = (
+        f"output tokens: {stream.output_tokens:,} ({stream.output_tokens_per_s:,.0f}/s), "
+        f"{source}; {chunks:,} content chunks{per_chunk}"
+    )
+    if stream.itl.count == 0:
+        line += "; inter-token latency not measured (no per-chunk token counts)"
+    if stream.done_marker_missing:
+        line += f"; {stream.done_marker_missing:,} streams ended without 'data: [DONE]'"
+    return line
+
+
 def describe_connections(conn: dict[str, object]) -> str:
     """One line on connections: the client pool's new/reused and waits, the server's accepts."""
     parts = []
@@ -207,13 +245,15 @@ def describe_retries(result: RunResult) -> str:
     client's, what the caller sees; this line shows what the server saw (all trials, warmup
     included).
     """
-    retries = 0
+    retries = after_reset = after_timeout = 0
     server_errors = 0
     server_requests = 0
     for t in result.trials:
         proc = t.client_statistics.get("request_processor")
         if isinstance(proc, dict):
             retries += int(proc.get("retries", 0) or 0)
+            after_reset += int(proc.get("retries_after_reset", 0) or 0)
+            after_timeout += int(proc.get("retries_after_timeout", 0) or 0)
         if t.server_stats:
             by_status = t.server_stats.get("requests_by_status") or {}
             server_errors += sum(n for code, n in by_status.items() if not code.startswith("2"))
@@ -221,6 +261,11 @@ def describe_retries(result: RunResult) -> str:
     if not retries and not server_errors:
         return ""
     text = f"the client retried {retries:,} times"
+    if after_reset or after_timeout:
+        text += (
+            f" ({after_reset:,} after a connection reset, which the server may have executed; "
+            f"{after_timeout:,} after a timeout)"
+        )
     if server_requests:
         text += (
             f"; the server answered {server_errors:,} errors to {server_requests:,} requests "

@@ -34,7 +34,12 @@ from harborbench.errors import UserInputError
 from harborbench.gates import GateThresholds, evaluate_gates
 from harborbench.profile import Gates, Profile, load_profile_dict
 from harborbench.profile.diagnostics import Where, problems
-from harborbench.profile.strict_yaml import StrictYamlError, load_strict
+from harborbench.profile.strict_yaml import (
+    StrictYamlError,
+    YamlFileError,
+    load_strict,
+    read_yaml_file,
+)
 from harborbench.result import GateResult, RunResult, TrialResult
 from harborbench.rollback.matrix import OPTIMIZED_CONFIG, ROLLBACK_PATHS, CheckRow, path_environment
 from harborbench.rollback.smoke import mock_settings
@@ -140,19 +145,18 @@ def load_gates_file(path: Path) -> Gates:
     """
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserInputError(
-            f"--gates {source}: no such file; give a YAML file with keys such as "
-            "throughput_min: 1000 and p95_max: 200ms"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserInputError(f"--gates {source} cannot be read: {exc}") from None
+        text = read_yaml_file(path)
+    except YamlFileError as exc:
+        if exc.missing:
+            raise UserInputError(
+                f"--gates {source}: no such file; give a YAML file with keys such as "
+                "throughput_min: 1000 and p95_max: 200ms"
+            ) from None
+        raise UserInputError(f"--gates {source} {exc}") from None
     try:
         data, lines = load_strict(text)
     except StrictYamlError as exc:
-        found = [f"{source}:{p.line}: {p.message}" if p.line else p.message for p in exc.problems]
-        raise UserInputError("invalid gates file " + "; ".join(found)) from None
+        raise UserInputError("invalid gates file " + "; ".join(exc.located(source))) from None
     if not isinstance(data, dict):
         raise UserInputError(
             f"invalid gates file {source}: it must be a mapping of gate names to thresholds, "

@@ -412,11 +412,15 @@ def test_streaming_rows_are_shown_but_not_tested() -> None:
     def streamed(run: RunResult) -> RunResult:
         assert run.total is not None
         s = run.total.service_time
-        stream = StreamSummary(ttft=s, itl=s, tpot=s, output_tokens=10, output_tokens_per_s=1.0)
+        stream = StreamSummary(
+            ttft=s, icl=s, itl=s, tpot=s, output_tokens=10, output_tokens_per_s=1.0,
+            output_chunks=10, token_source="usage", tokens_from_usage=1,
+            tokens_from_chunk_count=0, per_chunk_tokens_known=1, done_marker_missing=0,
+        )  # fmt: skip
         return run.model_copy(update={"total": run.total.model_copy(update={"stream": stream})})
 
     c = _compare(streamed(make_run("a", [STEADY])), streamed(make_run("b", [STEADY])))
-    for metric in ("ttft_p50", "ttft_p95", "itl_p50", "itl_p95"):
+    for metric in ("ttft_p50", "ttft_p95", "icl_p50", "itl_p50", "itl_p95", "tpot_p95"):
         row = c.row(metric)
         assert row is not None and row.verdict == "not tested", metric
         assert row.ci_low is None and "not independent" in row.reason

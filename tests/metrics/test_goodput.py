@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harborbench.engine.recorder import Recorder
+from harborbench.engine.recorder import Recorder, StreamSample
 from harborbench.gates import GateThresholds, evaluate_gates
 from harborbench.metrics.goodput import SloLimits, meets_slo, request_tpot_ns
 
@@ -17,6 +17,7 @@ def test_request_tpot_divides_the_decode_time_by_the_tokens_after_the_first_chun
     assert request_tpot_ns(1_000, 100, 10, first_chunk_tokens=4) == 150
     assert request_tpot_ns(1_000, 100, 1) is None  # nothing after the first chunk
     assert request_tpot_ns(1_000, 100, 4, first_chunk_tokens=4) is None
+    assert request_tpot_ns(1_000, 100, 10, first_chunk_tokens=2.5) == 120  # estimated first chunk
 
 
 @pytest.mark.parametrize(
@@ -47,7 +48,9 @@ def test_the_recorder_counts_only_requests_meeting_every_objective() -> None:
     rec = Recorder(0, warmup_s=1, window_s=10, open_loop=True, slo=limits)
 
     def stream(intended: int, sent: int, first: int, end: int, tokens: int) -> None:
-        rec.success(intended, sent, end, first_token_ns=first, output_tokens=tokens)
+        # one token a chunk, the server's usage: TPOT = (end - first) / (tokens - 1)
+        sample = StreamSample(first, [1] * (tokens - 1), tokens, usage_tokens=tokens)
+        rec.success(intended, sent, end, stream=sample)
 
     t = 2 * S
     stream(t, t, t + 40 * MS, t + 40 * MS + 9 * 10 * MS, 10)  # meets all: 40, 10/token, 130
