@@ -39,7 +39,8 @@ and is inconclusive (exit 3) when the interval straddles it; the message says th
 change the data can detect and about how many trials (rounds) a side would decide it. A gate
 never fails with one trial a side (run-to-run noise is invisible in one run), nor when A and B
 come from different machines, kernels, Python or library versions (exit 3 naming the
-difference; --allow-different-environment judges anyway). Metrics: throughput, attempted,
+difference; --allow-different-environment judges anyway). Metrics: throughput, goodput
+(runs with an slo), attempted,
 error_rate, p50, p95, p99, p999, cpu_efficiency, ttft_p50, ttft_p95, icl_p50, icl_p95,
 itl_p50, itl_p95, tpot_p50, tpot_p95.
 

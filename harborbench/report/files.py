@@ -215,6 +215,8 @@ def summary_rows(result: RunResult) -> list[dict[str, Any]]:
                 "failures": t.failures,
                 "in_flight_at_end": t.in_flight_at_end,
                 "throughput_ops": round(t.throughput_ops, 3),
+                "goodput_ops": None if t.goodput_ops is None else round(t.goodput_ops, 3),
+                "slo_met": t.slo_met,
                 "attempted_ops": round(t.attempted_ops, 3),
                 "failed_ops": round(t.failed_ops, 3),
                 "error_rate": None if t.error_rate is None else round(t.error_rate, 6),
@@ -234,6 +236,15 @@ def summary_rows(result: RunResult) -> list[dict[str, Any]]:
                 "tpot_p50_ms": seconds_to_ms(t.stream.tpot.p50_s) if t.stream else None,
                 "output_tokens_per_s": round(t.stream.output_tokens_per_s, 2) if t.stream else None,
                 "token_source": t.stream.token_source if t.stream else None,
+                "prompt_tokens": t.tokens.prompt_tokens if t.tokens else None,
+                "completion_tokens": t.tokens.completion_tokens if t.tokens else None,
+                "estimated_prompt_tokens": t.tokens.estimated_prompt_tokens if t.tokens else None,
+                "replay_send_lag_p99_ms": seconds_to_ms(t.replay.send_lag.p99_s)
+                if t.replay
+                else None,
+                "replay_send_lag_max_ms": seconds_to_ms(t.replay.send_lag.max_s)
+                if t.replay
+                else None,
                 "cpu_seconds": round(t.cpu.cpu_seconds, 3),
                 "cpu_percent_mean": round(t.cpu.cpu_percent_mean, 1),
                 "ops_per_cpu_second": None
@@ -265,6 +276,7 @@ def timeseries_rows(result: RunResult) -> list[dict[str, Any]]:
                     "successes": r.successes,
                     "failures": r.failures,
                     "throughput_ops": round(r.throughput_ops, 3),
+                    "slo_met": r.slo_met,
                     "service_p50_ms": seconds_to_ms(r.service_p50_s),
                     "service_p95_ms": seconds_to_ms(r.service_p95_s),
                     "service_p99_ms": seconds_to_ms(r.service_p99_s),
