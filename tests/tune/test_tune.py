@@ -353,3 +353,18 @@ def test_objective_goodput_needs_an_slo() -> None:
 
     with pytest.raises(UserInputError, match="no slo section"):
         asyncio.run(atune(OPTIMIZED, budget_s=60.0, objective="goodput"))
+
+
+def test_the_sweep_result_keeps_no_header_value() -> None:
+    from harborbench.profile import load_profile_dict
+
+    data = OPTIMIZED.model_dump(mode="json")
+    data["request"]["headers"] = {"X-Secret": "literal-value", "X-Env": {"env": "SOME_VAR"}}
+    profile = load_profile_dict(data)
+    timing = TrialTiming(warmup_s=0.5, window_s=2.0, confirm_window_s=4.0)
+    result = _Sweep(profile, "t", 100.0, timing, lambda: 0.0).result("done")
+    assert "literal-value" not in result.model_dump_json()
+    assert result.profile["request"]["headers"] == {
+        "X-Secret": "<redacted>",
+        "X-Env": {"env": "SOME_VAR"},
+    }
