@@ -236,9 +236,11 @@ def load_result(path: str | Path) -> RunResult:
     try:
         result = RunResult.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(x) for x in first["loc"])
-        raise ResultFileError(f"{p}: invalid result file at {loc}: {first['msg']}.") from None
+        from harborbench.profile.diagnostics import Where, problems
+
+        found = problems(RunResult, exc, Where(str(p)))
+        more = f" (and {len(found) - 1} more problems)" if len(found) > 1 else ""
+        raise ResultFileError(f"invalid result file {found[0]}{more}.") from None
     _check_histograms(p, result)
     return result
 

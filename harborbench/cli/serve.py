@@ -12,8 +12,6 @@ from harborbench.cli.app import app
 from harborbench.errors import MockSettingsError, UserInputError
 
 if TYPE_CHECKING:
-    from pydantic import ValidationError
-
     from harborbench.mockserver.settings import MockSettings
 
 _LATENCY_HELP = (
@@ -107,17 +105,6 @@ def _read_settings_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def format_validation_error(exc: ValidationError, source: str) -> str:
-    """Render every ``location: message`` of a settings validation error on one line, ended by
-    a full stop (a hint may follow it)."""
-    parts = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"] if p not in _LATENCY_ARGS)
-        parts.append(f"{loc or '(top)'}: {err['msg']}")
-    text = f"invalid mock settings in {source}: " + "; ".join(parts)
-    return text if text.endswith((".", "!", "?")) else text + "."
-
-
 def settings_from_options(
     settings_file: Path | None = None,
     settings_json: str | None = None,
@@ -156,7 +143,7 @@ def settings_from_options(
     """
     from pydantic import ValidationError
 
-    from harborbench.mockserver.settings import MockSettings
+    from harborbench.mockserver.settings import MockSettings, settings_problems
 
     data: dict[str, Any] = {}
     source = "the command-line flags"
@@ -204,7 +191,7 @@ def settings_from_options(
         return MockSettings.model_validate(_merge(data, flags))
     except ValidationError as exc:
         raise MockSettingsError(
-            format_validation_error(exc, source),
+            settings_problems(exc, source),
             hint="See 'harborbench serve --help' for the forms of each value.",
         ) from None
 

@@ -17,8 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from harborbench.metrics.histogram import LatencyHistogram
-
-NS_PER_S = 1_000_000_000
+from harborbench.units import NS_PER_S
 
 
 @dataclass(slots=True)

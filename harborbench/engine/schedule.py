@@ -23,7 +23,7 @@ from typing import Literal
 
 import numpy as np
 
-NS_PER_S = 1_000_000_000
+from harborbench.units import NS_PER_S
 
 
 @dataclass(frozen=True, slots=True)

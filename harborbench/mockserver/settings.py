@@ -32,7 +32,7 @@ profile loader turn it into :class:`harborbench.errors.MockSettingsError` /
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -44,6 +44,9 @@ from pydantic import (
 )
 
 from harborbench.units import parse_duration
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 __all__ = [
     "Duration",
@@ -59,6 +62,7 @@ __all__ = [
     "StreamSettings",
     "UniformLatency",
     "format_seconds",
+    "settings_problems",
 ]
 
 #: z-score of the 99th percentile of the standard normal distribution, Φ⁻¹(0.99).
@@ -286,3 +290,22 @@ class MockSettings(_Strict):
     faults: FaultSettings = Field(default_factory=FaultSettings)
     seed: int = 0
     models: tuple[str, ...] = ("harbor-mock",)
+
+
+def settings_problems(exc: ValidationError, source: str) -> str:
+    """One line naming every invalid key of mock settings, ended by a full stop.
+
+    Written by the one formatter of validation errors,
+    :func:`harborbench.profile.diagnostics.problems` (did-you-mean, no echoed secrets).
+
+    Args:
+        exc: the error of validating :class:`MockSettings`.
+        source: where the settings came from, e.g. ``"the command-line flags"``.
+
+    Returns:
+        ``"invalid mock settings in SOURCE: key.path: problem; ..."``.
+    """
+    from harborbench.profile.diagnostics import Where, problems
+
+    text = "invalid mock settings in " + "; ".join(problems(MockSettings, exc, Where(source)))
+    return text if text.endswith((".", "!", "?")) else text + "."

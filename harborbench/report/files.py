@@ -20,6 +20,7 @@ from typing import Any
 
 from harborbench.errors import RunFailedError, UserInputError
 from harborbench.result import RunResult, TrialResult
+from harborbench.units import BYTES_PER_MB
 
 
 def _current_umask() -> int:
@@ -159,8 +160,8 @@ def summary_rows(result: RunResult) -> list[dict[str, Any]]:
                 "ops_per_cpu_second": None
                 if t.cpu.ops_per_cpu_second is None
                 else round(t.cpu.ops_per_cpu_second, 2),
-                "rss_start_mb": round(t.memory.rss_start_bytes / 1e6, 2),
-                "rss_end_mb": round(t.memory.rss_end_bytes / 1e6, 2),
+                "rss_start_mb": round(t.memory.rss_start_bytes / BYTES_PER_MB, 2),
+                "rss_end_mb": round(t.memory.rss_end_bytes / BYTES_PER_MB, 2),
                 "memory_growth_pct": round(t.memory.growth_pct, 2),
                 "memory_slope_mb_per_min": t.memory.slope_mb_per_min,
                 "memory_verdict": t.memory.verdict,
@@ -189,7 +190,7 @@ def timeseries_rows(result: RunResult) -> list[dict[str, Any]]:
                     "service_p95_ms": seconds_to_ms(r.service_p95_s),
                     "service_p99_ms": seconds_to_ms(r.service_p99_s),
                     "response_p99_ms": seconds_to_ms(r.response_p99_s),
-                    "rss_mb": None if r.rss_bytes is None else round(r.rss_bytes / 1e6, 3),
+                    "rss_mb": None if r.rss_bytes is None else round(r.rss_bytes / BYTES_PER_MB, 3),
                     "cpu_percent": r.cpu_percent,
                 }
             )

@@ -24,6 +24,7 @@ from harborbench.report.charts import Chart, run_charts
 from harborbench.report.files import write_atomic
 from harborbench.report.summary import describe_connections, describe_load, describe_retries
 from harborbench.result import PLAN_BASELINE_OPS, PLAN_TARGET_OPS, LatencySummary, RunResult
+from harborbench.units import BYTES_PER_MB
 
 REPORT_FILE = "report.html"
 
@@ -226,8 +227,10 @@ def _headline(result: RunResult) -> str:
         (
             "memory",
             _e(
-                f"RSS {m.rss_start_bytes / 1e6:.1f} → {m.rss_end_bytes / 1e6:.1f} MB "
-                f"(max {m.rss_max_bytes / 1e6:.1f} MB, {m.growth_pct:+.1f}%), slope {slope}, "
+                f"RSS {m.rss_start_bytes / BYTES_PER_MB:.1f} → "
+                f"{m.rss_end_bytes / BYTES_PER_MB:.1f} MB "
+                f"(max {m.rss_max_bytes / BYTES_PER_MB:.1f} MB, {m.growth_pct:+.1f}%), "
+                f"slope {slope}, "
             )
             + _badge(m.verdict)
             + " "
