@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict
 
 from harborbench.compare import bootstrap as cs
 
-COMPARISON_SCHEMA_VERSION = 1
+#: Version of ``comparison.json``. History: 1: first version (0.1.0); 2: ``kind``.
+COMPARISON_SCHEMA_VERSION = 2
 
 
 class _Model(BaseModel):
@@ -155,7 +156,8 @@ class RunRef(_Model):
 class Comparison(_Model):
     """The whole comparison of B against A (``comparison.json``)."""
 
-    schema_version: int
+    schema_version: int = COMPARISON_SCHEMA_VERSION
+    kind: Literal["comparison"] = "comparison"
     a: RunRef
     b: RunRef
     confidence: float
