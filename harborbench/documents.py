@@ -19,6 +19,7 @@ spreadsheet, a browser, a CI page, ``create_fast_client``), and are not read bac
 
 from __future__ import annotations
 
+import copy
 import importlib
 import json
 from collections.abc import Callable
@@ -51,9 +52,17 @@ KINDS: dict[str, tuple[str, str, str]] = {
 
 
 def _run_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
-    # Version 2 names its kind and stores `total` only for two trials or more (with one trial
-    # version 1 stored a byte-for-byte copy of it; the model reads it back as trials[0]).
-    out = {**data, "kind": "run", "schema_version": 2}
+    from harborbench.result import _migrate_v1
+
+    out = copy.deepcopy(data)
+    _migrate_v1(out)
+    return {**out, "schema_version": 2}
+
+
+def _run_2_to_3(data: dict[str, Any]) -> dict[str, Any]:
+    # Version 3 names its kind and stores `total` only for two trials or more (with one trial
+    # earlier versions stored a byte-for-byte copy of it; the model reads it as trials[0]).
+    out = {**data, "kind": "run", "schema_version": 3}
     if isinstance(out.get("trials"), list) and len(out["trials"]) == 1:
         out["total"] = None
     return out
@@ -69,6 +78,7 @@ def _add_kind(kind: str, to_version: int) -> Callable[[dict[str, Any]], dict[str
 #: (kind, version) -> the function that turns a file of that version into the next version.
 UPGRADES: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
     ("run", 1): _run_1_to_2,
+    ("run", 2): _run_2_to_3,
     ("tune", 1): lambda data: {**data, "schema_version": 2},  # see TUNE_SCHEMA_VERSION
     ("comparison", 1): _add_kind("comparison", 2),
     ("rollback-check", 1): lambda data: {**data, "schema_version": 2},

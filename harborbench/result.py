@@ -7,9 +7,15 @@ read only this model.
 Schema versions (``schema_version``; older files are upgraded on reading, see
 :mod:`harborbench.documents`):
     1: first version (harborbench 0.1.0).
-    2: ``kind: "run"``; ``total`` is written only for runs of two trials or more (all trials
+    2: streams: ``stream.itl`` of version 1 (gaps between chunks) is now ``stream.icl``
+       (inter-chunk latency); ``stream.itl`` is the inter-token latency, from streams whose
+       per-chunk token counts are known; where token counts came from, and streams that ended
+       without ``[DONE]``. Version 1 files are read with :func:`_migrate_v1`.
+       Also added (with defaults, so older files read as one-process complete runs):
+       ``status``, ``topology`` and ``shards`` of runs split with ``--workers`` / ``--ray``.
+    3: ``kind: "run"``; ``total`` is written only for runs of two trials or more (all trials
        merged); with one trial it is ``null`` in the file and :attr:`RunResult.total` reads
-       ``trials[0]``, which is the whole run. Version 1 wrote a byte-for-byte copy of it.
+       ``trials[0]``, which is the whole run. Earlier versions wrote a byte-for-byte copy.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from pydantic import (
 
 from harborbench.errors import ResultFileError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 PLAN_BASELINE_OPS = 505.6
 PLAN_TARGET_OPS = 1000.0
 
@@ -42,7 +48,8 @@ METRIC_DEFINITIONS: dict[str, str] = {
     "in_flight_at_end": "requests sent in the window and still pending when it closed; neither "
     "successes nor failures",
     "error_rate": "failed / (successful + failed), by kind: http_<status>, timeout, connection, "
-    "stream, client_error",
+    "stream, invalid_response (a 2xx answer that is not JSON, lacks id/choices/message.role, or "
+    "is not an event stream for a stream request), client_error",
     "service_time": "from the moment the request is handed to the client to the parsed response "
     "(time.perf_counter_ns)",
     "response_time": "open loop only: from the intended send time of the arrival schedule to the "
@@ -51,8 +58,21 @@ METRIC_DEFINITIONS: dict[str, str] = {
     "range 1 us to 1 h; percentiles of several trials or intervals come from merged histograms, "
     "never averaged; a percentile is marked insufficient when fewer than 10 samples lie above it",
     "ttft": "streams: time to first token, from the send to the first chunk carrying text",
-    "itl": "streams: inter-token latency, the gap between consecutive content chunks",
-    "tpot": "streams: time per output token after the first, per request",
+    "icl": "streams: inter-chunk latency, the gap between consecutive chunks carrying text (a "
+    "chunk may carry several tokens, so this is not an inter-token latency)",
+    "itl": "streams: inter-token latency, only from streams whose every content chunk carried "
+    "a token count (cumulative usage per chunk, as vLLM's continuous_usage_stats): a chunk of k "
+    "tokens after a gap g gives k samples of g/k; empty when no server sent per-chunk counts",
+    "tpot": "streams: time per output token, per request: (end - first token) / (output tokens "
+    "- tokens in the first chunk); the first chunk's tokens are the server's per-chunk count "
+    "when known, else output tokens / content chunks. Follows vLLM benchmark_serving and NVIDIA "
+    "GenAI-Perf ((latency - TTFT) / (output tokens - 1)), corrected for chunks carrying several "
+    "tokens (vLLM issue #27485)",
+    "output_tokens": "streams: the server's usage.completion_tokens; for a stream without usage "
+    "its content chunks are counted instead, and token_source says so (usage, chunk_count or "
+    "mixed)",
+    "done_marker_missing": "streams that ended cleanly after a finish_reason without "
+    "'data: [DONE]'; counted as successes, as the official openai SDK accepts them",
     "cpu_efficiency": "successful ops per CPU second of the measuring process",
     "memory_slope": "RSS of the measuring process, Theil-Sen slope in MB/min with a 95% interval; "
     "inconclusive for a window shorter than 5 minutes",
@@ -80,14 +100,37 @@ class LatencySummary(_Model):
     histogram: str  # hdrh encoding, mergeable
 
 
+TokenSource = Literal["usage", "chunk_count", "mixed", "none"]
+
+
 class StreamSummary(_Model):
-    """Streaming figures: TTFT, inter-token latency, time per output token, tokens/s."""
+    """Streaming figures (see ``metric_definitions``): TTFT, inter-chunk latency, inter-token
+    latency (only where per-chunk token counts are known), time per output token, tokens/s, and
+    where the token counts came from.
+
+    ``token_source``: ``usage`` (every request's count is the server's usage), ``chunk_count``
+    (none sent usage: chunks were counted as tokens), ``mixed``, or ``none`` (no stream).
+    """
 
     ttft: LatencySummary
+    icl: LatencySummary
     itl: LatencySummary
     tpot: LatencySummary
     output_tokens: int
     output_tokens_per_s: float
+    output_chunks: int
+    token_source: TokenSource
+    tokens_from_usage: int
+    tokens_from_chunk_count: int
+    per_chunk_tokens_known: int
+    done_marker_missing: int
+
+
+def token_source(from_usage: int, from_chunk_count: int) -> TokenSource:
+    """Where a set of streams' token counts came from, given how many requests used each."""
+    if from_usage and from_chunk_count:
+        return "mixed"
+    return "usage" if from_usage else "chunk_count" if from_chunk_count else "none"
 
 
 class CpuFigures(_Model):
@@ -187,6 +230,53 @@ class GateResult(_Model):
     detail: str
 
 
+class Topology(_Model):
+    """How a run was spread over processes or hosts (``harborbench run --workers/--ray``).
+
+    Attributes:
+        backend: ``"multiprocessing"`` (shard processes on this host) or ``"ray"`` (one Ray
+            actor per shard).
+        workers: number of shards N.
+        split: the rule giving each shard its part of the one global plan.
+        ray_version, ray_address, placement: Ray runs only (``--ray``, ``--placement``).
+    """
+
+    backend: Literal["multiprocessing", "ray"]
+    workers: int
+    split: str = "global index k runs on shard k mod N (open loop: arrivals; closed: workers)"
+    ray_version: str | None = None
+    ray_address: str | None = None
+    placement: str | None = None
+
+
+class ShardRecord(_Model):
+    """One shard of a split run: where it ran, how it ended, and its own trial results.
+
+    Attributes:
+        index: shard i of N (0-based).
+        status: ``ok``; ``lost`` (died or went silent; the run is incomplete);
+            ``interrupted`` (stopped by Ctrl-C or because another shard was lost).
+        reason: why a shard is not ``ok``.
+        host, pid, boot_id: where it ran.
+        clock_offset_s, clock_uncertainty_s: its clock minus the coordinator's, and the bound on
+            that estimate (0 on the coordinator's own host: one CLOCK_MONOTONIC).
+        start_lateness_s: worst lateness of its start over the trials (how late it received
+            the go for the common start time ``t0``; the schedule stays anchored at ``t0``).
+        trials: its own figures per trial, before the merge.
+    """
+
+    index: int
+    status: Literal["ok", "lost", "interrupted"]
+    reason: str | None = None
+    host: str | None = None
+    pid: int | None = None
+    boot_id: str | None = None
+    clock_offset_s: float = 0.0
+    clock_uncertainty_s: float = 0.0
+    start_lateness_s: float | None = None
+    trials: list[TrialResult] = []
+
+
 class RunResult(_Model):
     """Everything one ``harborbench run`` measured (``result.json``).
 
@@ -208,6 +298,9 @@ class RunResult(_Model):
     total: TrialResult | None
     gates: list[GateResult]
     interrupted: bool
+    status: Literal["complete", "incomplete"] = "complete"  # incomplete: a shard was lost
+    topology: Topology | None = None  # None: one process (no --workers / --ray)
+    shards: list[ShardRecord] = []
 
     @model_validator(mode="before")
     @classmethod
@@ -250,6 +343,30 @@ def load_result(path: str | Path, *, command: str | None = None) -> RunResult:
     return result
 
 
+def _migrate_v1(data: dict[str, Any]) -> None:
+    """Read a version 1 result as version 2, in place: its ``stream.itl`` was the gap between
+    chunks (now ``icl``); its token counts' source is unknown (``none``), and no per-token
+    inter-token latency was measured (an empty ``itl``)."""
+    empty = {
+        "count": 0, "p50_s": None, "p90_s": None, "p95_s": None, "p99_s": None,
+        "p999_s": None, "max_s": None, "mean_s": None, "histogram": "",
+        "insufficient": ["p50", "p90", "p95", "p99", "p999"],
+    }  # fmt: skip
+    trials = data.get("trials")
+    totals = [data.get("total")] + (trials if isinstance(trials, list) else [])
+    for trial in totals:
+        stream = trial.get("stream") if isinstance(trial, dict) else None
+        if isinstance(stream, dict) and "icl" not in stream:
+            stream["icl"] = stream.pop("itl", empty)
+            stream["itl"] = empty
+            stream.setdefault("output_chunks", 0)
+            stream.setdefault("token_source", "none")
+            stream.setdefault("tokens_from_usage", 0)
+            stream.setdefault("tokens_from_chunk_count", 0)
+            stream.setdefault("per_chunk_tokens_known", 0)
+            stream.setdefault("done_marker_missing", 0)
+
+
 def _check_histograms(path: Path, result: RunResult) -> None:
     """Decode every stored histogram once, so that a damaged one is reported here, by key."""
     from harborbench.metrics.histogram import LatencyHistogram
@@ -269,8 +386,8 @@ def _check_histograms(path: Path, result: RunResult) -> None:
     for prefix, t in trials:
         summaries = {"service_time": t.service_time, "response_time": t.response_time}
         if t.stream is not None:
-            summaries |= {"stream.ttft": t.stream.ttft, "stream.itl": t.stream.itl,
-                          "stream.tpot": t.stream.tpot}  # fmt: skip
+            summaries |= {"stream.ttft": t.stream.ttft, "stream.icl": t.stream.icl,
+                          "stream.itl": t.stream.itl, "stream.tpot": t.stream.tpot}  # fmt: skip
         for key, summary in summaries.items():
             if summary is not None:
                 check(f"{prefix}.{key}.histogram", summary.histogram)

@@ -56,7 +56,12 @@ def tune_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress and no table."),
     as_json: bool = typer.Option(False, "--json", help="Print the sweep's result.json."),
     no_html: bool = typer.Option(False, "--no-html", help="Do not write report.html."),
+    workers: str | None = typer.Option(None, "--workers", hidden=True),
+    ray: str | None = typer.Option(None, "--ray", hidden=True),
 ) -> None:
+    from harborbench.cli.run import refuse_scaleout
+
+    refuse_scaleout("tune", workers, ray)
     from harborbench.profile import load_profile
     from harborbench.report.console import stderr, stdout
     from harborbench.report.tune_files import TuneWriter

@@ -207,6 +207,24 @@ def _finite(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
 
+def configured_level(plan: LoadPlan) -> float:
+    """The configured rate (ops/s) or concurrency averaged over the window, of the plan's stripe.
+
+    A stage's level counts in proportion to its time inside the window.
+    """
+    if plan.window_s <= 0:
+        return 0.0
+    measured = [s for s in plan.steps if s.end_s > plan.warmup_s]
+    return (
+        sum(
+            (min(s.end_s, plan.total_s) - max(s.start_s, plan.warmup_s))
+            * plan.share(float((s.rate_ops if plan.kind == "open" else s.concurrency) or 0))
+            for s in measured
+        )
+        / plan.window_s
+    )
+
+
 def health_figures(
     plan: LoadPlan,
     rec: Recorder,
@@ -226,17 +244,7 @@ def health_figures(
     it. An interrupted trial is not judged on achieved versus configured load.
     """
     warnings: list[str] = []
-    measured = [s for s in plan.steps if s.end_s > plan.warmup_s]
-    configured = (
-        sum(
-            (min(s.end_s, plan.total_s) - max(s.start_s, plan.warmup_s))
-            * ((s.rate_ops if plan.kind == "open" else s.concurrency) or 0)
-            for s in measured
-        )
-        / plan.window_s
-        if plan.window_s > 0
-        else 0.0
-    )
+    configured = configured_level(plan)
     completed = rec.successes + rec.failures
     if plan.kind == "open":
         achieved = sent / window_s if window_s > 0 else 0.0

@@ -24,6 +24,8 @@ class Progress:
         p95_s: service-time p95 of the last completed second (``None`` if no success).
         successes, failures: measured so far in this trial.
         in_flight: measured requests pending now.
+        shards: ``(reporting, total)`` in a run split into shards (``harborbench.scaleout``):
+            the figures are the merged ones of the ``reporting`` shards; ``None`` in one process.
     """
 
     trial: int
@@ -36,6 +38,7 @@ class Progress:
     successes: int
     failures: int
     in_flight: int
+    shards: tuple[int, int] | None = None
 
 
 ProgressCallback = Callable[[Progress], None]

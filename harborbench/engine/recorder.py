@@ -46,21 +46,94 @@ class Interval:
     response_ns: list[int] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class StreamSample:
+    """What one successful stream showed, as the request sender observed it.
+
+    Attributes:
+        first_token_ns: perf_counter_ns when the first chunk carrying text arrived.
+        chunk_gaps_ns: gaps between consecutive content chunks (one fewer than
+            ``content_chunks``), ns.
+        content_chunks: chunks that carried text.
+        usage_tokens: ``usage.completion_tokens`` of the last chunk with a usage, or None when
+            the server sent no usage.
+        chunk_tokens: tokens of each content chunk, in order, when every content chunk carried a
+            cumulative usage (vLLM's ``continuous_usage_stats``); None otherwise.
+        done_marker_missing: the stream ended after a finish_reason without ``data: [DONE]``.
+    """
+
+    first_token_ns: int
+    chunk_gaps_ns: list[int]
+    content_chunks: int
+    usage_tokens: int | None = None
+    chunk_tokens: list[int] | None = None
+    done_marker_missing: bool = False
+
+
 @dataclass(slots=True)
 class StreamStats:
     """Streaming figures of the successful measured requests.
 
+    Definitions follow vLLM's ``benchmark_serving`` and NVIDIA GenAI-Perf (time to first token,
+    time per output token), corrected for chunks that carry several tokens, as in vLLM issue
+    #27485 (an inter-chunk gap is not an inter-token latency):
+
     Attributes:
         ttft: time to first token (first chunk carrying generated text) from the send, ns.
-        itl: inter-token latency: gaps between consecutive content chunks, ns.
-        tpot: time per output token after the first, per request, ns.
-        output_tokens: total output tokens (the server's usage where given, else chunks counted).
+        icl: inter-chunk latency: gaps between consecutive content chunks, ns.
+        itl: inter-token latency, only from streams whose per-chunk token counts are known:
+            a chunk of k tokens after a gap g gives k samples of g / k, ns.
+        tpot: time per output token, per request: (end - first token) / (output tokens -
+            tokens in the first chunk), ns. The first chunk's tokens are the server's count when
+            known, else estimated as output tokens / content chunks (exact when every chunk
+            carries as many tokens); no sample when the first chunk held every token.
+        output_tokens: output tokens (the server's usage; a chunk count where it sent none).
+        output_chunks: content chunks received.
+        tokens_from_usage: requests whose token count is the server's ``usage``.
+        tokens_from_chunk_count: requests without usage, whose chunks were counted as tokens.
+        per_chunk_tokens_known: requests whose every content chunk carried a token count.
+        done_marker_missing: streams that ended after a finish_reason without ``[DONE]``.
     """
 
     ttft: LatencyHistogram = field(default_factory=LatencyHistogram)
+    icl: LatencyHistogram = field(default_factory=LatencyHistogram)
     itl: LatencyHistogram = field(default_factory=LatencyHistogram)
     tpot: LatencyHistogram = field(default_factory=LatencyHistogram)
     output_tokens: int = 0
+    output_chunks: int = 0
+    tokens_from_usage: int = 0
+    tokens_from_chunk_count: int = 0
+    per_chunk_tokens_known: int = 0
+    done_marker_missing: int = 0
+
+    def record(self, sent_ns: int, end_ns: int, sample: StreamSample) -> None:
+        """Add one measured successful stream that was sent at ``sent_ns``, ended at ``end_ns``."""
+        first_ns = sample.first_token_ns
+        self.ttft.record_ns(first_ns - sent_ns)
+        if sample.chunk_gaps_ns:
+            self.icl.record_many_ns(sample.chunk_gaps_ns)
+        chunks = sample.content_chunks
+        self.output_chunks += chunks
+        self.done_marker_missing += sample.done_marker_missing
+        if sample.usage_tokens is not None:
+            tokens = sample.usage_tokens
+            self.tokens_from_usage += 1
+        else:
+            tokens = chunks
+            self.tokens_from_chunk_count += 1
+        self.output_tokens += tokens
+        per_chunk = sample.chunk_tokens
+        if per_chunk and len(per_chunk) == chunks:
+            self.per_chunk_tokens_known += 1
+            first_chunk_tokens: float = per_chunk[0]
+            for gap, k in zip(sample.chunk_gaps_ns, per_chunk[1:], strict=True):
+                if k > 0:
+                    self.itl.record_many_ns([gap // k] * k)
+        else:
+            first_chunk_tokens = tokens / chunks if chunks else 0.0
+        after_first = tokens - first_chunk_tokens
+        if after_first > 1e-9:
+            self.tpot.record_ns(round((end_ns - first_ns) / after_first))
 
 
 class Recorder:
@@ -127,9 +200,7 @@ class Recorder:
         sent_ns: int,
         end_ns: int,
         *,
-        first_token_ns: int | None = None,
-        output_tokens: int | None = None,
-        token_gaps_ns: list[int] | None = None,
+        stream: StreamSample | None = None,
     ) -> None:
         """Record a request that came back with a parsed, successful response.
 
@@ -137,10 +208,8 @@ class Recorder:
             intended_ns: the scheduled send time (open loop) or the actual send time (closed).
             sent_ns: when the request was handed to the client.
             end_ns: when the complete response had been received and parsed.
-            first_token_ns: streams only: when the first chunk with generated text arrived.
-            output_tokens: streams only: output tokens of the response.
-            token_gaps_ns: streams only: the gaps between consecutive content chunks, ns
-                (recorded only for a measured success, like every other figure).
+            stream: streams only: what the stream showed (recorded only for a measured
+                success, like every other figure).
         """
         service_ns = end_ns - sent_ns
         response_ns = end_ns - intended_ns
@@ -161,14 +230,8 @@ class Recorder:
             self.response.record_ns(response_ns)
             iv.response_ns.append(response_ns)
             self.send_lag.record_ns(max(sent_ns - intended_ns, 0))
-        if first_token_ns is not None:
-            self.stream.ttft.record_ns(first_token_ns - sent_ns)
-            if output_tokens is not None and output_tokens > 1:
-                self.stream.tpot.record_ns((end_ns - first_token_ns) // (output_tokens - 1))
-        if output_tokens is not None:
-            self.stream.output_tokens += output_tokens
-        if token_gaps_ns:
-            self.stream.itl.record_many_ns(token_gaps_ns)
+        if stream is not None:
+            self.stream.record(sent_ns, end_ns, stream)
 
     def arrival_dropped(self, intended_ns: int) -> None:
         """Count an open-loop arrival the generator could not send (too many pending)."""

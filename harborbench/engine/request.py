@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from harborbench.engine.recorder import Recorder
+from harborbench.engine.recorder import Recorder, StreamSample
 from harborbench.harborai import errors as hx
 
 
@@ -20,8 +20,12 @@ def classify_failure(exc: BaseException) -> str:
 
     Returns:
         ``http_<status>`` for a non-2xx answer, ``timeout``, ``connection``, ``stream``,
-        ``invalid_response`` or ``client_error`` (any other exception raised by the client).
+        ``invalid_response`` (a 2xx answer that is not JSON, not a chat completion, or not an
+        event stream for a stream request) or ``client_error`` (any other exception raised
+        by the client).
     """
+    if isinstance(exc, hx.InvalidResponseError):
+        return "invalid_response"
     if isinstance(exc, hx.APIStatusError):
         return f"http_{exc.status_code}"
     if isinstance(exc, hx.APITimeoutError | asyncio.TimeoutError | TimeoutError):
@@ -67,11 +71,8 @@ class RequestSender:
             self.in_flight += 1
         try:
             if self.stream:
-                first_ns, tokens, gaps = await self._stream()
-                rec.success(
-                    intended_ns, sent_ns, clock(),
-                    first_token_ns=first_ns, output_tokens=tokens, token_gaps_ns=gaps,
-                )  # fmt: skip
+                sample = await self._stream()
+                rec.success(intended_ns, sent_ns, clock(), stream=sample)
             else:
                 response = await self.create(**self.params)
                 end_ns = clock()
@@ -90,33 +91,54 @@ class RequestSender:
             if measured:
                 self.in_flight -= 1
 
-    async def _stream(self) -> tuple[int | None, int, list[int]]:
+    async def _stream(self) -> StreamSample:
+        """Read one stream to its end, timing each chunk that carries text.
+
+        Token counts: ``usage.completion_tokens`` of the last chunk that has a usage. When every
+        content chunk carries a usage (cumulative, as vLLM's ``continuous_usage_stats``), each
+        chunk's tokens are the difference from the usage before it.
+        """
         clock = self.clock
         gaps: list[int] = []
         stream = await self.create(**self.params)
         first_ns: int | None = None
         last_ns = 0
-        chunks_with_text = 0
+        chunks = 0
         usage_tokens: int | None = None
+        chunk_tokens: list[int] | None = []
         try:
             async for chunk in stream:
-                if chunk.choices and chunk.choices[0].delta.content:
+                usage = chunk.usage
+                choices = chunk.choices
+                if choices and choices[0].delta.content:
                     now = clock()
                     if first_ns is None:
                         first_ns = now
                     else:
                         gaps.append(now - last_ns)
                     last_ns = now
-                    chunks_with_text += 1
-                if chunk.usage is not None:
-                    usage_tokens = chunk.usage.completion_tokens
+                    chunks += 1
+                    if chunk_tokens is not None:
+                        if usage is None:
+                            chunk_tokens = None
+                        else:
+                            chunk_tokens.append(usage.completion_tokens - (usage_tokens or 0))
+                if usage is not None:
+                    usage_tokens = usage.completion_tokens
         finally:  # also when cancelled at the end of the window: release the connection
             aclose = getattr(stream, "aclose", None)
             if aclose is not None:
                 await aclose()
         if first_ns is None:
             raise hx.StreamError("the stream ended without any generated text")
-        return first_ns, usage_tokens if usage_tokens is not None else chunks_with_text, gaps
+        return StreamSample(
+            first_token_ns=first_ns,
+            chunk_gaps_ns=gaps,
+            content_chunks=chunks,
+            usage_tokens=usage_tokens,
+            chunk_tokens=chunk_tokens or None,
+            done_marker_missing=bool(getattr(stream, "done_marker_missing", False)),
+        )
 
 
 def _describe(exc: BaseException) -> str:

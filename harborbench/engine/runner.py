@@ -168,6 +168,8 @@ async def run_trial(
     progress: ProgressCallback | None = None,
     stop: asyncio.Event | None = None,
     clock: Callable[[], int] = time.perf_counter_ns,
+    start_ns: int | None = None,
+    on_rows: Callable[[list[IntervalRow]], object] | None = None,
 ) -> TrialResult:
     """Run one trial: warmup then the measurement window, with a fresh client.
 
@@ -180,6 +182,11 @@ async def run_trial(
         progress: called about once per second.
         stop: when set, the trial ends early and is marked interrupted.
         clock: nanosecond clock.
+        start_ns: when given, the trial starts at this ``clock()`` reading (the client is built
+            first), so that shards started together share one measurement window; a start
+            already in the past starts at once, keeping the schedule anchored at ``start_ns``.
+        on_rows: called once per second with the time-series rows closed in that second (often
+            one, none during a stall), as a shard's progress and liveness report.
 
     Returns:
         The trial's figures.
@@ -200,7 +207,10 @@ async def run_trial(
     pending: set[asyncio.Task[None]] = set()
     lag = LoopLagMonitor()
     try:
-        start_ns = clock()
+        if start_ns is None:
+            start_ns = clock()
+        elif (delay_ns := start_ns - clock()) > 0:
+            await asyncio.sleep(delay_ns / NS_PER_S)
         rec = Recorder(start_ns, plan.warmup_s, plan.window_s, open_loop=plan.kind == "open")
         sender = RequestSender(client.chat.completions.acreate, request_params(profile), rec, clock)
         sampler = ResourceSampler()
@@ -227,6 +237,7 @@ async def run_trial(
                 index,
                 profile.repeat,
                 lag,
+                on_rows,
             )
         )
         tasks = [ticker, driver]
@@ -299,6 +310,7 @@ async def _tick(
     index: int,
     trials: int,
     lag: LoopLagMonitor,
+    on_rows: Callable[[list[IntervalRow]], object] | None = None,
 ) -> None:
     """Once per second, on a grid aligned to the window start: sample, close intervals, report.
 
@@ -316,6 +328,8 @@ async def _tick(
                 lag.histogram.reset()
             closed = interval_rows(rec.pop_intervals_before(j), samples, plan, None)
             rows.extend(closed)
+            if on_rows is not None:
+                on_rows(closed)
             if progress is not None:
                 last = closed[-1] if closed and closed[-1].t_s == j - 1 else None
                 p95 = last.service_p95_s if last else None

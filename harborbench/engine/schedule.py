@@ -17,6 +17,8 @@ The warmup runs at the level of the first step; the measurement window follows i
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
@@ -60,6 +62,10 @@ class LoadPlan:
             figure.
         steps: consecutive steps covering ``[0, warmup_s + window_s)``.
         seed: seed of the Poisson arrivals.
+        stripe: ``(i, n)``: this process is shard *i* of *n* and runs only the global arrivals
+            (open loop) or global workers (closed loop) whose index k has ``k mod n == i``
+            (k6's striping); the steps always describe the whole, global workload.
+            ``(0, 1)`` is a one-process run.
     """
 
     kind: Literal["closed", "open"]
@@ -67,6 +73,7 @@ class LoadPlan:
     warmup_s: float
     steps: tuple[Step, ...]
     seed: int = 0
+    stripe: tuple[int, int] = (0, 1)
 
     @property
     def total_s(self) -> float:
@@ -91,10 +98,23 @@ class LoadPlan:
         return self.steps[-1]
 
     def configured_level(self, offset_s: float) -> float:
-        """Configured rate (ops/s) or concurrency at ``offset_s``, for achieved-vs-configured."""
+        """Configured rate (ops/s) or concurrency of this stripe at ``offset_s``."""
         step = self.step_at(offset_s)
-        level = step.rate_ops if self.kind == "open" else step.concurrency
-        return float(level or 0)
+        return self.share(float((step.rate_ops if self.kind == "open" else step.concurrency) or 0))
+
+    def share(self, level: float) -> float:
+        """This stripe's part of a global level.
+
+        Open loop: ``level / n`` (every n-th arrival). Closed loop: the number of global workers
+        j < level with ``j mod n == i``, which is ``ceil((level - i) / n)``; the shares of the n
+        stripes sum to ``level`` and never decrease as ``level`` grows.
+        """
+        i, n = self.stripe
+        if n == 1:
+            return level
+        if self.kind == "open":
+            return level / n
+        return float(max(math.ceil((level - i) / n), 0))
 
 
 def build_plan(
@@ -152,13 +172,20 @@ def arrival_offsets_ns(plan: LoadPlan) -> Iterator[int]:
         plan: an open-loop plan.
 
     Yields:
-        Non-decreasing offsets in ns, all below ``plan.total_s``.
+        Non-decreasing offsets in ns, all below ``plan.total_s``: with ``plan.stripe = (i, n)``
+        only the global arrivals k with ``k mod n == i``, at their global intended times.
 
     Raises:
         ValueError: the plan is closed-loop.
     """
     if plan.kind != "open":
         raise ValueError("arrival offsets exist only for open-loop plans")
+    i, n = plan.stripe
+    offsets = _global_offsets_ns(plan)
+    return offsets if n == 1 else itertools.islice(offsets, i, None, n)
+
+
+def _global_offsets_ns(plan: LoadPlan) -> Iterator[int]:
     rng = np.random.default_rng(plan.seed)
     for step in plan.steps:
         assert step.rate_ops is not None

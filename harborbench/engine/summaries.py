@@ -19,6 +19,7 @@ from harborbench.result import (
     MemoryFigures,
     StreamSummary,
     TrialResult,
+    token_source,
 )
 from harborbench.units import NS_PER_S
 
@@ -65,10 +66,38 @@ def stream_summary(stats: StreamStats, window_s: float) -> StreamSummary:
     """Streaming figures of one trial."""
     return StreamSummary(
         ttft=latency_summary(stats.ttft),
+        icl=latency_summary(stats.icl),
         itl=latency_summary(stats.itl),
         tpot=latency_summary(stats.tpot),
         output_tokens=stats.output_tokens,
         output_tokens_per_s=stats.output_tokens / window_s if window_s > 0 else 0.0,
+        output_chunks=stats.output_chunks,
+        token_source=token_source(stats.tokens_from_usage, stats.tokens_from_chunk_count),
+        tokens_from_usage=stats.tokens_from_usage,
+        tokens_from_chunk_count=stats.tokens_from_chunk_count,
+        per_chunk_tokens_known=stats.per_chunk_tokens_known,
+        done_marker_missing=stats.done_marker_missing,
+    )
+
+
+def merged_stream_summary(streams: list[StreamSummary], window_s: float) -> StreamSummary:
+    """Streaming figures of several trials: histograms merged, counts summed."""
+    tokens = sum(s.output_tokens for s in streams)
+    from_usage = sum(s.tokens_from_usage for s in streams)
+    from_chunks = sum(s.tokens_from_chunk_count for s in streams)
+    return StreamSummary(
+        ttft=merged_summary([s.ttft for s in streams]),
+        icl=merged_summary([s.icl for s in streams]),
+        itl=merged_summary([s.itl for s in streams]),
+        tpot=merged_summary([s.tpot for s in streams]),
+        output_tokens=tokens,
+        output_tokens_per_s=tokens / window_s if window_s else 0.0,
+        output_chunks=sum(s.output_chunks for s in streams),
+        token_source=token_source(from_usage, from_chunks),
+        tokens_from_usage=from_usage,
+        tokens_from_chunk_count=from_chunks,
+        per_chunk_tokens_known=sum(s.per_chunk_tokens_known for s in streams),
+        done_marker_missing=sum(s.done_marker_missing for s in streams),
     )
 
 
@@ -96,14 +125,7 @@ def merge_trials(trials: list[TrialResult]) -> TrialResult:
     stream = None
     streams = [t.stream for t in trials if t.stream is not None]
     if streams:
-        tokens = sum(s.output_tokens for s in streams)
-        stream = StreamSummary(
-            ttft=merged_summary([s.ttft for s in streams]),
-            itl=merged_summary([s.itl for s in streams]),
-            tpot=merged_summary([s.tpot for s in streams]),
-            output_tokens=tokens,
-            output_tokens_per_s=tokens / window_s if window_s else 0.0,
-        )
+        stream = merged_stream_summary(streams, window_s)
     responses = [t.response_time for t in trials if t.response_time is not None]
     memory = _merged_memory(trials)
     health = trials[0].health

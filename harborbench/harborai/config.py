@@ -282,7 +282,8 @@ class ClientConfig:
         performance_mode: "optimized" or "basic" as configured.
         max_concurrent_requests: int, hard limit on requests in flight.
         connection_pool_size: int, connections per origin at start.
-        timeout_s: float, seconds for one whole request.
+        timeout_s: float, seconds for one whole call, in both modes: a deadline from the call
+            to its answer, waits for a slot or a thread and retries included.
         enable_memory_optimization, enable_lazy_loading: the plan's flags.
         providers: the targets; a provider with no models is the catch-all default.
         plugin_manager, connection_pool, request_processor, concurrency_manager: decisions.

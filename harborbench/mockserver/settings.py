@@ -48,6 +48,8 @@ from harborbench.units import parse_duration
 if TYPE_CHECKING:
     from pydantic import ValidationError
 
+    from harborbench.profile.diagnostics import Where
+
 __all__ = [
     "Duration",
     "ExponentialLatency",
@@ -292,20 +294,24 @@ class MockSettings(_Strict):
     models: tuple[str, ...] = ("harbor-mock",)
 
 
-def settings_problems(exc: ValidationError, source: str) -> str:
-    """One line naming every invalid key of mock settings, ended by a full stop.
+def settings_problems(exc: ValidationError, where: Where | str) -> str:
+    """One line naming every invalid key of mock settings, ended by a full stop (so a hint may
+    follow it).
 
     Written by the one formatter of validation errors,
-    :func:`harborbench.profile.diagnostics.problems` (did-you-mean, no echoed secrets).
+    :func:`harborbench.profile.diagnostics.problems` (``file:line: key.path: what is wrong;
+    the fix``, or ``key.path (from --flag)``, did-you-mean, no echoed secrets).
 
     Args:
         exc: the error of validating :class:`MockSettings`.
-        source: where the settings came from, e.g. ``"the command-line flags"``.
+        where: where the settings came from: a :class:`~harborbench.profile.diagnostics.Where`
+            (file, lines, flags) or a plain source name such as ``"--settings-json"``.
 
     Returns:
         ``"invalid mock settings in SOURCE: key.path: problem; ..."``.
     """
     from harborbench.profile.diagnostics import Where, problems
 
-    text = "invalid mock settings in " + "; ".join(problems(MockSettings, exc, Where(source)))
+    place = where if isinstance(where, Where) else Where(where)
+    text = "invalid mock settings in " + "; ".join(problems(MockSettings, exc, place))
     return text if text.endswith((".", "!", "?")) else text + "."

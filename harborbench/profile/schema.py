@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -36,6 +37,13 @@ DEFAULT_MESSAGES: tuple[tuple[str, str], ...] = (
 #: Characters per token assumed when synthesizing a prompt of ``prompt_tokens`` tokens; the
 #: usual rule of thumb for English text with OpenAI tokenizers.
 CHARS_PER_TOKEN = 4
+
+#: Highest open-loop arrival rate a profile may ask for, ops/s. One harborbench process peaks
+#: near 10,000 ops/s against the mock on 2 cores (benchmarks/harness_overhead.py); ten times that
+#: leaves room for faster machines while refusing typos such as 1e8.
+MAX_RATE_OPS = 100_000
+#: Most closed-loop workers a profile may ask for; each holds a request (and a socket) open.
+MAX_CONCURRENCY = 10_000
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RUN_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -74,6 +82,29 @@ def _fraction_in(value: Any) -> Any:
             raise ValueError("write a percentage such as '1%' or a fraction such as 0.01") from None
     return value
 
+
+def _rate_bound(value: float) -> float:
+    if value > MAX_RATE_OPS:
+        raise ValueError(
+            f"{value:g} ops/s is above the limit of {MAX_RATE_OPS:,} ops/s (one harborbench "
+            "process peaks near 10,000 ops/s); lower the rate"
+        )
+    return value
+
+
+def _concurrency_bound(value: int) -> int:
+    if value > MAX_CONCURRENCY:
+        raise ValueError(
+            f"{value:,} workers is above the limit of {MAX_CONCURRENCY:,} (each holds a request "
+            "and a connection open); lower the concurrency"
+        )
+    return value
+
+
+#: An arrival rate, ops/s, in (0, MAX_RATE_OPS].
+Rate = Annotated[float, Field(gt=0), AfterValidator(_rate_bound)]
+#: A number of closed-loop workers, in [1, MAX_CONCURRENCY].
+Concurrency = Annotated[int, Field(ge=1), AfterValidator(_concurrency_bound)]
 
 #: A fraction in [0, 1]; also written as a percentage string (``"1%"`` is 0.01).
 Fraction = Annotated[float, BeforeValidator(_fraction_in), Field(ge=0.0, le=1.0)]
@@ -197,8 +228,8 @@ class Stage(_Model):
     """One step of a staged load: ``duration`` seconds at ``rate`` ops/s or ``concurrency``."""
 
     duration: Duration = Field(gt=0)
-    rate: float | None = Field(default=None, gt=0)
-    concurrency: int | None = Field(default=None, ge=1)
+    rate: Rate | None = None
+    concurrency: Concurrency | None = None
 
     @model_validator(mode="after")
     def _one_level(self) -> Stage:
@@ -211,16 +242,17 @@ class LoadSpec(_Model):
     """How hard to drive the target.
 
     Exactly one of:
-        concurrency: closed loop with this many workers, each sending its next request when
-            its last one ends.
-        rate: open loop at this many ops/s, on an absolute schedule from the start time;
-            ``arrival`` chooses constant spacing or a seeded Poisson process.
+        concurrency: closed loop with this many workers (at most :data:`MAX_CONCURRENCY`),
+            each sending its next request when its last one ends.
+        rate: open loop at this many ops/s (at most :data:`MAX_RATE_OPS`), on an absolute
+            schedule from the start time; ``arrival`` chooses constant spacing or a seeded
+            Poisson process.
         stages: a list of (duration, rate or concurrency) steps, all of the same kind; rate
             stages use ``arrival`` too.
     """
 
-    concurrency: int | None = Field(default=None, ge=1)
-    rate: float | None = Field(default=None, gt=0)
+    concurrency: Concurrency | None = None
+    rate: Rate | None = None
     arrival: Literal["constant", "poisson"] = "constant"
     stages: list[Stage] | None = Field(default=None, min_length=1)
 

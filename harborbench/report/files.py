@@ -153,8 +153,11 @@ def summary_rows(result: RunResult) -> list[dict[str, Any]]:
                 "response_p99_ms": seconds_to_ms(rt.p99_s) if rt else None,
                 "ttft_p50_ms": seconds_to_ms(t.stream.ttft.p50_s) if t.stream else None,
                 "ttft_p95_ms": seconds_to_ms(t.stream.ttft.p95_s) if t.stream else None,
+                "icl_p50_ms": seconds_to_ms(t.stream.icl.p50_s) if t.stream else None,
                 "itl_p50_ms": seconds_to_ms(t.stream.itl.p50_s) if t.stream else None,
+                "tpot_p50_ms": seconds_to_ms(t.stream.tpot.p50_s) if t.stream else None,
                 "output_tokens_per_s": round(t.stream.output_tokens_per_s, 2) if t.stream else None,
+                "token_source": t.stream.token_source if t.stream else None,
                 "cpu_seconds": round(t.cpu.cpu_seconds, 3),
                 "cpu_percent_mean": round(t.cpu.cpu_percent_mean, 1),
                 "ops_per_cpu_second": None

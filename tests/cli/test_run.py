@@ -29,7 +29,7 @@ def test_run_writes_result_summary_and_timeseries(cli, tmp_path: Path) -> None: 
     assert "throughput" in out and "505.6" in out
     folder = reports / "steady"
     result = load_result(folder / "result.json")
-    assert (result.kind, result.schema_version) == ("run", 2)
+    assert (result.kind, result.schema_version) == ("run", 3)
     assert result.total is not None and result.total.successes > 300
     assert result.profile["load"]["rate"] == 200
     assert result.environment["python"]

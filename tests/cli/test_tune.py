@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -240,3 +244,35 @@ def test_files_line_lists_report_html_when_written(  # type: ignore[no-untyped-d
     listed = line.split(f"files: {folder}/", 1)[1].strip(" │").split(", ")
     assert sorted(listed) == sorted(p.name for p in folder.iterdir() if p.is_file()), (code, err)
     assert ("report.html" in listed) is not no_html
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_tune_keeps_the_points_measured_and_exits_130(
+    tmp_path: Path, signum: int
+) -> None:
+    profile = tmp_path / "tiny.yaml"
+    profile.write_text(PROFILE, encoding="utf-8")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harborbench", "tune", str(profile), "--budget", "2m",
+         "--reports-dir", str(tmp_path / "reports"), "--no-html"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        seen = []
+        for line in proc.stderr:  # wait for the first point measured
+            seen.append(line)
+            if line.startswith("point"):
+                break
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, "".join(seen) + err
+    assert "Interrupted; the partial sweep is in" in " ".join(err.split())
+    saved = json.loads((tmp_path / "reports" / "tiny-tune" / "result.json").read_text())
+    assert saved["interrupted"] is True
+    assert len(saved["points"]) >= 1

@@ -303,7 +303,7 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_bad_yaml(tmp_path: Path) -> None:
     path = write(tmp_path, "name: t\nload: {concurrency: 2\nduration: 1s\n")
     message = error_of(path)
-    assert f"{path}:3: (top level): not valid YAML" in message
+    assert f"{path}:3: not valid YAML" in message
 
 
 def test_empty_and_non_mapping_documents(tmp_path: Path) -> None:
