@@ -21,7 +21,7 @@ Schema versions (``schema_version``; older files are upgraded on reading, see
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -32,6 +32,9 @@ from pydantic import (
 )
 
 from harborbench.errors import ResultFileError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SCHEMA_VERSION = 3
 PLAN_BASELINE_OPS = 505.6
@@ -301,6 +304,21 @@ class RunResult(_Model):
     status: Literal["complete", "incomplete"] = "complete"  # incomplete: a shard was lost
     topology: Topology | None = None  # None: one process (no --workers / --ray)
     shards: list[ShardRecord] = []
+
+    def summary_frame(self) -> pd.DataFrame:
+        """Per-trial summary as a pandas DataFrame, the rows of ``summary.csv``: one per trial
+        (``trial`` "1", "2", ...) plus ``total`` for two trials or more; units in the column
+        names (``_ms``, ``_ops``, ``_mb``, ``_pct``)."""
+        from harborbench.report.files import summary_frame
+
+        return summary_frame(self)
+
+    def timeseries_frame(self) -> pd.DataFrame:
+        """The 1-second time series as a pandas DataFrame, the rows of ``timeseries.csv``: one
+        per trial and second; ``t_s`` < 0 (``phase`` "warmup") is warmup."""
+        from harborbench.report.files import timeseries_frame
+
+        return timeseries_frame(self)
 
     @model_validator(mode="before")
     @classmethod

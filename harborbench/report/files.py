@@ -16,11 +16,14 @@ import shutil
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harborbench.errors import RunFailedError, UserInputError
 from harborbench.result import RunResult, TrialResult
 from harborbench.units import BYTES_PER_MB
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _current_umask() -> int:
@@ -200,6 +203,31 @@ def timeseries_rows(result: RunResult) -> list[dict[str, Any]]:
     return rows
 
 
+def summary_frame(result: RunResult) -> pd.DataFrame:
+    """The per-trial summary as a pandas DataFrame: the rows of :func:`summary_rows`
+    (``summary.csv``), one per trial plus ``total`` for two trials or more."""
+    import pandas as pd
+
+    return pd.DataFrame(summary_rows(result))
+
+
+def timeseries_frame(result: RunResult) -> pd.DataFrame:
+    """The time series as a pandas DataFrame: the rows of :func:`timeseries_rows`
+    (``timeseries.csv``), one per trial and second, ``t_s`` < 0 in warmup."""
+    import pandas as pd
+
+    return pd.DataFrame(timeseries_rows(result))
+
+
+def frame_csv(frame: pd.DataFrame) -> str:
+    """A DataFrame as tidy CSV text: one header row, no index, empty cells for missing values
+    (the format :func:`csv_text` writes); no columns at all gives an empty file."""
+    if frame.columns.empty:
+        return ""
+    text: str = frame.to_csv(index=False, lineterminator="\n")
+    return text
+
+
 class ResultWriter:
     """Saves a run's files, archiving an earlier run of the same name on the first save.
 
@@ -221,8 +249,8 @@ class ResultWriter:
                 self.history = archive_previous(self.folder)
                 self._archived = True
             write_atomic(self.folder / "result.json", result.model_dump_json(indent=2) + "\n")
-            write_atomic(self.folder / "summary.csv", csv_text(summary_rows(result)))
-            write_atomic(self.folder / "timeseries.csv", csv_text(timeseries_rows(result)))
+            write_atomic(self.folder / "summary.csv", frame_csv(summary_frame(result)))
+            write_atomic(self.folder / "timeseries.csv", frame_csv(timeseries_frame(result)))
         except OSError as exc:
             raise RunFailedError(
                 f"cannot write the result files in {self.folder} ({exc.strerror or exc})."
