@@ -7,7 +7,7 @@
 # mutated alone, against the tests that exercise it (the whole suite would take hours on a
 # 2-core machine). The run happens in a scratch copy of the committed tree under
 # ${MUTATION_DIR:-/tmp/harborbench-mutation}/PACKAGE, so the worktree is never touched; the
-# last lines printed are the surviving mutants and the counts. Inspect one mutant with
+# last lines printed are the mutants not killed and the final counts. Inspect one mutant with
 #   cd /tmp/harborbench-mutation/PACKAGE && mutmut show NAME
 # Not run in CI: a package takes from minutes to an hour. Results: tests/MUTATION.md.
 set -euo pipefail
@@ -41,6 +41,9 @@ pytest_add_cli_args_test_selection = [$tests]
 pytest_add_cli_args = ["-q", "-p", "no:cacheprovider"]
 TOML
 cd "$work"
-"$mutmut" run --max-children "$jobs" || true
-"$mutmut" results | tee results.txt
-echo "killed: $(grep -c ': killed' results.txt || true) (mutmut results lists only the others)"
+# mutmut draws a progress line with carriage returns: keep it in run.log, print its last state.
+"$mutmut" run --max-children "$jobs" >run.log 2>&1 || true
+"$mutmut" results >results.txt || true
+cat results.txt
+echo "final counts (done/total, killed, no tests, timeout, suspicious, survived, skipped):"
+tr '\r' '\n' <run.log | grep -E '[0-9]+/[0-9]+ ' | tail -1
