@@ -15,6 +15,16 @@ Verdict = Literal["pass", "fail", "inconclusive"]
 Alert = Literal["ok", "warning", "critical"]
 
 
+#: The key of a profile's ``gates`` section behind each gate's display name (``GateResult.name``).
+GATE_KEYS: dict[str, str] = {
+    "throughput": "throughput_min",
+    "p95 latency": "p95_max",
+    "error rate": "error_rate_max",
+    "success rate": "success_rate_min",
+    "memory growth": "memory_growth_max_pct",
+    "memory slope": "memory_slope_max_mb_per_min",
+}
+
 #: The plan's thresholds (SPEC section 8), in the one model of gates: a profile's ``gates``.
 PLAN_GATES = Gates.model_validate(
     {
@@ -119,6 +129,22 @@ def evaluate_gates(trial: TrialResult, gates: Gates) -> list[GateResult]:
                 else ("pass" if ok >= gates.success_rate_min else "fail"),
                 alert="ok",
                 detail="successful / completed requests",
+            )
+        )
+    if gates.goodput_min is not None:
+        good = trial.goodput_ops
+        out.append(
+            GateResult(
+                name="goodput",
+                threshold=f">= {gates.goodput_min:g} ops/s",
+                observed="n/a" if good is None else f"{good:.1f} ops/s",
+                verdict="inconclusive"
+                if good is None
+                else ("pass" if good >= gates.goodput_min else "fail"),
+                alert="ok",
+                detail=f"{trial.slo_met} of {trial.successes} successes met every objective"
+                if good is not None
+                else "the run measured no goodput (no slo section)",
             )
         )
     mem = trial.memory

@@ -80,6 +80,14 @@ METRIC_DEFINITIONS: dict[str, str] = {
     "memory_slope": "RSS of the measuring process, Theil-Sen slope in MB/min with a 95% interval; "
     "inconclusive for a window shorter than 5 minutes",
     "send_lag": "open loop: actual send time minus intended send time",
+    "goodput_ops": "successful requests that met every objective of the profile's slo "
+    "(ttft_max, tpot_max, latency_max; limits inclusive) / window length (DistServe, OSDI 2024; "
+    "vLLM bench serve); times from the intended send in open loop, from the send in closed loop",
+    "tokens": "prompt and completion tokens of the measured successes from the server's usage; "
+    "prompts are generated at about 4 characters a token (no tokenizer), and that estimate is "
+    "shown beside the server's count",
+    "replay": "trace replay: each arrival is sent at start + its trace timestamp x time_scale; "
+    "send lag = actual minus trace time, over every arrival sent in the window",
     "loop_lag": "how late a periodic 50 ms timer of the event loop woke up",
 }
 
@@ -190,6 +198,32 @@ class IntervalRow(_Model):
     cpu_percent: float | None
     service_histogram: str
     response_histogram: str
+    slo_met: int | None = None  # successes meeting every slo objective (None: no slo)
+
+
+class TokenFigures(_Model):
+    """Tokens of the measured successes, from the server's usage (with the client's estimate)."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    with_usage: int
+    without_usage: int
+    estimated_prompt_tokens: int  # of the successes with usage: characters / 4
+    estimate: str = "4 characters a token (no tokenizer)"
+
+
+class ReplayFigures(_Model):
+    """Trace replay: the trace's arrival times against the achieved ones."""
+
+    trace: str
+    trace_lines: int  # lines of the trace file
+    replayed_lines: int  # after load.limit
+    time_scale: float
+    planned_in_window: int  # arrivals whose trace time falls in the window
+    sent_in_window: int
+    trace_span_s: float | None  # first to last trace time of the arrivals sent in the window
+    achieved_span_s: float | None  # first to last actual send of the same arrivals
+    send_lag: LatencySummary  # actual - trace time, every arrival sent in the window
 
 
 class TrialResult(_Model):
@@ -220,6 +254,10 @@ class TrialResult(_Model):
     server_stats: dict[str, Any] | None
     timeseries: list[IntervalRow]
     interrupted: bool
+    goodput_ops: float | None = None  # None: the profile sets no slo
+    slo_met: int | None = None
+    tokens: TokenFigures | None = None
+    replay: ReplayFigures | None = None
 
 
 class GateResult(_Model):
@@ -406,6 +444,8 @@ def _check_histograms(path: Path, result: RunResult) -> None:
         if t.stream is not None:
             summaries |= {"stream.ttft": t.stream.ttft, "stream.icl": t.stream.icl,
                           "stream.itl": t.stream.itl, "stream.tpot": t.stream.tpot}  # fmt: skip
+        if t.replay is not None:
+            summaries["replay.send_lag"] = t.replay.send_lag
         for key, summary in summaries.items():
             if summary is not None:
                 check(f"{prefix}.{key}.histogram", summary.histogram)

@@ -31,6 +31,7 @@ class MetricSpec(NamedTuple):
 
 METRICS: dict[str, MetricSpec] = {
     "throughput": MetricSpec("throughput", "ops/s", "higher", True),
+    "goodput": MetricSpec("goodput (met the slo)", "ops/s", "higher", True),
     "attempted": MetricSpec("completed (ok + failed)", "ops/s", "higher", True),
     "error_rate": MetricSpec("error rate", "fraction", "lower", True),
     "p50": MetricSpec("service p50", "s", "lower", True),

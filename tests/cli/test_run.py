@@ -75,6 +75,13 @@ def test_a_failing_gate_exits_1(cli, tmp_path: Path) -> None:  # type: ignore[no
     assert code == 1
     assert "throughput" in err and "Traceback" not in err
     assert (tmp_path / "steady" / "result.json").exists()  # measured data is kept
+    # What a failed gate means, for a newcomer whose machine is slower than the plan's.
+    flat = " ".join(err.split())
+    assert "A failed gate is a finding about the client on this machine, not an error" in flat
+    assert flat.endswith(
+        "Throughput depends on this machine's speed (the shipped profiles hold the plan's "
+        "gates); on a slower machine, relax it with --set gates.throughput_min=VALUE."
+    )
 
 
 def test_bad_profile_exits_2_naming_file_and_key(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

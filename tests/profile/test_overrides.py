@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from harborbench.counts import FixedCount
 from harborbench.errors import ProfileError
 from harborbench.profile import apply_overrides, load_profile
 from harborbench.profile.overrides import duration_text
@@ -52,7 +53,7 @@ def test_overrides_set_values(tmp_path: Path) -> None:
     assert profile.duration == 10.0
     assert profile.client == {"concurrency_optimization": {"enabled": False}}
     assert profile.gates.p95_max == pytest.approx(0.15)
-    assert profile.request.prompt_tokens == 20
+    assert profile.request.prompt_tokens == FixedCount(value=20)
 
 
 def test_duration_override_scales_stages(tmp_path: Path) -> None:
