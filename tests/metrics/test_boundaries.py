@@ -68,8 +68,13 @@ def test_percentile_of_one_sample_and_p0_uses_the_bucket_floor() -> None:
 
 
 def test_percentile_from_counts_refuses_empty_rows() -> None:
-    with pytest.raises(ValueError, match="percentile of an empty histogram"):
+    with pytest.raises(ValueError, match="^percentile of an empty histogram$"):
         percentile_ns_from_counts(np.asarray([5], dtype=np.int64), np.asarray([0.0]), 50.0)
+    no_buckets = np.zeros(0, dtype=np.int64)
+    with pytest.raises(ValueError, match="^percentile of an empty histogram$"):
+        percentile_ns_from_counts(no_buckets, np.zeros((2, 0)), 50.0)
+    with pytest.raises(ValueError, match="^the histogram is empty$"):
+        LatencyHistogram().percentile_ns(50.0)
     # One sample in a row is enough.
     value = percentile_ns_from_counts(np.asarray([5], dtype=np.int64), np.asarray([1.0]), 50.0)
     assert int(value) > 0
@@ -86,12 +91,13 @@ def test_count_above_is_strictly_above_the_bucket_floor() -> None:
 def test_merge_adds_the_clamped_counts_and_keeps_the_minimum() -> None:
     a, b = LatencyHistogram(), LatencyHistogram()
     a.record_ns(1)  # below 1 µs: clamped
+    a.record_ns(10**14)  # above 1 h: clamped
     a.record_ns(5_000_000)
     b.record_ns(2)
     b.record_ns(10**13)  # above 1 h: clamped
     b.record_ns(3_000_000)
     a.merge(b)
-    assert (a.clamped_below_count, a.clamped_above_count, a.count) == (2, 1, 5)
+    assert (a.clamped_below_count, a.clamped_above_count, a.count) == (2, 2, 6)
     c, d = LatencyHistogram(), LatencyHistogram()
     c.record_ns(5_000_000)
     d.record_ns(2_000_000)
@@ -109,7 +115,7 @@ def test_percentile_spectrum_ticks() -> None:
     assert spectrum[-1] == 100.0
     one = [q for q, _ in h.percentile_spectrum(1)]
     assert one[:3] == [0.0, 50.0, 75.0]
-    with pytest.raises(ValueError, match="ticks_per_half_distance must be >= 1"):
+    with pytest.raises(ValueError, match="^ticks_per_half_distance must be >= 1$"):
         h.percentile_spectrum(0)
 
 
