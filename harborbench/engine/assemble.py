@@ -13,7 +13,7 @@ import numpy as np
 
 from harborbench.engine.recorder import Interval, Recorder
 from harborbench.engine.request import RequestSender
-from harborbench.engine.schedule import NS_PER_S, LoadPlan
+from harborbench.engine.schedule import LoadPlan
 from harborbench.engine.summaries import latency_summary, stream_summary
 from harborbench.metrics.histogram import LatencyHistogram
 from harborbench.metrics.looplag import LoopLagMonitor
@@ -27,6 +27,7 @@ from harborbench.result import (
     TokenFigures,
     TrialResult,
 )
+from harborbench.units import NS_PER_S
 
 if TYPE_CHECKING:
     from harborbench.profile import Profile

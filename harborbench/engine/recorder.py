@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 
 from harborbench.metrics.goodput import SloLimits, meets_slo, request_tpot_ns
 from harborbench.metrics.histogram import LatencyHistogram
-
-NS_PER_S = 1_000_000_000
+from harborbench.units import NS_PER_S
 
 
 @dataclass(slots=True)

@@ -27,7 +27,7 @@ from harborbench.engine.progress import Progress, ProgressCallback
 from harborbench.engine.prompts import RequestFactory
 from harborbench.engine.recorder import Recorder
 from harborbench.engine.request import RequestSender
-from harborbench.engine.schedule import NS_PER_S, LoadPlan, build_plan, trace_plan
+from harborbench.engine.schedule import LoadPlan, build_plan, trace_plan
 from harborbench.engine.summaries import (
     merge_trials,
 )
@@ -38,7 +38,7 @@ from harborbench.errors import (
     RunFailedError,
     TargetUnreachableError,
 )
-from harborbench.gates import GateThresholds, evaluate_gates
+from harborbench.gates import evaluate_gates
 from harborbench.harborai import create_fast_client
 from harborbench.harborai.errors import ConfigError
 from harborbench.metrics.goodput import SloLimits
@@ -56,6 +56,7 @@ from harborbench.result import (
     RunResult,
     TrialResult,
 )
+from harborbench.units import NS_PER_S
 
 if TYPE_CHECKING:
     from harborbench.mockserver.process import MockServer
@@ -397,20 +398,6 @@ async def _tick(
         j += 1
 
 
-def gate_thresholds(profile: Profile) -> GateThresholds:
-    """The absolute gates of a profile's ``gates`` section."""
-    g = profile.gates
-    return GateThresholds(
-        throughput_min=g.throughput_min,
-        p95_max=g.p95_max,
-        error_rate_max=g.error_rate_max,
-        memory_growth_max_pct=g.memory_growth_max_pct,
-        memory_slope_max_mb_per_min=g.memory_slope_max_mb_per_min,
-        success_rate_min=g.success_rate_min,
-        goodput_min=g.goodput_min,
-    )
-
-
 def build_result(
     profile: Profile,
     name: str,
@@ -432,7 +419,7 @@ def build_result(
         reference={"plan_baseline_ops": PLAN_BASELINE_OPS, "plan_target_ops": PLAN_TARGET_OPS},
         trials=trials,
         total=total,
-        gates=evaluate_gates(total, gate_thresholds(profile)) if total else [],
+        gates=evaluate_gates(total, profile.gates) if total else [],
         interrupted=interrupted,
     )
 

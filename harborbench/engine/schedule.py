@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-NS_PER_S = 1_000_000_000
+from harborbench.units import NS_PER_S
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,8 +22,8 @@ from harborbench.result import (
     TrialResult,
     token_source,
 )
+from harborbench.units import NS_PER_S
 
-NS_PER_S = 1e9
 PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p95", 95.0), ("p99", 99.0), ("p999", 99.9))
 #: A percentile q is marked insufficient when fewer than this many samples lie above it,
 #: i.e. when count * (1 - q/100) < MIN_TAIL_SAMPLES (p99 needs 1000 samples, p99.9 10000).

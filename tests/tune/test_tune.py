@@ -99,18 +99,18 @@ def test_a_point_stores_failed_and_inconclusive_gates_apart() -> None:
 
 
 def test_gate_shortfall_sums_relative_misses() -> None:
-    from harborbench.gates import GateThresholds
+    from harborbench.profile import Gates
 
     trial = TrialResult.model_construct(
         successes=90, failures=10, throughput_ops=800.0, error_rate=0.1,
         service_time=LatencySummary.model_construct(p95_s=0.3),
         memory=MemoryFigures.model_construct(growth_pct=5.0),
     )  # fmt: skip
-    gates = GateThresholds(throughput_min=1000, p95_max=0.2, error_rate_max=0.05,
-                           memory_growth_max_pct=20)  # fmt: skip
+    gates = Gates.model_validate({"throughput_min": 1000, "p95_max": "200ms",
+                                  "error_rate_max": "5%", "memory_growth_max_pct": 20})  # fmt: skip
     # throughput 20% short, p95 50% over, error rate 100% over, memory fine.
     assert gate_shortfall(trial, gates) == pytest.approx(0.2 + 0.5 + 1.0)
-    assert gate_shortfall(trial, GateThresholds(throughput_min=500)) == 0.0
+    assert gate_shortfall(trial, Gates(throughput_min=500)) == 0.0
 
 
 # --- timing and candidates ------------------------------------------------------------------
