@@ -78,6 +78,7 @@ def start_cli(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
         [sys.executable, "-m", "harborbench", "run", *args, "--reports-dir",
          str(tmp_path / "reports"), "--no-html"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+        start_new_session=True,  # its own process group, as a terminal gives a command
     )  # fmt: skip
 
 
@@ -130,7 +131,7 @@ def test_ctrl_c_stops_every_shard_and_keeps_the_partial_result(tmp_path: Path) -
     try:
         shards = wait_for_shards_running(proc)
         started = time.monotonic()
-        proc.send_signal(signal.SIGINT)
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the whole foreground process group
         _, err = proc.communicate(timeout=60)
     finally:
         finish(proc)
