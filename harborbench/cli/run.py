@@ -42,7 +42,7 @@ Examples:
 
   harborbench run profiles/steady.yaml --workers auto    # one shard process per core
 
-  harborbench run profiles/steady.yaml --ray local --workers 2   # needs harborbench[ray]
+  harborbench run profiles/steady.yaml --ray local --workers 2   # needs the ray extra
 
 Exit codes: 0 all gates pass, 1 a gate failed, 2 bad profile or option, 3 a gate
 inconclusive, 4 the run failed, 130 interrupted.
@@ -68,7 +68,7 @@ def run_command(
     ),
     ray: str | None = typer.Option(
         None, "--ray", metavar="local|auto|HOST:PORT",
-        help="Run the shards as Ray actors (pip install 'harborbench[ray]').",
+        help="Run the shards as Ray actors (pip install 'harborbench\\[ray]').",
     ),
     placement: str | None = typer.Option(
         None, "--placement", metavar="spread|strict-spread",
