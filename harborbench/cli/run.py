@@ -148,6 +148,8 @@ def scaleout_plan(
     Raises:
         UserInputError: a bad combination or value, or Ray not installed (exit 2).
     """
+    if workers is None and ray is None and placement is None:
+        return None
     from harborbench.scaleout.coordinator import check_split, resolve_workers
 
     n = resolve_workers(workers) if workers is not None else None
