@@ -71,6 +71,11 @@ def describe_load(profile: Profile) -> str:
         return f"closed: {load.concurrency} workers"
     if load.rate is not None:
         return f"open: {load.rate:g} ops/s {load.arrival}"
+    if load.trace is not None:
+        trace = load.replayed_trace()
+        n = 0 if trace is None else len(trace)
+        scale = "" if load.time_scale == 1.0 else f", x{load.time_scale:g} time"
+        return f"trace: {Path(load.trace).name} ({n} arrivals{scale})"
     stages = load.stages or []
     if load.stage_kind == "rate":
         levels = " → ".join(f"{s.rate:g}" for s in stages)

@@ -24,8 +24,9 @@ processor's workers and batching, around the best point. Each point is a
 short trial with warmup against one target.
 
 Fits the Universal Scalability Law to the load curve, chooses the highest
-throughput that meets every gate of the profile (ties within 2% go to the
-smaller settings), confirms it with a longer trial, and writes
+throughput (or with --objective goodput the highest goodput: requests per
+second meeting the profile's slo) that meets every gate of the profile
+(ties within 2% go to the smaller settings), confirms it with a longer trial, and writes
 reports/<name>/: recommended_config.yaml (accepted as is by
 create_fast_client), sweep.csv, result.json and report.html (chart,
 offline; --no-html to skip).
@@ -37,6 +38,8 @@ Examples:
   harborbench tune profiles/baseline.yaml --budget 2m --name base-tuned
 
   harborbench tune profiles/steady.yaml --set gates.p95_max=100ms --json
+
+  harborbench tune profiles/goodput.yaml --objective goodput --budget 1m
 
 Exit codes: 0 recommended and confirmed, 1 no point meets the gates (the
 closest is shown) or the confirmation misses one, 2 bad profile or
@@ -62,6 +65,11 @@ def tune_command(
     no_html: bool = typer.Option(False, "--no-html", help="Do not write report.html."),
     workers: str | None = typer.Option(None, "--workers", hidden=True),
     ray: str | None = typer.Option(None, "--ray", hidden=True),
+    objective: str = typer.Option(
+        "throughput",
+        "--objective",
+        help="What to maximize: throughput, or goodput (needs an slo section in the profile).",
+    ),
 ) -> None:
     from harborbench.cli.run import refuse_scaleout
 
@@ -82,6 +90,10 @@ def tune_command(
             f"--budget {budget!r}: {exc}.", hint="For example --budget 2m."
         ) from None
     check_budget(budget_s, shown=budget)
+    if objective not in ("throughput", "goodput"):
+        raise UserInputError(
+            f"--objective {objective!r} is not known.", hint="Use throughput or goodput."
+        )
     profile = load_profile(profile_path, overrides)
     run_name = name or f"{profile.name}-tune"
     try:
@@ -94,9 +106,10 @@ def tune_command(
         if not (quiet or as_json):
             p95 = point.service_time.p95_s
             gates = "pass" if point.meets_gates else point.gates_text()
+            good = "" if point.goodput_ops is None else f" (goodput {point.goodput_ops:,.1f})"
             stderr.print(
                 f"[dim]point {point.index:>2} {point.phase:<11}[/] {point.knobs().label():<40} "
-                f"{point.throughput_ops:>9,.1f} ops/s  p95 "
+                f"{point.throughput_ops:>9,.1f} ops/s{good}  p95 "
                 f"{'–' if p95 is None else f'{p95 * 1e3:.1f} ms':>9}  {gates}",
                 markup=True,
                 highlight=False,
@@ -107,8 +120,9 @@ def tune_command(
             if not (quiet or as_json):
                 stderr.print(f"[bold]Tuning {profile.name}[/] within {budget}…")
             return await atune(
-                profile, budget_s=budget_s, name=run_name, on_point=on_point, stop=stop
-            )
+                profile, budget_s=budget_s, name=run_name, on_point=on_point, stop=stop,
+                objective="goodput" if objective == "goodput" else "throughput",
+            )  # fmt: skip
 
     result = asyncio.run(main())
     folder = writer.save(result)
