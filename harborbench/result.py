@@ -69,6 +69,10 @@ class LatencySummary(_Model):
     mean_s: float | None
     insufficient: list[str]
     histogram: str  # hdrh encoding, mergeable
+    # Samples outside the histogram's range [1 us, 1 h], recorded at its edge; kept beside the
+    # encoding (which cannot hold them) so that merges keep them.
+    clamped_below: int = 0
+    clamped_above: int = 0
 
 
 class StreamSummary(_Model):
@@ -114,9 +118,17 @@ class HealthFigures(_Model):
     configured_level: float
     achieved_level: float
     level_unit: Literal["ops/s", "concurrency"]
-    unsent: int
+    unsent: int  # arrivals of the window dropped because max_outstanding were pending
     generator_saturated: bool
     warnings: list[str]
+    sent_late: int = 0  # arrivals of the window the generator reached only after it closed
+    max_outstanding: int | None = None  # open loop: the backlog bound in force
+    clamped_latencies: int = 0  # latencies outside [1 us, 1 h] recorded at the edge
+    # Closed loop: the client setting that caps requests on the wire, its value, and the mean
+    # number of requests in the client call above it (waiting inside the client).
+    client_limit_setting: str | None = None
+    client_limit: int | None = None
+    waiting_in_client_level: float | None = None
 
 
 class IntervalRow(_Model):

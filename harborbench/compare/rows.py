@@ -24,7 +24,6 @@ from harborbench.metrics.histogram import (
 )
 from harborbench.result import PLAN_BASELINE_OPS, PLAN_TARGET_OPS, RunResult, TrialResult
 
-NS_PER_S = 1e9
 _PERCENTILES = {"p50": 50.0, "p95": 95.0, "p99": 99.0, "p999": 99.9}
 
 

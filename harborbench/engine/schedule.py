@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 
-NS_PER_S = 1_000_000_000
+from harborbench.engine.clock import NS_PER_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,16 +144,38 @@ def build_plan(
 def arrival_offsets_ns(plan: LoadPlan) -> Iterator[int]:
     """Intended send times of an open-loop plan, as offsets from the start in nanoseconds.
 
+    One by one, the offsets of :func:`arrival_blocks_ns` (see there for the schedule).
+
+    Yields:
+        Non-decreasing offsets in ns, all below ``plan.total_s``.
+
+    Raises:
+        ValueError: the plan is closed-loop.
+    """
+    for block in arrival_blocks_ns(plan):
+        yield from block.tolist()
+
+
+#: Arrivals per block of :func:`arrival_blocks_ns` (Poisson gaps are drawn 1024 at a time).
+BLOCK = 1024
+
+
+def arrival_blocks_ns(plan: LoadPlan) -> Iterator[npt.NDArray[np.int64]]:
+    """Intended send times of an open-loop plan, offsets from the start in ns, in blocks.
+
     Constant arrivals within a step are at ``step.start + k / rate`` for k = 0, 1, ...; Poisson
     arrivals have independent exponential gaps of mean ``1 / rate`` drawn from
     ``numpy.random.default_rng(seed)``, restarting at each step boundary (the memoryless property
     makes this exact). Offsets are computed from the step start, so rounding never accumulates.
+    Blocks let the driver count many overdue arrivals at once (dropped, or late after a stall)
+    instead of one Python step each.
 
     Args:
         plan: an open-loop plan.
 
     Yields:
-        Non-decreasing offsets in ns, all below ``plan.total_s``.
+        int64 arrays, shape (k,) with 1 <= k <= :data:`BLOCK`, of non-decreasing offsets in ns,
+        all below ``plan.total_s``; concatenated they are the whole schedule.
 
     Raises:
         ValueError: the plan is closed-loop.
@@ -167,21 +190,25 @@ def arrival_offsets_ns(plan: LoadPlan) -> Iterator[int]:
         if plan.arrival == "constant":
             k = 0
             while True:
-                offset = start_ns + round(k * NS_PER_S / step.rate_ops)
-                if offset >= end_ns:
+                ks = np.arange(k, k + BLOCK, dtype=np.int64)
+                offsets = start_ns + np.rint(ks * NS_PER_S / step.rate_ops).astype(np.int64)
+                keep = int(np.searchsorted(offsets, end_ns, side="left"))
+                if keep:
+                    yield offsets[:keep]
+                if keep < BLOCK:
                     break
-                yield offset
-                k += 1
+                k += BLOCK
         else:
             t_s = 0.0
             while True:
-                # Draw gaps in blocks: one numpy call per 1024 arrivals keeps this cheap.
-                for gap in rng.exponential(1.0 / step.rate_ops, size=1024):
-                    t_s += float(gap)
-                    offset = start_ns + round(t_s * NS_PER_S)
-                    if offset >= end_ns:
-                        break
-                    yield offset
-                else:
-                    continue
-                break
+                # Gaps are drawn 1024 at a time; the running sum starts from the last arrival, in
+                # the same order of additions as one by one, so offsets are exactly reproducible.
+                gaps = rng.exponential(1.0 / step.rate_ops, size=BLOCK)
+                times_s = np.cumsum(np.concatenate(([t_s], gaps)))[1:]
+                offsets = start_ns + np.rint(times_s * NS_PER_S).astype(np.int64)
+                keep = int(np.searchsorted(offsets, end_ns, side="left"))
+                if keep:
+                    yield offsets[:keep]
+                if keep < BLOCK:
+                    break
+                t_s = float(times_s[-1])

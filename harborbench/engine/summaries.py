@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from harborbench.engine.recorder import StreamStats
-from harborbench.metrics.histogram import LatencyHistogram
+from harborbench.metrics.histogram import LatencyHistogram, is_insufficient
 from harborbench.result import (
     CpuFigures,
     HealthFigures,
@@ -20,12 +20,9 @@ from harborbench.result import (
     StreamSummary,
     TrialResult,
 )
+from harborbench.units import NS_PER_S
 
-NS_PER_S = 1e9
 PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p95", 95.0), ("p99", 99.0), ("p999", 99.9))
-#: A percentile q is marked insufficient when fewer than this many samples lie above it,
-#: i.e. when count * (1 - q/100) < MIN_TAIL_SAMPLES (p99 needs 1000 samples, p99.9 10000).
-MIN_TAIL_SAMPLES = 10
 
 
 def latency_summary(h: LatencyHistogram) -> LatencySummary:
@@ -35,21 +32,33 @@ def latency_summary(h: LatencyHistogram) -> LatencySummary:
     insufficient = []
     for label, q in PERCENTILES:
         values[f"{label}_s"] = h.percentile_ns(q) / NS_PER_S if n else None
-        if n * (1 - q / 100) < MIN_TAIL_SAMPLES:
+        if is_insufficient(q, n):
             insufficient.append(label)
     return LatencySummary(
         count=n,
+        p50_s=values["p50_s"],
+        p90_s=values["p90_s"],
+        p95_s=values["p95_s"],
+        p99_s=values["p99_s"],
+        p999_s=values["p999_s"],
         max_s=h.max_ns / NS_PER_S if n else None,
         mean_s=h.mean_ns / NS_PER_S if n else None,
         insufficient=insufficient,
         histogram=h.encode() if n else "",
-        **values,
+        clamped_below=h.clamped_below_count,
+        clamped_above=h.clamped_above_count,
     )
 
 
 def decode(summary: LatencySummary) -> LatencyHistogram:
-    """The histogram behind a summary (empty if it had no samples)."""
-    return LatencyHistogram.decode(summary.histogram) if summary.histogram else LatencyHistogram()
+    """The histogram behind a summary, clamped counts included (empty if it had no samples)."""
+    if not summary.histogram:
+        return LatencyHistogram()
+    return LatencyHistogram.decode(
+        summary.histogram,
+        clamped_below=summary.clamped_below,
+        clamped_above=summary.clamped_above,
+    )
 
 
 def merged_summary(summaries: list[LatencySummary]) -> LatencySummary:

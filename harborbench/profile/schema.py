@@ -217,12 +217,20 @@ class LoadSpec(_Model):
             ``arrival`` chooses constant spacing or a seeded Poisson process.
         stages: a list of (duration, rate or concurrency) steps, all of the same kind; rate
             stages use ``arrival`` too.
+
+    Open loop only:
+        max_outstanding: the most requests pending at once; an arrival beyond it is not sent but
+            counted as dropped (k6's ``dropped_iterations``) and the generator is flagged as
+            saturated. Default: 4 x the client's ``max_concurrent_requests`` (the requests the
+            client can have on the wire plus a bounded queue), so an overloaded client keeps
+            working at its capacity instead of drowning in a backlog of tasks.
     """
 
     concurrency: int | None = Field(default=None, ge=1)
     rate: float | None = Field(default=None, gt=0)
     arrival: Literal["constant", "poisson"] = "constant"
     stages: list[Stage] | None = Field(default=None, min_length=1)
+    max_outstanding: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _one_kind(self) -> LoadSpec:
@@ -244,6 +252,13 @@ class LoadSpec(_Model):
                 )
         if self.arrival == "poisson" and self.kind == "closed":
             raise AtKey("arrival", "arrival applies to open-loop rates; remove it or use rate")
+        closed = self.kind == "closed" or self.stage_kind == "concurrency"
+        if self.max_outstanding is not None and closed:
+            raise AtKey(
+                "max_outstanding",
+                "max_outstanding bounds an open loop's backlog; a closed loop has concurrency "
+                "requests at most: remove it or use rate",
+            )
         return self
 
     @property
