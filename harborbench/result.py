@@ -45,7 +45,11 @@ METRIC_DEFINITIONS: dict[str, str] = {
     "itl": "streams: inter-token latency, the gap between consecutive content chunks",
     "tpot": "streams: time per output token after the first, per request",
     "cpu_efficiency": "successful ops per CPU second of the measuring process",
+    "memory_growth": "RSS of the measuring process sampled every second; growth = change of the "
+    "fitted Theil-Sen line over the window, in percent of its level at the start (robust to a "
+    "sawtooth or one odd sample; never from two single samples); fails at or above the limit",
     "memory_slope": "RSS of the measuring process, Theil-Sen slope in MB/min with a 95% interval; "
+    "passes when the whole interval is below the limit, fails when it is wholly at or above it; "
     "inconclusive for a window shorter than 5 minutes",
     "send_lag": "open loop: actual send time minus intended send time",
     "loop_lag": "how late a periodic 50 ms timer of the event loop woke up",
@@ -95,7 +99,14 @@ class CpuFigures(_Model):
 
 
 class MemoryFigures(_Model):
-    """RSS of the measuring process over the window, and its trend."""
+    """RSS of the measuring process over the window, and its trend.
+
+    ``rss_start_bytes`` and ``rss_end_bytes`` are the fitted Theil-Sen line at the window's start
+    and end (robust to a sawtooth or one odd sample), ``growth_pct`` the growth between them;
+    ``rss_max_bytes`` is the largest sample. ``trend_window_s`` and ``samples`` are the span and
+    number of samples of the fit; ``max_growth_pct`` and ``max_slope_mb_per_min`` the limits the
+    verdict was judged against.
+    """
 
     rss_start_bytes: int
     rss_end_bytes: int
@@ -106,6 +117,10 @@ class MemoryFigures(_Model):
     slope_ci_high: float | None
     verdict: Literal["pass", "fail", "inconclusive"]
     reason: str
+    trend_window_s: float = 0.0
+    samples: int = 0
+    max_growth_pct: float = 20.0
+    max_slope_mb_per_min: float = 5.0
 
 
 class HealthFigures(_Model):

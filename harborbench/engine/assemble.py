@@ -145,11 +145,15 @@ def trial_result(
     window_samples = sorted((s for s in samples if 0 <= s.t_s <= window_s), key=lambda s: s.t_s)
     cpu = cpu_summary(window_samples, rec.successes)
     gates = profile.gates
+    max_slope = gates.memory_slope_max_mb_per_min
+    max_growth = gates.memory_growth_max_pct
+    max_slope = 5.0 if max_slope is None else max_slope  # the plan's limits by default
+    max_growth = 20.0 if max_growth is None else max_growth
     trend = memory_trend(
         np.array([s.t_s for s in window_samples], dtype=float),
         np.array([s.rss_bytes for s in window_samples], dtype=float),
-        max_slope_mb_per_min=gates.memory_slope_max_mb_per_min or 5.0,
-        max_growth_pct=gates.memory_growth_max_pct or 20.0,
+        max_slope_mb_per_min=max_slope,
+        max_growth_pct=max_growth,
     )
     rss = [s.rss_bytes for s in window_samples] or [0]
     service = latency_summary(rec.service)
@@ -194,8 +198,8 @@ def trial_result(
             saturated=cpu.saturated,
         ),
         memory=MemoryFigures(
-            rss_start_bytes=int(rss[0]),
-            rss_end_bytes=int(rss[-1]),
+            rss_start_bytes=round(trend.level_start_bytes),
+            rss_end_bytes=round(trend.level_end_bytes),
             rss_max_bytes=int(max(rss)),
             growth_pct=float(trend.growth_pct),
             slope_mb_per_min=_finite(trend.slope_mb_per_min),
@@ -203,6 +207,10 @@ def trial_result(
             slope_ci_high=_finite(trend.slope_ci_high),
             verdict=trend.verdict,
             reason=trend.reason,
+            trend_window_s=trend.window_s,
+            samples=trend.n_samples,
+            max_growth_pct=max_growth,
+            max_slope_mb_per_min=max_slope,
         ),
         health=health,
         connections=connections,

@@ -12,6 +12,7 @@ from typing import Any
 
 from harborbench.engine.recorder import StreamStats
 from harborbench.metrics.histogram import LatencyHistogram, is_insufficient
+from harborbench.metrics.resources import combined_verdict, growth_verdict, slope_verdict
 from harborbench.result import (
     CpuFigures,
     HealthFigures,
@@ -176,18 +177,37 @@ _VERDICT_RANK = {"pass": 0, "inconclusive": 1, "fail": 2}
 
 
 def _merged_memory(trials: list[TrialResult]) -> MemoryFigures:
-    """RSS over the whole run, so growth from one trial to the next is not hidden."""
-    start = trials[0].memory.rss_start_bytes
-    end = trials[-1].memory.rss_end_bytes
-    worst = max(trials, key=lambda t: _VERDICT_RANK[t.memory.verdict]).memory
+    """Memory over the whole run: growth from the first trial's fitted start to the last trial's
+    fitted end (so growth from one trial to the next is not hidden), the slope of the trial with
+    the worst slope verdict, and the verdict judged again by the one rule."""
+    first, last = trials[0].memory, trials[-1].memory
+    start, end = first.rss_start_bytes, last.rss_end_bytes
     growth = 100.0 * (end - start) / start if start else 0.0
+    worst = max(
+        (t.memory for t in trials),
+        key=lambda m: (
+            _VERDICT_RANK[
+                slope_verdict(
+                    m.slope_ci_low, m.slope_ci_high, m.trend_window_s, m.samples,
+                    m.max_slope_mb_per_min,
+                )
+            ],
+            m.slope_ci_high or 0.0,
+        ),
+    )  # fmt: skip
+    g = growth_verdict(growth, first.max_growth_pct)
+    s = slope_verdict(
+        worst.slope_ci_low, worst.slope_ci_high, worst.trend_window_s, worst.samples,
+        worst.max_slope_mb_per_min,
+    )  # fmt: skip
     return worst.model_copy(
         update={
             "rss_start_bytes": start,
             "rss_end_bytes": end,
             "rss_max_bytes": max(t.memory.rss_max_bytes for t in trials),
             "growth_pct": growth,
-            "reason": f"over {len(trials)} trials RSS grew {growth:.2f}%; slope and verdict of "
+            "verdict": combined_verdict(g, s),
+            "reason": f"over {len(trials)} trials RSS grew {growth:.2f}% (fitted lines); slope of "
             f"the worst trial: {worst.reason}",
         }
     )
