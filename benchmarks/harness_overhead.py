@@ -1,26 +1,43 @@
-"""How much does the harborbench engine cost compared with a bare aiohttp request loop?
+"""What does ``harborbench run`` cost per request, against a bare aiohttp loop?
 
-Against the built-in mock at zero latency (in its own process), measured side by side in one
-run, interleaved over several rounds:
+Against the built-in mock at zero latency (in its own process), three contenders measured side
+by side in one run, interleaved (the order rotates every round so that drift cancels out):
 
-1. **peak throughput**: a closed loop of N workers for T seconds, (a) a bare ``aiohttp`` loop that
-   posts the same request and parses the JSON, (b) ``harborbench`` running the same load through
-   the optimized client. Ratio (b)/(a): the issue asks for at least 70%.
-2. **added latency at 1000 ops/s**: an open loop at 1000 ops/s, p50 service time of (a) a bare
-   aiohttp open loop on the same absolute schedule and (b) the engine with the optimized client;
-   the difference is what the client plus the engine add (the issue asks for under 1 ms).
+* ``bare``: a bare ``aiohttp`` loop that posts the same request and parses the JSON;
+* ``optimized``: ``harborbench`` running the same load through the optimized client;
+* ``traditional``: the same through the traditional (thread pool) client.
 
-Prints medians over the rounds. Usage::
+Two measurements per contender and round:
 
-    .venv/bin/python benchmarks/harness_overhead.py [--seconds 5] [--rounds 3] [--workers 32]
+1. **ceiling**: a closed loop of N workers for T seconds after 1 s of warmup: completed ops/s, and
+   **CPU per request** (user + system CPU seconds of this process over the window / requests
+   completed in it; the mock's CPU is in another process and not counted). For harborbench the
+   figures are the run's own (``total.throughput_ops`` and ``total.cpu.ops_per_cpu_second``), so
+   they include the engine's bookkeeping: what a user of ``harborbench run`` pays.
+2. **added latency at a fixed rate** (``--rate``, default 1000 ops/s): p50 service time of an open
+   loop on the same absolute schedule.
+
+Ratios are taken per round (contender / bare of the same round), then summarised as the median
+with min-max over the rounds; the load average is printed before and after. Issue 15's goals:
+optimized CPU per request <= the bare loop's (ratio <= 1.0), ceiling >= 0.95x the bare loop.
+
+Usage::
+
+    .venv/bin/python benchmarks/harness_overhead.py [--seconds 5] [--rounds 5] [--workers 32]
+        [--loops asyncio,uvloop] [--only bare,optimized,traditional] [--skip-latency]
+
+``--loops asyncio,uvloop`` measures every contender on both event loops, interleaved.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import time
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import aiohttp
 import numpy as np
@@ -32,15 +49,21 @@ from harborbench.mockserver.settings import MockSettings
 from harborbench.profile import load_profile_dict
 
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 16}
+WARMUP_S = 1.0
+CLIENTS = {
+    "optimized": {"performance_mode": "optimized", "max_concurrent_requests": 100},
+    "traditional": {"performance_mode": "basic", "max_concurrent_requests": 100},
+}
 
 
-async def bare_closed(url: str, workers: int, seconds: float) -> float:
-    """Ops/s of a bare aiohttp closed loop."""
+async def bare_closed(url: str, workers: int, seconds: float) -> tuple[float, float]:
+    """(ops/s, CPU µs per request) of a bare aiohttp closed loop over the window after warmup."""
     done = 0
     async with aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=workers), headers={"Authorization": "Bearer x"}
     ) as session:
-        end = time.perf_counter() + seconds
+        start = time.perf_counter()
+        end = start + WARMUP_S + seconds
 
         async def worker() -> None:
             nonlocal done
@@ -50,9 +73,14 @@ async def bare_closed(url: str, workers: int, seconds: float) -> float:
                     assert data["choices"][0]["message"]["content"]
                     done += 1
 
-        start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(workers)))
-        return done / (time.perf_counter() - start)
+        tasks = [asyncio.create_task(worker()) for _ in range(workers)]
+        await asyncio.sleep(WARMUP_S)
+        done0, cpu0, t0 = done, time.process_time(), time.perf_counter()
+        await asyncio.sleep(seconds)
+        done1, cpu1, t1 = done, time.process_time(), time.perf_counter()
+        await asyncio.gather(*tasks)
+    n = done1 - done0
+    return n / (t1 - t0), (cpu1 - cpu0) / n * 1e6
 
 
 async def bare_open(url: str, rate: float, seconds: float) -> float:
@@ -80,57 +108,136 @@ async def bare_open(url: str, rate: float, seconds: float) -> float:
     return float(np.percentile(lat, 50)) / NS_PER_S
 
 
-def profile(base_url: str, load: dict[str, object], seconds: float) -> object:
+def profile(base_url: str, client: str, load: dict[str, object], seconds: float) -> Any:
     return load_profile_dict(
         {
             "name": "overhead",
             "target": {"base_url": base_url},
             "request": {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 16},
-            "client": {"performance_mode": "optimized", "max_concurrent_requests": 100},
+            "client": CLIENTS[client],
             "load": load,
-            "warmup": "1s",
+            "warmup": f"{WARMUP_S:g}s",
             "duration": f"{seconds}s",
         }
     )
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=32)
-    parser.add_argument("--rate", type=float, default=1000.0)
-    args = parser.parse_args()
+async def engine_closed(url: str, client: str, workers: int, seconds: float) -> tuple[float, float]:
+    """(ops/s, CPU µs per request) of ``harborbench run`` in a closed loop."""
+    res = await arun(profile(url, client, {"concurrency": workers}, seconds))
+    assert res.total is not None and res.total.cpu.ops_per_cpu_second
+    return res.total.throughput_ops, 1e6 / res.total.cpu.ops_per_cpu_second
+
+
+async def engine_open(url: str, client: str, rate: float, seconds: float) -> float:
+    """p50 service time (s) of ``harborbench run`` in an open loop."""
+    res = await arun(profile(url, client, {"rate": rate}, seconds))
+    assert res.total is not None and res.total.service_time.p50_s is not None
+    return res.total.service_time.p50_s
+
+
+def summary(values: list[float], fmt: str) -> str:
+    """``median (min-max)`` of a list."""
+    return (
+        f"{format(statistics.median(values), fmt)} "
+        f"({format(min(values), fmt)}-{format(max(values), fmt)})"
+    )
+
+
+def load_average() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def run_on(loop: str, coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run ``coro`` on a fresh event loop of the given kind (asyncio or uvloop)."""
+    if loop == "uvloop":
+        import uvloop
+
+        return uvloop.run(coro)
+    return asyncio.run(coro)
+
+
+def main(args: argparse.Namespace) -> None:
+    kinds = [n for n in ("bare", "optimized", "traditional") if n in args.only]
+    names = [f"{k}/{lp}" if len(args.loops) > 1 else k for lp in args.loops for k in kinds]
+    spec = {
+        (f"{k}/{lp}" if len(args.loops) > 1 else k): (k, lp) for lp in args.loops for k in kinds
+    }
+    ops: dict[str, list[float]] = {n: [] for n in names}
+    cpu: dict[str, list[float]] = {n: [] for n in names}
+    p50: dict[str, list[float]] = {n: [] for n in names}
+    print(f"load average before: {load_average()} ({os.cpu_count()} CPUs)")
     with MockServer(MockSettings()) as server:
         base = server.base_url
-        bare_ops, engine_ops, bare_p50, engine_p50 = [], [], [], []
         for r in range(args.rounds):
-            bare_ops.append(await bare_closed(base, args.workers, args.seconds))
-            res = await arun(profile(base, {"concurrency": args.workers}, args.seconds))  # type: ignore[arg-type]
-            assert res.total is not None
-            engine_ops.append(res.total.throughput_ops)
-            bare_p50.append(await bare_open(base, args.rate, args.seconds))
-            res = await arun(profile(base, {"rate": args.rate}, args.seconds))  # type: ignore[arg-type]
-            assert res.total is not None and res.total.service_time.p50_s is not None
-            engine_p50.append(res.total.service_time.p50_s)
-            print(
-                f"round {r + 1}: bare {bare_ops[-1]:,.0f} ops/s,"
-                f" engine {engine_ops[-1]:,.0f} ops/s;"
-                f" p50 at {args.rate:g} ops/s: bare {bare_p50[-1] * 1e3:.3f} ms,"
-                f" engine {engine_p50[-1] * 1e3:.3f} ms"
+            order = names[r % len(names) :] + names[: r % len(names)]
+            for name in order:
+                kind, loop = spec[name]
+                closed: Callable[[], Coroutine[Any, Any, tuple[float, float]]] = (
+                    (lambda: bare_closed(base, args.workers, args.seconds))
+                    if kind == "bare"
+                    else (lambda k=kind: engine_closed(base, k, args.workers, args.seconds))  # type: ignore[misc]
+                )
+                o, c = run_on(loop, closed())
+                ops[name].append(o)
+                cpu[name].append(c)
+                if not args.skip_latency:
+                    p50[name].append(
+                        run_on(loop, bare_open(base, args.rate, args.seconds))
+                        if kind == "bare"
+                        else run_on(loop, engine_open(base, kind, args.rate, args.seconds))
+                    )
+            line = "; ".join(
+                f"{n} {ops[n][-1]:,.0f} ops/s {cpu[n][-1]:.1f} µs/req"
+                + (f" p50 {p50[n][-1] * 1e3:.3f} ms" if p50[n] else "")
+                for n in names
             )
-    med = statistics.median
+            print(f"round {r + 1} (from {order[0]}): {line}", flush=True)
+    print(f"load average after: {load_average()}")
     print()
-    print(f"peak closed loop, {args.workers} workers, {args.seconds:g} s x {args.rounds} rounds:")
-    print(f"  bare aiohttp loop        {med(bare_ops):10,.0f} ops/s (median)")
-    print(f"  harborbench (optimized)  {med(engine_ops):10,.0f} ops/s (median)")
-    print(f"  ratio engine/bare        {med(engine_ops) / med(bare_ops):10.2f}   (target >= 0.70)")
-    print(f"open loop at {args.rate:g} ops/s, p50 service time:")
-    print(f"  bare aiohttp loop        {med(bare_p50) * 1e3:10.3f} ms (median of rounds)")
-    print(f"  harborbench (optimized)  {med(engine_p50) * 1e3:10.3f} ms")
-    added = (med(engine_p50) - med(bare_p50)) * 1e3
-    print(f"  added by client + engine {added:10.3f} ms   (target < 1 ms)")
+    print(
+        f"ceiling, closed loop of {args.workers} workers, {args.seconds:g} s window "
+        f"x {args.rounds} rounds; median (min-max):"
+    )
+    for n in names:
+        print(f"  {n:20} {summary(ops[n], ',.0f'):>26} ops/s   {summary(cpu[n], '.1f'):>22} µs/req")
+    print("ratios to the bare loop (same event loop) of the same round, median (min-max):")
+    for n in names:
+        kind, loop = spec[n]
+        ref = next((m for m in names if spec[m] == ("bare", loop)), None)
+        if kind == "bare" or ref is None:
+            continue
+        ceil = [a / b for a, b in zip(ops[n], ops[ref], strict=True)]
+        cost = [a / b for a, b in zip(cpu[n], cpu[ref], strict=True)]
+        print(
+            f"  {n:20} ceiling {summary(ceil, '.2f')} (goal >= 0.95)"
+            f"   CPU per request {summary(cost, '.2f')} (goal <= 1.00)"
+        )
+    if len(args.loops) > 1:
+        print("uvloop against asyncio, same contender and round, CPU per request:")
+        for k in kinds:
+            a, u = f"{k}/asyncio", f"{k}/uvloop"
+            if a in cpu and u in cpu:
+                ratio = [x / y for x, y in zip(cpu[u], cpu[a], strict=True)]
+                print(f"  {k:20} {summary(ratio, '.2f')}")
+    if not args.skip_latency:
+        print(f"open loop at {args.rate:g} ops/s, p50 service time, median (min-max):")
+        for n in names:
+            print(f"  {n:20} {summary([v * 1e3 for v in p50[n]], '.3f')} ms")
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--workers", type=int, default=32)
+    parser.add_argument("--rate", type=float, default=1000.0)
+    parser.add_argument(
+        "--loops", default="asyncio", help="asyncio, uvloop or asyncio,uvloop (side by side)"
+    )
+    parser.add_argument("--only", default="bare,optimized,traditional")
+    parser.add_argument("--skip-latency", action="store_true")
+    ns = parser.parse_args()
+    ns.only = set(ns.only.split(","))
+    ns.loops = ns.loops.split(",")
+    main(ns)

@@ -2,13 +2,26 @@
 
 The command-line interface lives in :mod:`harborbench.cli`; everything it does is also
 reachable from Python (see the README).
+
+``__version__`` is read from the installed metadata on first use (PEP 562): importing
+``importlib.metadata`` costs more than the rest of ``harborbench --help``.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from __future__ import annotations
 
-try:
-    __version__ = version("harborbench")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0.0.0+unknown"
+from typing import Any
 
 __all__ = ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("harborbench")
+        except PackageNotFoundError:  # running from a source tree that was not installed
+            found = "0.0.0+unknown"
+        globals()["__version__"] = found
+        return found
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -28,6 +28,8 @@ class GateThresholds:
         memory_slope_max_mb_per_min: MB/min over runs of at least 5 minutes (plan: 5).
         success_rate_min: fraction of successful among completed requests (plan: 0.95 long-run,
             0.90 burst).
+        goodput_min: ops/s of successful requests that met every objective of the profile's
+            ``slo`` (:mod:`harborbench.metrics.goodput`).
     """
 
     throughput_min: float | None = None
@@ -36,7 +38,18 @@ class GateThresholds:
     memory_growth_max_pct: float | None = None
     memory_slope_max_mb_per_min: float | None = None
     success_rate_min: float | None = None
+    goodput_min: float | None = None
 
+
+#: The key of a profile's ``gates`` section behind each gate's display name (``GateResult.name``).
+GATE_KEYS: dict[str, str] = {
+    "throughput": "throughput_min",
+    "p95 latency": "p95_max",
+    "error rate": "error_rate_max",
+    "success rate": "success_rate_min",
+    "memory growth": "memory_growth_max_pct",
+    "memory slope": "memory_slope_max_mb_per_min",
+}
 
 #: The plan's thresholds (SPEC section 8).
 PLAN_GATES = GateThresholds(
@@ -137,6 +150,22 @@ def evaluate_gates(trial: TrialResult, gates: GateThresholds) -> list[GateResult
                 else ("pass" if ok >= gates.success_rate_min else "fail"),
                 alert="ok",
                 detail="successful / completed requests",
+            )
+        )
+    if gates.goodput_min is not None:
+        good = trial.goodput_ops
+        out.append(
+            GateResult(
+                name="goodput",
+                threshold=f">= {gates.goodput_min:g} ops/s",
+                observed="n/a" if good is None else f"{good:.1f} ops/s",
+                verdict="inconclusive"
+                if good is None
+                else ("pass" if good >= gates.goodput_min else "fail"),
+                alert="ok",
+                detail=f"{trial.slo_met} of {trial.successes} successes met every objective"
+                if good is not None
+                else "the run measured no goodput (no slo section)",
             )
         )
     mem = trial.memory

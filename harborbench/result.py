@@ -6,6 +6,12 @@ read only this model.
 
 Schema versions (``schema_version``):
     1: first version (harborbench 0.1.0).
+    2: streams: ``stream.itl`` of version 1 (gaps between chunks) is now ``stream.icl``
+       (inter-chunk latency); ``stream.itl`` is the inter-token latency, from streams whose
+       per-chunk token counts are known; where token counts came from, and streams that ended
+       without ``[DONE]``. Version 1 files are read with :func:`_migrate_v1`.
+       Also added (with defaults, so older files read as one-process complete runs):
+       ``status``, ``topology`` and ``shards`` of runs split with ``--workers`` / ``--ray``.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from harborbench.errors import ResultFileError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 PLAN_BASELINE_OPS = 505.6
 PLAN_TARGET_OPS = 1000.0
 
@@ -33,7 +39,8 @@ METRIC_DEFINITIONS: dict[str, str] = {
     "in_flight_at_end": "requests sent in the window and still pending when it closed; neither "
     "successes nor failures",
     "error_rate": "failed / (successful + failed), by kind: http_<status>, timeout, connection, "
-    "stream, client_error",
+    "stream, invalid_response (a 2xx answer that is not JSON, lacks id/choices/message.role, or "
+    "is not an event stream for a stream request), client_error",
     "service_time": "from the moment the request is handed to the client to the parsed response "
     "(time.perf_counter_ns)",
     "response_time": "open loop only: from the intended send time of the arrival schedule to the "
@@ -42,8 +49,21 @@ METRIC_DEFINITIONS: dict[str, str] = {
     "range 1 us to 1 h; percentiles of several trials or intervals come from merged histograms, "
     "never averaged; a percentile is marked insufficient when fewer than 10 samples lie above it",
     "ttft": "streams: time to first token, from the send to the first chunk carrying text",
-    "itl": "streams: inter-token latency, the gap between consecutive content chunks",
-    "tpot": "streams: time per output token after the first, per request",
+    "icl": "streams: inter-chunk latency, the gap between consecutive chunks carrying text (a "
+    "chunk may carry several tokens, so this is not an inter-token latency)",
+    "itl": "streams: inter-token latency, only from streams whose every content chunk carried "
+    "a token count (cumulative usage per chunk, as vLLM's continuous_usage_stats): a chunk of k "
+    "tokens after a gap g gives k samples of g/k; empty when no server sent per-chunk counts",
+    "tpot": "streams: time per output token, per request: (end - first token) / (output tokens "
+    "- tokens in the first chunk); the first chunk's tokens are the server's per-chunk count "
+    "when known, else output tokens / content chunks. Follows vLLM benchmark_serving and NVIDIA "
+    "GenAI-Perf ((latency - TTFT) / (output tokens - 1)), corrected for chunks carrying several "
+    "tokens (vLLM issue #27485)",
+    "output_tokens": "streams: the server's usage.completion_tokens; for a stream without usage "
+    "its content chunks are counted instead, and token_source says so (usage, chunk_count or "
+    "mixed)",
+    "done_marker_missing": "streams that ended cleanly after a finish_reason without "
+    "'data: [DONE]'; counted as successes, as the official openai SDK accepts them",
     "cpu_efficiency": "successful ops per CPU second of the measuring process",
     "memory_growth": "RSS of the measuring process sampled every second; growth = change of the "
     "fitted Theil-Sen line over the window, in percent of its level at the start (robust to a "
@@ -52,6 +72,14 @@ METRIC_DEFINITIONS: dict[str, str] = {
     "passes when the whole interval is below the limit, fails when it is wholly at or above it; "
     "inconclusive for a window shorter than 5 minutes",
     "send_lag": "open loop: actual send time minus intended send time",
+    "goodput_ops": "successful requests that met every objective of the profile's slo "
+    "(ttft_max, tpot_max, latency_max; limits inclusive) / window length (DistServe, OSDI 2024; "
+    "vLLM bench serve); times from the intended send in open loop, from the send in closed loop",
+    "tokens": "prompt and completion tokens of the measured successes from the server's usage; "
+    "prompts are generated at about 4 characters a token (no tokenizer), and that estimate is "
+    "shown beside the server's count",
+    "replay": "trace replay: each arrival is sent at start + its trace timestamp x time_scale; "
+    "send lag = actual minus trace time, over every arrival sent in the window",
     "loop_lag": "how late a periodic 50 ms timer of the event loop woke up",
 }
 
@@ -79,14 +107,37 @@ class LatencySummary(_Model):
     clamped_above: int = 0
 
 
+TokenSource = Literal["usage", "chunk_count", "mixed", "none"]
+
+
 class StreamSummary(_Model):
-    """Streaming figures: TTFT, inter-token latency, time per output token, tokens/s."""
+    """Streaming figures (see ``metric_definitions``): TTFT, inter-chunk latency, inter-token
+    latency (only where per-chunk token counts are known), time per output token, tokens/s, and
+    where the token counts came from.
+
+    ``token_source``: ``usage`` (every request's count is the server's usage), ``chunk_count``
+    (none sent usage: chunks were counted as tokens), ``mixed``, or ``none`` (no stream).
+    """
 
     ttft: LatencySummary
+    icl: LatencySummary
     itl: LatencySummary
     tpot: LatencySummary
     output_tokens: int
     output_tokens_per_s: float
+    output_chunks: int
+    token_source: TokenSource
+    tokens_from_usage: int
+    tokens_from_chunk_count: int
+    per_chunk_tokens_known: int
+    done_marker_missing: int
+
+
+def token_source(from_usage: int, from_chunk_count: int) -> TokenSource:
+    """Where a set of streams' token counts came from, given how many requests used each."""
+    if from_usage and from_chunk_count:
+        return "mixed"
+    return "usage" if from_usage else "chunk_count" if from_chunk_count else "none"
 
 
 class CpuFigures(_Model):
@@ -162,6 +213,32 @@ class IntervalRow(_Model):
     cpu_percent: float | None
     service_histogram: str
     response_histogram: str
+    slo_met: int | None = None  # successes meeting every slo objective (None: no slo)
+
+
+class TokenFigures(_Model):
+    """Tokens of the measured successes, from the server's usage (with the client's estimate)."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    with_usage: int
+    without_usage: int
+    estimated_prompt_tokens: int  # of the successes with usage: characters / 4
+    estimate: str = "4 characters a token (no tokenizer)"
+
+
+class ReplayFigures(_Model):
+    """Trace replay: the trace's arrival times against the achieved ones."""
+
+    trace: str
+    trace_lines: int  # lines of the trace file
+    replayed_lines: int  # after load.limit
+    time_scale: float
+    planned_in_window: int  # arrivals whose trace time falls in the window
+    sent_in_window: int
+    trace_span_s: float | None  # first to last trace time of the arrivals sent in the window
+    achieved_span_s: float | None  # first to last actual send of the same arrivals
+    send_lag: LatencySummary  # actual - trace time, every arrival sent in the window
 
 
 class TrialResult(_Model):
@@ -192,6 +269,10 @@ class TrialResult(_Model):
     server_stats: dict[str, Any] | None
     timeseries: list[IntervalRow]
     interrupted: bool
+    goodput_ops: float | None = None  # None: the profile sets no slo
+    slo_met: int | None = None
+    tokens: TokenFigures | None = None
+    replay: ReplayFigures | None = None
 
 
 class GateResult(_Model):
@@ -203,6 +284,53 @@ class GateResult(_Model):
     verdict: Literal["pass", "fail", "inconclusive"]
     alert: Literal["ok", "warning", "critical"]
     detail: str
+
+
+class Topology(_Model):
+    """How a run was spread over processes or hosts (``harborbench run --workers/--ray``).
+
+    Attributes:
+        backend: ``"multiprocessing"`` (shard processes on this host) or ``"ray"`` (one Ray
+            actor per shard).
+        workers: number of shards N.
+        split: the rule giving each shard its part of the one global plan.
+        ray_version, ray_address, placement: Ray runs only (``--ray``, ``--placement``).
+    """
+
+    backend: Literal["multiprocessing", "ray"]
+    workers: int
+    split: str = "global index k runs on shard k mod N (open loop: arrivals; closed: workers)"
+    ray_version: str | None = None
+    ray_address: str | None = None
+    placement: str | None = None
+
+
+class ShardRecord(_Model):
+    """One shard of a split run: where it ran, how it ended, and its own trial results.
+
+    Attributes:
+        index: shard i of N (0-based).
+        status: ``ok``; ``lost`` (died or went silent; the run is incomplete);
+            ``interrupted`` (stopped by Ctrl-C or because another shard was lost).
+        reason: why a shard is not ``ok``.
+        host, pid, boot_id: where it ran.
+        clock_offset_s, clock_uncertainty_s: its clock minus the coordinator's, and the bound on
+            that estimate (0 on the coordinator's own host: one CLOCK_MONOTONIC).
+        start_lateness_s: worst lateness of its start over the trials (how late it received
+            the go for the common start time ``t0``; the schedule stays anchored at ``t0``).
+        trials: its own figures per trial, before the merge.
+    """
+
+    index: int
+    status: Literal["ok", "lost", "interrupted"]
+    reason: str | None = None
+    host: str | None = None
+    pid: int | None = None
+    boot_id: str | None = None
+    clock_offset_s: float = 0.0
+    clock_uncertainty_s: float = 0.0
+    start_lateness_s: float | None = None
+    trials: list[TrialResult] = []
 
 
 class RunResult(_Model):
@@ -220,6 +348,9 @@ class RunResult(_Model):
     total: TrialResult | None  # all trials merged (histograms merged, counts summed)
     gates: list[GateResult]
     interrupted: bool
+    status: Literal["complete", "incomplete"] = "complete"  # incomplete: a shard was lost
+    topology: Topology | None = None  # None: one process (no --workers / --ray)
+    shards: list[ShardRecord] = []
 
 
 def load_result(path: str | Path) -> RunResult:
@@ -260,6 +391,8 @@ def load_result(path: str | Path) -> RunResult:
             f"understands ({SCHEMA_VERSION}).",
             hint="Upgrade harborbench (pip install -U harborbench) to read it.",
         )
+    if version < 2:
+        _migrate_v1(data)
     try:
         result = RunResult.model_validate(data)
     except ValidationError as exc:
@@ -268,6 +401,30 @@ def load_result(path: str | Path) -> RunResult:
         raise ResultFileError(f"{p}: invalid result file at {loc}: {first['msg']}.") from None
     _check_histograms(p, result)
     return result
+
+
+def _migrate_v1(data: dict[str, Any]) -> None:
+    """Read a version 1 result as version 2, in place: its ``stream.itl`` was the gap between
+    chunks (now ``icl``); its token counts' source is unknown (``none``), and no per-token
+    inter-token latency was measured (an empty ``itl``)."""
+    empty = {
+        "count": 0, "p50_s": None, "p90_s": None, "p95_s": None, "p99_s": None,
+        "p999_s": None, "max_s": None, "mean_s": None, "histogram": "",
+        "insufficient": ["p50", "p90", "p95", "p99", "p999"],
+    }  # fmt: skip
+    trials = data.get("trials")
+    totals = [data.get("total")] + (trials if isinstance(trials, list) else [])
+    for trial in totals:
+        stream = trial.get("stream") if isinstance(trial, dict) else None
+        if isinstance(stream, dict) and "icl" not in stream:
+            stream["icl"] = stream.pop("itl", empty)
+            stream["itl"] = empty
+            stream.setdefault("output_chunks", 0)
+            stream.setdefault("token_source", "none")
+            stream.setdefault("tokens_from_usage", 0)
+            stream.setdefault("tokens_from_chunk_count", 0)
+            stream.setdefault("per_chunk_tokens_known", 0)
+            stream.setdefault("done_marker_missing", 0)
 
 
 def _check_histograms(path: Path, result: RunResult) -> None:
@@ -289,8 +446,10 @@ def _check_histograms(path: Path, result: RunResult) -> None:
     for prefix, t in trials:
         summaries = {"service_time": t.service_time, "response_time": t.response_time}
         if t.stream is not None:
-            summaries |= {"stream.ttft": t.stream.ttft, "stream.itl": t.stream.itl,
-                          "stream.tpot": t.stream.tpot}  # fmt: skip
+            summaries |= {"stream.ttft": t.stream.ttft, "stream.icl": t.stream.icl,
+                          "stream.itl": t.stream.itl, "stream.tpot": t.stream.tpot}  # fmt: skip
+        if t.replay is not None:
+            summaries["replay.send_lag"] = t.replay.send_lag
         for key, summary in summaries.items():
             if summary is not None:
                 check(f"{prefix}.{key}.histogram", summary.histogram)

@@ -40,11 +40,13 @@ def main(argv: list[str] | None = None) -> None:
     Raises:
         SystemExit: always, carrying the exit code.
     """
+    from harborbench.cli.signals import sigterm_as_ctrl_c
     from harborbench.report.console import print_error
 
     try:
         # With standalone_mode=False, a typer.Exit(n) comes back as the return value.
-        code = app(args=argv, prog_name="harborbench", standalone_mode=False)
+        with sigterm_as_ctrl_c():
+            code = app(args=argv, prog_name="harborbench", standalone_mode=False)
     except HarborbenchError as exc:
         print_error(str(exc))
         sys.exit(exc.exit_code)

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-import yaml
-from pydantic import ValidationError
 
 from harborbench.cli.app import app
-from harborbench.errors import MockSettingsError, UserInputError
+from harborbench.errors import EXIT_INTERRUPTED, MockSettingsError, UserInputError
 
 if TYPE_CHECKING:
+    from pydantic import ValidationError
+
     from harborbench.mockserver.settings import MockSettings
+    from harborbench.profile.diagnostics import Where
+
+KeyPath = tuple[str | int, ...]
 
 _LATENCY_HELP = (
     "Latency as DUR (fixed) or KIND:ARGS: fixed:10ms, uniform:5ms,20ms (low,high), "
@@ -87,32 +91,63 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _read_settings_file(path: Path) -> dict[str, Any]:
+def _read_settings_file(path: Path) -> tuple[dict[str, Any], dict[KeyPath, int]]:
+    """Read a settings file with the profile's strict YAML reader: ``(data, line of each key)``."""
+    from harborbench.profile.strict_yaml import (
+        StrictYamlError,
+        YamlFileError,
+        load_strict,
+        read_yaml_file,
+    )
+
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
+        data, lines = load_strict(read_yaml_file(path))
+    except YamlFileError as exc:
         raise MockSettingsError(
-            f"cannot read {path}: {exc.strerror}.", hint="Check the --settings path."
+            f"cannot read --settings {path}: it {exc}.", hint="Check the --settings path."
         ) from None
-    except yaml.YAMLError as exc:
-        raise MockSettingsError(f"{path} is not valid YAML: {str(exc).rstrip('.')}.") from None
+    except StrictYamlError as exc:
+        found = "; ".join(exc.located(str(path)))
+        raise MockSettingsError(f"invalid mock settings in {found.rstrip('.')}.") from None
     if data is None:
-        return {}
+        return {}, {}
     if not isinstance(data, dict):
         raise MockSettingsError(
             f"{path} must hold a mapping of mock settings (latency, stream, faults, ...)."
         )
-    return data
+    return data, lines
 
 
-def format_validation_error(exc: ValidationError, source: str) -> str:
-    """Render every ``location: message`` of a settings validation error on one line, ended by
-    a full stop (a hint may follow it)."""
-    parts = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"] if p not in _LATENCY_ARGS)
-        parts.append(f"{loc or '(top)'}: {err['msg']}")
-    text = f"invalid mock settings in {source}: " + "; ".join(parts)
+#: The key path each flag of ``harborbench serve`` sets, for error messages.
+_FLAG_PATHS: dict[str, KeyPath] = {
+    "--latency": ("latency",),
+    "--ttft": ("stream", "ttft"),
+    "--inter-token": ("stream", "inter_token"),
+    "--tokens-per-chunk": ("stream", "tokens_per_chunk"),
+    "--output-tokens": ("output_tokens",),
+    "--error-rate": ("faults", "error_rate"),
+    "--error-status": ("faults", "error_status"),
+    "--retry-after": ("faults", "retry_after"),
+    "--hang-rate": ("faults", "hang_rate"),
+    "--reset-rate": ("faults", "reset_rate"),
+    "--stream-break-rate": ("faults", "stream_break_rate"),
+    "--stream-error-rate": ("faults", "stream_error_rate"),
+    "--stall": ("faults", "stalls"),
+    "--seed": ("seed",),
+}
+
+
+def validation_message(exc: ValidationError, where: Where) -> str:
+    """Every problem of a settings validation error on one line, as a profile names them.
+
+    Each part is ``file:line: key.path: what is wrong; the fix`` (or ``key.path (from
+    --flag)``), with a did-you-mean for unknown keys (:mod:`harborbench.profile.diagnostics`);
+    the text ends with a full stop, so a hint may follow it.
+    """
+    from harborbench.mockserver.settings import MockSettings
+    from harborbench.profile.diagnostics import problems
+
+    text = "invalid mock settings in " + "; ".join(problems(MockSettings, exc, where))
     return text if text.endswith((".", "!", "?")) else text + "."
 
 
@@ -149,16 +184,22 @@ def settings_from_options(
         The validated :class:`MockSettings`.
 
     Raises:
-        MockSettingsError: unreadable file, malformed flag, or settings that do not validate
-            (the message lists every ``key: problem``).
+        MockSettingsError: unreadable file (missing, not a regular file, over 1 MiB), YAML
+            that the profile's strict reader refuses (duplicate keys, YAML 1.1 booleans,
+            base-60 numbers, aliases expanding too far...), malformed flag, or settings that do
+            not validate; the message names the file and line (or the flag) and the key path
+            of every problem, with a did-you-mean for unknown keys.
     """
+    from pydantic import ValidationError
+
     from harborbench.mockserver.settings import MockSettings
+    from harborbench.profile.diagnostics import Where
 
     data: dict[str, Any] = {}
-    source = "the command-line flags"
+    lines: dict[KeyPath, int] = {}
     if settings_file is not None:
-        data = _read_settings_file(settings_file)
-        source = f"{settings_file} and the command-line flags"
+        data, lines = _read_settings_file(settings_file)
+    where = Where(str(settings_file) if settings_file else "the command-line flags", lines)
     if settings_json is not None:
         try:
             data = _merge(data, json.loads(settings_json))
@@ -196,11 +237,23 @@ def settings_from_options(
         flags["stream"] = stream
     if faults:
         flags["faults"] = faults
+    given: dict[str, object] = {"--latency": latency, "--ttft": ttft, "--inter-token": inter_token}
+    given |= {"--tokens-per-chunk": tokens_per_chunk, "--output-tokens": output_tokens}
+    given |= {"--error-rate": error_rate, "--error-status": error_status, "--seed": seed}
+    given |= {"--retry-after": retry_after, "--hang-rate": hang_rate, "--stall": stall or None}
+    given |= {"--reset-rate": reset_rate, "--stream-break-rate": stream_break_rate}
+    given |= {"--stream-error-rate": stream_error_rate}
+    for flag, flag_value in given.items():
+        if flag_value is not None:
+            path = _FLAG_PATHS[flag]
+            for known in [k for k in where.origin if k[: len(path)] == path]:
+                del where.origin[known]
+            where.origin[path] = flag
     try:
         return MockSettings.model_validate(_merge(data, flags))
     except ValidationError as exc:
         raise MockSettingsError(
-            format_validation_error(exc, source),
+            validation_message(exc, where),
             hint="See 'harborbench serve --help' for the forms of each value.",
         ) from None
 
@@ -260,7 +313,7 @@ def serve(
         False, hidden=True, help="Stop at end of stdin (used by MockServer)."
     ),
 ) -> None:
-    """Run the built-in OpenAI-compatible mock server until Ctrl-C or SIGTERM."""
+    """Run the built-in OpenAI-compatible mock server until Ctrl-C (exit 130) or SIGTERM (0)."""
     from harborbench.mockserver.server import run_server
 
     settings = settings_from_options(
@@ -282,9 +335,12 @@ def serve(
         seed=seed,
     )
     try:
-        run_server(settings, host, port, watch_stdin=watch_stdin)
+        stopped_by = run_server(settings, host, port, watch_stdin=watch_stdin)
     except OSError as exc:
         raise UserInputError(
             f"cannot bind {host}:{port}: {exc.strerror or exc}.",
             hint="Choose another --port (0 picks a free one) or --host.",
         ) from None
+    if stopped_by == signal.SIGINT:
+        # Ctrl-C: the documented code of an interruption; SIGTERM is an ordinary stop (0).
+        raise typer.Exit(EXIT_INTERRUPTED)

@@ -24,6 +24,8 @@ from harborbench.result import (
     HealthFigures,
     IntervalRow,
     MemoryFigures,
+    ReplayFigures,
+    TokenFigures,
     TrialResult,
 )
 
@@ -43,10 +45,13 @@ def interval_rows(
     samples: list[ResourceSample],
     plan: LoadPlan,
     window_s: float | None,
+    *,
+    slo: bool = False,
 ) -> list[IntervalRow]:
     """Close intervals into time-series rows (percentiles and encoded histograms per second).
 
     One scratch histogram is reused for every interval (see :class:`Interval` for why).
+    With ``slo``, each row carries the successes that met every objective (goodput).
     """
     by_t = {round(s.t_s): s for s in samples}
     out: list[IntervalRow] = []
@@ -77,6 +82,7 @@ def interval_rows(
                 cpu_percent=sample.cpu_percent if sample else None,
                 service_histogram=service_encoded,
                 response_histogram=scratch.encode() if scratch.count else "",
+                slo_met=iv.slo_met if slo else None,
             )
         )
     return out
@@ -219,7 +225,29 @@ def trial_result(
         server_stats=server_stats,
         timeseries=timeseries,
         interrupted=interrupted,
+        goodput_ops=rec.slo_met * per_s if profile.slo is not None else None,
+        slo_met=rec.slo_met if profile.slo is not None else None,
+        tokens=TokenFigures(
+            prompt_tokens=rec.tokens.prompt_tokens,
+            completion_tokens=rec.tokens.completion_tokens,
+            with_usage=rec.tokens.with_usage,
+            without_usage=rec.tokens.without_usage,
+            estimated_prompt_tokens=rec.tokens.estimated_prompt_tokens,
+        ),
+        replay=_replay(profile, plan, rec),
     )
+
+
+def _replay(profile: Profile, plan: LoadPlan, rec: Recorder) -> ReplayFigures | None:
+    """The trace replay's figures, or ``None`` when the profile replays no trace."""
+    load = profile.load
+    if load.trace is None:
+        return None
+    from harborbench.engine.trace import load_trace, replay_figures
+
+    full = load_trace(load.trace, load.timestamp_unit)
+    replayed = full.scaled(load.time_scale, load.limit)
+    return replay_figures(load.trace, len(full), replayed, load.time_scale, plan, rec.sends)
 
 
 def _finite(x: float | None) -> float | None:
@@ -249,6 +277,24 @@ def client_limit(status: dict[str, Any], statistics: dict[str, Any]) -> tuple[st
         if isinstance(size, int) and size > 0:
             candidates.append(("client.connection_pool_size", size))
     return min(candidates, key=lambda c: c[1]) if candidates else None
+
+
+def configured_level(plan: LoadPlan) -> float:
+    """The configured rate (ops/s) or concurrency averaged over the window, of the plan's stripe.
+
+    A stage's level counts in proportion to its time inside the window.
+    """
+    if plan.window_s <= 0:
+        return 0.0
+    measured = [s for s in plan.steps if s.end_s > plan.warmup_s]
+    return (
+        sum(
+            (min(s.end_s, plan.total_s) - max(s.start_s, plan.warmup_s))
+            * plan.share(float((s.rate_ops if plan.kind == "open" else s.concurrency) or 0))
+            for s in measured
+        )
+        / plan.window_s
+    )
 
 
 def health_figures(
@@ -287,17 +333,7 @@ def health_figures(
     than ``LAG_SATURATED_S`` at p99.
     """
     warnings: list[str] = []
-    measured = [s for s in plan.steps if s.end_s > plan.warmup_s]
-    configured = (
-        sum(
-            (min(s.end_s, plan.total_s) - max(s.start_s, plan.warmup_s))
-            * ((s.rate_ops if plan.kind == "open" else s.concurrency) or 0)
-            for s in measured
-        )
-        / plan.window_s
-        if plan.window_s > 0
-        else 0.0
-    )
+    configured = configured_level(plan)
     waiting: float | None = None
     if plan.kind == "open":
         achieved = sent / window_s if window_s > 0 else 0.0

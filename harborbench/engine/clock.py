@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 from harborbench.units import NS_PER_S
 
@@ -27,11 +28,18 @@ class Clock:
 
     Subclasses override :meth:`now_ns`; sleeping is ``asyncio.sleep`` of the difference, which
     is right for any clock that advances at the rate of the event loop's own clock.
+
+    Args:
+        now_ns: the function read by :meth:`now_ns` (default ``time.perf_counter_ns``), e.g. an
+            offset-corrected clock shared by the shards of a run.
     """
+
+    def __init__(self, now_ns: Callable[[], int] = time.perf_counter_ns) -> None:
+        self._now_ns = now_ns
 
     def now_ns(self) -> int:
         """The current time, ns (any origin; only differences mean something)."""
-        return time.perf_counter_ns()
+        return self._now_ns()
 
     async def sleep_until_ns(self, deadline_ns: int) -> None:
         """Return at ``deadline_ns`` (at once when it has passed; always yields to the loop)."""
@@ -44,6 +52,9 @@ PerfClock = Clock
 
 class LoopClock(Clock):
     """The running event loop's clock (``loop.time()``) in ns; virtual under ``looptime``."""
+
+    def __init__(self) -> None:
+        super().__init__()
 
     def now_ns(self) -> int:
         """``loop.time()`` of the running loop, ns (rounded to the nearest ns)."""

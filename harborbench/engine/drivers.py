@@ -101,7 +101,10 @@ async def drive_closed_loop(
     start_ns: int,
     clock: Clock,
 ) -> None:
-    """Run ``plan.max_concurrency`` workers; worker *i* sends only while *i* < the step's level.
+    """Run the plan's workers; global worker *j* sends only while *j* < the step's level.
+
+    With ``plan.stripe = (i, n)`` only the global workers j with ``j mod n == i`` run here, so
+    the n shards together run exactly the global level of every step.
 
     Each worker sends its next request as soon as its previous one ended (closed loop, so
     response time equals service time: coordinated omission is not corrected in this model).
@@ -114,9 +117,12 @@ async def drive_closed_loop(
     """
     level = plan.steps[0].concurrency or 0
     changed = asyncio.Condition()
+    end_ns = start_ns + round(plan.total_s * NS_PER_S)
 
     async def worker(i: int) -> None:
-        while True:
+        # No request starts after the window: it could never be measured, and the target
+        # would count requests that no figure of the run accounts for.
+        while clock.now_ns() < end_ns:
             if i >= level:
                 async with changed:
                     await changed.wait_for(lambda: i < level)
@@ -130,7 +136,8 @@ async def drive_closed_loop(
                 level = step.concurrency or 0
                 changed.notify_all()
 
+    first, stride = plan.stripe
     async with asyncio.TaskGroup() as tg:
         tg.create_task(stepper())
-        for i in range(plan.max_concurrency):
-            tg.create_task(worker(i))
+        for j in range(first, plan.max_concurrency, stride):
+            tg.create_task(worker(j))

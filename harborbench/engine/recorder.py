@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from harborbench.engine.clock import NS_PER_S
+from harborbench.metrics.goodput import SloLimits, meets_slo, request_tpot_ns
 from harborbench.metrics.histogram import LatencyHistogram
 
 
@@ -39,6 +40,7 @@ class Interval:
             (so the time series shows the warmup, marked as such) but in no total.
         service_ns: service times of the successes (from the actual send), ns.
         response_ns: response times of the successes from the intended send time (open loop).
+        slo_met: successes that met every objective of the profile's ``slo`` (goodput).
 
     The raw values of one second are kept (a few thousand ints at most) and binned into one
     reused histogram when the interval closes: a fresh 264 KiB histogram per second would
@@ -51,23 +53,140 @@ class Interval:
     failures: int = 0
     service_ns: list[int] = field(default_factory=list)
     response_ns: list[int] = field(default_factory=list)
+    slo_met: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSample:
+    """What one successful stream showed, as the request sender observed it.
+
+    Attributes:
+        first_token_ns: perf_counter_ns when the first chunk carrying text arrived.
+        chunk_gaps_ns: gaps between consecutive content chunks (one fewer than
+            ``content_chunks``), ns.
+        content_chunks: chunks that carried text.
+        usage_tokens: ``usage.completion_tokens`` of the last chunk with a usage, or None when
+            the server sent no usage.
+        chunk_tokens: tokens of each content chunk, in order, when every content chunk carried a
+            cumulative usage (vLLM's ``continuous_usage_stats``); None otherwise.
+        done_marker_missing: the stream ended after a finish_reason without ``data: [DONE]``.
+    """
+
+    first_token_ns: int
+    chunk_gaps_ns: list[int]
+    content_chunks: int
+    usage_tokens: int | None = None
+    chunk_tokens: list[int] | None = None
+    done_marker_missing: bool = False
 
 
 @dataclass(slots=True)
 class StreamStats:
     """Streaming figures of the successful measured requests.
 
+    Definitions follow vLLM's ``benchmark_serving`` and NVIDIA GenAI-Perf (time to first token,
+    time per output token), corrected for chunks that carry several tokens, as in vLLM issue
+    #27485 (an inter-chunk gap is not an inter-token latency):
+
     Attributes:
         ttft: time to first token (first chunk carrying generated text) from the send, ns.
-        itl: inter-token latency: gaps between consecutive content chunks, ns.
-        tpot: time per output token after the first, per request, ns.
-        output_tokens: total output tokens (the server's usage where given, else chunks counted).
+        icl: inter-chunk latency: gaps between consecutive content chunks, ns.
+        itl: inter-token latency, only from streams whose per-chunk token counts are known:
+            a chunk of k tokens after a gap g gives k samples of g / k, ns.
+        tpot: time per output token, per request: (end - first token) / (output tokens -
+            tokens in the first chunk), ns. The first chunk's tokens are the server's count when
+            known, else estimated as output tokens / content chunks (exact when every chunk
+            carries as many tokens); no sample when the first chunk held every token.
+        output_tokens: output tokens (the server's usage; a chunk count where it sent none).
+        output_chunks: content chunks received.
+        tokens_from_usage: requests whose token count is the server's ``usage``.
+        tokens_from_chunk_count: requests without usage, whose chunks were counted as tokens.
+        per_chunk_tokens_known: requests whose every content chunk carried a token count.
+        done_marker_missing: streams that ended after a finish_reason without ``[DONE]``.
     """
 
     ttft: LatencyHistogram = field(default_factory=LatencyHistogram)
+    icl: LatencyHistogram = field(default_factory=LatencyHistogram)
     itl: LatencyHistogram = field(default_factory=LatencyHistogram)
     tpot: LatencyHistogram = field(default_factory=LatencyHistogram)
     output_tokens: int = 0
+    output_chunks: int = 0
+    tokens_from_usage: int = 0
+    tokens_from_chunk_count: int = 0
+    per_chunk_tokens_known: int = 0
+    done_marker_missing: int = 0
+
+    def record(self, sent_ns: int, end_ns: int, sample: StreamSample) -> int | None:
+        """Add one measured successful stream that was sent at ``sent_ns``, ended at ``end_ns``.
+
+        Returns:
+            Its time per output token in ns (:func:`harborbench.metrics.goodput.request_tpot_ns`),
+            or ``None`` when the first chunk held every token; goodput's ``tpot_max`` uses it.
+        """
+        first_ns = sample.first_token_ns
+        self.ttft.record_ns(first_ns - sent_ns)
+        if sample.chunk_gaps_ns:
+            self.icl.record_many_ns(sample.chunk_gaps_ns)
+        chunks = sample.content_chunks
+        self.output_chunks += chunks
+        self.done_marker_missing += sample.done_marker_missing
+        if sample.usage_tokens is not None:
+            tokens = sample.usage_tokens
+            self.tokens_from_usage += 1
+        else:
+            tokens = chunks
+            self.tokens_from_chunk_count += 1
+        self.output_tokens += tokens
+        per_chunk = sample.chunk_tokens
+        if per_chunk and len(per_chunk) == chunks:
+            self.per_chunk_tokens_known += 1
+            first_chunk_tokens: float = per_chunk[0]
+            for gap, k in zip(sample.chunk_gaps_ns, per_chunk[1:], strict=True):
+                if k > 0:
+                    self.itl.record_many_ns([gap // k] * k)
+        else:
+            first_chunk_tokens = tokens / chunks if chunks else 0.0
+        tpot_ns = request_tpot_ns(end_ns, first_ns, tokens, first_chunk_tokens)
+        if tpot_ns is not None:
+            self.tpot.record_ns(tpot_ns)
+        return tpot_ns
+
+
+@dataclass(slots=True)
+class TokenCounts:
+    """Tokens of the measured successes, from the server's ``usage``.
+
+    Attributes:
+        prompt_tokens, completion_tokens: sums of ``usage.prompt_tokens`` and
+            ``usage.completion_tokens`` over the successes that reported usage.
+        with_usage: successes whose answer carried usage; without_usage: those that did not.
+        estimated_prompt_tokens: the client-side estimate (4 characters a token) of the prompts
+            of the same successes that reported usage, to compare with ``prompt_tokens``.
+    """
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    with_usage: int = 0
+    without_usage: int = 0
+    estimated_prompt_tokens: int = 0
+
+
+@dataclass(slots=True)
+class SendLog:
+    """When the arrivals of the window were sent, against when they were scheduled (open loop).
+
+    Attributes:
+        lag: actual minus intended send time of every arrival sent in the window, ns (answered
+            or not).
+        first_intended_ns, last_intended_ns, first_sent_ns, last_sent_ns: the first and last
+            intended and actual send times in the window (perf_counter_ns), or ``None``.
+    """
+
+    lag: LatencyHistogram = field(default_factory=LatencyHistogram)
+    first_intended_ns: int | None = None
+    last_intended_ns: int | None = None
+    first_sent_ns: int | None = None
+    last_sent_ns: int | None = None
 
 
 class Recorder:
@@ -78,9 +197,18 @@ class Recorder:
         warmup_s: warmup length, seconds.
         window_s: measurement window length, seconds.
         open_loop: whether response times from the intended send time are recorded.
+        slo: the per-request objectives of goodput, or ``None`` (no goodput).
     """
 
-    def __init__(self, start_ns: int, warmup_s: float, window_s: float, *, open_loop: bool) -> None:
+    def __init__(
+        self,
+        start_ns: int,
+        warmup_s: float,
+        window_s: float,
+        *,
+        open_loop: bool,
+        slo: SloLimits | None = None,
+    ) -> None:
         self.start_ns = start_ns
         self.warmup_end_ns = start_ns + round(warmup_s * NS_PER_S)
         self.window_end_ns = self.warmup_end_ns + round(window_s * NS_PER_S)
@@ -99,6 +227,23 @@ class Recorder:
         self.send_lag = LatencyHistogram()
         self.stream = StreamStats()
         self.intervals: dict[int, Interval] = {}
+        self.slo = slo
+        self.slo_met = 0  # measured successes that met every objective of ``slo``
+        self.tokens = TokenCounts()
+        self.sends = SendLog()
+
+    def sent(self, intended_ns: int, sent_ns: int) -> None:
+        """Log the send of an arrival (open loop): its lag behind the schedule, first and last."""
+        if not self.in_window(intended_ns):
+            return
+        log = self.sends
+        lag_ns = max(sent_ns - intended_ns, 0)
+        log.lag.record_ns(lag_ns)
+        if self.open_loop:  # the health figure: also the arrivals reached late (sent_late)
+            self.send_lag.record_ns(lag_ns)
+        if log.first_intended_ns is None:
+            log.first_intended_ns, log.first_sent_ns = intended_ns, sent_ns
+        log.last_intended_ns, log.last_sent_ns = intended_ns, sent_ns
 
     def in_window(self, sent_ns: int) -> bool:
         """Whether a request sent at ``sent_ns`` is measured (sent after warmup, before the end)."""
@@ -141,9 +286,9 @@ class Recorder:
         sent_ns: int,
         end_ns: int,
         *,
-        first_token_ns: int | None = None,
-        output_tokens: int | None = None,
-        token_gaps_ns: list[int] | None = None,
+        stream: StreamSample | None = None,
+        usage: tuple[int, int] | None = None,
+        estimated_prompt_tokens: int = 0,
     ) -> None:
         """Record a request that came back with a parsed, successful response.
 
@@ -151,10 +296,10 @@ class Recorder:
             intended_ns: the scheduled send time (open loop) or the actual send time (closed).
             sent_ns: when the request was handed to the client.
             end_ns: when the complete response had been received and parsed.
-            first_token_ns: streams only: when the first chunk with generated text arrived.
-            output_tokens: streams only: output tokens of the response.
-            token_gaps_ns: streams only: the gaps between consecutive content chunks, ns
-                (recorded only for a measured success, like every other figure).
+            stream: streams only: what the stream showed (recorded only for a measured
+                success, like every other figure).
+            usage: ``(prompt_tokens, completion_tokens)`` from the server's usage, or ``None``.
+            estimated_prompt_tokens: the client's estimate of the prompt's tokens.
         """
         service_ns = end_ns - sent_ns
         response_ns = end_ns - intended_ns
@@ -174,19 +319,25 @@ class Recorder:
         if self.open_loop:
             self.response.record_ns(response_ns)
             iv.response_ns.append(response_ns)
-        if first_token_ns is not None:
-            self.stream.ttft.record_ns(first_token_ns - sent_ns)
-            if output_tokens is not None and output_tokens > 1:
-                self.stream.tpot.record_ns((end_ns - first_token_ns) // (output_tokens - 1))
-        if output_tokens is not None:
-            self.stream.output_tokens += output_tokens
-        if token_gaps_ns:
-            self.stream.itl.record_many_ns(token_gaps_ns)
-
-    def sent(self, intended_ns: int, sent_ns: int) -> None:
-        """Record the send lag of an open-loop arrival of the window (``sent - intended``)."""
-        if self.open_loop and self.in_window(intended_ns):
-            self.send_lag.record_ns(max(sent_ns - intended_ns, 0))
+        tpot_ns = None
+        first_token_ns = None
+        if stream is not None:
+            tpot_ns = self.stream.record(sent_ns, end_ns, stream)
+            first_token_ns = stream.first_token_ns
+        if self.slo is not None:
+            start_ns = intended_ns if self.open_loop else sent_ns
+            ttft_ns = None if first_token_ns is None else first_token_ns - start_ns
+            if meets_slo(self.slo, end_ns - start_ns, ttft_ns, tpot_ns):
+                self.slo_met += 1
+                iv.slo_met += 1
+        tokens = self.tokens
+        if usage is not None:
+            tokens.with_usage += 1
+            tokens.prompt_tokens += usage[0]
+            tokens.completion_tokens += usage[1]
+            tokens.estimated_prompt_tokens += estimated_prompt_tokens
+        else:
+            tokens.without_usage += 1
 
     def arrival_dropped(self, intended_ns: int) -> None:
         """Count an open-loop arrival the generator could not send (too many pending)."""

@@ -12,7 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 from harborbench.engine.clock import NS_PER_S
-from harborbench.engine.recorder import Recorder
+from harborbench.engine.dataset import text_chars
+from harborbench.engine.prompts import CHARS_PER_TOKEN
+from harborbench.engine.recorder import Recorder, StreamSample
 from harborbench.harborai import errors as hx
 
 
@@ -21,8 +23,12 @@ def classify_failure(exc: BaseException) -> str:
 
     Returns:
         ``http_<status>`` for a non-2xx answer, ``timeout``, ``connection``, ``stream``,
-        ``invalid_response`` or ``client_error`` (any other exception raised by the client).
+        ``invalid_response`` (a 2xx answer that is not JSON, not a chat completion, or not an
+        event stream for a stream request) or ``client_error`` (any other exception raised
+        by the client).
     """
+    if isinstance(exc, hx.InvalidResponseError):
+        return "invalid_response"
     if isinstance(exc, hx.APIStatusError):
         return f"http_{exc.status_code}"
     if isinstance(exc, hx.APITimeoutError | asyncio.TimeoutError | TimeoutError):
@@ -43,21 +49,32 @@ class RequestSender:
 
     Args:
         create: the client's ``chat.completions.acreate``.
-        params: keyword arguments of every call (model, messages, max_tokens, stream, ...).
+        params: keyword arguments of every call (model, messages, max_tokens, stream, ...), or
+            a function returning those of the next call
+            (:meth:`harborbench.engine.prompts.RequestFactory.next_params`).
         recorder: where outcomes go.
         clock: a nanosecond clock (the trial clock's ``now_ns``).
+        stream: whether the calls ask for a stream (default: ``params["stream"]`` of a dict).
     """
 
     def __init__(
         self,
         create: Callable[..., Any],
-        params: dict[str, Any],
+        params: dict[str, Any] | Callable[[], dict[str, Any]],
         recorder: Recorder,
         clock: Callable[[], int],
+        *,
+        stream: bool | None = None,
     ) -> None:
         self.create = create
-        self.params = params
-        self.stream = bool(params.get("stream"))
+        if callable(params):
+            self.next_params = params
+        else:
+            fixed = params
+            self.next_params = lambda: fixed
+        if stream is None:
+            stream = bool(params.get("stream")) if isinstance(params, dict) else False
+        self.stream = stream
         self.recorder = recorder
         self.clock = clock
         self.busy_ns = 0  # time spent in the client call inside the window, summed over requests
@@ -74,9 +91,10 @@ class RequestSender:
         """Send one request whose intended send time was ``intended_ns`` and record it."""
         rec = self.recorder
         clock = self.clock
+        params = self.next_params()  # before any await: arrivals take their requests in order
         sent_ns = clock()
         measured = rec.in_window(intended_ns) and not self.closed
-        if measured:
+        if measured and rec.open_loop:
             rec.sent(intended_ns, sent_ns)
         key = self._next_key
         self._next_key += 1
@@ -85,14 +103,14 @@ class RequestSender:
         end_ns: int | None = None
         try:
             if self.stream:
-                first_ns, tokens, gaps = await self._stream()
+                sample, usage = await self._stream(params)
                 end_ns = clock()
                 rec.success(
-                    intended_ns, sent_ns, end_ns,
-                    first_token_ns=first_ns, output_tokens=tokens, token_gaps_ns=gaps,
+                    intended_ns, sent_ns, end_ns, stream=sample,
+                    usage=usage, estimated_prompt_tokens=_estimate(params),
                 )  # fmt: skip
             else:
-                response = await self.create(**self.params)
+                response = await self.create(**params)
                 end_ns = clock()
                 content = response.choices[0].message.content if response.choices else None
                 if not isinstance(content, str):
@@ -100,7 +118,10 @@ class RequestSender:
                         intended_ns, sent_ns, end_ns, "invalid_response", "no message content"
                     )
                 else:
-                    rec.success(intended_ns, sent_ns, end_ns)
+                    rec.success(
+                        intended_ns, sent_ns, end_ns,
+                        usage=_usage(response.usage), estimated_prompt_tokens=_estimate(params),
+                    )  # fmt: skip
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # every failure of the call is counted, never raised
@@ -148,33 +169,77 @@ class RequestSender:
         rec.closed = True  # an answer that comes now was in flight (or a timeout) at the end
         return in_flight
 
-    async def _stream(self) -> tuple[int | None, int, list[int]]:
+    async def _stream(self, params: dict[str, Any]) -> tuple[StreamSample, tuple[int, int] | None]:
+        """Read one stream to its end, timing each chunk that carries text.
+
+        Token counts: ``usage.completion_tokens`` of the last chunk that has a usage. When every
+        content chunk carries a usage (cumulative, as vLLM's ``continuous_usage_stats``), each
+        chunk's tokens are the difference from the usage before it.
+
+        Returns:
+            The sample, and ``(prompt_tokens, completion_tokens)`` of the last usage (or None).
+        """
         clock = self.clock
         gaps: list[int] = []
-        stream = await self.create(**self.params)
+        last_usage: Any = None
+        stream = await self.create(**params)
         first_ns: int | None = None
         last_ns = 0
-        chunks_with_text = 0
+        chunks = 0
         usage_tokens: int | None = None
+        chunk_tokens: list[int] | None = []
         try:
             async for chunk in stream:
-                if chunk.choices and chunk.choices[0].delta.content:
+                usage = chunk.usage
+                choices = chunk.choices
+                if choices and choices[0].delta.content:
                     now = clock()
                     if first_ns is None:
                         first_ns = now
                     else:
                         gaps.append(now - last_ns)
                     last_ns = now
-                    chunks_with_text += 1
-                if chunk.usage is not None:
-                    usage_tokens = chunk.usage.completion_tokens
+                    chunks += 1
+                    if chunk_tokens is not None:
+                        if usage is None:
+                            chunk_tokens = None
+                        else:
+                            chunk_tokens.append(usage.completion_tokens - (usage_tokens or 0))
+                if usage is not None:
+                    usage_tokens = usage.completion_tokens
+                    last_usage = usage
         finally:  # also when cancelled at the end of the window: release the connection
             aclose = getattr(stream, "aclose", None)
             if aclose is not None:
                 await aclose()
         if first_ns is None:
             raise hx.StreamError("the stream ended without any generated text")
-        return first_ns, usage_tokens if usage_tokens is not None else chunks_with_text, gaps
+        sample = StreamSample(
+            first_token_ns=first_ns,
+            chunk_gaps_ns=gaps,
+            content_chunks=chunks,
+            usage_tokens=usage_tokens,
+            chunk_tokens=chunk_tokens or None,
+            done_marker_missing=bool(getattr(stream, "done_marker_missing", False)),
+        )
+        return sample, _usage(last_usage)
+
+
+def _usage(usage: Any) -> tuple[int, int] | None:
+    """``(prompt_tokens, completion_tokens)`` of a response's usage, or ``None`` if absent."""
+    if usage is None:
+        return None
+    prompt = getattr(usage, "prompt_tokens", None)
+    completion = getattr(usage, "completion_tokens", None)
+    if not isinstance(prompt, int) or not isinstance(completion, int):
+        return None
+    return prompt, completion
+
+
+def _estimate(params: dict[str, Any]) -> int:
+    """The client's estimate of a request's prompt tokens: characters of text / 4."""
+    chars = sum(text_chars(m.get("content")) for m in params.get("messages", ()))
+    return chars // CHARS_PER_TOKEN
 
 
 def _describe(exc: BaseException) -> str:

@@ -16,17 +16,21 @@ import os
 import socket
 import urllib.parse
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
 
 from harborbench import __version__
 from harborbench.engine.assemble import interval_rows, trial_result
 from harborbench.engine.clock import NS_PER_S, Clock
 from harborbench.engine.drivers import drive_closed_loop, drive_open_loop
+from harborbench.engine.progress import Progress, ProgressCallback
+from harborbench.engine.prompts import RequestFactory
 from harborbench.engine.recorder import Recorder
 from harborbench.engine.request import RequestSender
-from harborbench.engine.schedule import LoadPlan, build_plan
+from harborbench.engine.schedule import LoadPlan, build_plan, trace_plan
 from harborbench.engine.summaries import (
     merge_trials,
 )
@@ -40,6 +44,7 @@ from harborbench.errors import (
 from harborbench.gates import GateThresholds, evaluate_gates
 from harborbench.harborai import create_fast_client
 from harborbench.harborai.errors import ConfigError
+from harborbench.metrics.goodput import SloLimits
 from harborbench.metrics.looplag import LoopLagMonitor
 from harborbench.metrics.resources import (
     ResourceSample,
@@ -63,38 +68,14 @@ if TYPE_CHECKING:
 MOCK_API_KEY = "harborbench-mock-key"
 
 
-@dataclass(frozen=True, slots=True)
-class Progress:
-    """One progress update, sent about once per second.
-
-    Attributes:
-        trial: 1-based trial number; trials: how many trials in all.
-        phase: ``"warmup"`` or ``"measure"``.
-        elapsed_s: seconds since the start of the trial; total_s: warmup + window.
-        throughput_ops: successful ops/s in the last completed second.
-        p95_s: service-time p95 of the last completed second (``None`` if no success).
-        successes, failures: measured so far in this trial.
-        in_flight: measured requests pending now.
-    """
-
-    trial: int
-    trials: int
-    phase: str
-    elapsed_s: float
-    total_s: float
-    throughput_ops: float
-    p95_s: float | None
-    successes: int
-    failures: int
-    in_flight: int
-
-
-ProgressCallback = Callable[[Progress], None]
-
-
 def plan_from_profile(profile: Profile) -> LoadPlan:
     """Turn a profile's ``load``, ``warmup``, ``duration`` and ``seed`` into a :class:`LoadPlan`."""
     load = profile.load
+    trace = load.replayed_trace()
+    if trace is not None:
+        return trace_plan(
+            warmup_s=profile.warmup, window_s=profile.duration, offsets_ns=trace.offsets_ns
+        )
     if load.stages:
         kind = "open" if load.stages[0].rate is not None else "closed"
         levels = [
@@ -115,27 +96,49 @@ def plan_from_profile(profile: Profile) -> LoadPlan:
 
 
 def client_config(profile: Profile, base_url: str, api_key: str | None) -> dict[str, Any]:
-    """The config given to ``create_fast_client``: the profile's ``client`` plus the target."""
+    """The config given to ``create_fast_client``: the profile's ``client`` plus the target,
+    and the request headers (values from the environment resolved here, never stored).
+
+    Raises:
+        ProfileError: a header names an environment variable that is not set.
+    """
     config = dict(profile.client)
     config["base_url"] = base_url
     if api_key is not None:
         config["api_key"] = api_key
     config.setdefault("timeout_s", profile.request.timeout)
+    headers = resolve_headers(profile)
+    if headers:
+        config["default_headers"] = headers
     return config
 
 
-def request_params(profile: Profile) -> dict[str, Any]:
-    """Keyword arguments of every ``acreate`` call of the run."""
-    req = profile.request
-    params: dict[str, Any] = {
-        "model": req.model,
-        "messages": req.build_messages(profile.seed),
-        "max_tokens": req.max_tokens,
-        "stream": req.stream,
-    }
-    if req.stream:
-        params["stream_options"] = {"include_usage": True}
-    return params
+def resolve_headers(profile: Profile) -> dict[str, str]:
+    """The profile's ``request.headers`` with ``{env: NAME}`` values read from the environment.
+
+    Raises:
+        ProfileError: a named variable is not set (the message names the header and the
+            variable, never a value).
+    """
+    out: dict[str, str] = {}
+    for name, value in profile.request.headers.items():
+        if isinstance(value, str):
+            out[name] = value
+            continue
+        found = os.environ.get(value.env)
+        if not found:
+            raise ProfileError(
+                f"request.headers.{name} reads the environment variable {value.env!r}, "
+                "which is not set.",
+                hint=f"Export {value.env}=<value> and run again.",
+            )
+        out[name] = found
+    return out
+
+
+def request_factory(profile: Profile, stripe: tuple[int, int] = (0, 1)) -> RequestFactory:
+    """The parameters of each request of a trial, in order (a fresh sequence per trial)."""
+    return RequestFactory(profile.request, profile.seed, profile.load.replayed_trace(), stripe)
 
 
 def check_target_reachable(base_url: str, timeout_s: float = 3.0) -> None:
@@ -238,6 +241,8 @@ async def run_trial(
     stop: asyncio.Event | None = None,
     clock: Clock | None = None,
     client: TrialClient | None = None,
+    start_ns: int | None = None,
+    on_rows: Callable[[list[IntervalRow]], object] | None = None,
 ) -> TrialResult:
     """Run one trial: warmup then the measurement window.
 
@@ -256,6 +261,11 @@ async def run_trial(
             ``time.perf_counter_ns``); tests pass a virtual clock.
         client: the client under test; default a fresh ``create_fast_client`` for this trial,
             closed at its end. A client passed in is used as is and not closed.
+        start_ns: when given, the trial starts at this ``clock.now_ns()`` reading (the client is
+            built first), so that shards started together share one measurement window; a start
+            already in the past starts at once, keeping the schedule anchored at ``start_ns``.
+        on_rows: called once per second with the time-series rows closed in that second (often
+            one, none during a stall), as a shard's progress and liveness report.
 
     Returns:
         The trial's figures.
@@ -264,6 +274,12 @@ async def run_trial(
         ProfileError: the ``client`` section is not a valid client config.
     """
     clock = clock if clock is not None else Clock()
+    factory = request_factory(profile, plan.stripe)
+    slo = (
+        SloLimits.from_seconds(profile.slo.ttft_max, profile.slo.tpot_max, profile.slo.latency_max)
+        if profile.slo is not None
+        else None
+    )
     own_client = client is None
     if client is None:
         try:
@@ -280,27 +296,40 @@ async def run_trial(
     status = client.optimization_status()
     backlog = max_outstanding(profile, status) if plan.kind == "open" else None
     try:
-        start_ns = clock.now_ns()
-        rec = Recorder(start_ns, plan.warmup_s, plan.window_s, open_loop=plan.kind == "open")
-        sender = RequestSender(
-            client.chat.completions.acreate, request_params(profile), rec, clock.now_ns
+        if start_ns is None:
+            start_ns = clock.now_ns()
+        else:
+            await clock.sleep_until_ns(start_ns)
+        rec = Recorder(
+            start_ns, plan.warmup_s, plan.window_s, open_loop=plan.kind == "open", slo=slo
         )
+        sender = RequestSender(
+            client.chat.completions.acreate, factory.next_params, rec, clock.now_ns,
+            stream=profile.request.stream,
+        )  # fmt: skip
         sampler = ResourceSampler()
         await lag.start()
         rows: list[IntervalRow] = []
         samples: list[ResourceSample] = []
         if plan.kind == "open":
+
+            def dropped(intended_ns: npt.NDArray[np.int64]) -> None:
+                for _ in range(len(intended_ns)):
+                    factory.skip()  # the next arrival keeps its own trace line
+                rec.arrivals_dropped(intended_ns)
+
             driver = drive_open_loop(
                 plan, sender.send, start_ns, clock, pending,
                 window_end_ns=rec.window_end_ns,
                 max_outstanding=backlog or 1,
-                on_dropped=rec.arrivals_dropped, on_late=rec.arrivals_late,
+                on_dropped=dropped, on_late=rec.arrivals_late,
             )  # fmt: skip
         else:
             driver = drive_closed_loop(plan, sender.send, start_ns, clock)
         ticker = _tick(
-            rec, sampler, samples, rows, plan, clock, progress, sender, index, profile.repeat, lag
-        )
+            rec, sampler, samples, rows, plan, clock, progress, sender, index, profile.repeat, lag,
+            on_rows,
+        )  # fmt: skip
         try:
             async with asyncio.TaskGroup() as group:
                 driver_task = group.create_task(driver)
@@ -317,7 +346,8 @@ async def run_trial(
         except BaseExceptionGroup as group_error:
             raise _first_error(group_error) from None
         await _cancel_all(pending)
-        rows.extend(interval_rows(rec.pop_intervals_before(math.inf), samples, plan, window_s))  # type: ignore[arg-type]
+        closed = rec.pop_intervals_before(math.inf)  # type: ignore[arg-type]
+        rows.extend(interval_rows(closed, samples, plan, window_s, slo=slo is not None))
         statistics = client.get_statistics()
     finally:
         # Structured concurrency: whatever ended the trial (the window, a stop, a bug in a
@@ -378,6 +408,7 @@ async def _tick(
     index: int,
     trials: int,
     lag: LoopLagMonitor,
+    on_rows: Callable[[list[IntervalRow]], object] | None = None,
 ) -> None:
     """Once per second, on a grid aligned to the window start: sample, close intervals, report.
 
@@ -395,8 +426,12 @@ async def _tick(
             samples.append(sampler.sample(float(j)))
             if j == 0:
                 lag.histogram.reset()
-            closed = interval_rows(rec.pop_intervals_before(j), samples, plan, None)
+            closed = interval_rows(
+                rec.pop_intervals_before(j), samples, plan, None, slo=rec.slo is not None
+            )
             rows.extend(closed)
+            if on_rows is not None:
+                on_rows(closed)
             if progress is not None:
                 last = closed[-1] if closed and closed[-1].t_s == j - 1 else None
                 p95 = last.service_p95_s if last else None
@@ -427,6 +462,7 @@ def gate_thresholds(profile: Profile) -> GateThresholds:
         memory_growth_max_pct=g.memory_growth_max_pct,
         memory_slope_max_mb_per_min=g.memory_slope_max_mb_per_min,
         success_rate_min=g.success_rate_min,
+        goodput_min=g.goodput_min,
     )
 
 
@@ -445,7 +481,7 @@ def build_result(
         name=name,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         harborbench_version=__version__,
-        profile=profile.model_dump(mode="json"),
+        profile=redacted_profile(profile),
         environment=environment,
         metric_definitions=METRIC_DEFINITIONS,
         reference={"plan_baseline_ops": PLAN_BASELINE_OPS, "plan_target_ops": PLAN_TARGET_OPS},
@@ -454,6 +490,22 @@ def build_result(
         gates=evaluate_gates(total, gate_thresholds(profile)) if total else [],
         interrupted=interrupted,
     )
+
+
+def redacted_profile(profile: Profile) -> dict[str, Any]:
+    """The resolved profile as stored in ``result.json``: request header values written in the
+    profile are replaced by ``"<redacted>"`` (they may be tokens); ``{env: NAME}`` keeps only the
+    variable's name, and no value read from the environment is ever in it."""
+    data = profile.model_dump(mode="json")
+    headers = data["request"].get("headers") or {}
+    data["request"]["headers"] = {
+        k: (v if isinstance(v, dict) else REDACTED) for k, v in headers.items()
+    }
+    return data
+
+
+#: What replaces a header value written in a profile, in reports.
+REDACTED = "<redacted>"
 
 
 async def arun(
@@ -508,16 +560,36 @@ async def arun(
     return result
 
 
+def as_sentences(parts: list[str]) -> str:
+    """Join clauses such as health warnings as sentences: a capital first, a full stop last."""
+    return " ".join(
+        p[:1].upper() + p[1:] + ("" if p.endswith((".", "!", "?")) else ".") for p in parts if p
+    )
+
+
 def _nothing_succeeded(total: TrialResult, base_url: str) -> RunFailedError:
-    """The error for a run in which not one measured request succeeded (exit 4)."""
-    health = "; ".join(total.health.warnings)
+    """The error for a run in which not one measured request succeeded (exit 4).
+
+    Three cases are told apart: requests sent in the window that were all still in flight at
+    its end; no request sent in the window at all (those of the warmup still held every worker
+    or slot of the client); and requests that failed, where a 404 from a ``base_url`` without
+    ``/v1`` names the fix.
+    """
+    health = as_sentences(total.health.warnings)
     if total.failures == 0:
-        msg = (
-            f"no request completed inside the {total.window_s:.1f} s window "
-            f"({total.in_flight_at_end} still in flight at its end)"
-        )
+        if total.in_flight_at_end == 0:
+            msg = (
+                f"no request was sent inside the {total.window_s:.1f} s window: the requests "
+                "sent during warmup were still pending and held every worker (or every slot of "
+                "the client), so nothing was measured."
+            )
+        else:
+            msg = (
+                f"no request completed inside the {total.window_s:.1f} s window "
+                f"({total.in_flight_at_end} sent in it were still in flight at its end)."
+            )
         return AllRequestsFailedError(
-            msg + (f"; {health}" if health else ""),
+            f"{msg} {health}".strip(),
             hint="Lower the load or lengthen the duration; check the target's latency.",
         )
     kinds = ", ".join(f"{k} x{n}" for k, n in total.failures_by_kind.items())
@@ -525,6 +597,14 @@ def _nothing_succeeded(total: TrialResult, base_url: str) -> RunFailedError:
     msg = f"every measured request failed ({kinds}); first error: {first}"
     if set(total.failures_by_kind) <= {"connection", "timeout"}:
         return TargetUnreachableError(msg, hint=f"Is the target at {base_url} up?")
+    root = base_url.rstrip("/")
+    without_v1 = not urllib.parse.urlsplit(root).path.endswith("/v1")
+    if "http_404" in total.failures_by_kind and without_v1:
+        return AllRequestsFailedError(
+            msg.rstrip(".") + ".",
+            hint=f"The target answered 404 Not Found, and an OpenAI-compatible API is served "
+            f"under /v1: set target.base_url to {root}/v1.",
+        )
     return AllRequestsFailedError(msg)
 
 

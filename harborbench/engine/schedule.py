@@ -17,14 +17,15 @@ The warmup runs at the level of the first step; the measurement window follows i
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from harborbench.engine.clock import NS_PER_S
+from harborbench.engine.clock import NS_PER_S as NS_PER_S  # re-exported
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,12 @@ class LoadPlan:
             figure.
         steps: consecutive steps covering ``[0, warmup_s + window_s)``.
         seed: seed of the Poisson arrivals.
+        stripe: ``(i, n)``: this process is shard *i* of *n* and runs only the global arrivals
+            (open loop) or global workers (closed loop) whose index k has ``k mod n == i``
+            (k6's striping); the steps always describe the whole, global workload.
+            ``(0, 1)`` is a one-process run.
+        offsets_ns: trace replay: the arrival offsets from the start, ns (int64 array, shape
+            (n,), non-decreasing), used instead of the steps' rates; ``None`` otherwise.
     """
 
     kind: Literal["closed", "open"]
@@ -68,6 +75,8 @@ class LoadPlan:
     warmup_s: float
     steps: tuple[Step, ...]
     seed: int = 0
+    stripe: tuple[int, int] = (0, 1)
+    offsets_ns: np.ndarray[Any, np.dtype[np.int64]] | None = field(default=None, compare=False)
 
     @property
     def total_s(self) -> float:
@@ -92,10 +101,23 @@ class LoadPlan:
         return self.steps[-1]
 
     def configured_level(self, offset_s: float) -> float:
-        """Configured rate (ops/s) or concurrency at ``offset_s``, for achieved-vs-configured."""
+        """Configured rate (ops/s) or concurrency of this stripe at ``offset_s``."""
         step = self.step_at(offset_s)
-        level = step.rate_ops if self.kind == "open" else step.concurrency
-        return float(level or 0)
+        return self.share(float((step.rate_ops if self.kind == "open" else step.concurrency) or 0))
+
+    def share(self, level: float) -> float:
+        """This stripe's part of a global level.
+
+        Open loop: ``level / n`` (every n-th arrival). Closed loop: the number of global workers
+        j < level with ``j mod n == i``, which is ``ceil((level - i) / n)``; the shares of the n
+        stripes sum to ``level`` and never decrease as ``level`` grows.
+        """
+        i, n = self.stripe
+        if n == 1:
+            return level
+        if self.kind == "open":
+            return level / n
+        return float(max(math.ceil((level - i) / n), 0))
 
 
 def build_plan(
@@ -141,13 +163,44 @@ def build_plan(
     return LoadPlan(kind=kind, arrival=arrival, warmup_s=warmup_s, steps=tuple(steps), seed=seed)
 
 
+def trace_plan(
+    *, warmup_s: float, window_s: float, offsets_ns: np.ndarray[Any, np.dtype[np.int64]]
+) -> LoadPlan:
+    """An open-loop plan that sends at given offsets (trace replay).
+
+    The steps carry the mean arrival rate of their span (arrivals in it / its length), for the
+    achieved-versus-configured check; arrivals at or after ``warmup_s + window_s`` are not sent.
+
+    Args:
+        warmup_s: warmup length, seconds (>= 0).
+        window_s: measurement window length, seconds (> 0).
+        offsets_ns: arrival offsets from the start, ns, non-decreasing.
+
+    Returns:
+        The plan.
+    """
+    bounds = [(0.0, warmup_s), (warmup_s, warmup_s + window_s)]
+    steps = []
+    for start_s, end_s in bounds:
+        if end_s <= start_s:
+            continue
+        lo = np.searchsorted(offsets_ns, round(start_s * NS_PER_S), side="left")
+        hi = np.searchsorted(offsets_ns, round(end_s * NS_PER_S), side="left")
+        steps.append(Step(start_s, end_s - start_s, rate_ops=float(hi - lo) / (end_s - start_s)))
+    return LoadPlan(
+        kind="open", arrival="constant", warmup_s=warmup_s, steps=tuple(steps),
+        offsets_ns=offsets_ns,
+    )  # fmt: skip
+
+
 def arrival_offsets_ns(plan: LoadPlan) -> Iterator[int]:
     """Intended send times of an open-loop plan, as offsets from the start in nanoseconds.
 
     One by one, the offsets of :func:`arrival_blocks_ns` (see there for the schedule).
 
     Yields:
-        Non-decreasing offsets in ns, all below ``plan.total_s``.
+        Non-decreasing offsets in ns, all below ``plan.total_s``: with ``plan.stripe = (i, n)``
+        only the global arrivals k with ``k mod n == i``, at their global intended times.
 
     Raises:
         ValueError: the plan is closed-loop.
@@ -159,29 +212,56 @@ def arrival_offsets_ns(plan: LoadPlan) -> Iterator[int]:
 #: Arrivals per block of :func:`arrival_blocks_ns` (Poisson gaps are drawn 1024 at a time).
 BLOCK = 1024
 
+IntArray = npt.NDArray[np.int64]
 
-def arrival_blocks_ns(plan: LoadPlan) -> Iterator[npt.NDArray[np.int64]]:
+
+def arrival_blocks_ns(plan: LoadPlan) -> Iterator[IntArray]:
     """Intended send times of an open-loop plan, offsets from the start in ns, in blocks.
 
     Constant arrivals within a step are at ``step.start + k / rate`` for k = 0, 1, ...; Poisson
     arrivals have independent exponential gaps of mean ``1 / rate`` drawn from
     ``numpy.random.default_rng(seed)``, restarting at each step boundary (the memoryless property
-    makes this exact). Offsets are computed from the step start, so rounding never accumulates.
-    Blocks let the driver count many overdue arrivals at once (dropped, or late after a stall)
-    instead of one Python step each.
+    makes this exact); a trace plan replays its ``offsets_ns``. Offsets are computed from the step
+    start, so rounding never accumulates. Blocks let the driver count many overdue arrivals at
+    once (dropped, or late after a stall) instead of one Python step each.
 
     Args:
         plan: an open-loop plan.
 
     Yields:
-        int64 arrays, shape (k,) with 1 <= k <= :data:`BLOCK`, of non-decreasing offsets in ns,
-        all below ``plan.total_s``; concatenated they are the whole schedule.
+        int64 arrays, shape (k,) with k >= 1, of non-decreasing offsets in ns, all below
+        ``plan.total_s``; concatenated they are the whole schedule. With ``plan.stripe = (i, n)``
+        only the global arrivals k with ``k mod n == i``, at their global intended times.
 
     Raises:
         ValueError: the plan is closed-loop.
     """
     if plan.kind != "open":
         raise ValueError("arrival offsets exist only for open-loop plans")
+    i, n = plan.stripe
+    if n == 1:
+        yield from _global_blocks_ns(plan)
+        return
+    base = 0  # global index of the block's first arrival
+    for block in _global_blocks_ns(plan):
+        mine = block[(np.arange(base, base + len(block)) % n) == i]
+        base += len(block)
+        if len(mine):
+            yield mine
+
+
+def _global_blocks_ns(plan: LoadPlan) -> Iterator[IntArray]:
+    if plan.offsets_ns is not None:
+        end_ns = round(plan.total_s * NS_PER_S)
+        offsets = plan.offsets_ns
+        for k in range(0, len(offsets), 4096):  # in blocks: no million-element list at once
+            block = offsets[k : k + 4096]
+            keep = int(np.searchsorted(block, end_ns, side="left"))
+            if keep:
+                yield block[:keep].astype(np.int64, copy=False)
+            if keep < len(block):
+                return
+        return
     rng = np.random.default_rng(plan.seed)
     for step in plan.steps:
         assert step.rate_ops is not None

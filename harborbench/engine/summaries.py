@@ -19,7 +19,9 @@ from harborbench.result import (
     LatencySummary,
     MemoryFigures,
     StreamSummary,
+    TokenFigures,
     TrialResult,
+    token_source,
 )
 from harborbench.units import NS_PER_S
 
@@ -75,17 +77,46 @@ def stream_summary(stats: StreamStats, window_s: float) -> StreamSummary:
     """Streaming figures of one trial."""
     return StreamSummary(
         ttft=latency_summary(stats.ttft),
+        icl=latency_summary(stats.icl),
         itl=latency_summary(stats.itl),
         tpot=latency_summary(stats.tpot),
         output_tokens=stats.output_tokens,
         output_tokens_per_s=stats.output_tokens / window_s if window_s > 0 else 0.0,
+        output_chunks=stats.output_chunks,
+        token_source=token_source(stats.tokens_from_usage, stats.tokens_from_chunk_count),
+        tokens_from_usage=stats.tokens_from_usage,
+        tokens_from_chunk_count=stats.tokens_from_chunk_count,
+        per_chunk_tokens_known=stats.per_chunk_tokens_known,
+        done_marker_missing=stats.done_marker_missing,
+    )
+
+
+def merged_stream_summary(streams: list[StreamSummary], window_s: float) -> StreamSummary:
+    """Streaming figures of several trials: histograms merged, counts summed."""
+    tokens = sum(s.output_tokens for s in streams)
+    from_usage = sum(s.tokens_from_usage for s in streams)
+    from_chunks = sum(s.tokens_from_chunk_count for s in streams)
+    return StreamSummary(
+        ttft=merged_summary([s.ttft for s in streams]),
+        icl=merged_summary([s.icl for s in streams]),
+        itl=merged_summary([s.itl for s in streams]),
+        tpot=merged_summary([s.tpot for s in streams]),
+        output_tokens=tokens,
+        output_tokens_per_s=tokens / window_s if window_s else 0.0,
+        output_chunks=sum(s.output_chunks for s in streams),
+        token_source=token_source(from_usage, from_chunks),
+        tokens_from_usage=from_usage,
+        tokens_from_chunk_count=from_chunks,
+        per_chunk_tokens_known=sum(s.per_chunk_tokens_known for s in streams),
+        done_marker_missing=sum(s.done_marker_missing for s in streams),
     )
 
 
 def merge_trials(trials: list[TrialResult]) -> TrialResult:
     """All trials as one: counts and CPU seconds summed, windows added, histograms merged.
 
-    Rates are recomputed from the sums (total successes / total window); RSS start, end, max and
+    Rates are recomputed from the sums (total successes / total window, goodput likewise); RSS
+    start, end, max and
     growth span the whole run (first trial's start to last trial's end); the memory slope and
     verdict and the event-loop and send lags are the worst trial's; the time series is the
     first trial's.
@@ -106,14 +137,7 @@ def merge_trials(trials: list[TrialResult]) -> TrialResult:
     stream = None
     streams = [t.stream for t in trials if t.stream is not None]
     if streams:
-        tokens = sum(s.output_tokens for s in streams)
-        stream = StreamSummary(
-            ttft=merged_summary([s.ttft for s in streams]),
-            itl=merged_summary([s.itl for s in streams]),
-            tpot=merged_summary([s.tpot for s in streams]),
-            output_tokens=tokens,
-            output_tokens_per_s=tokens / window_s if window_s else 0.0,
-        )
+        stream = merged_stream_summary(streams, window_s)
     responses = [t.response_time for t in trials if t.response_time is not None]
     memory = _merged_memory(trials)
     health = trials[0].health
@@ -164,8 +188,37 @@ def merge_trials(trials: list[TrialResult]) -> TrialResult:
         memory=memory,
         health=merged_health,
         interrupted=any(t.interrupted for t in trials),
+        **_merged_workload(trials, window_s),
     )
     return TrialResult.model_validate(first)
+
+
+def _merged_workload(trials: list[TrialResult], window_s: float) -> dict[str, Any]:
+    """Goodput, tokens and trace replay of several trials: counts summed, lags merged."""
+    out: dict[str, Any] = {}
+    met = [t.slo_met for t in trials if t.slo_met is not None]
+    if met:
+        out["slo_met"] = sum(met)
+        out["goodput_ops"] = sum(met) / window_s if window_s else 0.0
+    tokens = [t.tokens for t in trials if t.tokens is not None]
+    if tokens:
+        fields = ("prompt_tokens", "completion_tokens", "with_usage", "without_usage",
+                  "estimated_prompt_tokens")  # fmt: skip
+        out["tokens"] = TokenFigures(**{f: sum(getattr(x, f) for x in tokens) for f in fields})
+    replays = [t.replay for t in trials if t.replay is not None]
+    if replays:
+        first = replays[0]
+        spans = [r.achieved_span_s for r in replays if r.achieved_span_s is not None]
+        out["replay"] = first.model_copy(
+            update={
+                "planned_in_window": sum(r.planned_in_window for r in replays),
+                "sent_in_window": sum(r.sent_in_window for r in replays),
+                # the worst trial's span difference stays visible through the merged send lag
+                "achieved_span_s": max(spans) if spans else None,
+                "send_lag": merged_summary([r.send_lag for r in replays]),
+            }
+        )
+    return out
 
 
 def _worst(values: Iterable[float | None]) -> float | None:

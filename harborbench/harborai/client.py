@@ -91,6 +91,11 @@ class _SyncBridgeStream:
             raise
         return chunk
 
+    @property
+    def done_marker_missing(self) -> bool:
+        """Whether the stream ended cleanly after a finish_reason without ``data: [DONE]``."""
+        return bool(self._stream.done_marker_missing)
+
     def close(self) -> None:
         """Stop early and release the connection and the in-flight slot."""
         if not self._done and not self._loop.is_closed():
@@ -118,6 +123,11 @@ class _ForeignAsyncStream:
         fut = asyncio.run_coroutine_threadsafe(self._stream.__anext__(), self._loop)
         chunk: ChatCompletionChunk = await asyncio.wrap_future(fut)
         return chunk
+
+    @property
+    def done_marker_missing(self) -> bool:
+        """Whether the stream ended cleanly after a finish_reason without ``data: [DONE]``."""
+        return bool(self._stream.done_marker_missing)
 
     async def aclose(self) -> None:
         """Stop early and release the connection and the in-flight slot."""
@@ -342,10 +352,11 @@ class FastHarborAI:
             await manager.start()
         if manager.stopped:
             raise ClientClosedError("the client is closed; create a new one")
+        deadline = manager.deadline()  # timeout_s bounds the whole call, retries included
         processor = manager.processor
         if processor is not None:
-            return await processor.submit(spec, priority)
-        return await manager.execute(spec)
+            return await processor.call(spec, priority, deadline)
+        return await manager.execute(spec, deadline)
 
     def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
         with self._bind_lock:
@@ -366,6 +377,14 @@ class FastHarborAI:
         bound = self._loop
         assert bound is not None
         if bound is running:
+            manager = self._manager
+            assert manager is not None
+            if manager.started and not manager.stopped:  # the hot path, without _dispatch
+                deadline = running.time() + self.config.timeout_s
+                processor = manager.processor
+                if processor is not None:
+                    return await processor.call(spec, priority, deadline)
+                return await manager.execute(spec, deadline)
             return await self._dispatch(spec, priority)
         if bound.is_closed():
             raise HarborAIError(

@@ -12,6 +12,9 @@
         │                      ``retry_after_s`` from a ``Retry-After`` header when present)
         ├── APITimeoutError    no complete answer within the request timeout
         ├── APIConnectionError the connection could not be made, or broke before an answer
+        ├── InvalidResponseError a 2xx answer that is not what was asked for: a body that is not
+        │                      JSON or not a chat completion, or a stream request answered
+        │                      with a JSON body or another content type than an event stream
         └── StreamError        a stream broke off, was malformed, or carried an error event
 """
 
@@ -76,7 +79,26 @@ class APITimeoutError(APIError):
 
 
 class APIConnectionError(APIError):
-    """The connection could not be made or broke before a complete answer."""
+    """The connection could not be made or broke before a complete answer.
+
+    Attributes:
+        maybe_executed: bool, True when the connection broke after the request was written
+            (reset, server disconnect, broken body): the server may have executed it. False
+            when no connection was made (refused, DNS), so the server never saw the request.
+    """
+
+    def __init__(self, message: str, *, maybe_executed: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_executed = maybe_executed
+
+
+class InvalidResponseError(APIError):
+    """A 2xx answer that is not a valid answer to the request.
+
+    Raised for a body that is not JSON, a JSON body that is not a chat completion (no ``id``, no
+    ``choices`` list, a choice without ``message.role``), and a stream request answered with a
+    JSON body or a content type other than ``text/event-stream``. The message says which.
+    """
 
 
 class StreamError(APIError):

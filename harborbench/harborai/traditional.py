@@ -9,8 +9,11 @@ the consumer through a queue; so requests in flight never exceed the number of t
 processor: no queue priorities, no retries, no rate limit. Responses are the same objects as in
 the optimized mode.
 
-Timeouts: ``timeout_s`` bounds connecting and each socket read (urllib3 semantics), not the
-whole request.
+Timeouts: ``timeout_s`` is a deadline for the whole call, from the moment it is made: a request
+still waiting for a thread at its deadline is not sent, the thread gives urllib3 only the time
+left (connect, each read, and urllib3's total), and the caller stops waiting at the deadline
+with APITimeoutError even if the server drips its answer (the thread then ends at its own
+timeout, still holding its place among the ``max_concurrent_requests`` threads).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import asyncio
 import json
 import queue
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -34,9 +38,16 @@ from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
 
 from .config import ClientConfig
 from .core.provider import RequestSpec
-from .core.streaming import ChunkDecoder
+from .core.streaming import ChunkDecoder, is_event_stream, not_an_event_stream
 from .core.transport import parse_retry_after
-from .errors import APIConnectionError, APIError, APIStatusError, APITimeoutError, StreamError
+from .errors import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    InvalidResponseError,
+    StreamError,
+)
 from .types import ChatCompletion, ChatCompletionChunk
 
 __all__ = ["SyncChunkStream", "ThreadChunkStream", "TraditionalEngine", "map_urllib3_error"]
@@ -61,6 +72,34 @@ def map_urllib3_error(exc: BaseException) -> APIError:
     if isinstance(exc, Urllib3TimeoutError | TimeoutError):
         return APITimeoutError(f"request timed out: {exc!r}")
     return APIConnectionError(f"connection failed: {exc!r}")
+
+
+def _read_body(resp: Any, deadline: float) -> bytes:
+    """Read a whole answer, checking ``deadline`` (``time.monotonic()``) between socket reads,
+    so that a server dripping its answer cannot hold the thread past the deadline by more than
+    one read; the connection goes back to the pool (closed first if the body was cut).
+
+    Raises:
+        APITimeoutError: the deadline passed, or a read timed out.
+        APIConnectionError: the connection broke.
+    """
+    parts: list[bytes] = []
+    complete = False
+    try:
+        while True:
+            if time.monotonic() >= deadline:
+                raise APITimeoutError("the answer did not arrive within the request timeout")
+            data = resp.read1(_READ_SIZE)
+            if not data:
+                complete = True
+                return b"".join(parts)
+            parts.append(data)
+    except (HTTPError, OSError) as exc:
+        raise map_urllib3_error(exc) from exc
+    finally:
+        if not complete:
+            resp.close()
+        resp.release_conn()
 
 
 class _Counters:
@@ -100,10 +139,16 @@ class SyncChunkStream:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.cancelled = threading.Event()
         self._finished = False
+        self.done_marker_missing = False  # ended after a finish_reason without [DONE]
 
     def put(self, item: Any) -> None:
         """Worker side: deliver a chunk, an exception, or the end marker."""
         self._queue.put(item)
+
+    def put_many(self, items: list[Any]) -> None:
+        """Worker side: deliver the chunks decoded from one read, in order."""
+        for item in items:
+            self._queue.put(item)
 
     def __iter__(self) -> Iterator[ChatCompletionChunk]:
         return self
@@ -141,6 +186,7 @@ class ThreadChunkStream:
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self.cancelled = threading.Event()
         self._finished = False
+        self.done_marker_missing = False  # ended after a finish_reason without [DONE]
 
     def put(self, item: Any) -> None:
         """Worker side (any thread): deliver a chunk, an exception, or the end marker."""
@@ -148,6 +194,20 @@ class ThreadChunkStream:
             self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
         except RuntimeError:  # the consumer's loop is closed: nobody is listening any more
             self.cancelled.set()
+
+    def put_many(self, items: list[Any]) -> None:
+        """Worker side (any thread): deliver the chunks decoded from one read, in order, with
+        one wake-up of the consumer's loop instead of one per chunk."""
+        if items:
+            try:
+                self._loop.call_soon_threadsafe(self._put_all, items)
+            except RuntimeError:  # the consumer's loop is closed
+                self.cancelled.set()
+
+    def _put_all(self, items: list[Any]) -> None:
+        put = self._queue.put_nowait
+        for item in items:
+            put(item)
 
     def __aiter__(self) -> AsyncIterator[ChatCompletionChunk]:
         return self
@@ -197,40 +257,67 @@ class TraditionalEngine:
             timeout=urllib3.Timeout(connect=config.timeout_s, read=config.timeout_s),
         )
         self._counters = _Counters()
+        self._timeout_s = config.timeout_s
         self.threads = n
 
     # --- worker-thread functions ------------------------------------------------------------
-    def _send(self, spec: RequestSpec) -> ChatCompletion:
+    @staticmethod
+    def _time_left(deadline: float) -> urllib3.Timeout:
+        """urllib3 timeouts for what is left until ``deadline`` (``time.monotonic()`` seconds).
+
+        Raises:
+            APITimeoutError: the deadline has passed (the request waited for a thread).
+        """
+        left_s = deadline - time.monotonic()
+        if left_s <= 0.0:
+            raise APITimeoutError("the request timeout passed while it waited for a thread")
+        return urllib3.Timeout(total=left_s, connect=left_s, read=left_s)
+
+    def _send(self, spec: RequestSpec, deadline: float) -> ChatCompletion:
         plugin = spec.plugin
         counters = self._counters
+        timeout = self._time_left(deadline)
         counters.begin()
         ok = False
         try:
             try:
                 resp = self._http.request(
-                    "POST", plugin.chat_url, body=spec.body, headers=dict(plugin.json_headers)
+                    "POST",
+                    plugin.chat_url,
+                    body=spec.body,
+                    headers=dict(plugin.json_headers),
+                    timeout=timeout,
+                    preload_content=False,
                 )
             except (HTTPError, OSError) as exc:
                 raise map_urllib3_error(exc) from exc
+            raw = _read_body(resp, deadline)
             if resp.status >= 300:
                 raise APIStatusError(
                     resp.status,
                     retry_after_s=parse_retry_after(resp.headers.get("Retry-After")),
-                    body=resp.data[:1024].decode("utf-8", "replace"),
+                    body=raw[:1024].decode("utf-8", "replace"),
                 )
             try:
-                data = json.loads(resp.data)
+                data = json.loads(raw)
             except ValueError as exc:
-                raise APIError(f"response body is not JSON: {resp.data[:200]!r}") from exc
+                raise InvalidResponseError(f"response body is not JSON: {raw[:200]!r}") from exc
             result = ChatCompletion.from_json(data, self._intern)
             ok = True
             return result
         finally:
             counters.end(ok)
 
-    def _stream(self, spec: RequestSpec, sink: SyncChunkStream | ThreadChunkStream) -> None:
+    def _stream(
+        self, spec: RequestSpec, sink: SyncChunkStream | ThreadChunkStream, deadline: float
+    ) -> None:
         plugin = spec.plugin
         counters = self._counters
+        try:
+            timeout = self._time_left(deadline)
+        except APITimeoutError as exc:
+            sink.put(exc)
+            return
         counters.begin()
         ok = False
         try:
@@ -241,6 +328,7 @@ class TraditionalEngine:
                     body=spec.body,
                     headers=dict(plugin.stream_headers),
                     preload_content=False,
+                    timeout=timeout,
                 )
             except (HTTPError, OSError) as exc:
                 sink.put(map_urllib3_error(exc))
@@ -256,6 +344,10 @@ class TraditionalEngine:
                         )
                     )
                     return
+                content_type = resp.headers.get("Content-Type")
+                if not is_event_stream(content_type):
+                    sink.put(not_an_event_stream(str(content_type), resp.read(1024)))
+                    return
                 ok = self._pump(resp, sink)
             finally:
                 if not ok:
@@ -269,14 +361,15 @@ class TraditionalEngine:
         try:
             while not sink.cancelled.is_set():
                 data = resp.read1(_READ_SIZE)
-                chunks = decoder.feed(data) if data else decoder.close()
-                for chunk in chunks:
-                    sink.put(chunk)
+                sink.put_many(decoder.feed(data) if data else decoder.close())
                 if decoder.error is not None:
                     sink.put(decoder.error)
                     return False
                 if decoder.done:
-                    resp.drain_conn()  # read the end of the body so the connection is reused
+                    if decoder.done_marker_missing:
+                        sink.done_marker_missing = True  # set before _END: the reader sees it
+                    else:
+                        resp.drain_conn()  # read the end of the body so the connection is reused
                     sink.put(_END)
                     return True
             return False
@@ -291,29 +384,46 @@ class TraditionalEngine:
 
     # --- caller side ------------------------------------------------------------------------
     def create(self, spec: RequestSpec) -> ChatCompletion | SyncChunkStream:
-        """Send from a pool thread and wait; a stream is returned at once and filled by it.
+        """Send from a pool thread and wait, at most ``timeout_s``; a stream is returned at once
+        and filled by the thread.
 
         Raises:
             APIStatusError, APITimeoutError, APIConnectionError, APIError.
         """
+        deadline = time.monotonic() + self._timeout_s
         if spec.stream:
             stream = SyncChunkStream()
-            self._executor.submit(self._stream, spec, stream)
+            self._executor.submit(self._stream, spec, stream, deadline)
             return stream
-        return self._executor.submit(self._send, spec).result()
+        fut = self._executor.submit(self._send, spec, deadline)
+        try:
+            return fut.result(timeout=self._timeout_s)
+        except TimeoutError:  # the caller's wait ended; a thread still sending ends on its own
+            fut.cancel()
+            raise APITimeoutError(
+                f"no answer within the request timeout ({self._timeout_s:g} s)"
+            ) from None
 
     async def acreate(self, spec: RequestSpec) -> ChatCompletion | ThreadChunkStream:
-        """Hand the call to a pool thread and await it without blocking the event loop.
+        """Hand the call to a pool thread and await it, at most ``timeout_s``, without blocking
+        the event loop.
 
         Raises:
             APIStatusError, APITimeoutError, APIConnectionError, APIError.
         """
         loop = asyncio.get_running_loop()
+        deadline = time.monotonic() + self._timeout_s
         if spec.stream:
             stream = ThreadChunkStream(loop)
-            self._executor.submit(self._stream, spec, stream)
+            self._executor.submit(self._stream, spec, stream, deadline)
             return stream
-        return await loop.run_in_executor(self._executor, self._send, spec)
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                return await loop.run_in_executor(self._executor, self._send, spec, deadline)
+        except TimeoutError:
+            raise APITimeoutError(
+                f"no answer within the request timeout ({self._timeout_s:g} s)"
+            ) from None
 
     def close(self) -> None:
         """Wait for running requests, drop queued ones, close every pooled connection."""

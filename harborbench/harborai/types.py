@@ -4,7 +4,8 @@ The shapes follow the OpenAI chat-completions wire format (``object: "chat.compl
 ``"chat.completion.chunk"``). Only the fields a benchmark needs are kept; unknown fields are
 ignored. Every class is a frozen slotted dataclass: cheap to build and immutable.
 
-A malformed body raises :class:`~harborbench.harborai.errors.APIError` (whole responses) or
+A malformed body raises :class:`~harborbench.harborai.errors.InvalidResponseError` (whole
+responses) or
 :class:`~harborbench.harborai.errors.StreamError` (stream chunks); a caller never receives a
 half-built response.
 """
@@ -15,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import APIError, StreamError
+from .errors import InvalidResponseError, StreamError
 
 __all__ = [
     "ChatCompletion",
@@ -138,28 +139,46 @@ class ChatCompletion:
         Returns:
             the ChatCompletion.
 
+        Required, as the official ``openai`` SDK's ``ChatCompletion`` needs them to be usable:
+        an ``id``, a ``choices`` list and a ``message.role`` in each choice. Everything else may
+        be missing, as the SDK accepts: ``model`` (``""``), ``created`` (0), ``usage`` (None),
+        ``object``, ``finish_reason``, ``index`` (the position), ``content`` (None).
+
         Raises:
-            APIError: the body is not a chat completion (missing or mistyped fields).
+            InvalidResponseError: the body is not a chat completion (missing or mistyped fields).
         """
+        if not isinstance(data, dict):
+            raise InvalidResponseError(f"response body is JSON but not an object: {_start(data)}")
+        if "id" not in data or data["id"] is None:
+            raise InvalidResponseError(f"chat completion without 'id': {_start(data)}")
+        raw_choices = data.get("choices")
+        if not isinstance(raw_choices, list):
+            raise InvalidResponseError(f"chat completion without a 'choices' list: {_start(data)}")
         try:
-            choices = [
-                Choice(
-                    int(c.get("index", i)),
-                    Message(intern(c["message"]["role"]), c["message"].get("content")),
-                    _opt_interned(c.get("finish_reason"), intern),
+            choices = []
+            for i, c in enumerate(raw_choices):
+                message = c.get("message") if isinstance(c, dict) else None
+                if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+                    raise InvalidResponseError(
+                        f"chat completion choice {i} without 'message.role': {_start(data)}"
+                    )
+                choices.append(
+                    Choice(
+                        int(c.get("index", i)),
+                        Message(intern(message["role"]), message.get("content")),
+                        _opt_interned(c.get("finish_reason"), intern),
+                    )
                 )
-                for i, c in enumerate(data["choices"])
-            ]
             usage_data = data.get("usage")
             return cls(
                 str(data["id"]),
-                intern(str(data["model"])),
+                intern(str(data.get("model") or "")),
                 int(data.get("created") or 0),
                 choices,
                 Usage.from_json(usage_data) if usage_data else None,
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise APIError(f"malformed chat completion body: {exc!r}") from exc
+            raise InvalidResponseError(f"malformed chat completion body: {exc!r}") from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +222,9 @@ class ChatCompletionChunk:
             data: the decoded JSON object.
             intern: str -> str, maps repeated strings to a shared instance (a StringPool).
 
+        Like the official ``openai`` SDK, a chunk may lack ``id``, ``model`` (both ``""``) and
+        ``choices`` (empty); it must be a JSON object, with well-formed choices and usage.
+
         Returns:
             the chunk.
 
@@ -211,24 +233,87 @@ class ChatCompletionChunk:
         """
         try:
             choices = []
-            for i, c in enumerate(data["choices"]):
-                delta = c.get("delta") or {}
-                choices.append(
-                    ChunkChoice(
-                        int(c.get("index", i)),
-                        Delta(_opt_interned(delta.get("role"), intern), delta.get("content")),
-                        _opt_interned(c.get("finish_reason"), intern),
+            raw_choices = data.get("choices")
+            if raw_choices:
+                for i, c in enumerate(raw_choices):
+                    delta = c.get("delta") or _NO_DELTA
+                    role = delta.get("role")
+                    finish = c.get("finish_reason")
+                    index = c.get("index", i)
+                    choices.append(
+                        _chunk_choice(
+                            index if type(index) is int else int(index),
+                            _delta(
+                                None if role is None else intern(str(role)),
+                                delta.get("content"),
+                            ),
+                            None if finish is None else intern(str(finish)),
+                        )
                     )
-                )
             usage_data = data.get("usage")
-            return cls(
-                str(data["id"]),
-                intern(str(data["model"])),
+            chunk_id = data.get("id")
+            model = data.get("model")
+            return _chunk(
+                chunk_id if type(chunk_id) is str else str(chunk_id or ""),
+                intern(model if type(model) is str else str(model or "")),
                 choices,
                 Usage.from_json(usage_data) if usage_data else None,
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise StreamError(f"malformed stream chunk: {exc!r}") from exc
+
+
+# Builders of the stream's frozen objects for the per-chunk hot path: they set the slots through
+# their descriptors, about 3x cheaper than a frozen dataclass's __init__ (which goes through
+# object.__setattr__ per field); the objects are the same, and as immutable.
+_NO_DELTA: dict[str, Any] = {}
+_new = object.__new__
+
+
+def _slot_setter(cls: type, name: str) -> Callable[[Any, Any], None]:
+    setter: Callable[[Any, Any], None] = getattr(cls, name).__set__
+    return setter
+
+
+_set_role, _set_content = _slot_setter(Delta, "role"), _slot_setter(Delta, "content")
+_set_index = _slot_setter(ChunkChoice, "index")
+_set_delta = _slot_setter(ChunkChoice, "delta")
+_set_finish = _slot_setter(ChunkChoice, "finish_reason")
+_set_id = _slot_setter(ChatCompletionChunk, "id")
+_set_model = _slot_setter(ChatCompletionChunk, "model")
+_set_choices = _slot_setter(ChatCompletionChunk, "choices")
+_set_usage = _slot_setter(ChatCompletionChunk, "usage")
+
+
+def _delta(role: str | None, content: str | None) -> Delta:
+    obj: Delta = _new(Delta)
+    _set_role(obj, role)
+    _set_content(obj, content)
+    return obj
+
+
+def _chunk_choice(index: int, delta: Delta, finish_reason: str | None) -> ChunkChoice:
+    obj: ChunkChoice = _new(ChunkChoice)
+    _set_index(obj, index)
+    _set_delta(obj, delta)
+    _set_finish(obj, finish_reason)
+    return obj
+
+
+def _chunk(
+    chunk_id: str, model: str, choices: list[ChunkChoice], usage: Usage | None
+) -> ChatCompletionChunk:
+    obj: ChatCompletionChunk = _new(ChatCompletionChunk)
+    _set_id(obj, chunk_id)
+    _set_model(obj, model)
+    _set_choices(obj, choices)
+    _set_usage(obj, usage)
+    return obj
+
+
+def _start(data: Any) -> str:
+    """The start of a decoded body, for an error message."""
+    return repr(data)[:200]
 
 
 def _opt_interned(value: Any, intern: Interner) -> str | None:

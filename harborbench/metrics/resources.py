@@ -165,6 +165,8 @@ def _theil_sen(
     with warnings.catch_warnings():
         # Sen's variance can come out <= 0 for heavily tied data: scipy then warns and gives NaN.
         warnings.simplefilter("ignore", RuntimeWarning)
+        from scipy import stats as scipy_stats  # imported where used: scipy is slow to import
+
         fit = scipy_stats.theilslopes(y, x, alpha=confidence)
     return float(fit[0]), float(fit[2]), float(fit[3]), float(fit[1])
 

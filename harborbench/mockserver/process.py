@@ -1,7 +1,8 @@
 """Start the mock server in a separate process and stop it again: :class:`MockServer`.
 
 The measuring process and the server never share an interpreter lock: the server runs as
-``python -m harborbench serve --port 0 ...`` in a child process. The child prints its URL as the
+``python -m harborbench.mockserver --port 0 ...`` in a child process (the server's own entry
+point, which does not import the command-line interface). The child prints its URL as the
 first line of stdout; the parent then checks ``GET /health``. The child also reads its stdin,
 a pipe held by the parent, and stops at end of file, so it ends even if the parent is killed.
 """
@@ -104,8 +105,7 @@ class MockServer:
         cmd = [
             sys.executable,
             "-m",
-            "harborbench",
-            "serve",
+            "harborbench.mockserver",
             "--host",
             self.host,
             "--port",

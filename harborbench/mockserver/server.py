@@ -141,7 +141,7 @@ def run_server(
     *,
     out: TextIO | None = None,
     watch_stdin: bool = False,
-) -> None:
+) -> int | None:
     """Run the mock server in the foreground until SIGINT or SIGTERM (or stdin EOF).
 
     Args:
@@ -152,16 +152,26 @@ def run_server(
         watch_stdin: also stop when standard input reaches end of file; a parent that holds
             the other end of a pipe thus never leaves this process orphaned, even if killed.
 
+    Returns:
+        The number of the signal that stopped the server (``signal.SIGINT`` for Ctrl-C,
+        ``signal.SIGTERM``), or ``None`` when it stopped at the end of standard input.
+
     Raises:
         OSError: the address cannot be bound.
     """
     stream = out if out is not None else sys.stdout
+    received: list[int] = []
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
+
+        def on_signal(signum: int) -> None:
+            received.append(signum)
+            stop.set()
+
         for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
+            loop.add_signal_handler(signum, on_signal, signum)
         if watch_stdin:
             _watch_stdin(loop, stop)
         running = await start_server(build_app(settings), host, port)
@@ -175,3 +185,4 @@ def run_server(
                 loop.remove_signal_handler(signum)
 
     asyncio.run(main())
+    return received[0] if received else None

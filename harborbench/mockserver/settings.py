@@ -12,7 +12,9 @@ A YAML example with every section (all optional; the defaults answer at once, wi
       ttft: {distribution: uniform, low: 50ms, high: 150ms}
       inter_token: 5ms          # shorthand for {distribution: fixed, value: 5ms}
       tokens_per_chunk: 1
-    output_tokens: {min: 16, max: 64}   # or a fixed int: 32
+    output_tokens: {min: 16, max: 64}   # or a fixed int: 32, or a distribution
+                                        # {distribution: lognormal, median: 100, p99: 800},
+                                        # or max_tokens: exactly the request's max_tokens
     faults:
       error_rate: 0.01
       error_status: 429         # 429 adds Retry-After (and retry-after-ms)
@@ -43,6 +45,13 @@ from pydantic import (
     model_validator,
 )
 
+from harborbench.counts import (
+    ExponentialCount,
+    FixedCount,
+    LognormalCount,
+    NormalCount,
+    UniformCount,
+)
 from harborbench.units import parse_duration
 
 __all__ = [
@@ -210,6 +219,13 @@ class OutputTokens(_Strict):
         return self
 
 
+#: A distribution of output lengths (tokens), the form of :mod:`harborbench.counts`.
+OutputDistribution = Annotated[
+    FixedCount | UniformCount | NormalCount | LognormalCount | ExponentialCount,
+    Field(discriminator="distribution"),
+]
+
+
 class StreamSettings(_Strict):
     """Timing of Server-Sent-Event streams (``"stream": true`` requests).
 
@@ -273,7 +289,12 @@ class MockSettings(_Strict):
     Attributes:
         latency: delay before a non-streaming answer (seconds, by distribution).
         stream: time to first token, inter-token delay and tokens per chunk of streams.
-        output_tokens: generated tokens per answer (uniform integer range).
+        output_tokens: generated tokens per answer: a uniform integer range ``{min, max}`` (or
+            one number), a distribution of :mod:`harborbench.counts`, each capped by the
+            request's ``max_tokens``; or ``"max_tokens"``: exactly the request's ``max_tokens``
+            (so a dataset's or a trace's expected output lengths, sent as ``max_tokens``, are
+            what the mock generates). A request with ``"ignore_eos": true`` (vLLM's option) also
+            gets exactly its ``max_tokens``.
         faults: injected errors, hangs, resets, broken streams and stall windows.
         seed: seed of the server's random draws; the i-th request received gets the i-th
             draws, so a sequential client sees the same behaviour run after run.
@@ -282,7 +303,9 @@ class MockSettings(_Strict):
 
     latency: LatencySpec = Field(default_factory=FixedLatency)
     stream: StreamSettings = Field(default_factory=StreamSettings)
-    output_tokens: OutputTokens = Field(default_factory=OutputTokens)
+    output_tokens: OutputTokens | OutputDistribution | Literal["max_tokens"] = Field(
+        default_factory=OutputTokens
+    )
     faults: FaultSettings = Field(default_factory=FaultSettings)
     seed: int = 0
     models: tuple[str, ...] = ("harbor-mock",)

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from harborbench.errors import ProfileError
-from harborbench.profile.strict_yaml import KeyPath
+from harborbench.profile.strict_yaml import KeyPath, dotted
 
 SECRET_WORDS = re.compile(r"key|secret|password|passwd|auth|bearer|credential", re.I)
 
@@ -32,13 +32,6 @@ class AtKey(ValueError):
     def __init__(self, key: str | int | tuple[str | int, ...], message: str) -> None:
         super().__init__(message)
         self.key: tuple[str | int, ...] = key if isinstance(key, tuple) else (key,)
-
-
-def dotted(path: Sequence[str | int]) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
 
 
 def models_in(annotation: Any) -> list[type[BaseModel]]:

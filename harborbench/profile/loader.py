@@ -15,16 +15,20 @@ from pydantic import ValidationError
 from harborbench.errors import ProfileError
 from harborbench.profile.diagnostics import (
     Where,
-    dotted,
     problems,
     raise_problems,
 )
 from harborbench.profile.overrides import apply as apply_profile_overrides
 from harborbench.profile.schema import Profile
-from harborbench.profile.strict_yaml import StrictYamlError, load_strict
+from harborbench.profile.strict_yaml import (
+    StrictYamlError,
+    YamlFileError,
+    load_strict,
+    read_yaml_file,
+)
 
 
-def _validate(data: Any, where: Where) -> Profile:
+def _validate(data: Any, where: Where, base_dir: Path | None = None) -> Profile:
     if not isinstance(data, dict):
         what = "empty" if data is None else f"a {type(data).__name__}, not a mapping"
         raise_problems(
@@ -35,7 +39,9 @@ def _validate(data: Any, where: Where) -> Profile:
             ],
         )
     try:
-        return Profile.model_validate(data)
+        # Files named in the profile (request.dataset, load.trace) are relative to its folder.
+        context = {"base_dir": str(base_dir)} if base_dir is not None else None
+        return Profile.model_validate(data, context=context)
     except ValidationError as exc:
         raise_problems(where.source, problems(Profile, exc, where))
 
@@ -68,39 +74,31 @@ def load_profile(path: str | Path, overrides: Sequence[str] = ()) -> Profile:
         The validated, immutable :class:`Profile`.
 
     Raises:
-        ProfileError: a missing or unreadable file, invalid YAML, a YAML 1.1 surprise, a
-            duplicate or unknown key, a wrong type or value, or a bad override; every problem
-            of the file at once, each with file, line and key path.
+        ProfileError: a missing or unreadable file, one that is not a regular file or is
+            larger than :data:`~harborbench.profile.strict_yaml.MAX_FILE_BYTES`, invalid
+            YAML, a YAML 1.1 surprise, a duplicate or unknown key, a wrong type or value, or a
+            bad override; every problem of the file at once, each with file, line and key path.
     """
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ProfileError(
-            f"profile {source} does not exist; give the path of a YAML file, "
-            "for example profiles/steady.yaml"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ProfileError(f"profile {source} cannot be read: {reason}") from None
+        text = read_yaml_file(path)
+    except YamlFileError as exc:
+        if exc.missing:
+            raise ProfileError(
+                f"profile {source} does not exist; give the path of a YAML file, "
+                "for example profiles/steady.yaml"
+            ) from None
+        raise ProfileError(f"profile {source} {exc}") from None
     try:
         data, lines = load_strict(text)
     except StrictYamlError as exc:
-        raise_problems(
-            source,
-            [
-                f"{source}:{p.line}: {dotted(p.path)}: {p.message}"
-                if p.line is not None
-                else f"{source}: {p.message}"
-                for p in exc.problems
-            ],
-        )
+        raise_problems(source, exc.located(source))
     where = Where(source, lines)
     if overrides:
         if not isinstance(data, dict):
             _validate(data, where)  # raises: not a mapping
         data = apply_profile_overrides(Profile, data, overrides, where)
-    return _validate(data, where)
+    return _validate(data, where, Path(path).resolve().parent)
 
 
 def apply_overrides(

@@ -2,7 +2,8 @@
 
 The value is read as strict YAML; the key path must exist in the schema (anything is allowed
 under ``client``, whose own validation names unknown keys). Setting one of a group of exclusive
-keys removes the others, and a new ``duration`` rescales stages (see ``apply_overrides``).
+keys removes the others of that group (and nothing else), and a new ``duration`` rescales
+stages (see ``apply_overrides``).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from harborbench.errors import ProfileError
-from harborbench.profile.diagnostics import Where, dotted, models_in
-from harborbench.profile.strict_yaml import KeyPath, StrictYamlError, load_strict
+from harborbench.profile.diagnostics import Where, models_in
+from harborbench.profile.strict_yaml import KeyPath, StrictYamlError, dotted, load_strict
 from harborbench.units import format_duration, parse_duration
 
 
@@ -39,9 +40,9 @@ def duration_text(seconds: float) -> str:
 
 #: Keys of which at most one may be set; an override of one removes the others.
 _EXCLUSIVE: dict[KeyPath, tuple[str, ...]] = {
-    ("load",): ("concurrency", "rate", "stages"),
+    ("load",): ("concurrency", "rate", "stages", "trace"),
     ("target",): ("mock", "base_url"),
-    ("request",): ("messages", "prompt_tokens"),
+    ("request",): ("messages", "prompt_tokens", "dataset"),
 }
 
 
@@ -126,10 +127,11 @@ def apply(
                 )
             parent = child
         last = parts[-1]
-        if isinstance(parent, dict):
-            for others in _EXCLUSIVE.get(parts[:-1], ()):
-                if others != last:
-                    parent.pop(others, None)
+        group = _EXCLUSIVE.get(parts[:-1], ())
+        if isinstance(parent, dict) and last in group:  # only the key named, and its rivals
+            for other in group:
+                if other != last:
+                    parent.pop(other, None)
         if parts == ("duration",) and isinstance(value, str):
             _rescale_stages(result, value, option, where)
         parent[last] = value

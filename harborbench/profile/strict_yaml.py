@@ -8,6 +8,14 @@ reader refuses them, with the line and the fix, and follows YAML 1.2 (core schem
 is unambiguous (``true``/``false`` are booleans, ``1e3`` is a number). It also refuses duplicate
 keys (PyYAML keeps the last one silently) and merge keys (``<<``), and it keeps dates as text.
 
+Hostile input is refused before it can cost time or memory: a file larger than
+:data:`MAX_FILE_BYTES` or that is not a regular file (``/dev/zero``, a FIFO) is not read
+(:func:`read_yaml_file`), nesting deeper than :data:`MAX_DEPTH` levels stops the composer, a
+document whose aliases (``*name``) would expand to more than :data:`MAX_VALUES` values (a
+"billion laughs" alias bomb) is refused before it is expanded, and control characters (raw, or
+escaped in a double-quoted string such as ``"\\x1b"``) are refused in keys and values, so that
+nothing read from a file can move the cursor or recolour a terminal when it is echoed.
+
 The document is first composed into nodes (which carry their line numbers), then converted to
 plain Python data by :func:`load_strict`, which records the line of every key and list item so
 that errors found later by the schema can name the line.
@@ -15,14 +23,39 @@ that errors found later by the schema can name the line.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.composer import ComposerError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-__all__ = ["KeyPath", "StrictYamlError", "YamlProblem", "load_strict"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_FILE_BYTES",
+    "MAX_VALUES",
+    "KeyPath",
+    "StrictYamlError",
+    "YamlFileError",
+    "YamlProblem",
+    "dotted",
+    "load_strict",
+    "read_yaml_file",
+]
+
+#: Largest YAML file read (profiles, mock settings, gates): 1 MiB, far above any real profile.
+MAX_FILE_BYTES = 1 << 20
+#: Deepest nesting of lists and mappings; a profile needs about 5 levels.
+MAX_DEPTH = 32
+#: Most values (scalars, lists and mappings) a document may hold once its aliases are expanded.
+MAX_VALUES = 100_000
+
+#: C0 control characters other than tab, line feed and carriage return; DEL; C1 controls.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 KeyPath = tuple[str | int, ...]
 """Mapping keys and list indices from the document root, e.g. ``("load", "stages", 0)``."""
@@ -50,7 +83,28 @@ _EXTRA_RESOLVERS: list[tuple[str, re.Pattern[str], list[str]]] = [
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.1 booleans, timestamps and base-60 numbers resolved to our tags."""
+    """SafeLoader with YAML 1.1 booleans, timestamps and base-60 numbers resolved to our tags,
+    and a composer that stops at :data:`MAX_DEPTH` levels of nesting (PyYAML's composer is
+    recursive: a few thousand ``[`` would otherwise end in a RecursionError)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        if self._depth >= MAX_DEPTH:
+            raise ComposerError(
+                None,
+                None,
+                f"nesting deeper than {MAX_DEPTH} levels of lists and mappings; "
+                "a profile needs only a few",
+                self.peek_event().start_mark,  # type: ignore[no-untyped-call]
+            )
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _build_resolvers() -> dict[Any, list[tuple[str, re.Pattern[str]]]]:
@@ -97,6 +151,14 @@ class YamlProblem:
     message: str
 
 
+def dotted(path: KeyPath) -> str:
+    """A key path as written by a user: ``load.stages[0].rate``; ``(top level)`` when empty."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
 class StrictYamlError(ValueError):
     """The document cannot be read strictly; ``problems`` lists every problem found, in order."""
 
@@ -104,9 +166,127 @@ class StrictYamlError(ValueError):
         self.problems = problems
         super().__init__("; ".join(p.message for p in problems))
 
+    def located(self, source: str) -> list[str]:
+        """Each problem as ``source:line: key.path: message`` (line and path when known)."""
+        return [
+            f"{source}{f':{p.line}' if p.line is not None else ''}: "
+            f"{f'{dotted(p.path)}: ' if p.path else ''}{p.message}"
+            for p in self.problems
+        ]
+
+
+class YamlFileError(ValueError):
+    """A YAML file that is not read at all: missing, not a regular file, too large, not UTF-8.
+
+    Attributes:
+        missing: true when the file does not exist (callers say how to name one).
+    """
+
+    def __init__(self, message: str, *, missing: bool = False) -> None:
+        super().__init__(message)
+        self.missing = missing
+
+
+def read_yaml_file(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> str:
+    """Read a YAML file as text, refusing what cannot be a small regular file.
+
+    The file is checked with ``stat`` before it is opened (a FIFO would block the open, and
+    ``/dev/zero`` never ends), and at most ``max_bytes + 1`` bytes are read, so no input can
+    hang the reader or fill the memory.
+
+    Args:
+        path: the file.
+        max_bytes: the largest size accepted, bytes (default :data:`MAX_FILE_BYTES`).
+
+    Returns:
+        The text, decoded as UTF-8.
+
+    Raises:
+        YamlFileError: the file does not exist (``missing`` set), is a folder, a device, a FIFO
+            or a socket, is larger than ``max_bytes``, cannot be read, or is not UTF-8 text.
+            The message does not name the file; the caller does.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise YamlFileError("does not exist", missing=True) from None
+    except OSError as exc:
+        raise YamlFileError(f"cannot be read: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(mode):
+        kind = (
+            "a folder"
+            if stat.S_ISDIR(mode)
+            else "a FIFO (named pipe)"
+            if stat.S_ISFIFO(mode)
+            else "a device"
+            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "a socket"
+            if stat.S_ISSOCK(mode)
+            else "not a regular file"
+        )
+        raise YamlFileError(f"is {kind}, not a regular file; give the path of a YAML file")
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(max_bytes + 1)
+    except OSError as exc:
+        raise YamlFileError(f"cannot be read: {exc.strerror or exc}") from None
+    if len(raw) > max_bytes:
+        raise YamlFileError(
+            f"is larger than {max_bytes // 1024} KiB, the most a YAML file of harborbench may "
+            "hold; is it the right file?"
+        )
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise YamlFileError(
+            f"is not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8"
+        ) from None
+
 
 def _line(node: Node) -> int:
     return int(node.start_mark.line) + 1
+
+
+#: Stands for a refused scalar (a control character); never part of the data returned.
+_REFUSED: Any = object()
+
+
+def _expanded_shape(root: Node) -> tuple[int, int]:
+    """How many values ``root`` holds, and how deep it nests, once every alias is expanded.
+
+    Aliases share node objects, so the composed document is a graph; both figures are memoized
+    per node, which makes this linear in the number of distinct nodes and never expands
+    anything (an anchor comes before its aliases, so the recursion is no deeper than the
+    document as written). A cycle (a recursive alias) counts once here; the converter reports
+    it. Sizes are capped at ``MAX_VALUES + 1``.
+
+    Returns:
+        ``(values, depth)``: a scalar is 1 value at depth 1.
+    """
+    shapes: dict[int, tuple[int, int]] = {}
+    active: set[int] = set()
+
+    def shape(node: Node) -> tuple[int, int]:
+        key = id(node)
+        if key in shapes:
+            return shapes[key]
+        if key in active:
+            return 1, 1
+        active.add(key)
+        children: list[Node] = []
+        if isinstance(node, SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, MappingNode):
+            children = [n for pair in node.value for n in pair]
+        size, depth = 1, 0
+        for child in children:
+            child_size, child_depth = shape(child)
+            size, depth = min(size + child_size, MAX_VALUES + 1), max(depth, child_depth)
+        active.discard(key)
+        shapes[key] = size, depth + 1
+        return shapes[key]
+
+    return shape(root)
 
 
 class _Converter:
@@ -160,7 +340,7 @@ class _Converter:
                 )
                 continue
             key = self._scalar(key_node, path)
-            if key is None:
+            if key is None or key is _REFUSED:
                 continue
             if key in result:
                 self.problems.append(
@@ -178,6 +358,17 @@ class _Converter:
         return result
 
     def _scalar(self, node: ScalarNode, path: KeyPath) -> Any:
+        control = _CONTROL.search(node.value)
+        if control is not None:
+            self.problems.append(
+                YamlProblem(
+                    _line(node),
+                    path,
+                    f"control character U+{ord(control.group()):04X} in a text; "
+                    "write plain text (tabs and new lines are allowed in values)",
+                )
+            )
+            return _REFUSED
         fix = _SURPRISE_FIX.get(node.tag)
         if fix is not None:
             self.problems.append(YamlProblem(_line(node), path, fix.format(value=node.value)))
@@ -202,12 +393,26 @@ def load_strict(text: str) -> tuple[Any, dict[KeyPath, int]]:
         line number keyed by its key path.
 
     Raises:
-        StrictYamlError: the text is not valid YAML, holds more than one document, or uses a
-            duplicate key, a merge key, an explicit tag on a list or mapping (``!!set``,
-            ``!!python/...``), or a YAML 1.1 boolean, base-60 or octal number. Every
-            problem of the document is listed, not just the first.
+        StrictYamlError: the text is not valid YAML, holds more than one document, nests
+            deeper than :data:`MAX_DEPTH`, expands to more than :data:`MAX_VALUES` values, or
+            uses a duplicate key, a merge key, an explicit tag on a list or mapping (``!!set``,
+            ``!!python/...``), a control character, or a YAML 1.1 boolean, base-60 or octal
+            number. Every problem of the document is listed, not just the first.
     """
-    loader = _StrictLoader(text)
+    try:
+        loader = _StrictLoader(text)
+    except yaml.reader.ReaderError as exc:
+        at_line = text.count("\n", 0, exc.position) + 1
+        char = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise StrictYamlError(
+            [
+                YamlProblem(
+                    at_line,
+                    (),
+                    f"control character U+{char:04X} is not allowed in YAML text; remove it",
+                )
+            ]
+        ) from None
     try:
         try:
             node = loader.get_single_node()
@@ -221,6 +426,29 @@ def load_strict(text: str) -> tuple[Any, dict[KeyPath, int]]:
             raise StrictYamlError([YamlProblem(None, (), f"not valid YAML: {exc}")]) from None
         if node is None:
             return None, {}
+        values, depth = _expanded_shape(node)
+        if values > MAX_VALUES:
+            raise StrictYamlError(
+                [
+                    YamlProblem(
+                        None,
+                        (),
+                        f"the document holds more than {MAX_VALUES:,} values once its aliases "
+                        "(*name) are expanded; write the values out, or use fewer aliases",
+                    )
+                ]
+            )
+        if depth > MAX_DEPTH:
+            raise StrictYamlError(
+                [
+                    YamlProblem(
+                        None,
+                        (),
+                        f"the document nests deeper than {MAX_DEPTH} levels once its aliases "
+                        "(*name) are expanded; write the values out",
+                    )
+                ]
+            )
         converter = _Converter(loader)
         data = converter.convert(node, ())
         if converter.problems:

@@ -88,6 +88,83 @@ def check_writable_dir(folder: Path, option: str = "--reports-dir") -> None:
         ) from None
 
 
+def check_run_folder(folder: Path, option: str | None = None) -> None:
+    """Make sure the files of a run (or a sweep, a comparison) can be written in ``folder``.
+
+    Called before anything is measured, so that a run never measures for minutes and then
+    loses its result to an unwritable path: the reports folder and ``folder`` are created if
+    missing, a file is written and removed in ``folder``, and its ``history/`` (where an
+    earlier run is moved) must not be a file.
+
+    Args:
+        folder: ``reports/<name>``.
+        option: how the user named the folder, for the message (default ``--name <name>``).
+
+    Raises:
+        UserInputError: the reports folder or ``folder`` is a file or cannot be created or
+            written, or its ``history`` is a file (exit 2); the message names the path and
+            the fix.
+    """
+    named = option or f"--name {folder.name}"
+    check_writable_dir(folder.parent)
+    if folder.exists() and not folder.is_dir():
+        raise UserInputError(
+            f"{named}: {folder} is a file, not a folder.",
+            hint="Give another --name, or move the file away.",
+        )
+    history = folder / "history"
+    if history.exists() and not history.is_dir():
+        raise UserInputError(
+            f"{named}: {history} is a file; an earlier run is moved there.",
+            hint="Move the file away, or give another --name.",
+        )
+    check_writable_dir(folder, named)
+
+
+def save_fallback(text: str, name: str, suffix: str = ".json") -> Path | None:
+    """Write ``text`` to a new file in the system's temporary folder, when its place failed.
+
+    Args:
+        text: the whole file (a result, a report).
+        name: part of the file name (a run name).
+        suffix: the file's extension.
+
+    Returns:
+        The path of the new file (``harborbench-<name>-XXXX<suffix>``, mode 0600), or ``None``
+        when even that cannot be written.
+    """
+    try:
+        fd, path = tempfile.mkstemp(prefix=f"harborbench-{name}-", suffix=suffix)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+    except OSError:
+        return None
+    return Path(path)
+
+
+def write_failed(what: str, exc: OSError, text: str, name: str, suffix: str = ".json") -> str:
+    """The message of a write that failed at the end, after saving ``text`` to a fallback file.
+
+    Args:
+        what: what could not be written, e.g. ``"the result files in reports/x"``.
+        exc: the error of the write.
+        text: the content that must not be lost.
+        name: a name for the fallback file.
+        suffix: the fallback file's extension.
+
+    Returns:
+        ``"cannot write WHAT (reason); the result is saved in PATH."`` (or says that the
+        fallback failed too).
+    """
+    fallback = save_fallback(text, name, suffix)
+    where = (
+        f"the result is saved in {fallback}"
+        if fallback is not None
+        else "the fallback file in the temporary folder could not be written either"
+    )
+    return f"cannot write {what} ({exc.strerror or exc}); {where}."
+
+
 def archive_previous(folder: Path) -> Path | None:
     """Move an earlier run's files from ``folder`` to ``folder/history/<timestamp>/``.
 
@@ -138,6 +215,8 @@ def summary_rows(result: RunResult) -> list[dict[str, Any]]:
                 "failures": t.failures,
                 "in_flight_at_end": t.in_flight_at_end,
                 "throughput_ops": round(t.throughput_ops, 3),
+                "goodput_ops": None if t.goodput_ops is None else round(t.goodput_ops, 3),
+                "slo_met": t.slo_met,
                 "attempted_ops": round(t.attempted_ops, 3),
                 "failed_ops": round(t.failed_ops, 3),
                 "error_rate": None if t.error_rate is None else round(t.error_rate, 6),
@@ -152,8 +231,20 @@ def summary_rows(result: RunResult) -> list[dict[str, Any]]:
                 "response_p99_ms": seconds_to_ms(rt.p99_s) if rt else None,
                 "ttft_p50_ms": seconds_to_ms(t.stream.ttft.p50_s) if t.stream else None,
                 "ttft_p95_ms": seconds_to_ms(t.stream.ttft.p95_s) if t.stream else None,
+                "icl_p50_ms": seconds_to_ms(t.stream.icl.p50_s) if t.stream else None,
                 "itl_p50_ms": seconds_to_ms(t.stream.itl.p50_s) if t.stream else None,
+                "tpot_p50_ms": seconds_to_ms(t.stream.tpot.p50_s) if t.stream else None,
                 "output_tokens_per_s": round(t.stream.output_tokens_per_s, 2) if t.stream else None,
+                "token_source": t.stream.token_source if t.stream else None,
+                "prompt_tokens": t.tokens.prompt_tokens if t.tokens else None,
+                "completion_tokens": t.tokens.completion_tokens if t.tokens else None,
+                "estimated_prompt_tokens": t.tokens.estimated_prompt_tokens if t.tokens else None,
+                "replay_send_lag_p99_ms": seconds_to_ms(t.replay.send_lag.p99_s)
+                if t.replay
+                else None,
+                "replay_send_lag_max_ms": seconds_to_ms(t.replay.send_lag.max_s)
+                if t.replay
+                else None,
                 "cpu_seconds": round(t.cpu.cpu_seconds, 3),
                 "cpu_percent_mean": round(t.cpu.cpu_percent_mean, 1),
                 "ops_per_cpu_second": None
@@ -185,6 +276,7 @@ def timeseries_rows(result: RunResult) -> list[dict[str, Any]]:
                     "successes": r.successes,
                     "failures": r.failures,
                     "throughput_ops": round(r.throughput_ops, 3),
+                    "slo_met": r.slo_met,
                     "service_p50_ms": seconds_to_ms(r.service_p50_s),
                     "service_p95_ms": seconds_to_ms(r.service_p95_s),
                     "service_p99_ms": seconds_to_ms(r.service_p99_s),
@@ -202,25 +294,34 @@ class ResultWriter:
     Args:
         reports: the reports folder (``./reports`` by default in the CLI).
         name: the run name.
+
+    Raises:
+        ValueError: an unsafe name.
+        UserInputError: the run's folder cannot be written (see :func:`check_run_folder`).
     """
 
     def __init__(self, reports: Path, name: str) -> None:
         self.folder = run_dir(reports, name)
-        check_writable_dir(reports)
+        check_run_folder(self.folder)
         self._archived = False
         self.history: Path | None = None
 
     def save(self, result: RunResult) -> Path:
-        """Write ``result.json``, ``summary.csv`` and ``timeseries.csv``; returns the folder."""
+        """Write ``result.json``, ``summary.csv`` and ``timeseries.csv``; returns the folder.
+
+        Raises:
+            RunFailedError: a file cannot be written; the message gives the path of a fallback
+                copy of ``result.json`` in the temporary folder (:func:`write_failed`).
+        """
+        text = result.model_dump_json(indent=2) + "\n"
         try:
             if not self._archived:
                 self.history = archive_previous(self.folder)
                 self._archived = True
-            write_atomic(self.folder / "result.json", result.model_dump_json(indent=2) + "\n")
+            write_atomic(self.folder / "result.json", text)
             write_atomic(self.folder / "summary.csv", csv_text(summary_rows(result)))
             write_atomic(self.folder / "timeseries.csv", csv_text(timeseries_rows(result)))
         except OSError as exc:
-            raise RunFailedError(
-                f"cannot write the result files in {self.folder} ({exc.strerror or exc})."
-            ) from None
+            what = f"the result files in {self.folder}"
+            raise RunFailedError(write_failed(what, exc, text, result.name)) from None
         return self.folder

@@ -22,7 +22,19 @@ from typing import Any
 
 from harborbench.report.charts import Chart, run_charts
 from harborbench.report.files import write_atomic
-from harborbench.report.summary import describe_connections, describe_load, describe_retries
+from harborbench.report.summary import (
+    describe_connections,
+    describe_load,
+    describe_retries,
+    describe_stream,
+    stream_latency_rows,
+)
+from harborbench.report.workload import (
+    describe_goodput,
+    describe_prompts,
+    describe_replay,
+    describe_tokens,
+)
 from harborbench.result import PLAN_BASELINE_OPS, PLAN_TARGET_OPS, LatencySummary, RunResult
 
 REPORT_FILE = "report.html"
@@ -234,6 +246,13 @@ def _headline(result: RunResult) -> str:
             + _e(f"({m.reason})"),
         ),
     ]
+    goodput = describe_goodput(result, t)
+    if goodput is not None:
+        rows.insert(3, ("goodput", f"<strong>{_e(goodput)}</strong>"))
+    rows.insert(1, ("prompts", _e(describe_prompts(result.profile))))
+    for label, text in (("tokens", describe_tokens(t)), ("replay", describe_replay(t))):
+        if text is not None:
+            rows.append((label, _e(text)))
     if t.client_status.get("mode"):
         mode = f"{t.client_status['mode']} mode ({t.client_status.get('mode_reason')})"
         rows.append(("client", _e(mode)))
@@ -244,12 +263,7 @@ def _headline(result: RunResult) -> str:
     if retries:
         rows.append(("retries", _e(retries)))
     if t.stream is not None:
-        rows.append(
-            (
-                "output tokens",
-                _e(f"{t.stream.output_tokens:,} ({t.stream.output_tokens_per_s:,.0f}/s)"),
-            )
-        )
+        rows.append(("streams", _e(describe_stream(t.stream))))
     return "<h2>Summary</h2>" + _kv(rows)
 
 
@@ -421,8 +435,7 @@ def render_run_html(result: RunResult) -> str:
     if t.response_time is not None:
         lat_rows.append(("response time (from intended send)", t.response_time))
     if t.stream is not None:
-        lat_rows += [("time to first token", t.stream.ttft), ("inter-token", t.stream.itl),
-                     ("time per output token", t.stream.tpot)]  # fmt: skip
+        lat_rows += stream_latency_rows(t.stream)
     body = "".join(
         [
             head,

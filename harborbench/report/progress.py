@@ -7,7 +7,7 @@ from types import TracebackType
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from harborbench.engine.runner import Progress as RunProgress
+from harborbench.engine.progress import Progress as RunProgress
 
 
 class ProgressDisplay:
@@ -54,6 +54,8 @@ class ProgressDisplay:
             f"{p.throughput_ops:,.0f} ops/s  p95 {p95}  ok {p.successes:,}  "
             f"errors {p.failures:,}  in flight {p.in_flight}"
         )
+        if p.shards is not None:
+            stats += f"  shards {p.shards[0]}/{p.shards[1]}"
         desc = f"trial {p.trial}/{p.trials} {p.phase}"
         if self._bar is not None:
             task = self._tasks.get(p.trial)

@@ -7,7 +7,20 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
-from harborbench.result import PLAN_BASELINE_OPS, PLAN_TARGET_OPS, LatencySummary, RunResult
+from harborbench.report.workload import (
+    describe_goodput,
+    describe_prompts,
+    describe_replay,
+    describe_tokens,
+    describe_trace_load,
+)
+from harborbench.result import (
+    PLAN_BASELINE_OPS,
+    PLAN_TARGET_OPS,
+    LatencySummary,
+    RunResult,
+    StreamSummary,
+)
 
 _VERDICT_STYLE = {"pass": "green", "fail": "bold red", "inconclusive": "yellow"}
 
@@ -50,10 +63,14 @@ def render_summary(
     head.add_column(style="bold")
     head.add_column()
     load = profile.get("load", {})
-    head.add_row(
-        "run", escape(result.name) + (" [yellow](interrupted)[/]" if result.interrupted else "")
-    )
+    state = " [yellow](interrupted)[/]" if result.interrupted else ""
+    if result.status == "incomplete":
+        state = " [bold red](INCOMPLETE: a shard was lost; survivors only)[/]"
+    head.add_row("run", escape(result.name) + state)
+    if result.topology is not None:
+        head.add_row("topology", escape(describe_topology(result)))
     head.add_row("load", escape(describe_load(load)))
+    head.add_row("prompts", escape(describe_prompts(profile)))
     head.add_row(
         "window", f"{t.window_s:.1f} s over {len(result.trials)} trial(s), warmup excluded"
     )
@@ -63,6 +80,9 @@ def render_summary(
         f"[bold]{t.throughput_ops:,.1f} ops/s[/] successful   "
         f"(attempted {t.attempted_ops:,.1f}, failed {t.failed_ops:,.1f} ops/s)",
     )
+    goodput = describe_goodput(result, t)
+    if goodput is not None:
+        head.add_row("goodput", f"[bold]{escape(goodput)}[/]")
     head.add_row(
         "plan reference",
         f"{PLAN_BASELINE_OPS} ops/s baseline (x{ratio:.2f}), {PLAN_TARGET_OPS:g} ops/s target — "
@@ -99,6 +119,12 @@ def render_summary(
         f"[{_VERDICT_STYLE[m.verdict]}]{m.verdict}[/] ({escape(m.reason)})",
     )
     head.add_row("connections", escape(describe_connections(t.connections)) or "–")
+    tokens = describe_tokens(t)
+    if tokens is not None:
+        head.add_row("tokens", escape(tokens))
+    replay = describe_replay(t)
+    if replay is not None:
+        head.add_row("replay", escape(replay))
     retries = describe_retries(result)
     if retries:
         head.add_row("retries", f"[yellow]{escape(retries)}[/]")
@@ -107,13 +133,14 @@ def render_summary(
     if t.response_time is not None:
         lat_rows.append(("response time (from intended send)", t.response_time))
     if t.stream is not None:
-        lat_rows += [("time to first token", t.stream.ttft), ("inter-token", t.stream.itl),
-                     ("time per output token", t.stream.tpot)]  # fmt: skip
+        lat_rows += stream_latency_rows(t.stream)
     parts.append(_latency_table(lat_rows))
+    if result.shards:
+        parts.append(shard_table(result))
     if t.stream is not None:
-        parts.append(
-            f"output tokens: {t.stream.output_tokens:,} ({t.stream.output_tokens_per_s:,.0f}/s)"
-        )
+        line = describe_stream(t.stream)
+        style = "yellow" if t.stream.token_source != "usage" or t.stream.done_marker_missing else ""
+        parts.append(f"[{style}]{escape(line)}[/]" if style else escape(line))
     if result.gates:
         gates = Table(title="Gates", title_justify="left")
         for col in ("gate", "threshold", "observed", "verdict", "alert", "detail"):
@@ -141,8 +168,52 @@ def render_summary(
     console.print(Panel(Group(*parts), title="harborbench run", border_style="blue"))  # type: ignore[arg-type]
 
 
+def describe_topology(result: RunResult) -> str:
+    """One line: how the run was split (``one process`` for a run without shards)."""
+    topo = result.topology
+    if topo is None:
+        return "one process"
+    text = f"{topo.workers} shard(s) via {topo.backend}"
+    if topo.backend == "ray":
+        text += f" {topo.ray_version} at {topo.ray_address}, placement {topo.placement or 'none'}"
+    return text + "; figures above are the exact merge of the shards"
+
+
+def shard_table(result: RunResult) -> Table:
+    """One line per shard under the merged figures: host, ops/s, CPU, loop lag, clock offset.
+
+    A shard's ops/s is its own successes over the common window; the merged figure is their sum.
+    """
+    table = Table(
+        title="Shards (each sends its stripe of the one global plan)", title_justify="left"
+    )
+    for col in ("shard", "status", "host", "pid", "ops/s", "CPU", "loop lag p99",
+                "clock offset", "start late"):  # fmt: skip
+        table.add_column(col, justify="right" if col not in ("status", "host") else "left")
+    for s in result.shards:
+        window = sum(t.window_s for t in s.trials)
+        ops = sum(t.successes for t in s.trials) / window if window else None
+        cpu = max((t.cpu.cpu_percent_mean for t in s.trials), default=None)
+        lag = max((t.health.loop_lag_p99_s or 0.0 for t in s.trials), default=None)
+        status = s.status if s.reason is None else f"{s.status}: {s.reason}"
+        table.add_row(
+            str(s.index),
+            f"[red]{escape(status)}[/]" if s.status == "lost" else escape(status),
+            escape(s.host or "?"),
+            str(s.pid or "?"),
+            "–" if ops is None else f"{ops:,.1f}",
+            "–" if cpu is None else f"{cpu:.0f}%",
+            _ms(lag) + " ms" if lag is not None else "–",
+            f"{s.clock_offset_s * 1e3:+.3f} ± {s.clock_uncertainty_s * 1e3:.3f} ms",
+            "–" if s.start_lateness_s is None else f"{s.start_lateness_s * 1e3:.1f} ms",
+        )
+    return table
+
+
 def describe_load(load: dict[str, object]) -> str:
-    """One line describing a profile's load section (closed, open or stages)."""
+    """One line describing a profile's load section (closed, open, stages or trace)."""
+    if load.get("trace"):
+        return describe_trace_load(load)
     if load.get("stages"):
         stages = load["stages"]
         assert isinstance(stages, list)
@@ -158,6 +229,39 @@ def describe_load(load: dict[str, object]) -> str:
     if load.get("rate") is not None:
         return f"open loop, {load['rate']} ops/s ({load.get('arrival', 'constant')} arrivals)"
     return f"closed loop, {load.get('concurrency')} workers"
+
+
+def stream_latency_rows(stream: StreamSummary) -> list[tuple[str, LatencySummary]]:
+    """The latency rows of a streamed run: TTFT, inter-chunk, inter-token (only when per-chunk
+    token counts were known), time per output token."""
+    rows = [("time to first token", stream.ttft), ("inter-chunk", stream.icl)]
+    if stream.itl.count:
+        rows.append(("inter-token", stream.itl))
+    rows.append(("time per output token", stream.tpot))
+    return rows
+
+
+def describe_stream(stream: StreamSummary) -> str:
+    """One line: output tokens and their source, chunks, and streams without ``[DONE]``."""
+    chunks = stream.output_chunks
+    per_chunk = f", {stream.output_tokens / chunks:.1f} per chunk" if chunks else ""
+    source = {
+        "usage": "from the server's usage",
+        "chunk_count": "COUNTED AS CHUNKS: the server sent no usage, so these are chunks, "
+        "not tokens",
+        "mixed": f"from usage for {stream.tokens_from_usage:,} streams, COUNTED AS CHUNKS for "
+        f"{stream.tokens_from_chunk_count:,} without usage",
+        "none": "source unknown",
+    }[stream.token_source]
+    line = (
+        f"output tokens: {stream.output_tokens:,} ({stream.output_tokens_per_s:,.0f}/s), "
+        f"{source}; {chunks:,} content chunks{per_chunk}"
+    )
+    if stream.itl.count == 0:
+        line += "; inter-token latency not measured (no per-chunk token counts)"
+    if stream.done_marker_missing:
+        line += f"; {stream.done_marker_missing:,} streams ended without 'data: [DONE]'"
+    return line
 
 
 def describe_connections(conn: dict[str, object]) -> str:
@@ -188,13 +292,15 @@ def describe_retries(result: RunResult) -> str:
     client's, what the caller sees; this line shows what the server saw (all trials, warmup
     included).
     """
-    retries = 0
+    retries = after_reset = after_timeout = 0
     server_errors = 0
     server_requests = 0
     for t in result.trials:
         proc = t.client_statistics.get("request_processor")
         if isinstance(proc, dict):
             retries += int(proc.get("retries", 0) or 0)
+            after_reset += int(proc.get("retries_after_reset", 0) or 0)
+            after_timeout += int(proc.get("retries_after_timeout", 0) or 0)
         if t.server_stats:
             by_status = t.server_stats.get("requests_by_status") or {}
             server_errors += sum(n for code, n in by_status.items() if not code.startswith("2"))
@@ -202,6 +308,11 @@ def describe_retries(result: RunResult) -> str:
     if not retries and not server_errors:
         return ""
     text = f"the client retried {retries:,} times"
+    if after_reset or after_timeout:
+        text += (
+            f" ({after_reset:,} after a connection reset, which the server may have executed; "
+            f"{after_timeout:,} after a timeout)"
+        )
     if server_requests:
         text += (
             f"; the server answered {server_errors:,} errors to {server_requests:,} requests "

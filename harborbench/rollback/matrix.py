@@ -297,6 +297,7 @@ class RollbackReport(_Model):
         wall_s: seconds the check took.
         gates_elapsed_s: seconds of the gates' measurement (both modes, every round), shared by
             all gate rows; None when the gates were skipped.
+        interrupted: stopped by Ctrl-C or SIGTERM: the rows are what was checked before.
     """
 
     schema_version: int
@@ -310,6 +311,7 @@ class RollbackReport(_Model):
     exit_code: int
     wall_s: float
     gates_elapsed_s: float | None = None
+    interrupted: bool = False
 
 
 def overall(rows: list[CheckRow]) -> tuple[Verdict, int]:
@@ -330,6 +332,7 @@ def new_report(
     settings: dict[str, Any],
     wall_s: float,
     gates_elapsed_s: float | None = None,
+    interrupted: bool = False,
 ) -> RollbackReport:
     """Assemble the report and its verdict from the rows.
 
@@ -339,6 +342,7 @@ def new_report(
         settings: durations, workload and thresholds in force.
         wall_s: seconds the whole check took.
         gates_elapsed_s: seconds of the gates' shared measurement; None when skipped.
+        interrupted: stopped by Ctrl-C or SIGTERM.
 
     Returns:
         The report.
@@ -356,4 +360,5 @@ def new_report(
         exit_code=code,
         wall_s=wall_s,
         gates_elapsed_s=gates_elapsed_s,
+        interrupted=interrupted,
     )

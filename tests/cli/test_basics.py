@@ -66,3 +66,55 @@ def test_parse_duration_refuses_bare_or_bad(text: str) -> None:
 def test_format_duration_round_trips() -> None:
     for s in (0.25, 1.5, 90.0, 5400.0):
         assert parse_duration(format_duration(s)) == pytest.approx(s)
+
+
+SIGTERM_OUTSIDE_THE_LOOP = """
+import os, signal, sys
+import harborbench.profile
+
+def load_profile(*args, **kwargs):  # SIGTERM while the command starts, before any event loop
+    os.kill(os.getpid(), signal.SIGTERM)
+    raise AssertionError("SIGTERM did not interrupt")
+
+harborbench.profile.load_profile = load_profile
+from harborbench.cli import main
+main(["run", "profiles/steady.yaml", "--reports-dir", sys.argv[1]])
+"""
+
+
+def test_sigterm_outside_the_event_loop_exits_130_like_ctrl_c(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    proc = subprocess.run(
+        [sys.executable, "-c", SIGTERM_OUTSIDE_THE_LOOP, str(tmp_path)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 130, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_the_signal_handlers_are_put_back_after_the_loop() -> None:
+    import asyncio
+    import signal
+
+    from harborbench.cli.signals import sigterm_as_ctrl_c, stop_on_signals
+
+    async def inside() -> None:
+        with stop_on_signals("stopping"):
+            pass
+
+    before = signal.getsignal(signal.SIGTERM)
+    with sigterm_as_ctrl_c():
+        handler = signal.getsignal(signal.SIGTERM)
+        assert handler not in (signal.SIG_DFL, before)
+        asyncio.run(inside())
+        assert signal.getsignal(signal.SIGTERM) is handler  # asyncio would leave SIG_DFL
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+@pytest.mark.parametrize(
+    "command", ["run", "compare", "rollback-check", "tune", "report", "serve", "profiles"]
+)
+def test_help_shows_flags_as_plain_flags(cli, command: str) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = cli(command, "--help")
+    assert code == 0
+    assert "<bool>" not in out
+    assert "--help" in out

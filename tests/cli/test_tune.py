@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -120,6 +124,14 @@ def test_an_unreachable_gate_exits_1_and_shows_the_closest_point(  # type: ignor
     assert "no point of the sweep met every gate" in err
     assert "No point met every gate" in out and "closest: point 0" in out
     result = TuneResult.model_validate_json((tmp_path / "tiny-tune" / "result.json").read_text())
+    # The hint names the gate that failed and the budget given and used, not a stock example.
+    flat = " ".join(err.split())
+    missed = "Closest point 0: it missed error rate: relax it (--set gates.error_rate_max=...)"
+    assert missed in flat
+    assert flat.endswith(
+        f"or give a larger --budget than the 20s given ({result.elapsed_s:.0f} s used, trials "
+        f"of {result.trial_window_s:g} s)."
+    )
     assert result.chosen is None and result.closest == 0 and result.confirmation is None
     assert result.stop_reason.startswith("error rate gate broke at N=1; no point met the gates")
     assert [p.concurrency for p in result.points] == [1]
@@ -240,3 +252,35 @@ def test_files_line_lists_report_html_when_written(  # type: ignore[no-untyped-d
     listed = line.split(f"files: {folder}/", 1)[1].strip(" │").split(", ")
     assert sorted(listed) == sorted(p.name for p in folder.iterdir() if p.is_file()), (code, err)
     assert ("report.html" in listed) is not no_html
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_tune_keeps_the_points_measured_and_exits_130(
+    tmp_path: Path, signum: int
+) -> None:
+    profile = tmp_path / "tiny.yaml"
+    profile.write_text(PROFILE, encoding="utf-8")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harborbench", "tune", str(profile), "--budget", "2m",
+         "--reports-dir", str(tmp_path / "reports"), "--no-html"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        seen = []
+        for line in proc.stderr:  # wait for the first point measured
+            seen.append(line)
+            if line.startswith("point"):
+                break
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, "".join(seen) + err
+    assert "Interrupted; the partial sweep is in" in " ".join(err.split())
+    saved = json.loads((tmp_path / "reports" / "tiny-tune" / "result.json").read_text())
+    assert saved["interrupted"] is True
+    assert len(saved["points"]) >= 1

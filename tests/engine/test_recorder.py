@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harborbench.engine.recorder import Recorder
+from harborbench.engine.recorder import Recorder, StreamSample
 
 S = 1_000_000_000
 MS = 1_000_000
@@ -67,19 +67,67 @@ def test_intervals_are_keyed_by_completion_second_from_window_start() -> None:
     assert list(rec.intervals) == [2]
 
 
-def test_stream_figures() -> None:
+def _near(value_ns: int, expected_ns: float) -> bool:
+    return abs(value_ns - expected_ns) <= expected_ns * 0.001  # HDR precision: 3 digits
+
+
+def test_stream_figures_one_token_per_chunk() -> None:
     rec = make()
     sent = 103 * S
-    rec.success(
-        sent, sent, sent + 100 * MS,
-        first_token_ns=sent + 20 * MS, output_tokens=17, token_gaps_ns=[5 * MS],
-    )  # fmt: skip
+    sample = StreamSample(sent + 20 * MS, [5 * MS] * 16, content_chunks=17, usage_tokens=17)
+    rec.success(sent, sent, sent + 100 * MS, stream=sample)
     # A stream still running at the end (or failing) adds no gap: only measured successes do.
     rec.failure(sent, sent, sent + 50 * MS, "stream", "broke")
-    assert rec.stream.output_tokens == 17
-    assert abs(rec.stream.ttft.percentile_ns(50) - 20 * MS) <= 20 * MS * 0.001
-    assert abs(rec.stream.tpot.percentile_ns(50) - 5 * MS) <= 5 * MS * 0.001  # 80 ms / 16
-    assert rec.stream.itl.count == 1
+    st = rec.stream
+    assert st.output_tokens == 17 and st.output_chunks == 17 and st.tokens_from_usage == 1
+    assert _near(st.ttft.percentile_ns(50), 20 * MS)
+    assert _near(st.tpot.percentile_ns(50), 5 * MS)  # 80 ms / (17 - 1)
+    assert st.icl.count == 16 and st.itl.count == 0  # per-chunk counts unknown: no ITL
+
+
+def test_tpot_with_several_tokens_per_chunk_excludes_the_whole_first_chunk() -> None:
+    """4 chunks of 4 tokens: TPOT = 80 ms / (16 - 4), not 80 ms / (16 - 1) (a chunk gap of
+    26.7 ms is not an inter-token latency)."""
+    rec = make()
+    sent = 103 * S
+    gaps = [round(80 * MS / 3)] * 3
+    sample = StreamSample(sent + 20 * MS, gaps, content_chunks=4, usage_tokens=16)
+    rec.success(sent, sent, sent + 100 * MS, stream=sample)
+    st = rec.stream
+    assert _near(st.tpot.percentile_ns(50), 80 * MS / 12)
+    assert st.icl.count == 3 and _near(st.icl.percentile_ns(50), 80 * MS / 3)
+    assert st.itl.count == 0 and st.per_chunk_tokens_known == 0
+
+
+def test_per_chunk_token_counts_give_inter_token_latency() -> None:
+    rec = make()
+    sent = 103 * S
+    sample = StreamSample(
+        sent + 20 * MS, [30 * MS, 40 * MS], content_chunks=3, usage_tokens=6,
+        chunk_tokens=[1, 3, 2],
+    )  # fmt: skip
+    rec.success(sent, sent, sent + 90 * MS, stream=sample)
+    st = rec.stream
+    assert st.per_chunk_tokens_known == 1
+    # 3 tokens in 30 ms: three samples of 10 ms; 2 tokens in 40 ms: two of 20 ms.
+    assert st.itl.count == 5
+    assert _near(st.itl.percentile_ns(50), 10 * MS) and _near(st.itl.max_ns, 20 * MS)
+    assert _near(st.tpot.percentile_ns(50), 70 * MS / 5)  # (90 - 20) / (6 - 1)
+
+
+def test_without_usage_chunks_are_counted_and_labelled_as_such() -> None:
+    rec = make()
+    sent = 103 * S
+    rec.success(sent, sent, sent + 50 * MS,
+                stream=StreamSample(sent + 10 * MS, [20 * MS] * 2, content_chunks=3))  # fmt: skip
+    rec.success(sent, sent, sent + 50 * MS,
+                stream=StreamSample(sent + 10 * MS, [], content_chunks=1, usage_tokens=5,
+                                    done_marker_missing=True))  # fmt: skip
+    st = rec.stream
+    assert (st.tokens_from_chunk_count, st.tokens_from_usage) == (1, 1)
+    assert st.output_tokens == 3 + 5 and st.done_marker_missing == 1
+    # The one-chunk stream holds every token in its first chunk: no TPOT sample from it.
+    assert st.tpot.count == 1 and _near(st.tpot.percentile_ns(50), 20 * MS)
 
 
 def test_closing_intervals_allocates_no_histogram(monkeypatch) -> None:  # type: ignore[no-untyped-def]

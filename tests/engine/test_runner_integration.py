@@ -120,12 +120,33 @@ async def test_streaming_figures() -> None:
     assert t is not None and t.stream is not None
     ttft = t.stream.ttft.p50_s
     assert ttft is not None and 0.028 < ttft < 0.045
-    itl = t.stream.itl.p50_s
-    assert itl is not None and 0.0015 < itl < 0.006
+    icl = t.stream.icl.p50_s
+    assert icl is not None and 0.0015 < icl < 0.006
     assert t.stream.output_tokens == 10 * t.successes
+    assert t.stream.token_source == "usage" and t.stream.tokens_from_usage == t.successes
     # One gap between each pair of the 10 content chunks, of measured successes only (the
     # streams still running at the end of the window add none).
-    assert t.stream.itl.count == 9 * t.successes
+    assert t.stream.icl.count == 9 * t.successes
+    assert t.stream.itl.count == 0  # the mock sends no per-chunk token counts
+
+
+async def test_streaming_with_several_tokens_per_chunk() -> None:
+    """12 tokens in chunks of 4, 20 ms apart: the chunk gap is 20 ms, but a token takes 5 ms."""
+    mock = {"latency": "1ms", "output_tokens": 12,
+            "stream": {"ttft": "10ms", "inter_token": "20ms", "tokens_per_chunk": 4}}  # fmt: skip
+    p = profile(mock, {"concurrency": 2}, duration="2s")
+    data = p.model_dump(mode="json")
+    data["request"]["stream"] = True
+    result = await arun(load_profile_dict(data))
+    t = result.total
+    assert t is not None and t.stream is not None and t.successes > 0
+    s = t.stream
+    assert s.output_tokens == 12 * t.successes and s.output_chunks == 3 * t.successes
+    assert s.icl.count == 2 * t.successes and s.itl.count == 0
+    icl, tpot = s.icl.p50_s, s.tpot.p50_s
+    assert icl is not None and 0.018 < icl < 0.03
+    # (end - first token) / (12 - 4): about 40 ms / 8 = 5 ms; the old (12 - 1) gave 3.6 ms.
+    assert tpot is not None and 0.0045 < tpot < 0.01
 
 
 async def test_time_series_rows_add_up_to_the_totals_and_warmup_stays_out() -> None:

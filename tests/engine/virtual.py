@@ -23,6 +23,7 @@ class StallClock(LoopClock):
     """The loop's clock plus the length of every simulated stall so far."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.skew_ns = 0
 
     def now_ns(self) -> int:

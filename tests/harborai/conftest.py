@@ -54,7 +54,9 @@ class FixtureServer:
         """Queue behaviours for the next requests, one action per request, in order.
 
         Action keys: ``status`` (int) with ``headers`` and ``body``; ``delay_s``;
-        ``stream_error`` (send an error event mid-stream); ``stream_cut`` (end without DONE).
+        ``stream_error`` (send an error event mid-stream); ``stream_cut`` (end without DONE);
+        ``drip_s`` (a JSON answer sent 16 bytes at a time, ``drip_s`` apart: every read is
+        short, the whole answer slow).
         """
         with self._lock:
             self._script.extend(actions)
@@ -124,24 +126,35 @@ class FixtureServer:
             }
             if body.get("stream"):
                 return await self._stream(request, body, words, usage, action)
-            return web.json_response(
-                {
-                    "id": f"chatcmpl-{self.requests}",
-                    "object": "chat.completion",
-                    "created": 1700000000,
-                    "model": body["model"],
-                    "choices": [
-                        {
-                            "index": 0,
-                            "message": {"role": "assistant", "content": content},
-                            "finish_reason": "stop",
-                        }
-                    ],
-                    "usage": usage,
-                }
-            )
+            answer = {
+                "id": f"chatcmpl-{self.requests}",
+                "object": "chat.completion",
+                "created": 1700000000,
+                "model": body["model"],
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": usage,
+            }
+            if action.get("drip_s"):
+                return await self._drip(request, json.dumps(answer).encode(), action["drip_s"])
+            return web.json_response(answer)
         finally:
             self.in_flight -= 1
+
+    async def _drip(self, request: web.Request, data: bytes, gap_s: float) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        resp.content_length = len(data)
+        await resp.prepare(request)
+        for i in range(0, len(data), 16):
+            await resp.write(data[i : i + 16])
+            await asyncio.sleep(gap_s)
+        await resp.write_eof()
+        return resp
 
     async def _stream(
         self,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -138,7 +139,7 @@ async def test_broken_stream_raises_stream_error(
         # the client is still usable afterwards
         reply = await client.chat.completions.acreate(model="m", messages=MSGS)
     assert len(received) == 2  # role chunk and the first word came before the fault
-    expected = "error event" if fault == "stream_error" else "before 'data: [DONE]'"
+    expected = "error event" if fault == "stream_error" else "without 'data: [DONE]'"
     assert expected in str(exc_info.value)
     assert _content(reply) == EXPECTED
 
@@ -221,9 +222,25 @@ async def test_non_retryable_status_is_not_retried(
     assert server.requests == 1
 
 
-async def test_retry_after_longer_than_max_delay_is_not_retried(server: FixtureServer) -> None:
+async def test_retry_after_longer_than_max_delay_is_honoured_within_the_deadline(
+    server: FixtureServer,
+) -> None:
+    # Before: a Retry-After above max_delay_s (here 0.1 s) meant no retry at all.
+    server.script({"status": 429, "headers": {"Retry-After": "1"}})
+    retry = {"max_delay_s": 0.1, "base_delay_s": 0.01}
+    async with create_fast_client(
+        base_url=server.url, timeout_s=5, request_processor={"retry": retry}
+    ) as client:
+        reply = await client.chat.completions.acreate(model="m", messages=MSGS)
+        stats = client.get_statistics()["request_processor"]
+    assert _content(reply) == EXPECTED
+    assert server.requests == 2 and stats["retries"] == 1
+    assert server.arrivals_s[1] - server.arrivals_s[0] >= 0.95
+
+
+async def test_retry_after_beyond_the_deadline_is_not_retried(server: FixtureServer) -> None:
     server.script({"status": 429, "headers": {"Retry-After": "30"}})
-    async with create_fast_client(base_url=server.url) as client:
+    async with create_fast_client(base_url=server.url, timeout_s=2) as client:
         with pytest.raises(APIStatusError) as exc_info:
             await client.chat.completions.acreate(model="m", messages=MSGS)
     assert (exc_info.value.status_code, exc_info.value.retry_after_s) == (429, 30.0)
@@ -254,6 +271,68 @@ async def test_timeout_is_api_timeout_error(server: FixtureServer, mode: dict[st
     async with create_fast_client({**mode, **no_retry}, base_url=server.url, timeout_s=0.2) as c:
         with pytest.raises(APITimeoutError):
             await c.chat.completions.acreate(model="m", messages=MSGS)
+
+
+@MODES
+async def test_timeout_is_a_deadline_for_the_whole_call(
+    server: FixtureServer, mode: dict[str, Any]
+) -> None:
+    # Every read is short (16 bytes every 0.1 s) but the answer takes about 2 s. Before: the
+    # traditional mode bounded each read only and succeeded; the optimized mode timed out, then
+    # retried with a fresh timeout (and succeeded on the retry).
+    server.script({"drip_s": 0.1})
+    async with create_fast_client(mode, base_url=server.url, timeout_s=0.5) as client:
+        with pytest.raises(APITimeoutError):
+            await client.chat.completions.acreate(model="m", messages=MSGS)
+        stats = client.get_statistics()
+    assert server.requests == 1  # the attempt used the whole deadline: no time for a retry
+    if "request_processor" in stats:
+        assert stats["request_processor"]["retries"] == 0
+    if "concurrency_manager" in stats:
+        assert stats["concurrency_manager"]["timeouts"] == 1
+
+
+@pytest.mark.parametrize("mode", [OPTIMIZED, TRADITIONAL], ids=["optimized", "traditional"])
+def test_sync_timeout_is_a_deadline_for_the_whole_call(
+    server: FixtureServer, mode: dict[str, Any]
+) -> None:
+    server.script({"drip_s": 0.1})
+    with (
+        create_fast_client(mode, base_url=server.url, timeout_s=0.5) as client,
+        pytest.raises(APITimeoutError),
+    ):
+        client.chat.completions.create(model="m", messages=MSGS)
+    assert server.requests == 1
+
+
+@pytest.mark.parametrize("mode", [OPTIMIZED, NO_PROCESSOR], ids=["optimized", "no-proc"])
+async def test_waiting_for_a_slot_counts_toward_the_deadline(
+    server: FixtureServer, mode: dict[str, Any]
+) -> None:
+    # An open stream holds the only slot; the second call's deadline passes while it waits for
+    # it, and it is never sent (before: it waited as long as the slot was held).
+    async with create_fast_client(
+        mode, base_url=server.url, timeout_s=0.3, max_concurrent_requests=1
+    ) as client:
+        stream = await client.chat.completions.acreate(model="m", messages=MSGS, stream=True)
+        waiting = client.chat.completions.acreate(model="m", messages=MSGS)
+        with pytest.raises(APITimeoutError, match=r"waiting|queue"):
+            await asyncio.wait_for(waiting, 10)
+        await stream.aclose()
+    assert server.requests == 1
+
+
+def test_traditional_request_waiting_past_its_deadline_for_a_thread_is_not_sent(
+    server: FixtureServer,
+) -> None:
+    with create_fast_client(TRADITIONAL, base_url=server.url) as client:
+        engine = client._traditional
+        assert engine is not None
+        spec = client._spec("m", MSGS, False, {})
+        with pytest.raises(APITimeoutError, match="waited for a thread"):
+            engine._send(spec, time.monotonic() - 0.001)
+        assert engine._send(spec, time.monotonic() + 5.0).choices[0].message.content
+    assert server.requests == 1
 
 
 @pytest.mark.parametrize("mode", [OPTIMIZED, TRADITIONAL], ids=["optimized", "traditional"])

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from harborbench.harborai.errors import APIError, StreamError
-from harborbench.harborai.types import ChatCompletion, ChatCompletionChunk, StringPool, Usage
+from harborbench.harborai.errors import InvalidResponseError, StreamError
+from harborbench.harborai.types import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    Message,
+    StringPool,
+    Usage,
+)
 
 
 def test_chat_completion_from_json() -> None:
@@ -28,12 +34,36 @@ def test_chat_completion_from_json() -> None:
 
 
 @pytest.mark.parametrize(
-    "body",
-    [{}, {"id": "x", "model": "m"}, {"id": "x", "model": "m", "choices": [{"message": None}]}, []],
+    ("body", "message"),
+    [
+        ({}, "without 'id'"),
+        ({"id": None, "choices": []}, "without 'id'"),
+        ({"id": "x", "model": "m"}, "without a 'choices' list"),
+        ({"id": "x", "choices": {"0": {}}}, "without a 'choices' list"),
+        ({"id": "x", "model": "m", "choices": [{"message": None}]}, "choice 0 without"),
+        ({"id": "x", "choices": [{"message": {"content": "hi"}}]}, "'message.role'"),
+        ({"id": "x", "choices": [{"message": {"role": 3}}]}, "'message.role'"),
+        ({"id": "x", "choices": [{"index": "a", "message": {"role": "r"}}]}, "malformed"),
+        ([], "not an object"),
+    ],
 )
-def test_malformed_completion_raises_api_error(body: object) -> None:
-    with pytest.raises(APIError, match="malformed chat completion body"):
+def test_malformed_completion_raises_invalid_response(body: object, message: str) -> None:
+    with pytest.raises(InvalidResponseError, match=message):
         ChatCompletion.from_json(body)
+
+
+def test_completion_accepts_what_the_official_sdk_accepts() -> None:
+    """Only id, choices and message.role are required; the openai SDK builds the rest lazily."""
+    minimal = {"id": "x", "choices": [{"message": {"role": "assistant"}}]}
+    reply = ChatCompletion.from_json(minimal)
+    assert (reply.id, reply.model, reply.created, reply.usage) == ("x", "", 0, None)
+    assert reply.choices[0].message == Message("assistant", None)
+    assert reply.choices[0].finish_reason is None and reply.choices[0].index == 0
+    assert ChatCompletion.from_json({"id": "x", "choices": []}).choices == []
+    openai = pytest.importorskip("openai")
+    for body in (minimal, {"id": "x", "choices": []}):  # the SDK builds both without an error
+        sdk = openai.types.chat.ChatCompletion.construct(**body)
+        assert sdk.id == "x"
 
 
 def test_chunk_from_json_with_usage_only() -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from harborbench.counts import FixedCount
 from harborbench.errors import ProfileError
 from harborbench.profile import apply_overrides, load_profile
 from harborbench.profile.overrides import duration_text
@@ -52,7 +53,7 @@ def test_overrides_set_values(tmp_path: Path) -> None:
     assert profile.duration == 10.0
     assert profile.client == {"concurrency_optimization": {"enabled": False}}
     assert profile.gates.p95_max == pytest.approx(0.15)
-    assert profile.request.prompt_tokens == 20
+    assert profile.request.prompt_tokens == FixedCount(value=20)
 
 
 def test_duration_override_scales_stages(tmp_path: Path) -> None:
@@ -101,3 +102,39 @@ def test_apply_overrides_does_not_modify_its_input() -> None:
     assert data == {"name": "t", "load": {"concurrency": 2}, "duration": "1s"}
     with pytest.raises(ProfileError, match=r"<overrides>: --set nme=x: unknown key path nme"):
         apply_overrides(data, ["nme=x"])
+
+
+@pytest.mark.parametrize(
+    ("text", "option", "check"),
+    [
+        (
+            "name: t\nload: {rate: 50}\nduration: 1s\n",
+            "load.arrival=poisson",
+            lambda p: (p.load.rate, p.load.arrival) == (50.0, "poisson"),
+        ),
+        (
+            "name: t\nload: {concurrency: 2}\nrequest: {prompt_tokens: 200}\nduration: 1s\n",
+            "request.max_tokens=16",
+            lambda p: (p.request.prompt_tokens, p.request.max_tokens) == (200, 16),
+        ),
+        (
+            "name: t\nload: {concurrency: 2}\ntarget: {base_url: 'http://127.0.0.1:9/v1'}\n"
+            "duration: 1s\n",
+            "target.api_key_env=MY_KEY",
+            lambda p: (
+                (p.target.base_url, p.target.api_key_env) == ("http://127.0.0.1:9/v1", "MY_KEY")
+            ),
+        ),
+    ],
+    ids=["load.arrival", "request.max_tokens", "target.api_key_env"],
+)
+def test_set_changes_only_the_key_it_names(tmp_path: Path, text: str, option: str, check) -> None:  # type: ignore[no-untyped-def]
+    profile = load_profile(write(tmp_path, text), [option])
+    assert check(profile)
+
+
+def test_set_of_one_exclusive_key_still_removes_its_rivals(tmp_path: Path) -> None:
+    text = "name: t\nload: {concurrency: 2}\nrequest: {prompt_tokens: 200}\nduration: 1s\n"
+    profile = load_profile(write(tmp_path, text), ["request.messages=[{role: user, content: hi}]"])
+    assert profile.request.prompt_tokens is None
+    assert profile.request.build_messages() == [{"role": "user", "content": "hi"}]

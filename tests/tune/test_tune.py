@@ -318,3 +318,38 @@ async def test_a_saturated_recommendation_carries_a_note(monkeypatch: pytest.Mon
     )  # fmt: skip
     assert result.confirmation is not None
     assert any("load generator was saturated at the recommended point" in n for n in result.notes)
+
+
+class GoodputLab(FakeLab):
+    """The same curve; from N = 8 on, only 8/N of the requests meet the objectives."""
+
+    async def measure(self, knobs: Knobs, phase: Phase, window_s: float) -> SweepPoint:
+        point = await super().measure(knobs, phase, window_s)
+        share = min(1.0, 8 / knobs.concurrency)
+        return point.model_copy(update={"goodput_ops": point.throughput_ops * share})
+
+
+def test_objective_goodput_stops_and_chooses_by_goodput() -> None:
+    import asyncio
+
+    lab = GoodputLab()
+    timing = TrialTiming(warmup_s=0.5, window_s=2.0, confirm_window_s=4.0)
+    sweep = _Sweep(OPTIMIZED, "t", 1000.0, timing, lab.clock, objective="goodput")
+    reason = asyncio.run(_sweep(sweep, lab.measure, None))
+    load = [k.concurrency for phase, k in lab.measured if phase == "concurrency"]
+    assert load == [1, 2, 4, 8, 16]  # throughput still rises at 16, goodput does not
+    assert reason == "goodput stopped rising at N=16 (< +5%)"
+    chosen = select_point([p.score("goodput") for p in sweep.points])
+    assert chosen is not None and sweep.points[chosen].concurrency == 8
+    assert sweep.result("done").objective == "goodput"
+    by_throughput = select_point([p.score() for p in sweep.points])
+    assert by_throughput is not None and sweep.points[by_throughput].concurrency == 16
+
+
+def test_objective_goodput_needs_an_slo() -> None:
+    import asyncio
+
+    from harborbench.tune import atune
+
+    with pytest.raises(UserInputError, match="no slo section"):
+        asyncio.run(atune(OPTIMIZED, budget_s=60.0, objective="goodput"))

@@ -30,8 +30,11 @@ class ProviderPlugin:
     Attributes:
         name: str, the provider's name ("default" for the top-level base_url).
         chat_url: str, the full URL of ``POST .../chat/completions``.
-        origin: str, ``scheme://host:port``, the key of the connection pool.
+        origin: str, ``scheme://host:port``.
         json_headers, stream_headers: request headers for JSON and SSE answers (hidden in repr).
+        pool_key: str, the connection pool's key: the origin and the provider's name, so that
+            providers with different credentials never share a session (whose default headers
+            are the provider's JSON headers); the origin alone when empty.
     """
 
     name: str
@@ -39,6 +42,7 @@ class ProviderPlugin:
     origin: str
     json_headers: Mapping[str, str] = field(repr=False)
     stream_headers: Mapping[str, str] = field(repr=False)
+    pool_key: str = ""
 
 
 def make_plugin(provider: ProviderConfig) -> ProviderPlugin:
@@ -68,7 +72,8 @@ def make_plugin(provider: ProviderConfig) -> ProviderPlugin:
             f"provider {provider.name!r}: base_url {provider.base_url!r} is not an http(s) URL"
         )
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    base = {"Content-Type": "application/json"}
+    base = dict(provider.headers)  # the config's default_headers; ours below take precedence
+    base["Content-Type"] = "application/json"
     if key:
         base["Authorization"] = f"Bearer {key}"
     return ProviderPlugin(
@@ -77,6 +82,7 @@ def make_plugin(provider: ProviderConfig) -> ProviderPlugin:
         origin=f"{parts.scheme}://{parts.hostname}:{port}",
         json_headers={**base, "Accept": "application/json"},
         stream_headers={**base, "Accept": "text/event-stream"},
+        pool_key=f"{parts.scheme}://{parts.hostname}:{port} {provider.name}",
     )
 
 

@@ -54,6 +54,15 @@ class SSEEvent:
     retry_ms: int | None = None
 
 
+_new = object.__new__
+# Slot setters of the frozen SSEEvent: building an event through them is about 3x cheaper than
+# its dataclass __init__ (one object.__setattr__ call per field); the event is the same.
+_set_event = SSEEvent.__dict__["event"].__set__
+_set_data = SSEEvent.__dict__["data"].__set__
+_set_id = SSEEvent.__dict__["id"].__set__
+_set_retry = SSEEvent.__dict__["retry_ms"].__set__
+
+
 class SSEDecoder:
     """Turn the bytes of a ``text/event-stream`` response into :class:`SSEEvent` records.
 
@@ -164,11 +173,15 @@ class SSEDecoder:
         rest = lines.pop()
         self._tail = [rest] if rest else []
         self._skip_lf = text[-1] == "\r"
+        data = self._data
         for line in lines:
-            if line:
-                self._process_line(line, events)
-            else:
+            if not line:
                 self._dispatch(events)
+                data = self._data
+            elif line.startswith("data:"):  # the common line, without the general parsing
+                data.append(line[6:] if line[5:6] == " " else line[5:])
+            else:
+                self._process_line(line, events)
         return events
 
     def _process_line(self, line: str, events: list[SSEEvent]) -> None:
@@ -189,15 +202,14 @@ class SSEDecoder:
         # any other field, and a retry value that is not all ASCII digits, is ignored
 
     def _dispatch(self, events: list[SSEEvent]) -> None:
-        if self._data:
-            events.append(
-                SSEEvent(
-                    event=self._event_type or "message",
-                    data="\n".join(self._data),
-                    id=self.last_event_id,
-                    retry_ms=self._event_retry_ms,
-                )
-            )
+        data = self._data
+        if data:
+            event: SSEEvent = _new(SSEEvent)  # SSEEvent(...) without the frozen __init__'s cost
+            _set_event(event, self._event_type or "message")
+            _set_data(event, data[0] if len(data) == 1 else "\n".join(data))
+            _set_id(event, self.last_event_id)
+            _set_retry(event, self._event_retry_ms)
+            events.append(event)
             self._data = []
         self._event_type = ""
         self._event_retry_ms = None

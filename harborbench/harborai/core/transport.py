@@ -2,7 +2,9 @@
 
 Every failure becomes an exception of :mod:`harborbench.harborai.errors`:
 non-2xx -> APIStatusError (with ``retry_after_s``), timeouts -> APITimeoutError, connection
-failures and resets -> APIConnectionError, broken or error streams -> StreamError.
+failures and resets -> APIConnectionError, a 2xx answer that is not a chat completion (or not an
+event stream for a stream request) -> InvalidResponseError, broken or error streams ->
+StreamError.
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ from harborbench.harborai.errors import (
     APIError,
     APIStatusError,
     APITimeoutError,
+    InvalidResponseError,
     StreamError,
 )
 from harborbench.harborai.types import ChatCompletion, ChatCompletionChunk
 
 from .provider import RequestSpec
-from .streaming import ChunkDecoder
+from .streaming import ChunkDecoder, is_event_stream, not_an_event_stream
 
 __all__ = ["AsyncChunkStream", "map_aiohttp_error", "open_stream", "parse_retry_after", "post_json"]
 
@@ -61,14 +64,18 @@ def map_aiohttp_error(exc: BaseException) -> APIError:
         exc: the exception raised while sending or reading.
 
     Returns:
-        APITimeoutError for timeouts; StreamError for a body that broke off mid-transfer;
-        APIConnectionError for every other connection failure.
+        APITimeoutError for timeouts; APIConnectionError for every other connection failure,
+        with ``maybe_executed`` True unless the connection could not be made at all
+        (``aiohttp.ClientConnectorError``: refused, DNS), i.e. for resets, server disconnects
+        and bodies that broke off, after which the server may have executed the request.
     """
     if isinstance(exc, TimeoutError):
         return APITimeoutError(f"request timed out: {exc!r}")
     if isinstance(exc, aiohttp.ClientPayloadError):
-        return APIConnectionError(f"response body broke off: {exc!r}")
-    return APIConnectionError(f"connection failed: {exc!r}")
+        return APIConnectionError(f"response body broke off: {exc!r}", maybe_executed=True)
+    if isinstance(exc, aiohttp.ClientConnectorError):  # no connection: the request never left
+        return APIConnectionError(f"connection failed: {exc!r}")
+    return APIConnectionError(f"connection broke: {exc!r}", maybe_executed=True)
 
 
 async def _status_error(resp: aiohttp.ClientResponse) -> APIStatusError:
@@ -92,7 +99,9 @@ async def post_json(
     """Send one non-streamed request and parse the answer.
 
     Args:
-        session: the aiohttp session of the target's origin.
+        session: the aiohttp session of the target's origin, whose default headers are the
+            provider's JSON headers (the connection pool creates it so: aiohttp then copies
+            them instead of merging a dict into every request).
         spec: the prepared request.
         timeout: the request's timeout (total seconds).
         intern: str -> str for repeated strings of the response.
@@ -101,13 +110,13 @@ async def post_json(
         the parsed ChatCompletion.
 
     Raises:
-        APIStatusError, APITimeoutError, APIConnectionError, APIError (malformed body).
+        APIStatusError, APITimeoutError, APIConnectionError, InvalidResponseError (a body that
+        is not JSON or not a chat completion; its Content-Type is not checked, as in the
+        official SDK, which parses a JSON body whatever the header says).
     """
     plugin = spec.plugin
     try:
-        async with session.post(
-            plugin.chat_url, data=spec.body, headers=plugin.json_headers, timeout=timeout
-        ) as resp:
+        async with session.post(plugin.chat_url, data=spec.body, timeout=timeout) as resp:
             if resp.status >= 300:
                 raise await _status_error(resp)
             raw = await resp.read()
@@ -118,7 +127,7 @@ async def post_json(
     try:
         data = json.loads(raw)
     except ValueError as exc:
-        raise APIError(f"response body is not JSON: {raw[:200]!r}") from exc
+        raise InvalidResponseError(f"response body is not JSON: {raw[:200]!r}") from exc
     return ChatCompletion.from_json(data, intern)
 
 
@@ -137,15 +146,20 @@ class AsyncChunkStream:
         self,
         resp: aiohttp.ClientResponse,
         decoder: ChunkDecoder,
-        on_close: Callable[[bool], None],
+        on_close: Callable[[bool, bool], None],
     ) -> None:
         self._resp: aiohttp.ClientResponse | None = resp
         self._decoder = decoder
-        self._on_close: Callable[[bool], None] | None = on_close
-        self._pending: list[ChatCompletionChunk] = []
+        self._on_close: Callable[[bool, bool], None] | None = on_close
+        self._pending: list[ChatCompletionChunk] = []  # decoded, not yet returned, reversed
 
     def __aiter__(self) -> AsyncChunkStream:
         return self
+
+    @property
+    def done_marker_missing(self) -> bool:
+        """Whether the stream ended cleanly after a finish_reason without ``data: [DONE]``."""
+        return self._decoder.done_marker_missing
 
     async def __aenter__(self) -> AsyncChunkStream:
         return self
@@ -165,17 +179,18 @@ class AsyncChunkStream:
             try:
                 data = await resp.content.readany()
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                self._finish(ok=False)
                 err = map_aiohttp_error(exc)
-                if isinstance(err, APITimeoutError):
+                timed_out = isinstance(err, APITimeoutError)
+                self._finish(ok=False, connection_ok=timed_out)  # a timeout: a slow server
+                if timed_out:
                     raise err from exc
                 raise StreamError(f"stream broke off: {exc!r}") from exc
             decoder = self._decoder
             if data:
-                self._pending = decoder.feed(data)
+                self._pending = decoder.feed(data)[::-1]
             else:
                 try:
-                    self._pending = decoder.close()
+                    self._pending = decoder.close()[::-1]
                 except StreamError:
                     self._finish(ok=False)
                     raise
@@ -186,14 +201,16 @@ class AsyncChunkStream:
                     if not resp.content.at_eof():
                         await resp.content.read()  # the body's end, so the connection is reused
                 except (aiohttp.ClientError, OSError, TimeoutError):
-                    self._finish(ok=False)  # the answer is complete; only the socket is lost
+                    # the answer is complete; only the socket is lost
+                    self._finish(ok=False, connection_ok=False)
                 else:
                     self._finish(ok=True)
-        chunk = self._pending[0]
-        del self._pending[0]
-        return chunk
+        return self._pending.pop()
 
-    def _finish(self, *, ok: bool) -> None:
+    def _finish(self, *, ok: bool, connection_ok: bool = True) -> None:
+        """Release the response and report once: ``ok`` the answer was complete,
+        ``connection_ok`` False only when the connection broke (a malformed stream, a read
+        timeout or the caller closing early says nothing against the connection)."""
         resp, self._resp = self._resp, None
         if resp is not None:
             if ok:
@@ -202,7 +219,7 @@ class AsyncChunkStream:
                 resp.close()
         on_close, self._on_close = self._on_close, None
         if on_close is not None:
-            on_close(ok)
+            on_close(ok, connection_ok)
 
     async def aclose(self) -> None:
         """Stop reading, release the connection (closed if unread data remains) and the slot."""
@@ -216,7 +233,7 @@ async def open_stream(
     spec: RequestSpec,
     timeout: aiohttp.ClientTimeout,
     intern: Callable[[str], str],
-    on_close: Callable[[bool], None],
+    on_close: Callable[[bool, bool], None],
 ) -> AsyncChunkStream:
     """Send a streamed request and return the open stream once the status line is 2xx.
 
@@ -225,14 +242,17 @@ async def open_stream(
         spec: the prepared request (``stream`` True).
         timeout: timeout for connecting and between reads, seconds.
         intern: str -> str for repeated strings of the chunks.
-        on_close: called once with ok: bool when the stream ends, fails or is closed; it is
-            NOT called when this function raises (the caller releases then).
+        on_close: called once with ``(ok, connection_ok)`` when the stream ends, fails or is
+            closed: ok, the answer was complete; connection_ok, False only when the connection
+            broke (not for a malformed stream, a read timeout or an early close by the
+            caller). It is NOT called when this function raises (the caller releases then).
 
     Returns:
         the open AsyncChunkStream.
 
     Raises:
-        APIStatusError, APITimeoutError, APIConnectionError.
+        APIStatusError, APITimeoutError, APIConnectionError, InvalidResponseError (the answer
+        is a JSON body or another Content-Type than ``text/event-stream``).
     """
     plugin = spec.plugin
     try:
@@ -246,4 +266,12 @@ async def open_stream(
             raise await _status_error(resp)
         finally:
             resp.release()
+    content_type = resp.headers.get("Content-Type")
+    if not is_event_stream(content_type):
+        try:
+            body = await resp.content.read(1024)
+        except (aiohttp.ClientError, OSError, TimeoutError):
+            body = b""
+        resp.close()
+        raise not_an_event_stream(str(content_type), body)
     return AsyncChunkStream(resp, ChunkDecoder(intern), on_close)

@@ -8,9 +8,22 @@ sees more than ``max_concurrent_requests`` requests from this client.
 
 The limit adapts by AIMD (additive increase, multiplicative decrease), the congestion-avoidance
 rule of TCP (RFC 5681) as used by Netflix's concurrency-limits ``AIMDLimit``: it starts at
-``max_concurrent_requests``; an overload signal (HTTP 429 or 503, a timeout) multiplies it by 0.9
-(at most once per 100 ms, never below ``min_limit``); every success adds ``1/limit``, i.e. one
-slot per window of ``limit`` successes, never above ``max_concurrent_requests``.
+``max_concurrent_requests``; an overload signal multiplies it by 0.9 (at most once per 100 ms,
+never below ``min_limit``); every success adds ``1/limit``, i.e. one slot per window of ``limit``
+successes, never above ``max_concurrent_requests``.
+
+Overload signals are HTTP 429 and 503 (the server says so), and a timeout *while the successful
+requests are slow too*: their moving average latency (EWMA, weight 0.1 per success) is at least
+half the request timeout. A server slowed by overload delays every answer, so its timeouts come
+with slow successes; a target that leaves some requests hanging answers the others fast, and
+cutting the limit then only starves the healthy requests, since each hung request holds its slot
+until its deadline whatever the limit (issue 12: against a target where 10% of answers hang,
+the limit settled near 10 and throughput fell from the traditional mode's 91 to 10 ops/s).
+Such timeouts are counted (``timeouts_as_hangs``) and leave the limit alone.
+
+Every request carries a deadline (``timeout_s`` from the call, a ``loop.time()`` instant): the
+waits for an in-flight slot and for a pooled connection end at it (APITimeoutError), and the
+HTTP exchange gets only the time left.
 
 A monitor task runs every ``connection_pool.health_check_interval_s`` (0: no monitor): it runs
 the pool's adaptation step and health check (replacing broken sessions) and restarts the request
@@ -22,8 +35,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import aiohttp
 
@@ -44,7 +57,16 @@ from .optimized_connection_pool import BasicConnectionPool, OptimizedConnectionP
 
 __all__ = ["AIMDLimit", "ConcurrencyManager"]
 
+_T = TypeVar("_T")
+
 _OVERLOAD_STATUS = frozenset({429, 503})
+_LATENCY_WEIGHT = 0.1
+"""Weight of each success in the moving average latency (EWMA)."""
+_SLOW_FRACTION = 0.5
+"""A timeout is an overload signal when the average success latency is this fraction of the
+request timeout or more."""
+_NO_CEIL = 1e9
+"""aiohttp rounds timeouts of ``ceil_threshold`` seconds or more up to a whole second; never."""
 
 
 class AIMDLimit:
@@ -151,10 +173,17 @@ class ConcurrencyManager:
             if config.request_processor.active
             else None
         )
-        self._json_timeout = aiohttp.ClientTimeout(total=config.timeout_s)
+        self._timeout_s = config.timeout_s
+        self._json_timeout = aiohttp.ClientTimeout(total=config.timeout_s, ceil_threshold=_NO_CEIL)
         self._stream_timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=config.timeout_s, sock_read=config.timeout_s
+            total=None,
+            sock_connect=config.timeout_s,
+            sock_read=config.timeout_s,
+            ceil_threshold=_NO_CEIL,
         )
+        self.latency_ewma_s: float | None = None
+        self.timeouts = 0
+        self.timeouts_as_hangs = 0
         self._monitor: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -207,34 +236,57 @@ class ConcurrencyManager:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def execute(self, spec: RequestSpec) -> ChatCompletion | AsyncChunkStream:
+    def deadline(self) -> float:
+        """The deadline of a call starting now: ``loop.time() + timeout_s`` (float seconds)."""
+        assert self._loop is not None
+        return self._loop.time() + self._timeout_s
+
+    async def execute(
+        self, spec: RequestSpec, deadline: float | None = None
+    ) -> ChatCompletion | AsyncChunkStream:
         """Send one request under the in-flight limit on a pooled connection.
 
         Args:
             spec: the prepared request.
+            deadline: ``loop.time()`` instant (float seconds) by which the call must end, waits
+                included; None: ``timeout_s`` from now.
 
         Returns:
             ChatCompletion, or for ``spec.stream`` an open AsyncChunkStream that holds the
             slot until it is closed.
 
         Raises:
-            APIStatusError, APITimeoutError, APIConnectionError, APIError.
+            APIStatusError, APITimeoutError (also when a wait reached the deadline),
+            APIConnectionError, APIError.
         """
         limiter = self.limiter
         if not limiter.try_acquire():
-            await limiter.acquire()
+            await _until(limiter.acquire(), deadline, "a free slot of max_concurrent_requests")
         self.requests += 1
-        origin = spec.plugin.origin
+        plugin = spec.plugin
+        origin = plugin.pool_key or plugin.origin
         pool = self.pool
         try:
-            lease = await pool.acquire(origin)
+            lease = pool.try_acquire(origin, plugin.json_headers)
+            if lease is None:
+                waiting = pool.acquire(origin, plugin.json_headers)
+                lease = await _until(waiting, deadline, "a pooled connection")
         except BaseException:
             limiter.release()
             raise
         if spec.stream:
-            return await self._open(spec, pool, origin, lease)
+            return await self._open(spec, pool, origin, lease, deadline)
+        loop = self._loop
+        assert loop is not None
+        start_s = loop.time()
         try:
-            result = await post_json(lease.session, spec, self._json_timeout, self._intern)
+            timeout = self._json_timeout
+            if deadline is not None and deadline - start_s < self._timeout_s - 0.001:
+                left_s = deadline - start_s
+                if left_s <= 0.0:
+                    raise APITimeoutError("the request timeout passed before it was sent")
+                timeout = aiohttp.ClientTimeout(total=left_s, ceil_threshold=_NO_CEIL)
+            result = await post_json(lease.session, spec, timeout, self._intern)
         except APIError as exc:
             self._on_failure(exc, pool, origin, lease)
             raise
@@ -244,29 +296,37 @@ class ConcurrencyManager:
             raise
         pool.release(origin, lease, connection_ok=True)
         limiter.release()
+        latency_s = loop.time() - start_s
+        ewma = self.latency_ewma_s
+        self.latency_ewma_s = (
+            latency_s if ewma is None else ewma + _LATENCY_WEIGHT * (latency_s - ewma)
+        )
         if self.aimd is not None:
             self.aimd.on_success()
         return result
 
     async def _open(
-        self, spec: RequestSpec, pool: Any, origin: str, lease: Any
+        self, spec: RequestSpec, pool: Any, origin: str, lease: Any, deadline: float | None
     ) -> AsyncChunkStream:
         limiter = self.limiter
+        lease.streams += 1  # a health check does not replace a session serving streams
 
-        def on_close(ok: bool) -> None:
-            pool.release(origin, lease, connection_ok=ok)
+        def on_close(ok: bool, connection_ok: bool) -> None:
+            lease.streams -= 1
+            pool.release(origin, lease, connection_ok=connection_ok)
             limiter.release()
             if not ok:
                 self.failures += 1
 
         try:
-            return await open_stream(
-                lease.session, spec, self._stream_timeout, self._intern, on_close
-            )
+            opening = open_stream(lease.session, spec, self._stream_timeout, self._intern, on_close)
+            return await _until(opening, deadline, "the stream to open")
         except APIError as exc:
+            lease.streams -= 1
             self._on_failure(exc, pool, origin, lease)
             raise
         except BaseException:
+            lease.streams -= 1
             pool.release(origin, lease, connection_ok=True)
             limiter.release()
             raise
@@ -276,10 +336,15 @@ class ConcurrencyManager:
         connection_ok = not isinstance(exc, APIConnectionError)
         pool.release(origin, lease, connection_ok=connection_ok)
         self.limiter.release()
-        if self.aimd is not None and (
-            isinstance(exc, APITimeoutError)
-            or (isinstance(exc, APIStatusError) and exc.status_code in _OVERLOAD_STATUS)
-        ):
+        if isinstance(exc, APITimeoutError):
+            self.timeouts += 1
+            ewma = self.latency_ewma_s
+            if ewma is None or ewma < _SLOW_FRACTION * self._timeout_s:
+                self.timeouts_as_hangs += 1  # fast successes: a hang, not overload
+                return
+        elif not (isinstance(exc, APIStatusError) and exc.status_code in _OVERLOAD_STATUS):
+            return
+        if self.aimd is not None:
             self.aimd.on_overload()
 
     async def stop(self) -> None:
@@ -304,6 +369,8 @@ class ConcurrencyManager:
             "request_processor": {...} (when active)}``; the manager's own counters are
             ``requests``, ``failures``, ``in_flight``, ``limit``, ``max_limit``, ``waits``,
             ``wait_s``, ``peak_in_flight``, ``limit_increases``, ``limit_decreases``,
+            ``timeouts``, ``timeouts_as_hangs`` (timeouts that did not lower the limit: the
+            successes were fast), ``latency_ewma_s`` (moving average success latency, or None),
             ``health_checks``, ``processor_restarts``.
         """
         lim = self.limiter
@@ -319,6 +386,9 @@ class ConcurrencyManager:
                 "peak_in_flight": lim.peak_in_use,
                 "limit_increases": 0 if self.aimd is None else self.aimd.increases,
                 "limit_decreases": 0 if self.aimd is None else self.aimd.decreases,
+                "timeouts": self.timeouts,
+                "timeouts_as_hangs": self.timeouts_as_hangs,
+                "latency_ewma_s": self.latency_ewma_s,
                 "health_checks": self.health_checks,
                 "processor_restarts": self.processor_restarts,
             },
@@ -327,3 +397,14 @@ class ConcurrencyManager:
         if self.processor is not None:
             out["request_processor"] = self.processor.statistics()
         return out
+
+
+async def _until(waiting: Awaitable[_T], deadline: float | None, what: str) -> _T:
+    """Await ``waiting``, ending with APITimeoutError at ``deadline`` (``loop.time()``)."""
+    if deadline is None:
+        return await waiting
+    try:
+        async with asyncio.timeout_at(deadline):
+            return await waiting
+    except TimeoutError:
+        raise APITimeoutError(f"the request timeout passed while waiting for {what}") from None

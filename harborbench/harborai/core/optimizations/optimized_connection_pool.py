@@ -1,26 +1,28 @@
 """Connection pools of the optimized mode: the optimized one, and a basic one to roll back to.
 
 :class:`OptimizedConnectionPool` keeps one ``aiohttp.ClientSession`` per target origin, each with
-a keep-alive ``TCPConnector`` whose socket cap is ``max_size``. In front of each session sits a
-gate (an :class:`~..limiter.AsyncLimiter`) that admits at most the *current* limit of requests,
-one per connection; :meth:`OptimizedConnectionPool.adapt` moves that limit between ``min_size``
-and ``max_size`` at run time (aiohttp's connector has no public way to change its limit, so the
-gate carries the adaptive part and the connector the hard cap). Connection counters come from
-aiohttp request tracing (``TraceConfig``): ``on_connection_create_end`` counts new connections,
-``on_connection_reuseconn`` reused ones, ``on_connection_queued_start/end`` waits inside the
-connector. Health checks replace a session that is closed or keeps failing to connect; the old
-session is closed when its last request ends.
+a keep-alive connector. Its per-origin gate (an :class:`~..limiter.AsyncLimiter`) is the one
+limit on connections: it admits at most the *current* limit of requests, one per connection, and
+:meth:`OptimizedConnectionPool.adapt` moves that limit between ``min_size`` and ``max_size`` at run
+time. The connector itself is unlimited (``limit=0``), so no request is queued twice (aiohttp's
+connector has no public way to change its limit, so the gate carries the limit). Connection
+counters come from the connector (:class:`CountingConnector`): it counts the connections it
+creates and those it hands out, with no aiohttp request tracing on the request path (tracing
+awaits about six signals per request; issue 15 measured it at 6% of the client's CPU). Health
+checks replace a session that is closed or keeps failing to connect, but never one that is
+serving streams (its open streams would be cut); a replaced (retired) session is closed when its
+last request ends, and :meth:`OptimizedConnectionPool.aclose` closes every retired session still
+open.
 
 :class:`BasicConnectionPool` is what ``use_optimized_connection_pool: false`` gives: one plain
-session per origin with a fixed connector limit of ``connection_pool_size``, no tracing, no
+session per origin with a fixed connector limit of ``connection_pool_size``, no counters, no
 adaptation, no health checks.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-from types import SimpleNamespace
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
@@ -28,7 +30,7 @@ import aiohttp
 from harborbench.harborai.config import PoolConfig
 from harborbench.harborai.core.limiter import AsyncLimiter
 
-__all__ = ["BasicConnectionPool", "OptimizedConnectionPool", "PoolLease"]
+__all__ = ["BasicConnectionPool", "CountingConnector", "OptimizedConnectionPool", "PoolLease"]
 
 _GROW_WAIT_RATIO = 0.05
 """Grow the gate when more than this fraction of the window's acquisitions had to wait."""
@@ -40,28 +42,67 @@ _FAILURES_BEFORE_REPLACE = 3
 """Consecutive connection failures after which the health check replaces a session."""
 
 
+class CountingConnector(aiohttp.TCPConnector):
+    """An aiohttp ``TCPConnector`` that counts connections created and handed out.
+
+    ``connections_created`` counts connections opened by ``_create_connection`` (aiohttp's hook
+    for a new connection, only on that path); ``connections_handed_out`` counts every successful
+    ``connect()``, new or reused, so reused = handed out - created. The overrides add one
+    coroutine frame per request, against the six awaited trace signals of ``TraceConfig``.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.connections_created = 0
+        self.connections_handed_out = 0
+
+    async def connect(self, req: Any, traces: Any, timeout: Any) -> Any:
+        conn = await super().connect(req, traces, timeout)
+        self.connections_handed_out += 1
+        return conn
+
+    async def _create_connection(self, req: Any, traces: Any, timeout: Any) -> Any:
+        proto = await super()._create_connection(req, traces, timeout)
+        self.connections_created += 1
+        return proto
+
+
 class PoolLease:
     """One origin's session and its bookkeeping; what :meth:`acquire` hands out.
 
     Attributes:
         session: the aiohttp session to send on.
-        in_use: int, requests currently holding this lease.
+        in_use: int, requests currently holding this lease (open streams included).
+        streams: int, open streams among them (the caller counts them: ``streams += 1`` when
+            a stream opens on the lease, ``-= 1`` when it ends); a health check does not
+            replace a session with open streams.
         retired: bool, the session was replaced and is closed when ``in_use`` reaches 0.
     """
 
-    __slots__ = ("in_use", "retired", "session")
+    __slots__ = ("in_use", "retired", "session", "streams")
 
     def __init__(self, session: aiohttp.ClientSession) -> None:
         self.session = session
         self.in_use = 0
+        self.streams = 0
         self.retired = False
 
 
 class _Origin:
-    __slots__ = ("consecutive_failures", "gate", "lease", "window_acquisitions", "window_waits")
+    __slots__ = (
+        "consecutive_failures",
+        "gate",
+        "headers",
+        "lease",
+        "window_acquisitions",
+        "window_waits",
+    )
 
-    def __init__(self, lease: PoolLease, gate: AsyncLimiter) -> None:
+    def __init__(
+        self, lease: PoolLease, gate: AsyncLimiter, headers: Mapping[str, str] | None
+    ) -> None:
         self.lease = lease
+        self.headers = headers
         self.gate = gate
         self.consecutive_failures = 0
         self.window_acquisitions = 0
@@ -88,70 +129,71 @@ class OptimizedConnectionPool:
         self._config = config
         self._keepalive_timeout_s = keepalive_timeout_s
         self._origins: dict[str, _Origin] = {}
+        self._retired: set[PoolLease] = set()  # replaced leases whose session is still open
         self._closing: set[asyncio.Task[None]] = set()
         self._closed = False
-        self._trace = aiohttp.TraceConfig()
-        self._trace.on_connection_create_end.append(self._on_create_end)
-        self._trace.on_connection_reuseconn.append(self._on_reuse)
-        self._trace.on_connection_queued_start.append(self._on_queued_start)
-        self._trace.on_connection_queued_end.append(self._on_queued_end)
-        self.connections_created = 0
-        self.connections_reused = 0
-        self.connector_waits = 0
-        self.connector_wait_ns = 0
+        self._connectors: list[CountingConnector] = []
         self.connection_failures = 0
         self.sessions_created = 0
         self.sessions_replaced = 0
         self.limit_increases = 0
         self.limit_decreases = 0
 
-    # --- tracing callbacks (aiohttp awaits them on the request path) -----------------------
-    async def _on_create_end(self, _s: Any, _ctx: SimpleNamespace, _p: Any) -> None:
-        self.connections_created += 1
-
-    async def _on_reuse(self, _s: Any, _ctx: SimpleNamespace, _p: Any) -> None:
-        self.connections_reused += 1
-
-    async def _on_queued_start(self, _s: Any, ctx: SimpleNamespace, _p: Any) -> None:
-        ctx.queued_ns = time.perf_counter_ns()
-
-    async def _on_queued_end(self, _s: Any, ctx: SimpleNamespace, _p: Any) -> None:
-        self.connector_waits += 1
-        self.connector_wait_ns += time.perf_counter_ns() - getattr(
-            ctx, "queued_ns", time.perf_counter_ns()
-        )
-
     # --- sessions --------------------------------------------------------------------------
-    def _new_session(self) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(
-            limit=self._config.max_size,
+    def _new_session(self, headers: Mapping[str, str] | None) -> aiohttp.ClientSession:
+        connector = CountingConnector(
+            limit=0,  # the gate is the limit (one limiter, not two)
             limit_per_host=0,
             keepalive_timeout=self._keepalive_timeout_s,
         )
+        self._connectors.append(connector)
         self.sessions_created += 1
-        return aiohttp.ClientSession(
-            connector=connector, trace_configs=[self._trace], auto_decompress=True
-        )
+        return aiohttp.ClientSession(connector=connector, headers=headers, auto_decompress=True)
 
-    def _origin(self, origin: str) -> _Origin:
+    def _origin(self, origin: str, headers: Mapping[str, str] | None) -> _Origin:
         entry = self._origins.get(origin)
         if entry is None:
             if self._closed:
                 raise RuntimeError("connection pool is closed")
-            entry = _Origin(PoolLease(self._new_session()), AsyncLimiter(self._config.initial_size))
+            session = self._new_session(headers)
+            entry = _Origin(PoolLease(session), AsyncLimiter(self._config.initial_size), headers)
             self._origins[origin] = entry
         return entry
 
-    async def acquire(self, origin: str) -> PoolLease:
+    def try_acquire(
+        self, origin: str, headers: Mapping[str, str] | None = None
+    ) -> PoolLease | None:
+        """Take a connection slot of ``origin`` if one is free now, without waiting.
+
+        Args:
+            origin: str, the pool key: ``scheme://host:port``, plus anything that must not
+                share a session (the client adds the provider's name: its credentials).
+            headers: default headers of the session, used when it is created (the provider's
+                JSON headers: sending them as session defaults saves aiohttp merging a dict of
+                headers into every request).
+
+        Returns:
+            the lease (give it back with :meth:`release` exactly once), or None when the
+            caller must ``await`` :meth:`acquire`.
+        """
+        entry = self._origins.get(origin) or self._origin(origin, headers)
+        if not entry.gate.try_acquire():
+            return None
+        entry.window_acquisitions += 1
+        lease = entry.lease
+        lease.in_use += 1
+        return lease
+
+    async def acquire(self, origin: str, headers: Mapping[str, str] | None = None) -> PoolLease:
         """Wait for a connection slot of ``origin`` and return the lease to send on.
 
         Args:
-            origin: str, ``scheme://host:port``.
+            origin, headers: as in :meth:`try_acquire`.
 
         Returns:
             the lease; give it back with :meth:`release` exactly once.
         """
-        entry = self._origins.get(origin) or self._origin(origin)
+        entry = self._origins.get(origin) or self._origin(origin, headers)
         gate = entry.gate
         entry.window_acquisitions += 1
         if not gate.try_acquire():
@@ -170,18 +212,22 @@ class OptimizedConnectionPool:
             connection_ok: bool, False when the request failed to connect or the connection
                 broke (counts toward the health check's replacement threshold).
         """
-        entry = self._origins[origin]
-        entry.gate.release()
         lease.in_use -= 1
-        if connection_ok:
-            entry.consecutive_failures = 0
-        else:
-            self.connection_failures += 1
-            entry.consecutive_failures += 1
+        entry = self._origins.get(origin)
+        if entry is not None:  # None once aclose() ran: the session is closed already
+            entry.gate.release()
+            if connection_ok:
+                entry.consecutive_failures = 0
+            else:
+                self.connection_failures += 1
+                entry.consecutive_failures += 1
         if lease.retired and lease.in_use == 0:
             self._close_later(lease)
 
     def _close_later(self, lease: PoolLease) -> None:
+        if lease not in self._retired:
+            return  # closed already (by aclose, or by an earlier call)
+        self._retired.discard(lease)
         task = asyncio.get_running_loop().create_task(lease.session.close())
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
@@ -211,7 +257,11 @@ class OptimizedConnectionPool:
                     self.limit_decreases += 1
 
     def health_check(self) -> int:
-        """Replace every session that is closed or failed to connect 3 times in a row.
+        """Replace every session that is closed, or failed to connect 3 times in a row and
+        serves no open stream (replacing it would cut them; it is checked again next time).
+
+        The replaced session is retired: closed as soon as its last request ends, or by
+        :meth:`aclose`.
 
         Returns:
             int, the number of sessions replaced by this call.
@@ -219,12 +269,16 @@ class OptimizedConnectionPool:
         replaced = 0
         for entry in self._origins.values():
             lease = entry.lease
-            if lease.session.closed or entry.consecutive_failures >= _FAILURES_BEFORE_REPLACE:
-                entry.lease = PoolLease(self._new_session())
+            closed = lease.session.closed
+            failing = entry.consecutive_failures >= _FAILURES_BEFORE_REPLACE
+            if closed or (failing and lease.streams == 0):
+                entry.lease = PoolLease(self._new_session(entry.headers))
                 entry.consecutive_failures = 0
                 lease.retired = True
-                if lease.in_use == 0 and not lease.session.closed:
-                    self._close_later(lease)
+                if not closed:
+                    self._retired.add(lease)
+                    if lease.in_use == 0:
+                        self._close_later(lease)
                 replaced += 1
         self.sessions_replaced += replaced
         return replaced
@@ -235,34 +289,38 @@ class OptimizedConnectionPool:
         return None if entry is None else entry.gate.limit
 
     async def aclose(self) -> None:
-        """Close every session (current and retired) and wait until they are closed."""
+        """Close every session, current and retired (even with requests still on it), and wait
+        until they are closed."""
         self._closed = True
         for entry in self._origins.values():
             if not entry.lease.session.closed:
                 await entry.lease.session.close()
         self._origins.clear()
+        retired, self._retired = self._retired, set()
+        for lease in retired:
+            await lease.session.close()
         if self._closing:
             await asyncio.gather(*self._closing)
 
     def statistics(self) -> dict[str, int | float]:
-        """Counters: connections new/reused (from aiohttp tracing), waits, limits, sessions.
+        """Counters: connections new/reused (from the connectors), waits, limits, sessions.
 
         Returns:
-            ``connections_created``, ``connections_reused``, ``gate_waits`` and ``gate_wait_s``
-            (requests that waited for a slot of the adaptive limit, and seconds waited),
-            ``connector_waits``/``connector_wait_s`` (waits inside aiohttp's connector),
-            ``connection_failures``, ``sessions_created``, ``sessions_replaced``,
-            ``limit_increases``, ``limit_decreases``, ``origins``, ``limit`` (sum over origins),
-            ``in_use``.
+            ``connections_created``, ``connections_reused`` (connections handed out minus those
+            created, over every session including replaced ones), ``gate_waits`` and
+            ``gate_wait_s`` (requests that waited for a slot of the adaptive limit, and seconds
+            waited; the connector never waits: it is unlimited), ``connection_failures``,
+            ``sessions_created``, ``sessions_replaced``, ``limit_increases``,
+            ``limit_decreases``, ``origins``, ``limit`` (sum over origins), ``in_use``.
         """
         gates = [e.gate for e in self._origins.values()]
+        created = sum(c.connections_created for c in self._connectors)
+        handed_out = sum(c.connections_handed_out for c in self._connectors)
         return {
-            "connections_created": self.connections_created,
-            "connections_reused": self.connections_reused,
+            "connections_created": created,
+            "connections_reused": handed_out - created,
             "gate_waits": sum(g.waits for g in gates),
             "gate_wait_s": sum(g.wait_ns for g in gates) / 1e9,
-            "connector_waits": self.connector_waits,
-            "connector_wait_s": self.connector_wait_ns / 1e9,
             "connection_failures": self.connection_failures,
             "sessions_created": self.sessions_created,
             "sessions_replaced": self.sessions_replaced,
@@ -290,18 +348,23 @@ class BasicConnectionPool:
         self._closed = False
         self.sessions_created = 0
 
-    async def acquire(self, origin: str) -> PoolLease:
-        """Return the origin's session lease (created on first use)."""
+    def try_acquire(self, origin: str, headers: Mapping[str, str] | None = None) -> PoolLease:
+        """Return the origin's session lease (created on first use, with ``headers`` as its
+        default headers); never waits."""
         lease = self._leases.get(origin)
         if lease is None:
             if self._closed:
                 raise RuntimeError("connection pool is closed")
             connector = aiohttp.TCPConnector(limit=self._size)
-            lease = PoolLease(aiohttp.ClientSession(connector=connector))
+            lease = PoolLease(aiohttp.ClientSession(connector=connector, headers=headers))
             self._leases[origin] = lease
             self.sessions_created += 1
         lease.in_use += 1
         return lease
+
+    async def acquire(self, origin: str, headers: Mapping[str, str] | None = None) -> PoolLease:
+        """The same as :meth:`try_acquire` (aiohttp's connector queues beyond ``size``)."""
+        return self.try_acquire(origin, headers)
 
     def release(self, origin: str, lease: PoolLease, *, connection_ok: bool) -> None:
         """Give back a lease taken by :meth:`acquire` (``connection_ok`` is ignored)."""

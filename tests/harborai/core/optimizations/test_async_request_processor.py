@@ -46,10 +46,13 @@ def config(**kw: Any) -> ProcessorConfig:
     return ProcessorConfig(**base)
 
 
-def recorder() -> tuple[list[bytes], Callable[[RequestSpec], Awaitable[bytes]]]:
+Send = Callable[[RequestSpec, float | None], Awaitable[Any]]
+
+
+def recorder() -> tuple[list[bytes], Send]:
     seen: list[bytes] = []
 
-    async def execute(s: RequestSpec) -> bytes:
+    async def execute(s: RequestSpec, deadline: float | None = None) -> bytes:
         seen.append(s.body)
         await asyncio.sleep(0)
         return s.body.upper()
@@ -104,7 +107,7 @@ async def test_micro_batching_dispatches_queued_requests_together() -> None:
     running = 0
     peak = 0
 
-    async def execute(s: RequestSpec) -> bytes:
+    async def execute(s: RequestSpec, deadline: float | None = None) -> bytes:
         nonlocal running, peak
         running += 1
         peak = max(peak, running)
@@ -121,10 +124,10 @@ async def test_micro_batching_dispatches_queued_requests_together() -> None:
     assert proc.statistics()["batches"] == 2
 
 
-def failing(errors: list[Exception]) -> tuple[list[int], Callable[[RequestSpec], Awaitable[str]]]:
+def failing(errors: list[Exception]) -> tuple[list[int], Send]:
     calls = [0]
 
-    async def execute(s: RequestSpec) -> str:
+    async def execute(s: RequestSpec, deadline: float | None = None) -> str:
         calls[0] += 1
         if errors:
             raise errors.pop(0)
@@ -202,16 +205,28 @@ async def test_backoff_is_full_jitter_within_the_exponential_cap() -> None:
     proc = AsyncRequestProcessor(
         config(retry=RetryConfig(5, 0.1, 0.25, 0.2)), failing([])[1], rng=random.Random(7)
     )
-    item = type("I", (), {"attempt": 0})()
-    delays = []
-    for attempt in range(4):
-        item.attempt = attempt
-        delays.append(proc._retry_delay(item, APIStatusError(503)))  # type: ignore[arg-type]
+    delays = [proc._retry_delay(attempt, APIStatusError(503), None) for attempt in range(4)]
     caps = [0.1, 0.2, 0.25, 0.25]
     assert all(d is not None and 0.0 <= d <= cap for d, cap in zip(delays, caps, strict=True))
-    item.attempt = 0
-    assert proc._retry_delay(item, APIStatusError(429, retry_after_s=0.2)) == 0.2  # type: ignore[arg-type]
-    assert proc._retry_delay(item, APIStatusError(429, retry_after_s=9.0)) is None  # type: ignore[arg-type]
+    assert len(set(delays)) == 4  # jittered, not fixed
+
+
+async def test_retry_after_is_a_floor_plus_jitter_and_honoured_up_to_the_deadline() -> None:
+    proc = AsyncRequestProcessor(
+        config(retry=RetryConfig(5, 0.1, 0.25, 0.2)), failing([])[1], rng=random.Random(7)
+    )
+    now = asyncio.get_running_loop().time()
+    after = [proc._retry_delay(0, APIStatusError(429, retry_after_s=0.2), None) for _ in range(50)]
+    assert all(d is not None and 0.2 <= d <= 0.3 for d in after)  # never earlier than asked
+    assert len(set(after)) == 50  # a burst of 429s does not come back in one instant
+    # Longer than max_delay_s (0.25 s) but inside the deadline: honoured (before: no retry).
+    long = proc._retry_delay(0, APIStatusError(429, retry_after_s=9.0), now + 60.0)
+    assert long is not None and 9.0 <= long <= 9.1
+    # Jitter never pushes the retry past the deadline; a delay reaching it means no retry.
+    tight = proc._retry_delay(0, APIStatusError(429, retry_after_s=9.0), now + 9.05)
+    assert tight is not None and 9.0 <= tight < 9.05
+    assert proc._retry_delay(0, APIStatusError(429, retry_after_s=9.0), now + 8.9) is None
+    assert proc._retry_delay(0, APIStatusError(503), now - 1.0) is None
 
 
 def test_token_bucket_reserves_exactly() -> None:
@@ -239,7 +254,7 @@ async def test_rate_limited_processor_counts_waits() -> None:
 async def test_stop_fails_queued_and_delayed_requests_and_leaves_no_task() -> None:
     gate = asyncio.Event()
 
-    async def execute(s: RequestSpec) -> str:
+    async def execute(s: RequestSpec, deadline: float | None = None) -> str:
         if s.body == b"retry":
             raise APIStatusError(429, retry_after_s=5.0)
         await gate.wait()
@@ -283,4 +298,136 @@ async def test_abandoned_caller_is_skipped() -> None:
     assert await proc.submit(spec(b"kept")) == b"KEPT"
     await proc.stop()
     assert seen == [b"kept"]
+    assert proc.statistics()["abandoned"] == 1
+
+
+async def test_direct_path_skips_the_queue_but_counts_and_limits() -> None:
+    running = 0
+    peak = 0
+
+    async def execute(s: RequestSpec, deadline: float | None = None) -> bytes:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.001)
+        running -= 1
+        return s.body
+
+    proc = AsyncRequestProcessor(config(workers=3), execute)
+    proc.start()
+    assert proc.direct_path
+    results = await asyncio.gather(*(proc.call(spec(bytes([65 + i]))) for i in range(10)))
+    stats = proc.statistics()
+    await proc.stop()
+    assert results == [bytes([65 + i]) for i in range(10)]
+    assert peak == 3  # still at most `workers` at once
+    assert (stats["submitted"], stats["completed"], stats["direct"]) == (10, 10, 3)
+    assert stats["queue_depth"] == 0
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        {"max_batch_size": 2},
+        {"coalesce_identical": True},
+        {"rate_limit": RateLimitConfig(rate_per_s=1000.0, burst=10)},
+    ],
+)
+async def test_queue_features_turn_the_direct_path_off(option: dict[str, Any]) -> None:
+    _, execute = recorder()
+    proc = AsyncRequestProcessor(config(**option), execute)
+    proc.start()
+    assert not proc.direct_path
+    assert await proc.call(spec(b"x")) == b"X"
+    await proc.stop()
+    assert proc.statistics()["direct"] == 0
+
+
+async def test_waiting_requests_keep_their_priority_order_behind_a_direct_one() -> None:
+    gate = asyncio.Event()
+    seen: list[bytes] = []
+
+    async def execute(s: RequestSpec, deadline: float | None = None) -> bytes:
+        seen.append(s.body)
+        if s.body == b"first":
+            await gate.wait()
+        return s.body
+
+    proc = AsyncRequestProcessor(config(workers=1), execute)
+    proc.start()
+    first = asyncio.ensure_future(proc.call(spec(b"first")))
+    await asyncio.sleep(0)
+    low = asyncio.ensure_future(proc.call(spec(b"low"), priority=5))
+    high = asyncio.ensure_future(proc.call(spec(b"high"), priority=0))
+    await asyncio.sleep(0)
+    gate.set()
+    assert await asyncio.gather(first, low, high) == [b"first", b"low", b"high"]
+    await proc.stop()
+    assert seen == [b"first", b"high", b"low"]
+    assert proc.statistics()["direct"] == 1
+
+
+async def test_direct_path_retries_with_the_same_rule() -> None:
+    calls, execute = failing([APIStatusError(503), APIConnectionError("x", maybe_executed=True)])
+    proc = AsyncRequestProcessor(config(), execute, rng=random.Random(1))
+    proc.start()
+    assert await proc.call(spec(b"x")) == "ok"
+    stats = proc.statistics()
+    await proc.stop()
+    assert calls == [3]
+    assert (stats["retries"], stats["retries_after_reset"], stats["direct"]) == (2, 1, 1)
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["direct", "queued"])
+async def test_retries_after_a_reset_are_counted_apart(direct: bool) -> None:
+    refused = APIConnectionError("refused")  # never reached the server
+    reset = APIConnectionError("reset", maybe_executed=True)
+    timeout = APITimeoutError("slow")
+    calls, execute = failing([refused, reset, timeout])
+    retry = RetryConfig(max_retries=3, base_delay_s=0.001, max_delay_s=0.001, budget_ratio=0.2)
+    proc = AsyncRequestProcessor(config(retry=retry), execute, rng=random.Random(1))
+    proc.start()
+    result = await (proc.call(spec(b"x")) if direct else proc.submit(spec(b"x")))
+    stats = proc.statistics()
+    await proc.stop()
+    assert result == "ok" and calls == [4]
+    assert (stats["retries"], stats["retries_after_reset"], stats["retries_after_timeout"]) == (
+        3,
+        1,
+        1,
+    )
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["direct", "queued"])
+async def test_no_retry_once_the_delay_would_pass_the_deadline(direct: bool) -> None:
+    calls, execute = failing([APIStatusError(429, retry_after_s=5.0)])
+    proc = AsyncRequestProcessor(config(), execute)
+    proc.start()
+    deadline = asyncio.get_running_loop().time() + 1.0
+    with pytest.raises(APIStatusError):
+        if direct:
+            await proc.call(spec(b"x"), deadline=deadline)
+        else:
+            await proc.submit(spec(b"x"), deadline=deadline)
+    await proc.stop()
+    assert calls == [1] and proc.statistics()["retries"] == 0
+
+
+async def test_a_queued_request_ends_at_its_deadline() -> None:
+    gate = asyncio.Event()
+
+    async def execute(s: RequestSpec, deadline: float | None = None) -> str:
+        await gate.wait()
+        return "late"
+
+    proc = AsyncRequestProcessor(config(workers=1), execute)
+    proc.start()
+    loop = asyncio.get_running_loop()
+    blocker = asyncio.ensure_future(proc.call(spec(b"a")))
+    await asyncio.sleep(0)
+    with pytest.raises(APITimeoutError, match="queue"):
+        await proc.call(spec(b"b"), deadline=loop.time() + 0.05)
+    gate.set()
+    assert await blocker == "late"
+    await proc.stop()
     assert proc.statistics()["abandoned"] == 1

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import pytest
+
 from harborbench.harborai.config import resolve_config
 from harborbench.harborai.core.limiter import AsyncLimiter
 from harborbench.harborai.core.optimizations.concurrency_manager import (
@@ -12,7 +14,7 @@ from harborbench.harborai.core.optimizations.concurrency_manager import (
     ConcurrencyManager,
 )
 from harborbench.harborai.core.provider import RequestSpec, build_body, make_plugin
-from harborbench.harborai.errors import APIStatusError
+from harborbench.harborai.errors import APIStatusError, APITimeoutError, StreamError
 from tests.harborai.conftest import FixtureServer
 
 MSGS = [{"role": "user", "content": "hi"}]
@@ -129,3 +131,78 @@ async def test_monitor_runs_health_checks_and_zero_turns_it_off(server: FixtureS
     await off.start()
     assert len(asyncio.all_tasks()) == 1 + off._config.processor.workers  # no monitor task
     await off.stop()
+
+
+async def test_health_check_does_not_replace_a_session_serving_a_stream(
+    server: FixtureServer,
+) -> None:
+    manager, spec = _manager(server, connection_pool={"health_check_interval_s": 0})
+    await manager.start()
+    stream_spec = RequestSpec(spec.plugin, build_body("m", MSGS, True, {}), True)
+    stream = await manager.execute(stream_spec)
+    pool = manager.pool
+    entry = pool._origins[spec.plugin.pool_key]  # type: ignore[union-attr]
+    entry.consecutive_failures = 3  # as after three failed connections
+    manager.check_health()
+    assert pool.statistics()["sessions_replaced"] == 0
+    chunks = [c async for c in stream]  # type: ignore[union-attr]
+    assert chunks and entry.lease.streams == 0
+    entry.consecutive_failures = 3
+    manager.check_health()
+    assert pool.statistics()["sessions_replaced"] == 1
+    await manager.stop()
+
+
+async def test_streams_closed_early_or_malformed_are_no_connection_failures(
+    server: FixtureServer,
+) -> None:
+    """A caller closing a stream early (the engine at the end of its window) or a stream that
+    ends without [DONE] says nothing against the connection: no health-check replacement."""
+    manager, spec = _manager(server, connection_pool={"health_check_interval_s": 0})
+    await manager.start()
+    stream_spec = RequestSpec(spec.plugin, build_body("m", MSGS, True, {}), True)
+    for _ in range(3):
+        stream = await manager.execute(stream_spec)
+        await stream.__anext__()  # type: ignore[union-attr]
+        await stream.aclose()  # type: ignore[union-attr]
+    server.script(*({"stream_cut": True} for _ in range(3)))
+    for _ in range(3):
+        stream = await manager.execute(stream_spec)
+        with contextlib.suppress(StreamError):
+            async for _chunk in stream:  # type: ignore[union-attr]
+                pass
+    stats = manager.statistics()
+    assert stats["connection_pool"]["connection_failures"] == 0
+    assert stats["concurrency_manager"]["failures"] >= 3  # the cut answers were incomplete
+    manager.check_health()
+    assert manager.statistics()["connection_pool"]["sessions_replaced"] == 0
+    await manager.stop()
+
+
+async def test_a_hang_while_successes_are_fast_leaves_the_limit(server: FixtureServer) -> None:
+    # Before: every timeout cut the limit, so a target that hangs 10% of its answers drove it
+    # to ~10 and kept it there.
+    manager, spec = _manager(server, max_concurrent_requests=20, timeout_s=0.3)
+    await manager.start()
+    await manager.execute(spec)  # a fast success
+    server.script({"delay_s": 3.0})
+    with pytest.raises(APITimeoutError):
+        await manager.execute(spec)
+    stats = manager.statistics()["concurrency_manager"]
+    await manager.stop()
+    assert (stats["limit"], stats["limit_decreases"]) == (20, 0)
+    assert (stats["timeouts"], stats["timeouts_as_hangs"]) == (1, 1)
+
+
+async def test_a_timeout_while_successes_are_slow_lowers_the_limit(server: FixtureServer) -> None:
+    manager, spec = _manager(server, max_concurrent_requests=20, timeout_s=1.0)
+    await manager.start()
+    server.script({"delay_s": 0.6}, {"delay_s": 3.0})  # slow success (>= half the timeout)
+    await manager.execute(spec)
+    with pytest.raises(APITimeoutError):
+        await manager.execute(spec)
+    stats = manager.statistics()["concurrency_manager"]
+    await manager.stop()
+    assert stats["latency_ewma_s"] >= 0.5
+    assert (stats["limit"], stats["limit_decreases"]) == (18, 1)
+    assert (stats["timeouts"], stats["timeouts_as_hangs"]) == (1, 0)

@@ -113,3 +113,54 @@ async def test_basic_pool_works_and_closes(server: FixtureServer) -> None:
     assert pool.statistics() == {"sessions_created": 1, "origins": 1, "in_use": 0}
     await pool.aclose()
     assert server.connections <= 2
+
+
+async def _fail_three_times(pool: OptimizedConnectionPool, origin: str) -> None:
+    for _ in range(3):
+        lease = await pool.acquire(origin)
+        pool.release(origin, lease, connection_ok=False)
+
+
+async def test_health_check_keeps_a_session_that_serves_streams(server: FixtureServer) -> None:
+    pool = OptimizedConnectionPool(pool_config())
+    origin = f"http://127.0.0.1:{server.port}"
+    streaming = await pool.acquire(origin)
+    streaming.streams += 1  # what the concurrency manager does when a stream opens
+    await _fail_three_times(pool, origin)
+    assert pool.health_check() == 0  # replacing it would cut the open stream
+    assert pool._origins[origin].lease is streaming
+    streaming.streams -= 1
+    pool.release(origin, streaming, connection_ok=True)
+    await _fail_three_times(pool, origin)
+    assert pool.health_check() == 1  # no stream any more: the failing session is replaced
+    await pool.aclose()
+
+
+async def test_aclose_closes_a_retired_session_that_is_still_in_use(
+    server: FixtureServer,
+) -> None:
+    pool = OptimizedConnectionPool(pool_config())
+    origin = f"http://127.0.0.1:{server.port}"
+    busy = await pool.acquire(origin)
+    await _fail_three_times(pool, origin)
+    assert pool.health_check() == 1
+    assert busy.retired and not busy.session.closed  # still serving its request
+    await pool.aclose()
+    assert busy.session.closed  # no "Unclosed connector" later
+    pool.release(origin, busy, connection_ok=True)  # a late release after close is harmless
+    assert busy.in_use == 0
+
+
+async def test_a_retired_session_is_closed_when_its_last_request_ends(
+    server: FixtureServer,
+) -> None:
+    pool = OptimizedConnectionPool(pool_config())
+    origin = f"http://127.0.0.1:{server.port}"
+    busy = await pool.acquire(origin)
+    await _fail_three_times(pool, origin)
+    assert pool.health_check() == 1
+    pool.release(origin, busy, connection_ok=True)
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert busy.session.closed
+    await pool.aclose()
