@@ -87,7 +87,7 @@ def resolve_result(arg: str, reports: Path) -> RunResult:
     """
     from harborbench.result import load_result
 
-    return load_result(resolve_result_path(arg, reports))
+    return load_result(resolve_result_path(arg, reports), command="compare")
 
 
 def resolve_result_path(arg: str, reports: Path) -> Path:
@@ -102,28 +102,26 @@ def resolve_result_path(arg: str, reports: Path) -> Path:
         :func:`harborbench.result.load_result` reports a missing file).
 
     Raises:
-        ResultFileError: no such run, not a valid run name, or the file is the result of a
-            tune sweep, a comparison or a rollback-check report.
+        ResultFileError: no such run, not a valid run name, or a comparison folder (the kind of
+            a file is checked when it is loaded).
     """
-    from harborbench.cli.inputs import refuse_other_outputs, refuse_tune_result
+    from harborbench.cli.inputs import refuse_comparison_folder
     from harborbench.report.files import run_dir
 
     path = Path(arg)
     if path.is_file() or arg.endswith(".json") or "/" in arg:
-        refuse_other_outputs(path / "result.json" if path.is_dir() else path, "compare")
-        refuse_tune_result(path, "compare")
+        refuse_comparison_folder(path / "result.json" if path.is_dir() else path, "compare")
         return path
     try:
         folder = run_dir(reports, arg)
     except ValueError as exc:
         raise ResultFileError(f"{arg!r} is neither a result file nor a run name: {exc}.") from None
-    refuse_other_outputs(folder / "result.json", "compare")
+    refuse_comparison_folder(folder / "result.json", "compare")
     if not (folder / "result.json").exists():
         raise ResultFileError(
             f"no run named {arg!r}: {folder / 'result.json'} does not exist.",
             hint="Run `harborbench run PROFILE` first (or give the path to a result.json).",
         )
-    refuse_tune_result(folder / "result.json", "compare")
     return folder / "result.json"
 
 
@@ -328,9 +326,9 @@ def compare_command(
         from harborbench.result import load_result
 
         path_a = resolve_result_path(a, reports)
-        result_a = load_result(path_a)
+        result_a = load_result(path_a, command="compare")
         path_b = resolve_result_path(b, reports)
-        result_b = load_result(path_b)
+        result_b = load_result(path_b, command="compare")
         check_run_folder(
             run_dir(reports, f"compare-{result_a.name}-{result_b.name}"), "the comparison folder"
         )

@@ -42,7 +42,7 @@ Examples:
 
   harborbench run profiles/steady.yaml --workers auto    # one shard process per core
 
-  harborbench run profiles/steady.yaml --ray local --workers 2   # needs harborbench[ray]
+  harborbench run profiles/steady.yaml --ray local --workers 2   # needs the ray extra
 
   harborbench run profiles/steady.yaml --loop uvloop   # needs: pip install 'harborbench[uvloop]'
 
@@ -70,7 +70,7 @@ def run_command(
     ),
     ray: str | None = typer.Option(
         None, "--ray", metavar="local|auto|HOST:PORT",
-        help="Run the shards as Ray actors (pip install 'harborbench[ray]').",
+        help="Run the shards as Ray actors (pip install 'harborbench\\[ray]').",
     ),
     placement: str | None = typer.Option(
         None, "--placement", metavar="spread|strict-spread",
@@ -216,6 +216,8 @@ def scaleout_plan(
     Raises:
         UserInputError: a bad combination or value, or Ray not installed (exit 2).
     """
+    if workers is None and ray is None and placement is None:
+        return None
     from harborbench.scaleout.coordinator import check_split, resolve_workers
 
     n = resolve_workers(workers) if workers is not None else None

@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict
 
 from harborbench.compare import bootstrap as cs
 
-COMPARISON_SCHEMA_VERSION = 1
+#: Version of ``comparison.json``. History: 1: first version (0.1.0); 2: ``kind``.
+COMPARISON_SCHEMA_VERSION = 2
 
 
 class _Model(BaseModel):
@@ -200,7 +201,8 @@ class Comparison(_Model):
     the comparison then covers the complete rounds measured before the stop.
     """
 
-    schema_version: int
+    schema_version: int = COMPARISON_SCHEMA_VERSION
+    kind: Literal["comparison"] = "comparison"
     a: RunRef
     b: RunRef
     confidence: float

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from harborbench.engine.clock import NS_PER_S
 from harborbench.engine.recorder import Interval, Recorder
 from harborbench.engine.request import RequestSender
 from harborbench.engine.schedule import LoadPlan
@@ -28,6 +27,7 @@ from harborbench.result import (
     TokenFigures,
     TrialResult,
 )
+from harborbench.units import NS_PER_S
 
 if TYPE_CHECKING:
     from harborbench.profile import Profile

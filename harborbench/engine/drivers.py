@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from harborbench.engine.clock import NS_PER_S, Clock
+from harborbench.engine.clock import Clock
 from harborbench.engine.schedule import LoadPlan, arrival_blocks_ns
+from harborbench.units import NS_PER_S
 
 #: The open-loop driver yields to the event loop at least once per this many arrivals handled
 #: without sleeping, whatever the rate: a generator that is behind still lets responses, the

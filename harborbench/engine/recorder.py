@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from harborbench.engine.clock import NS_PER_S
 from harborbench.metrics.goodput import SloLimits, meets_slo, request_tpot_ns
 from harborbench.metrics.histogram import LatencyHistogram
+from harborbench.units import NS_PER_S
 
 
 @dataclass(slots=True)

@@ -11,11 +11,11 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from harborbench.engine.clock import NS_PER_S
 from harborbench.engine.dataset import text_chars
 from harborbench.engine.prompts import CHARS_PER_TOKEN
 from harborbench.engine.recorder import Recorder, StreamSample
 from harborbench.harborai import errors as hx
+from harborbench.units import NS_PER_S
 
 
 def classify_failure(exc: BaseException) -> str:

@@ -24,7 +24,7 @@ import numpy.typing as npt
 
 from harborbench import __version__
 from harborbench.engine.assemble import interval_rows, trial_result
-from harborbench.engine.clock import NS_PER_S, Clock
+from harborbench.engine.clock import Clock
 from harborbench.engine.drivers import drive_closed_loop, drive_open_loop
 from harborbench.engine.progress import Progress, ProgressCallback
 from harborbench.engine.prompts import RequestFactory
@@ -41,7 +41,7 @@ from harborbench.errors import (
     RunFailedError,
     TargetUnreachableError,
 )
-from harborbench.gates import GateThresholds, evaluate_gates
+from harborbench.gates import evaluate_gates
 from harborbench.harborai import create_fast_client
 from harborbench.harborai.errors import ConfigError
 from harborbench.metrics.goodput import SloLimits
@@ -59,6 +59,7 @@ from harborbench.result import (
     RunResult,
     TrialResult,
 )
+from harborbench.units import NS_PER_S
 
 if TYPE_CHECKING:
     from harborbench.mockserver.process import MockServer
@@ -452,20 +453,6 @@ async def _tick(
         j += 1
 
 
-def gate_thresholds(profile: Profile) -> GateThresholds:
-    """The absolute gates of a profile's ``gates`` section."""
-    g = profile.gates
-    return GateThresholds(
-        throughput_min=g.throughput_min,
-        p95_max=g.p95_max,
-        error_rate_max=g.error_rate_max,
-        memory_growth_max_pct=g.memory_growth_max_pct,
-        memory_slope_max_mb_per_min=g.memory_slope_max_mb_per_min,
-        success_rate_min=g.success_rate_min,
-        goodput_min=g.goodput_min,
-    )
-
-
 def build_result(
     profile: Profile,
     name: str,
@@ -487,7 +474,7 @@ def build_result(
         reference={"plan_baseline_ops": PLAN_BASELINE_OPS, "plan_target_ops": PLAN_TARGET_OPS},
         trials=trials,
         total=total,
-        gates=evaluate_gates(total, gate_thresholds(profile)) if total else [],
+        gates=evaluate_gates(total, profile.gates) if total else [],
         interrupted=interrupted,
     )
 

@@ -25,7 +25,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from harborbench.engine.clock import NS_PER_S as NS_PER_S  # re-exported
+from harborbench.units import NS_PER_S
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,7 @@ profile loader turn it into :class:`harborbench.errors.MockSettingsError` /
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -54,6 +54,11 @@ from harborbench.counts import (
 )
 from harborbench.units import parse_duration
 
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    from harborbench.profile.diagnostics import Where
+
 __all__ = [
     "Duration",
     "ExponentialLatency",
@@ -68,6 +73,7 @@ __all__ = [
     "StreamSettings",
     "UniformLatency",
     "format_seconds",
+    "settings_problems",
 ]
 
 #: z-score of the 99th percentile of the standard normal distribution, Φ⁻¹(0.99).
@@ -309,3 +315,26 @@ class MockSettings(_Strict):
     faults: FaultSettings = Field(default_factory=FaultSettings)
     seed: int = 0
     models: tuple[str, ...] = ("harbor-mock",)
+
+
+def settings_problems(exc: ValidationError, where: Where | str) -> str:
+    """One line naming every invalid key of mock settings, ended by a full stop (so a hint may
+    follow it).
+
+    Written by the one formatter of validation errors,
+    :func:`harborbench.profile.diagnostics.problems` (``file:line: key.path: what is wrong;
+    the fix``, or ``key.path (from --flag)``, did-you-mean, no echoed secrets).
+
+    Args:
+        exc: the error of validating :class:`MockSettings`.
+        where: where the settings came from: a :class:`~harborbench.profile.diagnostics.Where`
+            (file, lines, flags) or a plain source name such as ``"--settings-json"``.
+
+    Returns:
+        ``"invalid mock settings in SOURCE: key.path: problem; ..."``.
+    """
+    from harborbench.profile.diagnostics import Where, problems
+
+    place = where if isinstance(where, Where) else Where(where)
+    text = "invalid mock settings in " + "; ".join(problems(MockSettings, exc, place))
+    return text if text.endswith((".", "!", "?")) else text + "."

@@ -16,10 +16,14 @@ import shutil
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harborbench.errors import RunFailedError, UserInputError
 from harborbench.result import RunResult, TrialResult
+from harborbench.units import BYTES_PER_MB
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _current_umask() -> int:
@@ -250,8 +254,8 @@ def summary_rows(result: RunResult) -> list[dict[str, Any]]:
                 "ops_per_cpu_second": None
                 if t.cpu.ops_per_cpu_second is None
                 else round(t.cpu.ops_per_cpu_second, 2),
-                "rss_start_mb": round(t.memory.rss_start_bytes / 1e6, 2),
-                "rss_end_mb": round(t.memory.rss_end_bytes / 1e6, 2),
+                "rss_start_mb": round(t.memory.rss_start_bytes / BYTES_PER_MB, 2),
+                "rss_end_mb": round(t.memory.rss_end_bytes / BYTES_PER_MB, 2),
                 "memory_growth_pct": round(t.memory.growth_pct, 2),
                 "memory_slope_mb_per_min": t.memory.slope_mb_per_min,
                 "memory_verdict": t.memory.verdict,
@@ -281,11 +285,36 @@ def timeseries_rows(result: RunResult) -> list[dict[str, Any]]:
                     "service_p95_ms": seconds_to_ms(r.service_p95_s),
                     "service_p99_ms": seconds_to_ms(r.service_p99_s),
                     "response_p99_ms": seconds_to_ms(r.response_p99_s),
-                    "rss_mb": None if r.rss_bytes is None else round(r.rss_bytes / 1e6, 3),
+                    "rss_mb": None if r.rss_bytes is None else round(r.rss_bytes / BYTES_PER_MB, 3),
                     "cpu_percent": r.cpu_percent,
                 }
             )
     return rows
+
+
+def summary_frame(result: RunResult) -> pd.DataFrame:
+    """The per-trial summary as a pandas DataFrame: the rows of :func:`summary_rows`
+    (``summary.csv``), one per trial plus ``total`` for two trials or more."""
+    import pandas as pd
+
+    return pd.DataFrame(summary_rows(result))
+
+
+def timeseries_frame(result: RunResult) -> pd.DataFrame:
+    """The time series as a pandas DataFrame: the rows of :func:`timeseries_rows`
+    (``timeseries.csv``), one per trial and second, ``t_s`` < 0 in warmup."""
+    import pandas as pd
+
+    return pd.DataFrame(timeseries_rows(result))
+
+
+def frame_csv(frame: pd.DataFrame) -> str:
+    """A DataFrame as tidy CSV text: one header row, no index, empty cells for missing values
+    (the format :func:`csv_text` writes); no columns at all gives an empty file."""
+    if frame.columns.empty:
+        return ""
+    text: str = frame.to_csv(index=False, lineterminator="\n")
+    return text
 
 
 class ResultWriter:
@@ -319,8 +348,8 @@ class ResultWriter:
                 self.history = archive_previous(self.folder)
                 self._archived = True
             write_atomic(self.folder / "result.json", text)
-            write_atomic(self.folder / "summary.csv", csv_text(summary_rows(result)))
-            write_atomic(self.folder / "timeseries.csv", csv_text(timeseries_rows(result)))
+            write_atomic(self.folder / "summary.csv", frame_csv(summary_frame(result)))
+            write_atomic(self.folder / "timeseries.csv", frame_csv(timeseries_frame(result)))
         except OSError as exc:
             what = f"the result files in {self.folder}"
             raise RunFailedError(write_failed(what, exc, text, result.name)) from None

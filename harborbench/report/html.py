@@ -36,6 +36,7 @@ from harborbench.report.workload import (
     describe_tokens,
 )
 from harborbench.result import PLAN_BASELINE_OPS, PLAN_TARGET_OPS, LatencySummary, RunResult
+from harborbench.units import BYTES_PER_MB
 
 REPORT_FILE = "report.html"
 
@@ -238,8 +239,10 @@ def _headline(result: RunResult) -> str:
         (
             "memory",
             _e(
-                f"RSS {m.rss_start_bytes / 1e6:.1f} → {m.rss_end_bytes / 1e6:.1f} MB "
-                f"(max {m.rss_max_bytes / 1e6:.1f} MB, {m.growth_pct:+.1f}%), slope {slope}, "
+                f"RSS {m.rss_start_bytes / BYTES_PER_MB:.1f} → "
+                f"{m.rss_end_bytes / BYTES_PER_MB:.1f} MB "
+                f"(max {m.rss_max_bytes / BYTES_PER_MB:.1f} MB, {m.growth_pct:+.1f}%), "
+                f"slope {slope}, "
             )
             + _badge(m.verdict)
             + " "

@@ -21,6 +21,7 @@ from harborbench.result import (
     RunResult,
     StreamSummary,
 )
+from harborbench.units import BYTES_PER_MB
 
 _VERDICT_STYLE = {"pass": "green", "fail": "bold red", "inconclusive": "yellow"}
 
@@ -114,7 +115,7 @@ def render_summary(
         slope += f" [{m.slope_ci_low:+.2f}, {m.slope_ci_high:+.2f}]"
     head.add_row(
         "memory",
-        f"RSS {m.rss_start_bytes / 1e6:.1f} → {m.rss_end_bytes / 1e6:.1f} MB "
+        f"RSS {m.rss_start_bytes / BYTES_PER_MB:.1f} → {m.rss_end_bytes / BYTES_PER_MB:.1f} MB "
         f"({m.growth_pct:+.1f}%), slope {slope}, "
         f"[{_VERDICT_STYLE[m.verdict]}]{m.verdict}[/] ({escape(m.reason)})",
     )

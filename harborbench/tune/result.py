@@ -163,7 +163,7 @@ class Confirmation(_Model):
 class TuneResult(_Model):
     """Everything one ``harborbench tune`` measured (``result.json`` of the sweep)."""
 
-    schema_version: int
+    schema_version: int = TUNE_SCHEMA_VERSION
     kind: Literal["tune"] = "tune"
     name: str
     created_at: str

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harborbench.gates import GateThresholds
+from harborbench.profile.schema import Gates
 from harborbench.result import GateResult, TrialResult
 from harborbench.tune.result import PointScore
 
@@ -55,7 +55,7 @@ def closest_point(scores: Sequence[PointScore]) -> int | None:
     return min(range(len(scores)), key=lambda i: (scores[i].shortfall, -scores[i].value_ops))
 
 
-def gate_shortfall(trial: TrialResult, gates: GateThresholds) -> float:
+def gate_shortfall(trial: TrialResult, gates: Gates) -> float:
     """Sum over gates of the relative amount by which ``trial`` misses each (0: meets all).
 
     Each term is ``max(gap, 0) / |limit|``: throughput 800 against a 1000 ops/s minimum adds

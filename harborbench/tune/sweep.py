@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from harborbench import __version__
-from harborbench.engine.runner import gate_thresholds
+from harborbench.engine.runner import redacted_profile
 from harborbench.environment import collect_environment
 from harborbench.errors import UserInputError
 from harborbench.gates import evaluate_gates
@@ -204,7 +204,7 @@ class _Sweep:
         self.timing = timing
         self.clock = clock
         self.started = clock()
-        self.thresholds = gate_thresholds(profile)
+        self.thresholds = profile.gates
         self.points: list[SweepPoint] = []
         self.notes: list[str] = []
         self.environment = collect_environment()
@@ -258,7 +258,7 @@ class _Sweep:
             name=self.name,
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             harborbench_version=__version__,
-            profile=self.profile.model_dump(mode="json"),
+            profile=redacted_profile(self.profile),  # no header value in a report
             environment=self.environment,
             budget_s=self.budget_s,
             elapsed_s=round(self.clock() - self.started, 3),

@@ -29,7 +29,7 @@ def test_run_writes_result_summary_and_timeseries(cli, tmp_path: Path) -> None: 
     assert "throughput" in out and "505.6" in out
     folder = reports / "steady"
     result = load_result(folder / "result.json")
-    assert result.schema_version == 2
+    assert (result.kind, result.schema_version) == ("run", 3)
     assert result.total is not None and result.total.successes > 300
     assert result.profile["load"]["rate"] == 200
     assert result.environment["python"]
@@ -63,7 +63,8 @@ def test_json_prints_the_result_on_stdout(cli, tmp_path: Path) -> None:  # type:
     )  # fmt: skip
     assert code == 0
     data = json.loads(out)
-    assert data["name"] == "optimized" and data["total"]["successes"] > 0
+    assert data["name"] == "optimized" and data["trials"][0]["successes"] > 0
+    assert data["total"] is None  # one trial: the whole run is trials[0], stored once
 
 
 def test_a_failing_gate_exits_1(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

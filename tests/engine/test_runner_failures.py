@@ -72,17 +72,18 @@ def write(tmp: Path, data: dict[str, Any]) -> Path:
 async def test_load_result_names_a_damaged_histogram(tmp_path: Path) -> None:
     result = await arun(profile())
     data = json.loads(result.model_dump_json())
-    data["total"]["service_time"]["histogram"] = "garbage"
-    with pytest.raises(ResultFileError, match=r"total\.service_time\.histogram"):
+    assert len(data["trials"]) == 1 and data["total"] is None  # no copy of the only trial
+    data["trials"][0]["service_time"]["histogram"] = "garbage"
+    with pytest.raises(ResultFileError, match=r"trials\.0\.service_time\.histogram"):
         load_result(write(tmp_path, data))
-    data["total"]["service_time"]["histogram"] = result.total.service_time.histogram  # type: ignore[union-attr]
-    assert load_result(write(tmp_path, data)).total is not None
+    data["trials"][0]["service_time"]["histogram"] = result.trials[0].service_time.histogram
+    assert load_result(write(tmp_path, data)).total == result.trials[0]
     data["schema_version"] = "1"
     with pytest.raises(ResultFileError, match="must be an integer"):
         load_result(write(tmp_path, data))
     data["schema_version"] = 1
     data["kind"] = "tune"
-    with pytest.raises(ResultFileError, match="a tune result"):
+    with pytest.raises(ResultFileError, match="is the result of `harborbench tune`, not of a run"):
         load_result(write(tmp_path, data))
 
 

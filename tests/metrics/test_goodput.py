@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from harborbench.engine.recorder import Recorder, StreamSample
-from harborbench.gates import GateThresholds, evaluate_gates
+from harborbench.gates import evaluate_gates
 from harborbench.metrics.goodput import SloLimits, meets_slo, request_tpot_ns
+from harborbench.profile import Gates
 
 MS = 1_000_000
 S = 1_000_000_000
@@ -75,7 +76,7 @@ def test_closed_loop_judges_from_the_send() -> None:
 def test_goodput_gate(trial_with_goodput) -> None:  # type: ignore[no-untyped-def]
     def verdict(goodput: float | None, limit: float) -> str:
         trial = trial_with_goodput(goodput)
-        [gate] = evaluate_gates(trial, GateThresholds(goodput_min=limit))
+        [gate] = evaluate_gates(trial, Gates(goodput_min=limit))
         assert gate.name == "goodput"
         return gate.verdict
 

@@ -115,7 +115,10 @@ def test_apply_overrides_does_not_modify_its_input() -> None:
         (
             "name: t\nload: {concurrency: 2}\nrequest: {prompt_tokens: 200}\nduration: 1s\n",
             "request.max_tokens=16",
-            lambda p: (p.request.prompt_tokens, p.request.max_tokens) == (200, 16),
+            lambda p: (
+                (p.request.prompt_tokens, p.request.max_tokens)
+                == (FixedCount(value=200), FixedCount(value=16))
+            ),
         ),
         (
             "name: t\nload: {concurrency: 2}\ntarget: {base_url: 'http://127.0.0.1:9/v1'}\n"

@@ -99,18 +99,18 @@ def test_a_point_stores_failed_and_inconclusive_gates_apart() -> None:
 
 
 def test_gate_shortfall_sums_relative_misses() -> None:
-    from harborbench.gates import GateThresholds
+    from harborbench.profile import Gates
 
     trial = TrialResult.model_construct(
         successes=90, failures=10, throughput_ops=800.0, error_rate=0.1,
         service_time=LatencySummary.model_construct(p95_s=0.3),
         memory=MemoryFigures.model_construct(growth_pct=5.0),
     )  # fmt: skip
-    gates = GateThresholds(throughput_min=1000, p95_max=0.2, error_rate_max=0.05,
-                           memory_growth_max_pct=20)  # fmt: skip
+    gates = Gates.model_validate({"throughput_min": 1000, "p95_max": "200ms",
+                                  "error_rate_max": "5%", "memory_growth_max_pct": 20})  # fmt: skip
     # throughput 20% short, p95 50% over, error rate 100% over, memory fine.
     assert gate_shortfall(trial, gates) == pytest.approx(0.2 + 0.5 + 1.0)
-    assert gate_shortfall(trial, GateThresholds(throughput_min=500)) == 0.0
+    assert gate_shortfall(trial, Gates(throughput_min=500)) == 0.0
 
 
 # --- timing and candidates ------------------------------------------------------------------
@@ -353,3 +353,18 @@ def test_objective_goodput_needs_an_slo() -> None:
 
     with pytest.raises(UserInputError, match="no slo section"):
         asyncio.run(atune(OPTIMIZED, budget_s=60.0, objective="goodput"))
+
+
+def test_the_sweep_result_keeps_no_header_value() -> None:
+    from harborbench.profile import load_profile_dict
+
+    data = OPTIMIZED.model_dump(mode="json")
+    data["request"]["headers"] = {"X-Secret": "literal-value", "X-Env": {"env": "SOME_VAR"}}
+    profile = load_profile_dict(data)
+    timing = TrialTiming(warmup_s=0.5, window_s=2.0, confirm_window_s=4.0)
+    result = _Sweep(profile, "t", 100.0, timing, lambda: 0.0).result("done")
+    assert "literal-value" not in result.model_dump_json()
+    assert result.profile["request"]["headers"] == {
+        "X-Secret": "<redacted>",
+        "X-Env": {"env": "SOME_VAR"},
+    }
