@@ -14,6 +14,7 @@ from harborbench.errors import (
     InconclusiveError,
     Interrupted,
     ResultFileError,
+    RunFailedError,
     UserInputError,
 )
 
@@ -38,7 +39,8 @@ and is inconclusive (exit 3) when the interval straddles it; the message says th
 change the data can detect and about how many trials (rounds) a side would decide it. A gate
 never fails with one trial a side (run-to-run noise is invisible in one run), nor when A and B
 come from different machines, kernels, Python or library versions (exit 3 naming the
-difference; --allow-different-environment judges anyway). Metrics: throughput, attempted,
+difference; --allow-different-environment judges anyway). Metrics: throughput, goodput
+(runs with an slo), attempted,
 error_rate, p50, p95, p99, p999, cpu_efficiency, ttft_p50, ttft_p95, icl_p50, icl_p95,
 itl_p50, itl_p95, tpot_p50, tpot_p95.
 
@@ -85,7 +87,7 @@ def resolve_result(arg: str, reports: Path) -> RunResult:
     """
     from harborbench.result import load_result
 
-    return load_result(resolve_result_path(arg, reports))
+    return load_result(resolve_result_path(arg, reports), command="compare")
 
 
 def resolve_result_path(arg: str, reports: Path) -> Path:
@@ -100,28 +102,26 @@ def resolve_result_path(arg: str, reports: Path) -> Path:
         :func:`harborbench.result.load_result` reports a missing file).
 
     Raises:
-        ResultFileError: no such run, not a valid run name, or the file is the result of a
-            tune sweep, a comparison or a rollback-check report.
+        ResultFileError: no such run, not a valid run name, or a comparison folder (the kind of
+            a file is checked when it is loaded).
     """
-    from harborbench.cli.inputs import refuse_other_outputs, refuse_tune_result
+    from harborbench.cli.inputs import refuse_comparison_folder
     from harborbench.report.files import run_dir
 
     path = Path(arg)
     if path.is_file() or arg.endswith(".json") or "/" in arg:
-        refuse_other_outputs(path / "result.json" if path.is_dir() else path, "compare")
-        refuse_tune_result(path, "compare")
+        refuse_comparison_folder(path / "result.json" if path.is_dir() else path, "compare")
         return path
     try:
         folder = run_dir(reports, arg)
     except ValueError as exc:
         raise ResultFileError(f"{arg!r} is neither a result file nor a run name: {exc}.") from None
-    refuse_other_outputs(folder / "result.json", "compare")
+    refuse_comparison_folder(folder / "result.json", "compare")
     if not (folder / "result.json").exists():
         raise ResultFileError(
             f"no run named {arg!r}: {folder / 'result.json'} does not exist.",
             hint="Run `harborbench run PROFILE` first (or give the path to a result.json).",
         )
-    refuse_tune_result(folder / "result.json", "compare")
     return folder / "result.json"
 
 
@@ -136,11 +136,16 @@ def write_comparison(comparison: Comparison, reports: Path) -> Path:
         The folder ``reports/compare-<A>-<B>/``.
     """
     from harborbench.compare import tidy_rows
-    from harborbench.report.files import csv_text, run_dir, write_atomic
+    from harborbench.report.files import csv_text, run_dir, write_atomic, write_failed
 
     folder = run_dir(reports, f"compare-{comparison.a.name}-{comparison.b.name}")
-    write_atomic(folder / "comparison.json", comparison.model_dump_json(indent=2) + "\n")
-    write_atomic(folder / "comparison.csv", csv_text(tidy_rows(comparison)))
+    text = comparison.model_dump_json(indent=2) + "\n"
+    try:
+        write_atomic(folder / "comparison.json", text)
+        write_atomic(folder / "comparison.csv", csv_text(tidy_rows(comparison)))
+    except OSError as exc:
+        message = write_failed(f"the comparison in {folder}", exc, text, "compare")
+        raise RunFailedError(message) from None
     return folder
 
 
@@ -182,7 +187,7 @@ def measure_interleaved(
     from harborbench.environment import collect_environment
     from harborbench.profile import load_profile
     from harborbench.report.console import print_warning, stderr
-    from harborbench.report.files import ResultWriter
+    from harborbench.report.files import ResultWriter, check_run_folder, run_dir
 
     pa, pb = (load_profile(p) for p in profile_paths)
     if pa.target != pb.target:
@@ -202,6 +207,7 @@ def measure_interleaved(
     profiles = (pa, pb)
     plans = (plan_from_profile(pa), plan_from_profile(pb))
     writers = (ResultWriter(reports, pa.name), ResultWriter(reports, pb.name))
+    check_run_folder(run_dir(reports, f"compare-{pa.name}-{pb.name}"), "the comparison folder")
     environment = collect_environment()
 
     def result(side: int, trials: list[TrialResult], interrupted: bool) -> RunResult:
@@ -288,7 +294,7 @@ def compare_command(
     from harborbench.compare import compare_results, parse_fail_on
     from harborbench.report.compare_table import render_comparison
     from harborbench.report.console import print_warning, stdout
-    from harborbench.report.files import check_writable_dir
+    from harborbench.report.files import check_run_folder, check_writable_dir, run_dir
 
     gates = [parse_fail_on(text) for text in fail_on]
 
@@ -320,9 +326,12 @@ def compare_command(
         from harborbench.result import load_result
 
         path_a = resolve_result_path(a, reports)
-        result_a = load_result(path_a)
+        result_a = load_result(path_a, command="compare")
         path_b = resolve_result_path(b, reports)
-        result_b = load_result(path_b)
+        result_b = load_result(path_b, command="compare")
+        check_run_folder(
+            run_dir(reports, f"compare-{result_a.name}-{result_b.name}"), "the comparison folder"
+        )
         if path_a.resolve() == path_b.resolve():
             print_warning(
                 f"A and B are the same result file ({path_a}): the comparison can only show "

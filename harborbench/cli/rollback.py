@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING
 import typer
 
 from harborbench.cli.app import app
-from harborbench.errors import GateFailed, InconclusiveError, Interrupted, UserInputError
+from harborbench.errors import (
+    GateFailed,
+    InconclusiveError,
+    Interrupted,
+    RunFailedError,
+    UserInputError,
+)
 
 if TYPE_CHECKING:
     from harborbench.rollback import RollbackReport
@@ -183,7 +189,9 @@ def rollback_command(
 
     refuse_scaleout("rollback-check", workers, ray)
     from harborbench.report.console import stderr, stdout
+    from harborbench.report.files import write_failed
     from harborbench.report.rollback_table import (
+        junit_xml,
         render_rollback,
         report_json,
         write_junit,
@@ -238,10 +246,16 @@ def rollback_command(
             )
 
     report = asyncio.run(main())
-    if output is not None:
-        write_report_json(report, output)
-    if junit is not None:
-        write_junit(report, junit)
+    for path, write, text, suffix in (
+        (output, write_report_json, report_json, ".json"),
+        (junit, write_junit, junit_xml, ".xml"),
+    ):
+        if path is not None:
+            try:
+                write(report, path)
+            except OSError as exc:
+                message = write_failed(str(path), exc, text(report), "rollback-check", suffix)
+                raise RunFailedError(message) from None
     if as_json:
         typer.echo(report_json(report), nl=False)
     else:

@@ -30,7 +30,21 @@ ENVIRONMENT_KEYS = tuple(
 )
 
 #: Profile sections whose differences make two runs measure different workloads.
-WORKLOAD_KEYS = ("load", "request", "target")
+WORKLOAD_KEYS = ("load", "request", "target", "slo")
+#: Profile keys added after results were first written, with the value a result written before
+#: them implied: a result without the key compares equal to one with this value.
+IMPLIED: dict[str, Any] = {
+    "request.prefix_tokens": None,
+    "request.dataset": None,
+    "request.dataset_order": "random",
+    "request.extra_body": {},
+    "request.headers": {},
+    "load.trace": None,
+    "load.timestamp_unit": "ms",
+    "load.time_scale": 1.0,
+    "load.limit": None,
+    "slo": None,
+}
 #: Profile keys whose differences are worth a note but do not change the workload.
 NOTE_KEYS = ("warmup", "duration", "repeat", "seed")
 
@@ -52,7 +66,7 @@ def _differences(a: dict[str, Any], b: dict[str, Any], keys: Sequence[str]) -> l
     return [
         Difference(key=k, a=fa.get(k), b=fb.get(k))
         for k in sorted(set(fa) | set(fb))
-        if fa.get(k) != fb.get(k)
+        if fa.get(k, IMPLIED.get(k)) != fb.get(k, IMPLIED.get(k))
     ]
 
 

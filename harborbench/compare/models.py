@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict
 
 from harborbench.compare import bootstrap as cs
 
-COMPARISON_SCHEMA_VERSION = 1
+#: Version of ``comparison.json``. History: 1: first version (0.1.0); 2: ``kind``.
+COMPARISON_SCHEMA_VERSION = 2
 
 
 class _Model(BaseModel):
@@ -30,6 +31,7 @@ class MetricSpec(NamedTuple):
 
 METRICS: dict[str, MetricSpec] = {
     "throughput": MetricSpec("throughput", "ops/s", "higher", True),
+    "goodput": MetricSpec("goodput (met the slo)", "ops/s", "higher", True),
     "attempted": MetricSpec("completed (ok + failed)", "ops/s", "higher", True),
     "error_rate": MetricSpec("error rate", "fraction", "lower", True),
     "p50": MetricSpec("service p50", "s", "lower", True),
@@ -199,7 +201,8 @@ class Comparison(_Model):
     the comparison then covers the complete rounds measured before the stop.
     """
 
-    schema_version: int
+    schema_version: int = COMPARISON_SCHEMA_VERSION
+    kind: Literal["comparison"] = "comparison"
     a: RunRef
     b: RunRef
     confidence: float

@@ -25,7 +25,6 @@ from harborbench.metrics.histogram import (
 )
 from harborbench.result import PLAN_BASELINE_OPS, PLAN_TARGET_OPS, RunResult, TrialResult
 
-NS_PER_S = 1e9
 _PERCENTILES = {"p50": 50.0, "p95": 95.0, "p99": 99.0, "p999": 99.9}
 
 
@@ -46,6 +45,7 @@ class _Side:
         self.successes = np.array([r.successes for _, r, _ in rows], dtype=np.float64)
         self.failures = np.array([r.failures for _, r, _ in rows], dtype=np.float64)
         self.length_s = np.array([n for _, _, n in rows], dtype=np.float64)
+        self.slo_met = np.array([r.slo_met or 0 for _, r, _ in rows], dtype=np.float64)
         cpu = [r.cpu_percent for _, r, _ in rows]
         self.cpu_s = np.array(
             [
@@ -176,7 +176,8 @@ class _Ctx:
         return None
 
     def rate_rows(self) -> list[MetricRow]:
-        """Throughput, attempted ops/s, error rate and CPU efficiency."""
+        """Throughput, goodput (when both runs set an slo), attempted ops/s, error rate and CPU
+        efficiency."""
         a, b = self.a, self.b
         ta, tb = a.total, b.total
 
@@ -191,10 +192,19 @@ class _Ctx:
                 value = getattr(t, name)
             return None if value is None else float(value)
 
+        goodput = [t is not None and t.goodput_ops is not None for t in (ta, tb)]
+        rows = (
+            ("throughput", "throughput_ops", "successes / s"),
+            *(
+                (("goodput", "goodput_ops", "successes meeting the slo / s"),)
+                if all(goodput)
+                else ()
+            ),
+        )
         specs = [
             (metric, figure(ta, name), figure(tb, name), what)
             for metric, name, what in (
-                ("throughput", "throughput_ops", "successes / s"),
+                *rows,
                 ("attempted", "attempted_ops", "completions / s"),
                 ("error_rate", "error_rate", "failures / completions"),
                 ("cpu_efficiency", "cpu", "successes / CPU-s from per-second CPU samples"),
@@ -243,6 +253,8 @@ class _Ctx:
         everything = np.ones(len(s.rows), dtype=bool)
         if metric == "throughput":
             return s.successes, s.length_s, everything
+        if metric == "goodput":
+            return s.slo_met, s.length_s, everything
         if metric == "attempted":
             return s.successes + s.failures, s.length_s, everything
         if metric == "error_rate":

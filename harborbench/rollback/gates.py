@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from harborbench.compare import Comparison, FailOn, compare_results
 from harborbench.engine.runner import build_result, plan_from_profile, run_trial
 from harborbench.environment import collect_environment
 from harborbench.errors import UserInputError
-from harborbench.gates import GateThresholds, evaluate_gates
+from harborbench.gates import PLAN_GATES, evaluate_gates
 from harborbench.profile import Gates, Profile, load_profile_dict
 from harborbench.profile.diagnostics import Where, problems
 from harborbench.profile.strict_yaml import (
@@ -59,13 +59,8 @@ __all__ = [
 ]
 
 #: The plan's absolute gates without the memory slope (it needs runs of 5 minutes or more).
-DEFAULT_ABSOLUTE = GateThresholds(
-    throughput_min=1000.0,
-    p95_max=0.2,
-    error_rate_max=0.01,
-    memory_growth_max_pct=20.0,
-    memory_slope_max_mb_per_min=None,
-    success_rate_min=0.95,
+DEFAULT_ABSOLUTE = PLAN_GATES.model_copy(
+    update={"memory_slope_max_mb_per_min": None, "cpu_efficiency_gain_min_pct": None}
 )
 #: Optimized throughput must be at least this fraction of the traditional baseline's. The gate
 #: workload is latency-bound for both modes (both reach about the same ops/s on the mock), and
@@ -73,7 +68,7 @@ DEFAULT_ABSOLUTE = GateThresholds(
 #: than 20% slower") is a regression the check can decide; a tighter one comes out inconclusive.
 DEFAULT_THROUGHPUT_RATIO_MIN = 0.8
 #: The plan's CPU efficiency gate: optimized ops per CPU second at least +30% over traditional.
-DEFAULT_CPU_GAIN_MIN_PCT = 30.0
+DEFAULT_CPU_GAIN_MIN_PCT = PLAN_GATES.cpu_efficiency_gain_min_pct
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +81,7 @@ class GateSettings:
         cpu_efficiency_gain_min_pct: minimum gain of ops per CPU second, percent (plan: 30).
     """
 
-    absolute: GateThresholds = DEFAULT_ABSOLUTE
+    absolute: Gates = DEFAULT_ABSOLUTE
     throughput_ratio_min: float | None = DEFAULT_THROUGHPUT_RATIO_MIN
     cpu_efficiency_gain_min_pct: float | None = DEFAULT_CPU_GAIN_MIN_PCT
 
@@ -203,7 +198,7 @@ def gate_settings(gates_file: Gates | None = None, **flags: float | None) -> Gat
     if gates_file is not None:
         given = {k: getattr(gates_file, k) for k in gates_file.model_fields_set}
         gain = given.pop("cpu_efficiency_gain_min_pct", gain)
-        absolute = replace(absolute, **given)
+        absolute = absolute.model_copy(update=given)
     for key, value in flags.items():
         if value is None:
             continue
@@ -212,7 +207,7 @@ def gate_settings(gates_file: Gates | None = None, **flags: float | None) -> Gat
         elif key == "cpu_efficiency_gain_min_pct":
             gain = value
         else:
-            absolute = replace(absolute, **{key: value})
+            absolute = absolute.model_copy(update={key: value})
     return GateSettings(absolute, ratio, gain)
 
 

@@ -24,8 +24,8 @@ from harborbench.harborai.config import DISABLE_ENV_VAR
 
 Verdict = Literal["pass", "fail", "inconclusive"]
 #: Version of the report (``schema_version``). History: 1: first version (0.1.0); 2: each row's
-#: ``elapsed_s`` and the report's ``gates_elapsed_s``.
-REPORT_SCHEMA_VERSION = 2
+#: ``elapsed_s`` and the report's ``gates_elapsed_s``; 3: ``kind``.
+REPORT_SCHEMA_VERSION = 3
 
 #: The four components of ``optimization_status()["components"]``.
 COMPONENTS = (
@@ -300,7 +300,8 @@ class RollbackReport(_Model):
         interrupted: stopped by Ctrl-C or SIGTERM: the rows are what was checked before.
     """
 
-    schema_version: int
+    schema_version: int = REPORT_SCHEMA_VERSION
+    kind: Literal["rollback-check"] = "rollback-check"
     created_at: str
     harborbench_version: str
     quick: bool

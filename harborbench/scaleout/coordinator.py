@@ -22,6 +22,9 @@ from typing import TYPE_CHECKING
 
 from harborbench import __version__
 from harborbench.engine.progress import Progress, ProgressCallback
+from harborbench.engine.runner import (
+    _nothing_succeeded as nothing_succeeded,
+)
 from harborbench.engine.runner import build_result, open_target, plan_from_profile
 from harborbench.engine.schedule import LoadPlan
 from harborbench.environment import collect_environment
@@ -124,7 +127,8 @@ async def arun_sharded(
 
     Raises:
         UserInputError: the split is impossible, or the shards run another harborbench version.
-        RunFailedError: a shard did not start; TargetUnreachableError: the target is down.
+        RunFailedError: a shard did not start; TargetUnreachableError: the target is down;
+            AllRequestsFailedError: not one measured request succeeded (after ``on_trial``).
     """
     check_split(profile, workers)
     run_name = name or profile.name
@@ -206,7 +210,11 @@ async def arun_sharded(
                     break
         finally:
             await asyncio.to_thread(backend.close)
-    return result_so_far()
+    result = result_so_far()
+    total = result.total
+    if not interrupted and total is not None and total.successes == 0:
+        raise nothing_succeeded(total, base_url)  # exit 4, as in one process
+    return result
 
 
 def _check_versions(infos: list[ShardInfo]) -> None:

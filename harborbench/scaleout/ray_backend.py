@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import os
 import re
+import signal
 import threading
 import time
 import urllib.parse
@@ -93,6 +94,10 @@ class ShardActor:
     """One shard inside a Ray actor: ``run`` a trial, ``stop`` it, ``drain`` its ticks."""
 
     def __init__(self, spec: ShardSpec) -> None:
+        # Ctrl-C reaches the whole process group: the coordinator alone decides, and relays
+        # a stop (signal handlers can only be set from the main thread; Ray's may be another).
+        with contextlib.suppress(ValueError):
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
         self.spec = spec
         self.lock = threading.Lock()
         self.ticks: list[Tick] = []
@@ -168,8 +173,22 @@ class RayBackend:
                     include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False,
                 )  # fmt: skip
             else:
-                ray.init(address=self.address, log_to_driver=False)
+                try:
+                    ray.init(address=self.address, log_to_driver=False)
+                except (ConnectionError, RuntimeError, ValueError) as exc:
+                    raise UserInputError(
+                        f"--ray {self.address}: no Ray cluster to join ({exc}).",
+                        hint="Start one with `ray start --head`, or use --ray local.",
+                    ) from None
             self._own_init = True
+        if self.placement == "strict-spread":
+            nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
+            if nodes < self.n:
+                raise UserInputError(
+                    f"--placement strict-spread puts one shard per node, but the Ray cluster "
+                    f"has {nodes} node(s) for {self.n} shards.",
+                    hint="Use --placement spread, fewer --workers, or add nodes.",
+                )
         options: dict[str, Any] = {}
         if self.placement is not None:
             from ray.util.placement_group import placement_group

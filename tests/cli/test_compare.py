@@ -92,7 +92,7 @@ def test_paths_and_json_output(cli, tmp_path: Path) -> None:  # type: ignore[no-
     code, out, _ = cli("compare", str(pa), str(pb), "--reports-dir", str(tmp_path), "--json")
     assert code == 0
     data = json.loads(out)
-    assert data["schema_version"] == 1
+    assert (data["kind"], data["schema_version"]) == ("comparison", 2)
     assert {r["metric"] for r in data["rows"]} >= {"throughput", "p99", "cpu_efficiency"}
     assert (tmp_path / "compare-base-cand" / "comparison.json").is_file()
 

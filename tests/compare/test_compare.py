@@ -450,3 +450,31 @@ def test_streaming_rows_are_shown_but_not_tested() -> None:
         row = c.row(metric)
         assert row is not None and row.verdict == "not tested", metric
         assert row.ci_low is None and "not independent" in row.reason
+
+
+def _with_goodput(run: RunResult, share: float) -> RunResult:
+    """The run with ``share`` of each second's successes meeting its slo."""
+    trials = []
+    for t in run.trials:
+        rows = [r.model_copy(update={"slo_met": round(r.successes * share)}) for r in t.timeseries]
+        met = sum(r.slo_met or 0 for r in rows if not r.warmup)
+        trials.append(t.model_copy(update={"timeseries": rows, "slo_met": met,
+                                           "goodput_ops": met / t.window_s}))  # fmt: skip
+    profile = {**run.profile, "slo": {"latency_max": "200ms"}}
+    return run.model_copy(update={"trials": trials, "total": merge_trials(trials),
+                                  "profile": profile})  # fmt: skip
+
+
+def test_goodput_row_compares_runs_with_an_slo() -> None:
+    a = _with_goodput(make_run("a", [STEADY]), 0.9)
+    b = _with_goodput(make_run("b", [STEADY], seed=5), 0.5)
+    c = _compare(a, b)
+    row = next(r for r in c.rows if r.metric == "goodput")
+    assert row.a == pytest.approx(0.9 * a.total.throughput_ops, rel=0.01)  # type: ignore[union-attr]
+    assert row.verdict == "worse"
+    assert row.ratio is not None and row.ratio == pytest.approx(0.5 / 0.9, rel=0.02)
+    plain = _compare(make_run("a", [STEADY]), make_run("b", [STEADY], seed=5))
+    assert "goodput" not in _verdicts(plain)  # no slo: no goodput row
+    mixed = _compare(a, make_run("b", [STEADY], seed=5))
+    assert "goodput" not in _verdicts(mixed)
+    assert any(d.key.startswith("slo") for d in mixed.comparability.workload)

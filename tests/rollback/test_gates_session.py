@@ -11,16 +11,13 @@ import numpy as np
 import pytest
 
 import harborbench.rollback.gates as gates_module
-from harborbench.gates import GateThresholds
+from harborbench.profile import Gates
 from harborbench.report.rollback_table import junit_xml
 from harborbench.rollback.gates import GateSettings, GateWorkload, measure_gates
 from harborbench.rollback.matrix import new_report
 from tests.compare.test_compare import make_trial
 
-NO_ABSOLUTE = GateThresholds(
-    throughput_min=None, p95_max=None, error_rate_max=None, memory_growth_max_pct=None,
-    memory_slope_max_mb_per_min=None, success_rate_min=None,
-)  # fmt: skip
+NO_ABSOLUTE = Gates()  # every gate off
 
 
 class _FakeTrials:

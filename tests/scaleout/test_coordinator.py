@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from harborbench import __version__
-from harborbench.errors import UserInputError
+from harborbench.errors import AllRequestsFailedError, UserInputError
 from harborbench.profile.schema import Profile
 from harborbench.result import Topology
 from harborbench.scaleout.backend import Event, Lost
@@ -144,3 +144,9 @@ async def test_after_a_stop_a_shard_finishing_its_result_is_not_called_silent(
     result = await arun_sharded(profile(listening, "20s"), backend, 2)
     assert [s.status for s in result.shards] == ["interrupted", "lost"]
     assert result.total is not None and result.total.successes == 20
+
+
+async def test_not_one_success_over_all_shards_is_a_failed_run(listening: str) -> None:
+    empty = [[ShardTrial(i, synthetic_shard([[]]), 0.0) for i in range(2)]]
+    with pytest.raises(AllRequestsFailedError, match=r"every measured request failed \(http_500"):
+        await arun_sharded(profile(listening), ScriptedBackend(2, empty), 2)

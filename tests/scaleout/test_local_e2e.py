@@ -78,7 +78,17 @@ def start_cli(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
         [sys.executable, "-m", "harborbench", "run", *args, "--reports-dir",
          str(tmp_path / "reports"), "--no-html"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+        start_new_session=True,  # its own process group, as a terminal gives a command
     )  # fmt: skip
+
+
+def finish(proc: subprocess.Popen[str]) -> None:
+    """Kill the run if it is still going and close its pipes."""
+    proc.kill()
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+    proc.wait()
 
 
 def wait_for_shards_running(proc: subprocess.Popen[str]) -> list[psutil.Process]:
@@ -103,7 +113,7 @@ def test_sigkill_of_one_shard_gives_exit_4_and_an_incomplete_result(tmp_path: Pa
         victim.send_signal(signal.SIGKILL)
         _, err = proc.communicate(timeout=60)
     finally:
-        proc.kill()
+        finish(proc)
     assert proc.returncode == 4, err
     assert "incomplete run" in err and "SIGKILL" in err
     result = load_result(tmp_path / "reports" / "killed" / "result.json")
@@ -121,10 +131,10 @@ def test_ctrl_c_stops_every_shard_and_keeps_the_partial_result(tmp_path: Path) -
     try:
         shards = wait_for_shards_running(proc)
         started = time.monotonic()
-        proc.send_signal(signal.SIGINT)
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the whole foreground process group
         _, err = proc.communicate(timeout=60)
     finally:
-        proc.kill()
+        finish(proc)
     assert proc.returncode == 130, err
     assert time.monotonic() - started < 25  # stopped early, not at the end of the 30 s window
     result = load_result(tmp_path / "reports" / "stopped" / "result.json")
@@ -133,3 +143,18 @@ def test_ctrl_c_stops_every_shard_and_keeps_the_partial_result(tmp_path: Path) -
     assert result.total is not None and result.total.successes > 0
     assert result.total.window_s < 25
     assert all(gone(s.pid) for s in shards)
+
+
+def test_shards_stop_their_load_when_the_coordinator_dies(tmp_path: Path) -> None:
+    path = write_profile(tmp_path, "orphan", "{concurrency: 4}", "60s")
+    proc = start_cli(tmp_path, str(path), "--workers", "2")
+    try:
+        shards = wait_for_shards_running(proc)
+        assert len(shards) == 2
+        proc.send_signal(signal.SIGKILL)  # no clean-up at all in the coordinator
+        proc.wait(timeout=10)
+        # Each shard sees end-of-file on its command pipe, stops its trial and exits.
+        _, alive = psutil.wait_procs(shards, timeout=60)
+    finally:
+        finish(proc)  # (the mock ends by itself: it stops at end of file on its stdin)
+    assert alive == []

@@ -17,6 +17,7 @@ from typing import Any
 import psutil
 import pytest
 
+from harborbench.errors import UserInputError
 from harborbench.profile import load_profile
 from harborbench.scaleout.coordinator import arun_sharded
 from tests.scaleout.test_local_e2e import gone, write_profile
@@ -69,7 +70,7 @@ async def test_two_ray_actors_against_the_mock_merge_into_one_result(
     from harborbench.scaleout.ray_backend import RayBackend
 
     profile = load_profile(write_profile(tmp_path, "ray", "{rate: 100}", "2s"))
-    result = await arun_sharded(profile, RayBackend("local", None, 2), 2)
+    result = await arun_sharded(profile, RayBackend("local", "spread", 2), 2)
     t = result.total
     assert t is not None, [(s.status, s.reason) for s in result.shards]
     assert result.status == "complete" and not result.interrupted
@@ -80,6 +81,7 @@ async def test_two_ray_actors_against_the_mock_merge_into_one_result(
     assert completed <= server <= completed + t.in_flight_at_end
     assert result.topology is not None and result.topology.backend == "ray"
     assert result.topology.ray_version == ray_node.__version__
+    assert result.topology.placement == "spread"
     assert [s.clock_offset_s for s in result.shards] == [0.0, 0.0]  # one host, one clock
     pids = {s.pid for s in result.shards}
     assert len(pids) == 2 and os.getpid() not in pids
@@ -92,3 +94,14 @@ async def test_two_ray_actors_against_the_mock_merge_into_one_result(
             procs.append(psutil.Process(pid))
     psutil.wait_procs(procs, timeout=30)
     assert all(gone(pid) for pid in pids)
+
+
+async def test_strict_spread_with_more_shards_than_nodes_is_refused(
+    ray_node: Any, tmp_path: Path
+) -> None:
+    from harborbench.scaleout.ray_backend import RayBackend
+
+    profile = load_profile(write_profile(tmp_path, "strict", "{rate: 10}", "1s"))
+    with pytest.raises(UserInputError, match="has 1 node\\(s\\) for 2 shards"):
+        await arun_sharded(profile, RayBackend("local", "strict-spread", 2), 2)
+    assert ray_node.is_initialized()
