@@ -5,6 +5,7 @@ Two results are comparable only when these match; ``compare`` lists the differen
 
 from __future__ import annotations
 
+import asyncio
 import os
 import platform
 import socket
@@ -47,12 +48,22 @@ def _git_commit() -> str | None:
     return proc.stdout.strip() or None if proc.returncode == 0 else None
 
 
+def _event_loop() -> str | None:
+    """The running event loop's package ("asyncio" or "uvloop"), None outside a loop."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+    return type(loop).__module__.split(".")[0]
+
+
 def collect_environment() -> dict[str, Any]:
     """Describe this machine and software.
 
     Returns:
         A JSON-ready dict: harborbench, python, aiohttp and numpy versions, git commit (or
-        ``None``), OS, CPU model, logical CPU count, usable CPU count, hostname, total memory.
+        ``None``), OS, CPU model, logical CPU count, usable CPU count, hostname, total memory,
+        and the event loop it runs in (``event_loop``: "asyncio", "uvloop", or None).
     """
     import psutil
 
@@ -71,6 +82,7 @@ def collect_environment() -> dict[str, Any]:
         "cpu_usable": len(affinity) if affinity is not None else os.cpu_count(),
         "memory_total_bytes": psutil.virtual_memory().total,
         "hostname": socket.gethostname(),
+        "event_loop": _event_loop(),
     }
 
 

@@ -6,45 +6,36 @@ from a window under 5 minutes, a p95 from too few samples), is ``inconclusive``,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
+from harborbench.profile.schema import Gates
 from harborbench.result import GateResult, TrialResult
 
 Verdict = Literal["pass", "fail", "inconclusive"]
 Alert = Literal["ok", "warning", "critical"]
 
 
-@dataclass(frozen=True, slots=True)
-class GateThresholds:
-    """Thresholds of the absolute gates; ``None`` disables a gate.
+#: The key of a profile's ``gates`` section behind each gate's display name (``GateResult.name``).
+GATE_KEYS: dict[str, str] = {
+    "throughput": "throughput_min",
+    "p95 latency": "p95_max",
+    "error rate": "error_rate_max",
+    "success rate": "success_rate_min",
+    "memory growth": "memory_growth_max_pct",
+    "memory slope": "memory_slope_max_mb_per_min",
+}
 
-    Attributes:
-        throughput_min: ops/s (plan: 1000).
-        p95_max: seconds (plan: 0.2).
-        error_rate_max: fraction (plan: 0.01).
-        memory_growth_max_pct: percent of the RSS at the start of the window (plan: 20).
-        memory_slope_max_mb_per_min: MB/min over runs of at least 5 minutes (plan: 5).
-        success_rate_min: fraction of successful among completed requests (plan: 0.95 long-run,
-            0.90 burst).
-    """
-
-    throughput_min: float | None = None
-    p95_max: float | None = None
-    error_rate_max: float | None = None
-    memory_growth_max_pct: float | None = None
-    memory_slope_max_mb_per_min: float | None = None
-    success_rate_min: float | None = None
-
-
-#: The plan's thresholds (SPEC section 8).
-PLAN_GATES = GateThresholds(
-    throughput_min=1000.0,
-    p95_max=0.2,
-    error_rate_max=0.01,
-    memory_growth_max_pct=20.0,
-    memory_slope_max_mb_per_min=5.0,
-    success_rate_min=0.95,
+#: The plan's thresholds (SPEC section 8), in the one model of gates: a profile's ``gates``.
+PLAN_GATES = Gates.model_validate(
+    {
+        "throughput_min": 1000.0,
+        "p95_max": "200ms",
+        "error_rate_max": "1%",
+        "memory_growth_max_pct": 20.0,
+        "memory_slope_max_mb_per_min": 5.0,
+        "success_rate_min": "95%",
+        "cpu_efficiency_gain_min_pct": 30.0,
+    }
 )
 
 
@@ -56,12 +47,14 @@ def _throughput_alert(ops: float, threshold: float) -> Alert:
     return "warning" if ops < 0.8 * threshold else "ok"
 
 
-def evaluate_gates(trial: TrialResult, gates: GateThresholds) -> list[GateResult]:
+def evaluate_gates(trial: TrialResult, gates: Gates) -> list[GateResult]:
     """Evaluate each enabled gate on a trial (usually all trials merged).
 
     Args:
         trial: the measured figures.
-        gates: the thresholds; ``None`` entries are skipped.
+        gates: the thresholds (a profile's ``gates`` section: ops/s, seconds, fractions,
+            percent, MB/min); ``None`` entries are skipped, and so is the relative
+            ``cpu_efficiency_gain_min_pct`` (judged by ``compare`` and ``rollback-check``).
 
     Returns:
         One :class:`GateResult` per enabled gate, with the plan's alert level where it has one
@@ -136,6 +129,22 @@ def evaluate_gates(trial: TrialResult, gates: GateThresholds) -> list[GateResult
                 else ("pass" if ok >= gates.success_rate_min else "fail"),
                 alert="ok",
                 detail="successful / completed requests",
+            )
+        )
+    if gates.goodput_min is not None:
+        good = trial.goodput_ops
+        out.append(
+            GateResult(
+                name="goodput",
+                threshold=f">= {gates.goodput_min:g} ops/s",
+                observed="n/a" if good is None else f"{good:.1f} ops/s",
+                verdict="inconclusive"
+                if good is None
+                else ("pass" if good >= gates.goodput_min else "fail"),
+                alert="ok",
+                detail=f"{trial.slo_met} of {trial.successes} successes met every objective"
+                if good is not None
+                else "the run measured no goodput (no slo section)",
             )
         )
     mem = trial.memory

@@ -4,7 +4,8 @@ Pydantic models at the file boundary (SPEC section 7). Every figure carries its 
 (seconds ``_s``, bytes ``_bytes``, ops per second ``_ops``). The report package and ``compare``
 read only this model.
 
-Schema versions (``schema_version``):
+Schema versions (``schema_version``; older files are upgraded on reading, see
+:mod:`harborbench.documents`):
     1: first version (harborbench 0.1.0).
     2: streams: ``stream.itl`` of version 1 (gaps between chunks) is now ``stream.icl``
        (inter-chunk latency); ``stream.itl`` is the inter-token latency, from streams whose
@@ -12,19 +13,30 @@ Schema versions (``schema_version``):
        without ``[DONE]``. Version 1 files are read with :func:`_migrate_v1`.
        Also added (with defaults, so older files read as one-process complete runs):
        ``status``, ``topology`` and ``shards`` of runs split with ``--workers`` / ``--ray``.
+    3: ``kind: "run"``; ``total`` is written only for runs of two trials or more (all trials
+       merged); with one trial it is ``null`` in the file and :attr:`RunResult.total` reads
+       ``trials[0]``, which is the whole run. Earlier versions wrote a byte-for-byte copy.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    SerializerFunctionWrapHandler,
+    field_serializer,
+    model_validator,
+)
 
 from harborbench.errors import ResultFileError
 
-SCHEMA_VERSION = 2
+if TYPE_CHECKING:
+    import pandas as pd
+
+SCHEMA_VERSION = 3
 PLAN_BASELINE_OPS = 505.6
 PLAN_TARGET_OPS = 1000.0
 
@@ -68,6 +80,14 @@ METRIC_DEFINITIONS: dict[str, str] = {
     "memory_slope": "RSS of the measuring process, Theil-Sen slope in MB/min with a 95% interval; "
     "inconclusive for a window shorter than 5 minutes",
     "send_lag": "open loop: actual send time minus intended send time",
+    "goodput_ops": "successful requests that met every objective of the profile's slo "
+    "(ttft_max, tpot_max, latency_max; limits inclusive) / window length (DistServe, OSDI 2024; "
+    "vLLM bench serve); times from the intended send in open loop, from the send in closed loop",
+    "tokens": "prompt and completion tokens of the measured successes from the server's usage; "
+    "prompts are generated at about 4 characters a token (no tokenizer), and that estimate is "
+    "shown beside the server's count",
+    "replay": "trace replay: each arrival is sent at start + its trace timestamp x time_scale; "
+    "send lag = actual minus trace time, over every arrival sent in the window",
     "loop_lag": "how late a periodic 50 ms timer of the event loop woke up",
 }
 
@@ -178,6 +198,32 @@ class IntervalRow(_Model):
     cpu_percent: float | None
     service_histogram: str
     response_histogram: str
+    slo_met: int | None = None  # successes meeting every slo objective (None: no slo)
+
+
+class TokenFigures(_Model):
+    """Tokens of the measured successes, from the server's usage (with the client's estimate)."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    with_usage: int
+    without_usage: int
+    estimated_prompt_tokens: int  # of the successes with usage: characters / 4
+    estimate: str = "4 characters a token (no tokenizer)"
+
+
+class ReplayFigures(_Model):
+    """Trace replay: the trace's arrival times against the achieved ones."""
+
+    trace: str
+    trace_lines: int  # lines of the trace file
+    replayed_lines: int  # after load.limit
+    time_scale: float
+    planned_in_window: int  # arrivals whose trace time falls in the window
+    sent_in_window: int
+    trace_span_s: float | None  # first to last trace time of the arrivals sent in the window
+    achieved_span_s: float | None  # first to last actual send of the same arrivals
+    send_lag: LatencySummary  # actual - trace time, every arrival sent in the window
 
 
 class TrialResult(_Model):
@@ -208,6 +254,10 @@ class TrialResult(_Model):
     server_stats: dict[str, Any] | None
     timeseries: list[IntervalRow]
     interrupted: bool
+    goodput_ops: float | None = None  # None: the profile sets no slo
+    slo_met: int | None = None
+    tokens: TokenFigures | None = None
+    replay: ReplayFigures | None = None
 
 
 class GateResult(_Model):
@@ -269,9 +319,15 @@ class ShardRecord(_Model):
 
 
 class RunResult(_Model):
-    """Everything one ``harborbench run`` measured (``result.json``)."""
+    """Everything one ``harborbench run`` measured (``result.json``).
 
-    schema_version: int
+    ``total`` is the whole run: all trials merged (histograms merged, counts summed), or the
+    only trial of a one-trial run, or ``None`` before the first trial ended. Read it there, not
+    in the file: the file stores it only when it differs from ``trials[0]``.
+    """
+
+    schema_version: int = SCHEMA_VERSION
+    kind: Literal["run"] = "run"
     name: str
     created_at: str
     harborbench_version: str
@@ -280,60 +336,65 @@ class RunResult(_Model):
     metric_definitions: dict[str, str]
     reference: dict[str, float]
     trials: list[TrialResult]
-    total: TrialResult | None  # all trials merged (histograms merged, counts summed)
+    total: TrialResult | None
     gates: list[GateResult]
     interrupted: bool
     status: Literal["complete", "incomplete"] = "complete"  # incomplete: a shard was lost
     topology: Topology | None = None  # None: one process (no --workers / --ray)
     shards: list[ShardRecord] = []
 
+    def summary_frame(self) -> pd.DataFrame:
+        """Per-trial summary as a pandas DataFrame, the rows of ``summary.csv``: one per trial
+        (``trial`` "1", "2", ...) plus ``total`` for two trials or more; units in the column
+        names (``_ms``, ``_ops``, ``_mb``, ``_pct``)."""
+        from harborbench.report.files import summary_frame
 
-def load_result(path: str | Path) -> RunResult:
-    """Read a ``result.json``.
+        return summary_frame(self)
+
+    def timeseries_frame(self) -> pd.DataFrame:
+        """The 1-second time series as a pandas DataFrame, the rows of ``timeseries.csv``: one
+        per trial and second; ``t_s`` < 0 (``phase`` "warmup") is warmup."""
+        from harborbench.report.files import timeseries_frame
+
+        return timeseries_frame(self)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _total_of_one_trial(cls, data: Any) -> Any:
+        """A one-trial run's file has ``total: null``: the whole run is ``trials[0]``."""
+        if isinstance(data, dict) and data.get("total") is None:
+            trials = data.get("trials")
+            if isinstance(trials, list) and len(trials) == 1:
+                return {**data, "total": trials[0]}
+        return data
+
+    @field_serializer("total", mode="wrap")
+    def _no_copy_of_the_only_trial(
+        self, value: TrialResult | None, handler: SerializerFunctionWrapHandler
+    ) -> Any:
+        return None if len(self.trials) == 1 else handler(value)
+
+
+def load_result(path: str | Path, *, command: str | None = None) -> RunResult:
+    """Read the ``result.json`` of a run (any schema version up to :data:`SCHEMA_VERSION`).
 
     Args:
         path: the file.
+        command: the command reading it (``"compare"``), named when the file is of another kind.
 
     Returns:
-        The validated result.
+        The validated result; a file of an older version is upgraded
+        (:func:`harborbench.documents.load_document`).
 
     Raises:
-        ResultFileError: missing, unreadable, not a harborbench result, or written by a newer
-            harborbench (its ``schema_version`` is above :data:`SCHEMA_VERSION`).
+        ResultFileError: missing, unreadable, not the result of a run (the message names what
+            it is), written by a newer harborbench, or with a damaged histogram.
     """
+    from harborbench.documents import load_document
+
     p = Path(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ResultFileError(
-            f"{p}: no such result file.", hint="Run `harborbench run PROFILE` first."
-        ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ResultFileError(f"{p}: not readable as JSON ({exc}).") from None
-    if not isinstance(data, dict) or "schema_version" not in data:
-        raise ResultFileError(f"{p}: not a harborbench result file (no schema_version).")
-    version = data["schema_version"]
-    if data.get("kind") not in (None, "run"):
-        raise ResultFileError(
-            f"{p}: a {data.get('kind')} result, not the result of `harborbench run`.",
-            hint="Give a run name or the result.json of a run.",
-        )
-    if isinstance(version, bool) or not isinstance(version, int):
-        raise ResultFileError(f"{p}: schema_version must be an integer, not {version!r}.")
-    if version > SCHEMA_VERSION:
-        raise ResultFileError(
-            f"{p}: written with result schema version {version}, newer than this harborbench "
-            f"understands ({SCHEMA_VERSION}).",
-            hint="Upgrade harborbench (pip install -U harborbench) to read it.",
-        )
-    if version < 2:
-        _migrate_v1(data)
-    try:
-        result = RunResult.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(x) for x in first["loc"])
-        raise ResultFileError(f"{p}: invalid result file at {loc}: {first['msg']}.") from None
+    result = load_document(p, "run", command)
+    assert isinstance(result, RunResult)
     _check_histograms(p, result)
     return result
 
@@ -383,6 +444,8 @@ def _check_histograms(path: Path, result: RunResult) -> None:
         if t.stream is not None:
             summaries |= {"stream.ttft": t.stream.ttft, "stream.icl": t.stream.icl,
                           "stream.itl": t.stream.itl, "stream.tpot": t.stream.tpot}  # fmt: skip
+        if t.replay is not None:
+            summaries["replay.send_lag"] = t.replay.send_lag
         for key, summary in summaries.items():
             if summary is not None:
                 check(f"{prefix}.{key}.histogram", summary.histogram)

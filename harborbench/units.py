@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import re
 
+#: Nanoseconds per second: every clock here reads integer nanoseconds (``perf_counter_ns``).
+NS_PER_S = 1_000_000_000
+#: Bytes per megabyte: 1 MB = 10**6 bytes (SI), the unit of every MB figure harborbench shows.
+BYTES_PER_MB = 1_000_000
+
 _UNIT_S = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 _GROUP = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _WHOLE = re.compile(r"^(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+$")

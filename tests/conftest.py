@@ -19,3 +19,18 @@ def cli(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
         return (code if isinstance(code, int) else 1), out, err
 
     return invoke
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line naming the install command when the browser tests were skipped."""
+    from tests.chromium import CHROMIUM_INSTALL, SKIP_REASON
+
+    skipped = [
+        r for r in terminalreporter.stats.get("skipped", []) if SKIP_REASON in str(r.longrepr)
+    ]
+    if skipped:
+        terminalreporter.write_line(
+            f"{len(skipped)} browser test(s) skipped: Chromium is not installed; "
+            f"install it with: {CHROMIUM_INSTALL}",
+            yellow=True,
+        )

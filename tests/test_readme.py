@@ -57,12 +57,15 @@ def python_blocks() -> list[str]:
     return re.findall(r"```python\n(.*?)```", README, flags=re.S)
 
 
-def test_readme_python_examples_run_against_the_mock(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_readme_python_examples_run_against_the_mock(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     from harborbench.mockserver.process import MockServer
+    from harborbench.report.files import ResultWriter
 
-    client_example, engine_example = python_blocks()
+    client_example, engine_example, notebook_example = python_blocks()
     with MockServer() as server:
-        monkeypatch.setenv("OPENAI_API_KEY", "readme-test")
+        monkeypatch.delenv("OPENAI_API_KEY", raising=False)  # works with no variable set
         code = client_example.replace("http://127.0.0.1:8000/v1", server.base_url)
         exec(compile(code, "README.md", "exec"), {})
     monkeypatch.chdir(ROOT)
@@ -72,3 +75,9 @@ def test_readme_python_examples_run_against_the_mock(monkeypatch: pytest.MonkeyP
     exec(compile(shortened, "README.md", "exec"), namespace)
     result = namespace["result"]
     assert result.total.successes > 0  # type: ignore[attr-defined]
+    ResultWriter(tmp_path / "reports", "steady").save(result)  # type: ignore[arg-type]
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(compile(notebook_example, "README.md", "exec"), namespace)
+    loaded = namespace["result"]
+    assert loaded.summary_frame()["successes"].tolist() == [result.total.successes]  # type: ignore[attr-defined]

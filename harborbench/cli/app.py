@@ -4,6 +4,25 @@ from __future__ import annotations
 
 import typer
 
+
+def _plain_flags() -> None:
+    """Show a flag in ``--help`` as a plain flag: Typer (0.29) labels it ``<bool>``, as if it
+    took a value (``--quiet <bool>``), in the type column of its Rich help. A flag takes none,
+    so its type column stays empty; every other option keeps Typer's label."""
+    from typer.core import TyperOption
+
+    typer_label = TyperOption.display_type_rich
+
+    def label(self: TyperOption, ctx: typer.Context) -> str | None:
+        if self.is_flag and self.metavar is None:
+            return None
+        return typer_label(self, ctx)
+
+    setattr(TyperOption, "display_type_rich", label)  # noqa: B010 (mypy: no method assignment)
+
+
+_plain_flags()
+
 app = typer.Typer(
     name="harborbench",
     help=(

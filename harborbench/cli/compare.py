@@ -9,30 +9,48 @@ from typing import TYPE_CHECKING
 import typer
 
 from harborbench.cli.app import app
-from harborbench.errors import GateFailed, InconclusiveError, ResultFileError, UserInputError
+from harborbench.errors import (
+    GateFailed,
+    InconclusiveError,
+    Interrupted,
+    ResultFileError,
+    RunFailedError,
+    UserInputError,
+)
 
 if TYPE_CHECKING:
-    from harborbench.compare import Comparison
-    from harborbench.result import RunResult
+    from collections.abc import Callable, Sequence
+
+    from harborbench.compare import Comparison, FailOn
+    from harborbench.compare.session import SessionBudget, SessionOutcome
+    from harborbench.result import RunResult, TrialResult
 
 COMPARE_HELP = """Compare run B with baseline run A: changes, confidence intervals, verdicts.
 
 A and B are run names (reports/<name>/result.json) or paths to result files. Every metric
-gets B/A, a bootstrap confidence interval of that ratio (from the per-second intervals and
-the trials of each run, warmup excluded), the smallest change the data could detect, and a
-verdict: better, worse, no significant difference, or inconclusive. Writes
-reports/compare-<A>-<B>/comparison.csv, comparison.json and report.html (charts, offline;
---no-html to skip).
+gets B/A, a bootstrap confidence interval of that ratio (a stationary block bootstrap of the
+per-second intervals, with the trials of each run as the outer unit; warmup excluded), the
+smallest change the data could detect, and a verdict: better, worse, no significant
+difference, or inconclusive. Writes reports/compare-<A>-<B>/comparison.csv, comparison.json
+and report.html (charts, offline; --no-html to skip).
 
 --fail-on METRIC:CHANGE fails (exit 1) only when the whole interval lies beyond the threshold,
-and is inconclusive (exit 3) when the interval straddles it. Metrics: throughput, attempted,
+and is inconclusive (exit 3) when the interval straddles it; the message says the smallest
+change the data can detect and about how many trials (rounds) a side would decide it. A gate
+never fails with one trial a side (run-to-run noise is invisible in one run), nor when A and B
+come from different machines, kernels, Python or library versions (exit 3 naming the
+difference; --allow-different-environment judges anyway). Metrics: throughput, goodput
+(runs with an slo), attempted,
 error_rate, p50, p95, p99, p999, cpu_efficiency, ttft_p50, ttft_p95, icl_p50, icl_p95,
 itl_p50, itl_p95, tpot_p50, tpot_p95.
 
---run A.yaml B.yaml --rounds N measures instead of reading files: one trial of A, then one of
-B, N times, against one target with the same seed, so that machine drift cancels out; the two
-runs are saved under their profile names (reports/<name>/: result.json, the CSV files and
-report.html), then compared.
+--run A.yaml B.yaml measures instead of reading files: rounds of one trial of A and one of B
+(order alternating), against one target with the same seed, so that machine drift cancels
+out. After --rounds rounds (default 3) the --fail-on gates are judged, and rounds are added
+while one is inconclusive, up to --max-rounds (default 10) or --budget (e.g. 5m); the rounds
+taken are printed. The two runs are saved under their profile names (reports/<name>/:
+result.json, the CSV files and report.html), then compared. Ctrl-C or SIGTERM keeps the
+rounds measured, marked interrupted (exit 130).
 
 Examples:
 
@@ -43,6 +61,8 @@ Examples:
   harborbench compare reports/old/result.json reports/new/result.json --strict --json
 
   harborbench compare --run profiles/baseline.yaml profiles/optimized.yaml --rounds 3
+
+  harborbench compare --run a.yaml b.yaml --fail-on throughput:-5% --budget 5m
 
 Exit codes: 0 done (all gates pass), 1 a --fail-on gate failed, 2 bad input (missing or
 too new result, bad option), 3 a gate inconclusive, or --strict with runs that are not
@@ -67,7 +87,7 @@ def resolve_result(arg: str, reports: Path) -> RunResult:
     """
     from harborbench.result import load_result
 
-    return load_result(resolve_result_path(arg, reports))
+    return load_result(resolve_result_path(arg, reports), command="compare")
 
 
 def resolve_result_path(arg: str, reports: Path) -> Path:
@@ -82,28 +102,26 @@ def resolve_result_path(arg: str, reports: Path) -> Path:
         :func:`harborbench.result.load_result` reports a missing file).
 
     Raises:
-        ResultFileError: no such run, not a valid run name, or the file is the result of a
-            tune sweep, a comparison or a rollback-check report.
+        ResultFileError: no such run, not a valid run name, or a comparison folder (the kind of
+            a file is checked when it is loaded).
     """
-    from harborbench.cli.inputs import refuse_other_outputs, refuse_tune_result
+    from harborbench.cli.inputs import refuse_comparison_folder
     from harborbench.report.files import run_dir
 
     path = Path(arg)
     if path.is_file() or arg.endswith(".json") or "/" in arg:
-        refuse_other_outputs(path / "result.json" if path.is_dir() else path, "compare")
-        refuse_tune_result(path, "compare")
+        refuse_comparison_folder(path / "result.json" if path.is_dir() else path, "compare")
         return path
     try:
         folder = run_dir(reports, arg)
     except ValueError as exc:
         raise ResultFileError(f"{arg!r} is neither a result file nor a run name: {exc}.") from None
-    refuse_other_outputs(folder / "result.json", "compare")
+    refuse_comparison_folder(folder / "result.json", "compare")
     if not (folder / "result.json").exists():
         raise ResultFileError(
             f"no run named {arg!r}: {folder / 'result.json'} does not exist.",
             hint="Run `harborbench run PROFILE` first (or give the path to a result.json).",
         )
-    refuse_tune_result(folder / "result.json", "compare")
     return folder / "result.json"
 
 
@@ -118,38 +136,58 @@ def write_comparison(comparison: Comparison, reports: Path) -> Path:
         The folder ``reports/compare-<A>-<B>/``.
     """
     from harborbench.compare import tidy_rows
-    from harborbench.report.files import csv_text, run_dir, write_atomic
+    from harborbench.report.files import csv_text, run_dir, write_atomic, write_failed
 
     folder = run_dir(reports, f"compare-{comparison.a.name}-{comparison.b.name}")
-    write_atomic(folder / "comparison.json", comparison.model_dump_json(indent=2) + "\n")
-    write_atomic(folder / "comparison.csv", csv_text(tidy_rows(comparison)))
+    text = comparison.model_dump_json(indent=2) + "\n"
+    try:
+        write_atomic(folder / "comparison.json", text)
+        write_atomic(folder / "comparison.csv", csv_text(tidy_rows(comparison)))
+    except OSError as exc:
+        message = write_failed(f"the comparison in {folder}", exc, text, "compare")
+        raise RunFailedError(message) from None
     return folder
 
 
 def measure_interleaved(
-    profile_paths: tuple[Path, Path], rounds: int, reports: Path
-) -> tuple[RunResult, RunResult]:
-    """Run two profiles interleaved (A B A B ...) against one target and save both runs.
+    profile_paths: tuple[Path, Path],
+    budget: SessionBudget,
+    reports: Path,
+    compare: Callable[[RunResult, RunResult], Comparison],
+    *,
+    gates: Sequence[FailOn] = (),
+) -> tuple[RunResult, RunResult | None, SessionOutcome]:
+    """Run two profiles in interleaved rounds against one target until the gates are decided.
+
+    Rounds alternate their order (A B, B A, ...); after ``budget.rounds`` rounds the gates are
+    judged, and rounds are added while one is inconclusive and more data could decide it, up to
+    ``budget.max_rounds`` or ``budget.budget_s`` (:func:`harborbench.compare.session.next_step`).
+    Both runs are saved after every trial. Ctrl-C or SIGTERM ends the current trial early and
+    stops the session; what was measured is kept and marked interrupted.
 
     Args:
         profile_paths: the two profile files.
-        rounds: number of rounds; each runs one trial of A then one of B.
+        budget: rounds before the first look, maximum rounds, wall budget.
         reports: the reports folder (runs saved under the profiles' names).
+        compare: builds the comparison (with the gates) of two results.
+        gates: the ``--fail-on`` gates (the session adds rounds only when there are some).
 
     Returns:
-        The two results, each with ``rounds`` trials.
+        A's result, B's result (None when B never ran) and the session's outcome.
 
     Raises:
         UserInputError: the profiles name different targets or the same run name.
     """
     import asyncio
+    import dataclasses
 
+    from harborbench.cli.signals import stop_on_signals
+    from harborbench.compare.session import run_session
     from harborbench.engine.runner import build_result, open_target, plan_from_profile, run_trial
     from harborbench.environment import collect_environment
     from harborbench.profile import load_profile
     from harborbench.report.console import print_warning, stderr
-    from harborbench.report.files import ResultWriter
-    from harborbench.result import TrialResult
+    from harborbench.report.files import ResultWriter, check_run_folder, run_dir
 
     pa, pb = (load_profile(p) for p in profile_paths)
     if pa.target != pb.target:
@@ -166,30 +204,55 @@ def measure_interleaved(
     if pa.seed != pb.seed:
         print_warning(f"--run: using seed {pa.seed} of {profile_paths[0]} for both profiles.")
         pb = pb.model_copy(update={"seed": pa.seed})
+    profiles = (pa, pb)
     plans = (plan_from_profile(pa), plan_from_profile(pb))
     writers = (ResultWriter(reports, pa.name), ResultWriter(reports, pb.name))
+    check_run_folder(run_dir(reports, f"compare-{pa.name}-{pb.name}"), "the comparison folder")
     environment = collect_environment()
-    trials: tuple[list[TrialResult], list[TrialResult]] = ([], [])
 
-    async def main() -> None:
-        with open_target(pa) as (base_url, api_key, server):
-            for r in range(rounds):
-                for side, profile in enumerate((pa, pb)):
-                    stderr.print(f"round {r + 1}/{rounds}: {profile.name}")
-                    trial = await run_trial(
-                        profile, plans[side], base_url, api_key, index=r, server=server
-                    )
-                    trials[side].append(trial)
-                    writers[side].save(
-                        build_result(profile, profile.name, trials[side], environment,
-                                     interrupted=False)
-                    )  # fmt: skip
+    def result(side: int, trials: list[TrialResult], interrupted: bool) -> RunResult:
+        p = profiles[side]
+        return build_result(p, p.name, trials, environment, interrupted=interrupted)
 
-    asyncio.run(main())
-    return (
-        build_result(pa, pa.name, trials[0], environment, interrupted=False),
-        build_result(pb, pb.name, trials[1], environment, interrupted=False),
-    )
+    def save(ta: list[TrialResult], tb: list[TrialResult]) -> None:
+        for side, trials in enumerate((ta, tb)):
+            if trials:
+                writers[side].save(result(side, trials, trials[-1].interrupted))
+
+    async def main() -> SessionOutcome:
+        with (
+            stop_on_signals("Stopping: keeping the rounds measured so far…") as stop,
+            open_target(pa) as (base_url, api_key, server),
+        ):
+
+            async def trial(side: int, index: int) -> TrialResult:
+                name = profiles[side].name
+                stderr.print(
+                    f"round {index + 1} (of {budget.rounds} to {budget.max_rounds}): {name}"
+                )
+                return await run_trial(
+                    profiles[side], plans[side], base_url, api_key,
+                    index=index, server=server, stop=stop,
+                )  # fmt: skip
+
+            def judge(ta: list[TrialResult], tb: list[TrialResult]) -> Comparison:
+                return compare(result(0, ta, False), result(1, tb, False))
+
+            return await run_session(trial, judge, budget, gates=gates, stop=stop, on_round=save)
+
+    outcome = asyncio.run(main())
+    interrupted = outcome.stop_reason == "interrupted"
+    ta, tb = outcome.trials
+    if outcome.rounds and (interrupted or outcome.comparison is None):
+        # Compare the complete rounds only: a trial cut short has no partner.
+        whole = (result(0, ta[: outcome.rounds], False), result(1, tb[: outcome.rounds], False))
+        outcome = dataclasses.replace(outcome, comparison=compare(*whole))
+    result_a = result(0, ta, interrupted)
+    result_b = result(1, tb, interrupted) if tb else None
+    for side, r in enumerate((result_a, result_b)):
+        if r is not None:
+            writers[side].save(r)
+    return result_a, result_b, outcome
 
 
 @app.command("compare", help=COMPARE_HELP)
@@ -205,7 +268,23 @@ def compare_command(
     run_profiles: tuple[Path, Path] | None = typer.Option(
         None, "--run", metavar="A.yaml B.yaml", help="Measure the two profiles interleaved."
     ),
-    rounds: int = typer.Option(3, "--rounds", min=1, help="Rounds of --run (A then B each)."),
+    rounds: int = typer.Option(
+        3, "--rounds", min=1, help="Rounds of --run (A and B each) before the gates are judged."
+    ),
+    max_rounds: int | None = typer.Option(
+        None,
+        "--max-rounds",
+        min=1,
+        help="Most rounds of --run while a --fail-on gate is inconclusive (default 10).",
+    ),
+    budget: str | None = typer.Option(
+        None, "--budget", metavar="DURATION", help="Wall-time budget of --run, e.g. 5m."
+    ),
+    allow_different_environment: bool = typer.Option(
+        False,
+        "--allow-different-environment",
+        help="Judge --fail-on gates even when A and B come from different machines or software.",
+    ),
     confidence: float = typer.Option(
         0.95, "--confidence", min=0.5, max=0.999, help="Level of the intervals."
     ),
@@ -215,42 +294,50 @@ def compare_command(
     from harborbench.compare import compare_results, parse_fail_on
     from harborbench.report.compare_table import render_comparison
     from harborbench.report.console import print_warning, stdout
-    from harborbench.report.files import check_writable_dir
+    from harborbench.report.files import check_run_folder, check_writable_dir, run_dir
 
     gates = [parse_fail_on(text) for text in fail_on]
+
+    def compare(ra: RunResult, rb: RunResult, paired: bool = False) -> Comparison:
+        return compare_results(
+            ra, rb, confidence=confidence, seed=seed, fail_on=gates, paired=paired,
+            allow_different_environment=allow_different_environment,
+        )  # fmt: skip
+
+    interrupted = False
     # The comparison is written under --reports-dir: check it before any work (exit 2).
     if run_profiles is not None:
         if a is not None:
             raise UserInputError("give either A B or --run A.yaml B.yaml, not both.")
         check_writable_dir(reports)
-        result_a, result_b = measure_interleaved(run_profiles, rounds, reports)
-        if not no_html:
-            from harborbench.report.files import run_dir
-            from harborbench.report.html import write_run_html
-
-            for result in (result_a, result_b):
-                write_run_html(result, run_dir(reports, result.name))
+        comparison, result_a, result_b = _run_session(
+            run_profiles, reports, compare, gates, rounds, max_rounds, budget, no_html
+        )
+        interrupted = comparison.interrupted
     else:
         if a is None or b is None:
             raise UserInputError(
                 "compare needs two runs: harborbench compare A B.",
                 hint="A and B are run names under reports/ or paths to result.json files.",
             )
+        if max_rounds is not None or budget is not None:
+            raise UserInputError("--max-rounds and --budget apply to --run A.yaml B.yaml only.")
         check_writable_dir(reports)
         from harborbench.result import load_result
 
         path_a = resolve_result_path(a, reports)
-        result_a = load_result(path_a)
+        result_a = load_result(path_a, command="compare")
         path_b = resolve_result_path(b, reports)
-        result_b = load_result(path_b)
+        result_b = load_result(path_b, command="compare")
+        check_run_folder(
+            run_dir(reports, f"compare-{result_a.name}-{result_b.name}"), "the comparison folder"
+        )
         if path_a.resolve() == path_b.resolve():
             print_warning(
                 f"A and B are the same result file ({path_a}): the comparison can only show "
                 "no difference."
             )
-    comparison = compare_results(
-        result_a, result_b, confidence=confidence, seed=seed, fail_on=gates
-    )
+        comparison = compare(result_a, result_b)
     folder = write_comparison(comparison, reports)
     if not no_html:
         from harborbench.report.compare_html import write_compare_html
@@ -264,6 +351,11 @@ def compare_command(
         render_comparison(comparison, stdout)
         html = "" if no_html else ", report.html"
         stdout.print(f"[dim]Wrote {folder}/comparison.csv, comparison.json{html}[/]")
+    if interrupted:
+        raise Interrupted(
+            f"Interrupted; the rounds measured so far are in {folder}/ (comparison marked "
+            "interrupted) and in the two runs' folders."
+        )
     comp = comparison.comparability
     if strict and not comp.comparable:
         keys = ", ".join(d.key for d in [*comp.environment, *comp.workload])
@@ -274,10 +366,80 @@ def compare_command(
     failed = [g.gate for g in comparison.gates if g.verdict == "fail"]
     if failed:
         raise GateFailed(f"--fail-on gate(s) failed: {', '.join(failed)}.")
-    unsure = [g.gate for g in comparison.gates if g.verdict == "inconclusive"]
+    unsure = [g for g in comparison.gates if g.verdict == "inconclusive"]
     if unsure:
         raise InconclusiveError(
-            f"--fail-on gate(s) inconclusive: {', '.join(unsure)} (the interval straddles the "
-            "threshold, or there is no interval).",
-            hint="Gather more data: run longer, or with repeat > 1, or use --run with more rounds.",
+            "--fail-on gate(s) inconclusive: "
+            + "; ".join(f"{g.gate}: {g.reason}" for g in unsure)
+            + ".",
+            hint=" ".join(dict.fromkeys(g.hint for g in unsure if g.hint))
+            or "Gather more data: run longer, or with repeat > 1, or use --run with more rounds.",
         )
+
+
+def _run_session(
+    profiles: tuple[Path, Path],
+    reports: Path,
+    compare: Callable[..., Comparison],
+    gates: Sequence[FailOn],
+    rounds: int,
+    max_rounds: int | None,
+    budget: str | None,
+    no_html: bool,
+) -> tuple[Comparison, RunResult, RunResult]:
+    """``compare --run``: measure the session, save both runs, and compare complete rounds.
+
+    Raises:
+        UserInputError: a bad ``--budget`` or ``--max-rounds`` below ``--rounds``.
+        Interrupted: stopped before one complete round of A and B (A's result is saved).
+    """
+    from harborbench.compare import SessionInfo
+    from harborbench.compare.session import SessionBudget
+    from harborbench.report.console import stderr
+    from harborbench.report.files import run_dir
+    from harborbench.units import parse_duration
+
+    budget_s = None
+    if budget is not None:
+        try:
+            budget_s = parse_duration(budget)
+        except ValueError as exc:
+            raise UserInputError(
+                f"--budget: {exc}.", hint="Write for example --budget 5m."
+            ) from None
+        if budget_s <= 0:
+            raise UserInputError(f"--budget must be positive, got {budget!r}.")
+    most = max(10, rounds) if max_rounds is None else max_rounds
+    if most < rounds:
+        raise UserInputError(
+            f"--max-rounds {most} is below --rounds {rounds}.",
+            hint="Give --max-rounds at least --rounds.",
+        )
+    plan = SessionBudget(rounds=rounds, max_rounds=most, budget_s=budget_s)
+    result_a, result_b, outcome = measure_interleaved(
+        profiles, plan, reports, lambda ra, rb: compare(ra, rb, paired=True), gates=gates
+    )
+    interrupted = outcome.stop_reason == "interrupted"
+    stderr.print(
+        f"compare --run: {outcome.rounds} round(s) in {outcome.elapsed_s:.0f} s "
+        f"(stopped: {outcome.stop_reason})"
+    )
+    if not no_html:
+        from harborbench.report.html import write_run_html
+
+        for r in (result_a, result_b):
+            if r is not None:
+                write_run_html(r, run_dir(reports, r.name))
+    if result_b is None or outcome.rounds == 0:
+        raise Interrupted(
+            f"Interrupted before a complete round of A and B; what was measured is in "
+            f"{run_dir(reports, result_a.name)}/ (marked interrupted)."
+        )
+    comparison = outcome.comparison
+    assert comparison is not None
+    info = SessionInfo(
+        rounds=outcome.rounds, first_look=plan.rounds, max_rounds=plan.max_rounds,
+        budget_s=plan.budget_s, stop_reason=outcome.stop_reason, elapsed_s=outcome.elapsed_s,
+    )  # fmt: skip
+    comparison = comparison.model_copy(update={"session": info, "interrupted": interrupted})
+    return comparison, result_a, result_b

@@ -49,6 +49,21 @@ def find_profile_files(paths: list[Path]) -> list[Path]:
     return files
 
 
+#: Most characters of a description shown in the table (its first line).
+DESCRIPTION_CHARS = 120
+
+
+def first_line(description: str, limit: int = DESCRIPTION_CHARS) -> str:
+    """The first line of a description, cut to ``limit`` characters with an ellipsis.
+
+    A profile's description can be as large as the file (1 MiB); the table shows a summary.
+    """
+    text = description.strip()
+    line = text[: text.find("\n")] if "\n" in text[: limit + 1] else text[: limit + 1]
+    line = line.strip()
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
 def describe_load(profile: Profile) -> str:
     """One line for the load model and its level, e.g. ``open: 500 ops/s poisson``."""
     load = profile.load
@@ -56,6 +71,11 @@ def describe_load(profile: Profile) -> str:
         return f"closed: {load.concurrency} workers"
     if load.rate is not None:
         return f"open: {load.rate:g} ops/s {load.arrival}"
+    if load.trace is not None:
+        trace = load.replayed_trace()
+        n = 0 if trace is None else len(trace)
+        scale = "" if load.time_scale == 1.0 else f", x{load.time_scale:g} time"
+        return f"trace: {Path(load.trace).name} ({n} arrivals{scale})"
     stages = load.stages or []
     if load.stage_kind == "rate":
         levels = " → ".join(f"{s.rate:g}" for s in stages)
@@ -120,7 +140,7 @@ def profiles_command(
             format_duration(profile.duration),
             format_duration(profile.warmup),
             describe_client(profile),
-            escape(profile.description.strip().splitlines()[0] if profile.description else ""),
+            escape(first_line(profile.description)),
         )
     stdout.print(table)
     for failure in failures:

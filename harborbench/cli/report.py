@@ -61,14 +61,13 @@ def report_command(
 ) -> None:
     from rich.markup import escape
 
-    from harborbench.cli.inputs import refuse_other_outputs, refuse_tune_result
+    from harborbench.cli.inputs import refuse_comparison_folder
     from harborbench.report.console import stdout
     from harborbench.report.html import write_run_html
     from harborbench.result import load_result
 
     path = resolve_result_path(name, reports)
-    refuse_other_outputs(path, "report")
-    refuse_tune_result(path, "report")
-    result = load_result(path)
+    refuse_comparison_folder(path, "report")
+    result = load_result(path, command="report")
     written = write_run_html(result, path.parent)
     stdout.print(f"wrote {escape(str(written))}")

@@ -10,9 +10,16 @@ from typing import TYPE_CHECKING
 import typer
 
 from harborbench.cli.app import app
-from harborbench.errors import GateFailed, InconclusiveError, UserInputError
+from harborbench.errors import (
+    GateFailed,
+    InconclusiveError,
+    Interrupted,
+    RunFailedError,
+    UserInputError,
+)
 
 if TYPE_CHECKING:
+    from harborbench.rollback import RollbackReport
     from harborbench.rollback.smoke import ClientFactory
 
 #: The factory that builds each path's client (``None``: the real client); a test replaces it
@@ -46,7 +53,10 @@ ROLLBACK_HELP = "\n\n".join(
         ),
         (
             "Wall time on a 2-core machine: about 50 s by default (9 paths x ~1.7 s, then 3 "
-            "rounds of 2 x 5 s), about 30 s with --quick, about 17 s with --skip-gates."
+            "rounds of 2 x 5 s), about 30 s with --quick, about 17 s with --skip-gates. While a "
+            "relative gate is inconclusive, rounds are added (up to twice as many), as compare "
+            "--run does. Ctrl-C or SIGTERM stops early: the JSON and JUnit reports keep what was "
+            "checked, marked interrupted (exit 130)."
         ),
         ("Examples:"),
         "harborbench rollback-check",
@@ -179,7 +189,9 @@ def rollback_command(
 
     refuse_scaleout("rollback-check", workers, ray)
     from harborbench.report.console import stderr, stdout
+    from harborbench.report.files import write_failed
     from harborbench.report.rollback_table import (
+        junit_xml,
         render_rollback,
         report_json,
         write_junit,
@@ -222,21 +234,36 @@ def rollback_command(
     def progress(line: str) -> None:
         stderr.print(f"[dim]{line}[/]", highlight=False)
 
-    report = asyncio.run(
-        arollback_check(
-            options,
-            factory=CLIENT_FACTORY or default_factory,
-            progress=None if quiet or as_json else progress,
-        )
-    )
-    if output is not None:
-        write_report_json(report, output)
-    if junit is not None:
-        write_junit(report, junit)
+    from harborbench.cli.signals import stop_on_signals
+
+    async def main() -> RollbackReport:
+        with stop_on_signals("Stopping: keeping what was checked so far…") as stop:
+            return await arollback_check(
+                options,
+                factory=CLIENT_FACTORY or default_factory,
+                progress=None if quiet or as_json else progress,
+                stop=stop,
+            )
+
+    report = asyncio.run(main())
+    for path, write, text, suffix in (
+        (output, write_report_json, report_json, ".json"),
+        (junit, write_junit, junit_xml, ".xml"),
+    ):
+        if path is not None:
+            try:
+                write(report, path)
+            except OSError as exc:
+                message = write_failed(str(path), exc, text(report), "rollback-check", suffix)
+                raise RunFailedError(message) from None
     if as_json:
         typer.echo(report_json(report), nl=False)
     else:
         render_rollback(report, stdout)
+    if report.interrupted:
+        written = [str(p) for p in (output, junit) if p is not None]
+        where = f" (written, marked interrupted: {', '.join(written)})" if written else ""
+        raise Interrupted(f"Interrupted; the report holds what was checked so far{where}.")
     failed = [r for r in report.rows if r.verdict == "fail"]
     if failed:
         lines = "; ".join(f"{r.name}: {r.problem}" for r in failed)

@@ -44,6 +44,8 @@ Examples:
 
   harborbench run profiles/steady.yaml --ray local --workers 2   # needs the ray extra
 
+  harborbench run profiles/steady.yaml --loop uvloop   # needs the uvloop extra
+
 Exit codes: 0 all gates pass, 1 a gate failed, 2 bad profile or option, 3 a gate
 inconclusive, 4 the run failed, 130 interrupted.
 """
@@ -74,6 +76,10 @@ def run_command(
         None, "--placement", metavar="spread|strict-spread",
         help="With --ray: spread shards over nodes (strict-spread: one shard per node).",
     ),
+    loop: str = typer.Option(
+        "asyncio", "--loop", metavar="asyncio|uvloop",
+        help="Event loop of a one-process run; uvloop needs pip install 'harborbench\\[uvloop]'.",
+    ),
 ) -> None:  # fmt: skip
     from harborbench.engine.runner import arun
     from harborbench.profile import load_profile
@@ -82,6 +88,7 @@ def run_command(
     from harborbench.report.progress import ProgressDisplay
     from harborbench.report.summary import render_summary
 
+    loop_factory = _loop_factory(loop)
     profile = load_profile(profile_path, overrides)
     run_name = profile.name if name is None else name
     try:
@@ -90,6 +97,11 @@ def run_command(
         raise UserInputError(f"--name: {exc}.") from None
 
     sharded = scaleout_plan(profile, workers, ray, placement)
+    if sharded is not None and loop_factory is not None:
+        raise UserInputError(
+            f"--loop {loop}: applies to a one-process run; shards run asyncio's loop.",
+            hint="Drop --loop, or --workers/--ray.",
+        )
 
     async def main() -> object:
         with (
@@ -110,7 +122,8 @@ def run_command(
 
     from harborbench.result import RunResult
 
-    result = asyncio.run(main())
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        result = runner.run(main())
     assert isinstance(result, RunResult)
     folder = writer.save(result)
     if not no_html:
@@ -130,13 +143,68 @@ def run_command(
         raise Interrupted(f"Interrupted; the partial result is in {folder}/.")
     failed = [g.name for g in result.gates if g.verdict == "fail"]
     if failed:
-        raise GateFailed(f"gate(s) failed: {', '.join(failed)} (see {folder}/result.json).")
+        raise GateFailed(
+            f"gate(s) failed: {', '.join(failed)} (see {folder}/result.json).",
+            hint=gate_failure_hint(failed),
+        )
     unsure = [g.name for g in result.gates if g.verdict == "inconclusive"]
     if unsure:
         raise InconclusiveError(
             f"gate(s) inconclusive: {', '.join(unsure)}.",
             hint="Run longer (--set duration=...) to gather enough samples.",
         )
+
+
+def _loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The event-loop factory for ``--loop`` (None: asyncio's default loop).
+
+    Raises:
+        UserInputError: an unknown loop, or uvloop asked for but not installed (exit 2).
+    """
+    if name == "asyncio":
+        return None
+    if name != "uvloop":
+        raise UserInputError(f"--loop {name!r}: unknown event loop; use asyncio or uvloop.")
+    try:
+        import uvloop
+    except ImportError:
+        raise UserInputError(
+            "--loop uvloop: uvloop is not installed; "
+            "install it with: pip install 'harborbench[uvloop]' (or drop --loop)."
+        ) from None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
+#: Gates whose figure depends on the speed of the machine that measures, not only on the client.
+MACHINE_GATES = ("throughput", "p95 latency")
+
+
+def gate_failure_hint(failed: list[str]) -> str:
+    """What a failed gate means and how to read it, for the line after ``gate(s) failed``.
+
+    Args:
+        failed: the names of the failed gates (``GateResult.name``).
+
+    Returns:
+        One or two sentences: a failed gate is the finding, where to read it, and for the gates
+        of :data:`MACHINE_GATES` the ``--set`` that relaxes them on a slower machine.
+    """
+    from harborbench.gates import GATE_KEYS
+
+    text = (
+        "A failed gate is a finding about the client on this machine, not an error of the "
+        "run: the summary's gates table shows each threshold beside the figure measured."
+    )
+    machine = [g for g in failed if g in MACHINE_GATES]
+    if machine:
+        sets = " ".join(f"--set gates.{GATE_KEYS[g]}=VALUE" for g in machine)
+        verb, them = ("depends", "it") if len(machine) == 1 else ("depend", "them")
+        text += (
+            f" {' and '.join(machine).capitalize()} {verb} on this machine's speed (the shipped "
+            f"profiles hold the plan's gates); on a slower machine, relax {them} with {sets}."
+        )
+    return text
 
 
 def scaleout_plan(

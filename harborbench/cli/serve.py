@@ -13,10 +13,7 @@ from harborbench.cli.app import app
 from harborbench.errors import EXIT_INTERRUPTED, MockSettingsError, UserInputError
 
 if TYPE_CHECKING:
-    from pydantic import ValidationError
-
     from harborbench.mockserver.settings import MockSettings
-    from harborbench.profile.diagnostics import Where
 
 KeyPath = tuple[str | int, ...]
 
@@ -137,20 +134,6 @@ _FLAG_PATHS: dict[str, KeyPath] = {
 }
 
 
-def validation_message(exc: ValidationError, where: Where) -> str:
-    """Every problem of a settings validation error on one line, as a profile names them.
-
-    Each part is ``file:line: key.path: what is wrong; the fix`` (or ``key.path (from
-    --flag)``), with a did-you-mean for unknown keys (:mod:`harborbench.profile.diagnostics`);
-    the text ends with a full stop, so a hint may follow it.
-    """
-    from harborbench.mockserver.settings import MockSettings
-    from harborbench.profile.diagnostics import problems
-
-    text = "invalid mock settings in " + "; ".join(problems(MockSettings, exc, where))
-    return text if text.endswith((".", "!", "?")) else text + "."
-
-
 def settings_from_options(
     settings_file: Path | None = None,
     settings_json: str | None = None,
@@ -192,7 +175,7 @@ def settings_from_options(
     """
     from pydantic import ValidationError
 
-    from harborbench.mockserver.settings import MockSettings
+    from harborbench.mockserver.settings import MockSettings, settings_problems
     from harborbench.profile.diagnostics import Where
 
     data: dict[str, Any] = {}
@@ -253,7 +236,7 @@ def settings_from_options(
         return MockSettings.model_validate(_merge(data, flags))
     except ValidationError as exc:
         raise MockSettingsError(
-            validation_message(exc, where),
+            settings_problems(exc, where),
             hint="See 'harborbench serve --help' for the forms of each value.",
         ) from None
 

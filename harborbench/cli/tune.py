@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from harborbench.cli.app import app
 from harborbench.cli.signals import stop_on_signals
 from harborbench.errors import GateFailed, InconclusiveError, Interrupted, UserInputError
+
+if TYPE_CHECKING:
+    from harborbench.tune.result import TuneResult
 
 TUNE_HELP = """Sweep the client's settings for a profile's workload; recommend a config.
 
@@ -20,8 +24,9 @@ processor's workers and batching, around the best point. Each point is a
 short trial with warmup against one target.
 
 Fits the Universal Scalability Law to the load curve, chooses the highest
-throughput that meets every gate of the profile (ties within 2% go to the
-smaller settings), confirms it with a longer trial, and writes
+throughput (or with --objective goodput the highest goodput: requests per
+second meeting the profile's slo) that meets every gate of the profile
+(ties within 2% go to the smaller settings), confirms it with a longer trial, and writes
 reports/<name>/: recommended_config.yaml (accepted as is by
 create_fast_client), sweep.csv, result.json and report.html (chart,
 offline; --no-html to skip).
@@ -33,6 +38,8 @@ Examples:
   harborbench tune profiles/baseline.yaml --budget 2m --name base-tuned
 
   harborbench tune profiles/steady.yaml --set gates.p95_max=100ms --json
+
+  harborbench tune profiles/goodput.yaml --objective goodput --budget 1m
 
 Exit codes: 0 recommended and confirmed, 1 no point meets the gates (the
 closest is shown) or the confirmation misses one, 2 bad profile or
@@ -58,6 +65,11 @@ def tune_command(
     no_html: bool = typer.Option(False, "--no-html", help="Do not write report.html."),
     workers: str | None = typer.Option(None, "--workers", hidden=True),
     ray: str | None = typer.Option(None, "--ray", hidden=True),
+    objective: str = typer.Option(
+        "throughput",
+        "--objective",
+        help="What to maximize: throughput, or goodput (needs an slo section in the profile).",
+    ),
 ) -> None:
     from harborbench.cli.run import refuse_scaleout
 
@@ -67,7 +79,7 @@ def tune_command(
     from harborbench.report.tune_files import TuneWriter
     from harborbench.report.tune_table import render_tune
     from harborbench.tune import atune
-    from harborbench.tune.result import SweepPoint, TuneResult
+    from harborbench.tune.result import SweepPoint
     from harborbench.tune.sweep import check_budget
     from harborbench.units import parse_duration
 
@@ -78,6 +90,10 @@ def tune_command(
             f"--budget {budget!r}: {exc}.", hint="For example --budget 2m."
         ) from None
     check_budget(budget_s, shown=budget)
+    if objective not in ("throughput", "goodput"):
+        raise UserInputError(
+            f"--objective {objective!r} is not known.", hint="Use throughput or goodput."
+        )
     profile = load_profile(profile_path, overrides)
     run_name = name or f"{profile.name}-tune"
     try:
@@ -90,9 +106,10 @@ def tune_command(
         if not (quiet or as_json):
             p95 = point.service_time.p95_s
             gates = "pass" if point.meets_gates else point.gates_text()
+            good = "" if point.goodput_ops is None else f" (goodput {point.goodput_ops:,.1f})"
             stderr.print(
                 f"[dim]point {point.index:>2} {point.phase:<11}[/] {point.knobs().label():<40} "
-                f"{point.throughput_ops:>9,.1f} ops/s  p95 "
+                f"{point.throughput_ops:>9,.1f} ops/s{good}  p95 "
                 f"{'–' if p95 is None else f'{p95 * 1e3:.1f} ms':>9}  {gates}",
                 markup=True,
                 highlight=False,
@@ -103,8 +120,9 @@ def tune_command(
             if not (quiet or as_json):
                 stderr.print(f"[bold]Tuning {profile.name}[/] within {budget}…")
             return await atune(
-                profile, budget_s=budget_s, name=run_name, on_point=on_point, stop=stop
-            )
+                profile, budget_s=budget_s, name=run_name, on_point=on_point, stop=stop,
+                objective="goodput" if objective == "goodput" else "throughput",
+            )  # fmt: skip
 
     result = asyncio.run(main())
     folder = writer.save(result)
@@ -131,7 +149,7 @@ def _exit(result: object, folder: Path) -> None:
         raise GateFailed(
             f"no point of the sweep met every gate of the profile{closest} "
             f"(see {folder}/sweep.csv).",
-            hint="Relax a gate (--set gates.p95_max=...) or give a larger --budget.",
+            hint=no_point_hint(result),
         )
     conf = result.confirmation
     if conf is None:
@@ -147,3 +165,25 @@ def _exit(result: object, folder: Path) -> None:
             f"the confirmation run is inconclusive for: {', '.join(conf.point.unsure_gates)}.",
             hint="Give a larger --budget for a longer confirmation.",
         )
+
+
+def no_point_hint(result: TuneResult) -> str:
+    """What to do when no point met the gates: the gates the closest point missed (with the
+    ``--set`` that relaxes each) and the budget actually given and used."""
+    from harborbench.gates import GATE_KEYS
+    from harborbench.profile.overrides import duration_text
+
+    budget = (
+        f"a larger --budget than the {duration_text(result.budget_s)} given ("
+        f"{result.elapsed_s:.0f} s used, trials of {result.trial_window_s:g} s)"
+    )
+    point = None if result.closest is None else result.points[result.closest]
+    if point is None or not (point.missed_gates or point.unsure_gates):
+        return f"Relax a gate of the profile, or give {budget}."
+    parts = []
+    if point.missed_gates:
+        keys = " or ".join(f"--set gates.{GATE_KEYS.get(g, g)}=..." for g in point.missed_gates)
+        parts.append(f"it missed {', '.join(point.missed_gates)}: relax it ({keys})")
+    if point.unsure_gates:
+        parts.append(f"{', '.join(point.unsure_gates)} could not be judged on its short trial")
+    return f"Closest point {point.index}: {'; '.join(parts)}; or give {budget}."

@@ -6,10 +6,11 @@ baseline, B the candidate; every change is B relative to A. It returns a :class:
 
 Methods (see :mod:`harborbench.compare.bootstrap`): rates (throughput, attempted ops/s, error rate,
 CPU efficiency) are ratios of sums over the 1-second intervals of the measurement window, and
-their intervals come from a bootstrap of those intervals (two-stage, trials then intervals, when
-a run has several trials). Latency percentiles come from merging resampled per-interval HDR
-histograms, never from averaging percentiles. Streaming percentiles, for which a run keeps no
-per-interval histogram, come from a bootstrap of requests. Warmup rows are excluded everywhere.
+their intervals come from a stationary block bootstrap of those intervals (two-stage, trials
+then blocks of intervals, when a run has several trials; expanded for few units). Latency
+percentiles come from merging resampled per-interval HDR histograms, never from averaging
+percentiles. Streaming percentiles, for which a run keeps no per-interval histogram, are shown
+but not tested. Warmup rows are excluded everywhere.
 A metric with too little data is ``inconclusive`` with the reason, never a made-up interval.
 
 The parts: :mod:`~harborbench.compare.models` (the metrics and the ``comparison.json`` model),
@@ -23,8 +24,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harborbench.compare.differences import NOTE_KEYS, WORKLOAD_KEYS, comparability
-from harborbench.compare.fail_on import evaluate_gate, parse_fail_on
+from harborbench.compare.differences import (
+    NOTE_KEYS,
+    WORKLOAD_KEYS,
+    comparability,
+    thin_data_warnings,
+)
+from harborbench.compare.fail_on import evaluate_gate, failure_notes, parse_fail_on
 from harborbench.compare.models import (
     COMPARISON_SCHEMA_VERSION,
     METRICS,
@@ -37,6 +43,7 @@ from harborbench.compare.models import (
     MetricSpec,
     ReferenceRow,
     RunRef,
+    SessionInfo,
     tidy_rows,
 )
 from harborbench.compare.rows import _Ctx, _Side
@@ -57,6 +64,7 @@ __all__ = [
     "MetricSpec",
     "ReferenceRow",
     "RunRef",
+    "SessionInfo",
     "comparability",
     "compare_results",
     "evaluate_gate",
@@ -75,6 +83,8 @@ def compare_results(
     seed: int = 0,
     n_resamples: int = N_RESAMPLES,
     fail_on: Sequence[FailOn] = (),
+    paired: bool = False,
+    allow_different_environment: bool = False,
 ) -> Comparison:
     """Compare run B with baseline run A, metric by metric.
 
@@ -85,6 +95,10 @@ def compare_results(
         seed: seed of the bootstrap (the same inputs and seed give the same intervals).
         n_resamples: bootstrap resamples per run and metric family.
         fail_on: gates to judge (:func:`parse_fail_on`).
+        paired: A's and B's trials are interleaved rounds of one session (``compare --run``,
+            rollback-check): round ``i`` of A and of B are resampled together.
+        allow_different_environment: judge ``fail_on`` gates even when A and B were measured
+            on different machines or software (otherwise such gates are inconclusive).
 
     Returns:
         The comparison: one :class:`MetricRow` per metric (stream rows only when both runs
@@ -98,7 +112,7 @@ def compare_results(
     if n_resamples < 100:
         raise ValueError(f"n_resamples must be >= 100, got {n_resamples!r}")
     sa, sb = _Side(a), _Side(b)
-    ctx = _Ctx(sa, sb, confidence, seed, n_resamples)
+    ctx = _Ctx(sa, sb, confidence, seed, n_resamples, paired=paired)
     rows = [*ctx.rate_rows(), *ctx.latency_rows(), *ctx.memory_rows(), *ctx.stream_rows()]
     order = list(METRICS)
     rows.sort(key=lambda r: order.index(r.metric))
@@ -118,4 +132,12 @@ def compare_results(
         comparability=comparability(a, b),
         gates=[],
     )
-    return comparison.model_copy(update={"gates": [evaluate_gate(comparison, g) for g in fail_on]})
+    gates = [
+        evaluate_gate(comparison, g, allow_different_environment=allow_different_environment)
+        for g in fail_on
+    ]
+    comp = comparison.comparability
+    warnings = [*comp.warnings, *thin_data_warnings(a, b), *failure_notes(comparison, fail_on)]
+    return comparison.model_copy(
+        update={"gates": gates, "comparability": comp.model_copy(update={"warnings": warnings})}
+    )

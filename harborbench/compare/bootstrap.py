@@ -1,31 +1,36 @@
 """Statistics behind ``harborbench compare``: bootstrap intervals of ratios between two runs.
 
-The unit of resampling is the 1-second interval of a run's time series (warmup excluded). When a
-run has several trials (``repeat`` > 1, or ``compare --run --rounds N``) the bootstrap is two-stage:
-trials are drawn with replacement, then intervals with replacement within each drawn trial, so
-that the variation between trials (machine drift, a slow start) widens the interval as it should
-(the hierarchical bootstrap of Davison & Hinkley 1997, section 3.8). With one trial it is the
-ordinary bootstrap of intervals (Efron & Tibshirani 1993). A and B are resampled independently and
-the interval of the ratio B/A is read from the percentiles of the resampled ratios ("percentile
-bootstrap").
+Method (issue 13), in three layers:
 
-Assumption, stated: 1-second intervals are treated as exchangeable. Load tests have some
-autocorrelation between neighbouring seconds, which makes these intervals somewhat narrow; run
-longer or with ``repeat`` > 1 when a decision rests on a narrow margin.
+1. **Dependence within a trial.** Consecutive 1-second intervals are not independent (load, GC
+   and neighbours drift slowly), so they are resampled in blocks: the *stationary bootstrap* of
+   Politis & Romano (1994, JASA 89:1303), blocks of geometric length, drawn with
+   ``arch.bootstrap.StationaryBootstrap``. The expected block length is chosen automatically by
+   ``arch.bootstrap.optimal_block_length`` (Politis & White 2004, Econometric Reviews 23:53, with
+   the correction of Patton, Politis & White 2009), see :func:`block_length`.
+2. **Variation between trials.** When a run has several trials (``repeat`` > 1, or the rounds of
+   ``compare --run``), trials are the outer resampling unit: trials are drawn with replacement,
+   then each drawn copy is resampled in stationary blocks within itself (the two-stage bootstrap
+   of Davison & Hinkley 1997, section 3.8). When A and B were measured in interleaved rounds
+   (``paired=True``), the same rounds are drawn for A and B, so that drift shared by a round
+   cancels in the ratio.
+3. **Few units.** A percentile interval from few independent units (three trials, or a short
+   trial of few blocks) is too narrow. The interval is the *expanded percentile interval* of
+   Hesterberg (2015, The American Statistician 69:371, section 5): the percentile interval at
+   the level whose normal quantile is ``sqrt(n / (n - 1)) * t_(n-1)`` of the requested one, with
+   ``n`` the independent units behind it (trials, or blocks of a single trial).
 
-Percentiles are never averaged: a resample of a latency percentile merges the resampled intervals'
-HDR histograms (a weighted sum of their bucket counts) and reads the percentile of the merge.
-
-Relation to :mod:`harborbench.metrics.stats`: the verdicts, the gate rule and the rank test are
-that module's (:func:`change_verdict` and :func:`mann_whitney_p` only wrap them for the cases it
-leaves out). What is here and not there: the two-stage (trials, then intervals) resampling,
-rates as ratios of sums, and a detectable change
-for any bootstrapped statistic; they could move into ``metrics/stats.py``.
+A and B are resampled independently (except for the paired rounds) and the interval of the ratio
+B/A is read from the resampled ratios. Rates are ratios of sums over intervals; latency
+percentiles come from merging the resampled intervals' HDR histograms (percentiles are never
+averaged). This is the one bootstrap of harborbench; ``benchmarks/gate_calibration.py``
+measures its false-failure rate and power on the mock.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
@@ -38,11 +43,13 @@ from harborbench.metrics import stats
 from harborbench.metrics.histogram import percentile_ns_from_counts
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 Better = Literal["higher", "lower"]
 Verdict = Literal["better", "worse", "no significant difference", "inconclusive", "not tested"]
 GateVerdict = Literal["pass", "fail", "inconclusive"]
 
 #: Fewest 1-second intervals per run for a bootstrap interval; below it a row is inconclusive.
+#: Also the fewest values from which a block length is estimated (below it: blocks of 1 s).
 MIN_INTERVALS = 10
 #: Power used for the smallest detectable change.
 POWER = 0.8
@@ -53,19 +60,39 @@ _STANDARD_NORMAL = NormalDist()
 
 
 @dataclass(frozen=True, slots=True)
+class Weights:
+    """How many times each 1-second interval of a run is in each bootstrap resample.
+
+    Attributes:
+        matrix: float64 array, shape (n_resamples, N): multiplicities of the N intervals.
+        units: independent units behind a resample: the number of trials when there are
+            several, else the number of blocks of the one trial (N / mean block length).
+        block_s: the mean block length of the stationary bootstrap, in intervals (seconds).
+        method: the resampling in words.
+    """
+
+    matrix: FloatArray
+    units: float
+    block_s: float
+    method: str
+
+
+@dataclass(frozen=True, slots=True)
 class Resampled:
     """Bootstrap replicates of one statistic of one run.
 
     Attributes:
         estimate: the statistic on the full data.
         replicates: float64 array, shape (n_resamples,): the statistic on each resample.
-        n: how many units were resampled (intervals).
+        n: how many intervals were resampled.
+        units: independent units behind the replicates (see :class:`Weights`).
         method: how the replicates were drawn, in words.
     """
 
     estimate: float
     replicates: FloatArray
     n: int
+    units: float
     method: str
 
 
@@ -86,86 +113,144 @@ class ChangeInterval:
     min_detectable_pct: float | None
 
 
-def resample_weights(
-    group_sizes: Sequence[int], n_resamples: int, rng: np.random.Generator
-) -> FloatArray:
-    """Multiplicity of every unit in each resample of a (two-stage) bootstrap.
+def block_length(series: Sequence[FloatArray]) -> float:
+    """Mean block length of the stationary bootstrap for a run's per-second series.
 
-    Stage one draws ``G`` groups (trials) with replacement; stage two draws, for every drawn copy of
-    group ``g``, ``n_g`` units with replacement from it. The ``c`` copies of a group together draw
-    ``c * n_g`` units, so the multiplicities are ``Multinomial(c * n_g, uniform)``. With one group
-    this is the ordinary bootstrap (Efron & Tibshirani 1993).
+    Each trial's series is centred on its own mean (so that a step between trials is not taken
+    for dependence), the trials are joined, and ``arch.bootstrap.optimal_block_length`` (Politis
+    & White 2004, corrected by Patton, Politis & White 2009) estimates the stationary
+    bootstrap's optimal mean block length from the autocorrelation.
 
     Args:
-        group_sizes: units per group (intervals per trial), each >= 1.
-        n_resamples: number of resamples ``R``.
-        rng: the random generator (seeded by the caller, so results are reproducible).
+        series: one float64 array per trial, shape (n_g,): a per-second value (ops/s, p50 s).
+            NaN values are dropped.
 
     Returns:
-        float64 array, shape (R, sum(group_sizes)): how many times each unit is in each resample.
+        The mean block length in intervals, at least 1 and at most the shortest trial's length;
+        1.0 (independent intervals) when fewer than :data:`MIN_INTERVALS` values are given or
+        the values are constant, as no dependence can be estimated then.
     """
-    sizes = [int(s) for s in group_sizes]
-    n_groups = len(sizes)
+    from arch.bootstrap import optimal_block_length
+
+    parts = [np.asarray(x, dtype=np.float64) for x in series]
+    parts = [x[~np.isnan(x)] for x in parts]
+    parts = [x - x.mean() for x in parts if len(x)]
+    if not parts:
+        return 1.0
+    joined = np.concatenate(parts)
+    if len(joined) < MIN_INTERVALS or np.ptp(joined) == 0:
+        return 1.0
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        value = float(optimal_block_length(joined)["stationary"].iloc[0])
+    if not math.isfinite(value):
+        return 1.0
+    return float(min(max(value, 1.0), min(len(x) for x in parts)))
+
+
+def outer_draws(n_groups: int, n_resamples: int, rng: np.random.Generator) -> IntArray:
+    """Copies of every trial in each resample of the outer stage (trials with replacement).
+
+    Args:
+        n_groups: number of trials ``G`` (>= 1).
+        n_resamples: number of resamples ``R``.
+        rng: the random generator.
+
+    Returns:
+        int64 array, shape (R, G), each row summing to G (all ones when G is 1).
+    """
     if n_groups == 1:
-        copies = np.ones((n_resamples, 1), dtype=np.int64)
-    else:
-        copies = rng.multinomial(n_groups, np.full(n_groups, 1.0 / n_groups), size=n_resamples)
-    blocks = []
-    for g, size in enumerate(sizes):
-        draws = copies[:, g] * size
-        blocks.append(rng.multinomial(draws, np.full(size, 1.0 / size)))
-    return np.concatenate(blocks, axis=1).astype(np.float64)
+        return np.ones((n_resamples, 1), dtype=np.int64)
+    draws = rng.multinomial(n_groups, np.full(n_groups, 1.0 / n_groups), size=n_resamples)
+    return np.asarray(draws, dtype=np.int64)
 
 
-def _method(group_sizes: Sequence[int], what: str) -> str:
-    n = sum(group_sizes)
-    if len(group_sizes) == 1:
-        return f"percentile bootstrap over {n} 1-s intervals ({what})"
-    return (
-        f"two-stage percentile bootstrap: {len(group_sizes)} trials, then {n} 1-s intervals "
-        f"within them ({what})"
-    )
-
-
-def resample_ratio_of_sums(
-    numerator: FloatArray,
-    denominator: FloatArray,
+def resample_weights(
     group_sizes: Sequence[int],
     n_resamples: int,
     rng: np.random.Generator,
-    what: str,
+    *,
+    block_s: float = 1.0,
+    copies: IntArray | None = None,
+) -> Weights:
+    """Multiplicities of every interval in each resample of the (two-stage) block bootstrap.
+
+    Outer stage: ``copies`` (or :func:`outer_draws`) says how many copies of each trial a
+    resample holds. Inner stage: each copy of trial ``g`` is a stationary-bootstrap resample of
+    its ``n_g`` intervals (``arch.bootstrap.StationaryBootstrap`` with mean block ``block_s``,
+    wrapping around the trial's end); with ``block_s`` 1 the blocks have length 1 and the inner
+    stage is the ordinary bootstrap, drawn directly as a multinomial.
+
+    Args:
+        group_sizes: intervals per trial, each >= 1.
+        n_resamples: number of resamples ``R``.
+        rng: the random generator (seeded by the caller, so results are reproducible).
+        block_s: mean block length in intervals, >= 1.
+        copies: int array, shape (R, G), from :func:`outer_draws`; shared by A and B when their
+            rounds are paired. None: drawn here.
+
+    Returns:
+        The weights, matrix of shape (R, sum(group_sizes)).
+    """
+    from arch.bootstrap import StationaryBootstrap
+
+    sizes = [int(s) for s in group_sizes]
+    if copies is None:
+        copies = outer_draws(len(sizes), n_resamples, rng)
+    blocks = []
+    for g, size in enumerate(sizes):
+        block = min(max(block_s, 1.0), float(size))
+        if block <= 1.0:
+            draws = copies[:, g] * size
+            blocks.append(rng.multinomial(draws, np.full(size, 1.0 / size)).astype(np.float64))
+            continue
+        part = np.zeros((n_resamples, size), dtype=np.float64)
+        # arch types block_size as int, but a mean block length is real (p = 1 / block).
+        boot = StationaryBootstrap(block, np.arange(size), seed=rng)  # type: ignore[arg-type]
+        for r in range(n_resamples):
+            for _ in range(int(copies[r, g])):
+                part[r] += np.bincount(boot.update_indices(), minlength=size)
+        blocks.append(part)
+    n = sum(sizes)
+    units = float(len(sizes)) if len(sizes) > 1 else n / max(block_s, 1.0)
+    if len(sizes) == 1:
+        method = f"stationary block bootstrap of {n} 1-s intervals (mean block {block_s:.2g} s)"
+    else:
+        method = (
+            f"two-stage bootstrap: {len(sizes)} trials, then stationary blocks (mean "
+            f"{block_s:.2g} s) of {n} 1-s intervals within them"
+        )
+    return Weights(np.concatenate(blocks, axis=1), units, block_s, method)
+
+
+def resample_ratio_of_sums(
+    numerator: FloatArray, denominator: FloatArray, weights: Weights, what: str
 ) -> Resampled:
     """Bootstrap a rate that is a ratio of sums over intervals (e.g. successes / seconds).
 
     Args:
         numerator, denominator: float64 arrays, shape (N,): per-interval sums (successes and
             interval length in seconds for throughput; failures and completions for error rate).
-        group_sizes: intervals per trial, summing to N.
-        n_resamples: number of resamples.
-        rng: the random generator.
+            An interval to leave out has 0 in both.
+        weights: from :func:`resample_weights`, matrix of shape (R, N).
         what: the statistic in words, for the method label.
 
     Returns:
         The replicates of ``sum(w * numerator) / sum(w * denominator)``; a resample whose
         denominator is 0 gives NaN.
     """
-    weights = resample_weights(group_sizes, n_resamples, rng)
-    num = weights @ numerator
-    den = weights @ denominator
+    num = weights.matrix @ numerator
+    den = weights.matrix @ denominator
     with np.errstate(divide="ignore", invalid="ignore"):
         reps = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
     total_den = float(denominator.sum())
     estimate = float(numerator.sum()) / total_den if total_den > 0 else math.nan
-    return Resampled(estimate, reps, len(numerator), _method(group_sizes, what))
+    used = int(np.count_nonzero(denominator))
+    return Resampled(estimate, reps, used, weights.units, f"{weights.method} ({what})")
 
 
 def resample_percentiles(
-    bucket_index: npt.NDArray[np.int64],
-    counts: FloatArray,
-    group_sizes: Sequence[int],
-    qs: Sequence[float],
-    n_resamples: int,
-    rng: np.random.Generator,
+    bucket_index: IntArray, counts: FloatArray, weights: Weights, qs: Sequence[float]
 ) -> dict[float, Resampled]:
     """Bootstrap latency percentiles by merging resampled per-interval histograms.
 
@@ -175,41 +260,65 @@ def resample_percentiles(
         bucket_index: int64 array, shape (k,): the HDR counter indices of the columns of ``counts``
             (:func:`harborbench.metrics.histogram.counts_matrix`).
         counts: float64 array, shape (N, k): bucket counts of each interval's histogram.
-        group_sizes: intervals per trial, summing to N.
+        weights: from :func:`resample_weights`, matrix of shape (R, N).
         qs: the percentiles, each in (0, 100].
-        n_resamples: number of resamples.
-        rng: the random generator.
 
     Returns:
         For each ``q``, replicates in nanoseconds; a resample that holds no sample gives NaN.
     """
-    weights = resample_weights(group_sizes, n_resamples, rng)
+    n_resamples = len(weights.matrix)
     reps = {q: np.full(n_resamples, np.nan) for q in qs}
     for start in range(0, n_resamples, _CHUNK):
-        merged = weights[start : start + _CHUNK] @ counts
+        merged = weights.matrix[start : start + _CHUNK] @ counts
         ok = merged.sum(axis=1) > 0
         if ok.any():
             for q in qs:
                 part = reps[q][start : start + _CHUNK]
                 part[ok] = percentile_ns_from_counts(bucket_index, merged[ok], q)
     total = counts.sum(axis=0)
-    method = _method(group_sizes, "merged interval histograms")
+    method = f"{weights.method} (merged interval histograms)"
     return {
         q: Resampled(
-            float(percentile_ns_from_counts(bucket_index, total, q)), reps[q], len(counts), method
+            float(percentile_ns_from_counts(bucket_index, total, q)),
+            reps[q],
+            len(counts),
+            weights.units,
+            method,
         )
         for q in qs
     }
 
 
+def expanded_z(confidence: float, units: float) -> float:
+    """Normal quantile of Hesterberg's expanded percentile interval for ``units`` units.
+
+    ``sqrt(n / (n - 1)) * t_(n-1)(1 - alpha/2)`` with ``alpha = 1 - confidence`` (Hesterberg
+    2015, section 5): it widens the percentile interval of a bootstrap from few units to the
+    width of a t interval. ``n`` below 2 is taken as 2.
+
+    Args:
+        confidence: e.g. 0.95.
+        units: independent units (trials, or blocks of one trial).
+
+    Returns:
+        The quantile, e.g. 2.38 for 10 units at 95% (1.96 for infinitely many).
+    """
+    n = max(float(units), 2.0)
+    from scipy import stats as sps  # imported when used: scipy is slow to import
+
+    return math.sqrt(n / (n - 1.0)) * float(sps.t.ppf(0.5 + confidence / 2.0, n - 1.0))
+
+
 def change_interval(
     a: Resampled, b: Resampled, confidence: float, *, difference: bool = False
 ) -> ChangeInterval | None:
-    """Interval of the ratio B/A (or of B - A when A can be 0), by the percentile method.
+    """Interval of the ratio B/A (or of B - A when A can be 0): expanded percentile method.
 
-    The smallest detectable change uses the normal approximation of the log-ratio's bootstrap
-    distribution: ``exp((z_(1-alpha/2) + z_power) * sd(log ratio)) - 1`` with ``alpha = 1 -
-    confidence`` and power 0.8 (the usual two-sided power formula, e.g. Cohen 1988, ch. 12).
+    The bounds are the quantiles ``Phi(-z)`` and ``Phi(z)`` of the resampled ratios, with ``z``
+    from :func:`expanded_z` for the fewer units of A and B. The smallest detectable change uses
+    the normal approximation of the log-ratio's bootstrap distribution: ``exp((z + z_power) *
+    sd(log ratio)) - 1`` with power 0.8 (the usual two-sided power formula, e.g. Cohen 1988,
+    ch. 12).
 
     Args:
         a, b: the replicates of the same statistic for runs A and B (same ``n_resamples``).
@@ -223,13 +332,14 @@ def change_interval(
     if ok.sum() < 0.9 * len(ok):
         return None
     ra, rb = a.replicates[ok], b.replicates[ok]
-    tail = (1.0 - confidence) / 2.0
+    z = expanded_z(confidence, min(a.units, b.units))
+    tail = 1.0 - _STANDARD_NORMAL.cdf(z)
     if not difference and a.estimate > 0 and np.all(ra > 0) and b.estimate > 0 and np.all(rb > 0):
         ratio = rb / ra
         low, high = np.quantile(ratio, [tail, 1.0 - tail])
         sd = float(np.std(np.log(ratio), ddof=1))
-        z = _STANDARD_NORMAL.inv_cdf(1.0 - tail) + _STANDARD_NORMAL.inv_cdf(POWER)
-        return ChangeInterval("ratio", float(low), float(high), 100.0 * math.expm1(z * sd))
+        mdc = 100.0 * math.expm1((z + _STANDARD_NORMAL.inv_cdf(POWER)) * sd)
+        return ChangeInterval("ratio", float(low), float(high), mdc)
     low, high = np.quantile(rb - ra, [tail, 1.0 - tail])
     return ChangeInterval("difference", float(low), float(high), None)
 

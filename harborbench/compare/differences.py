@@ -5,12 +5,46 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from harborbench.compare.bootstrap import MIN_INTERVALS
 from harborbench.compare.models import Comparability, Difference
 from harborbench.environment import COMPARABLE_KEYS
 from harborbench.result import RunResult
 
+#: Environment keys that must be equal for a ``--fail-on`` gate to be judged (issue 13): the
+#: machine (host name, architecture, CPU model, CPU count and usable CPUs), the kernel (``os``
+#: holds the system and kernel release), Python, and the versions of the libraries measured
+#: with (aiohttp, numpy, harborbench). The git commit is not one of them: B is usually a new
+#: commit.
+ENVIRONMENT_KEYS = tuple(
+    dict.fromkeys(
+        (
+            *COMPARABLE_KEYS,
+            "hostname",
+            "machine",
+            "cpu_usable",
+            "os",
+            "python_implementation",
+            "numpy",
+        )
+    )
+)
+
 #: Profile sections whose differences make two runs measure different workloads.
-WORKLOAD_KEYS = ("load", "request", "target")
+WORKLOAD_KEYS = ("load", "request", "target", "slo")
+#: Profile keys added after results were first written, with the value a result written before
+#: them implied: a result without the key compares equal to one with this value.
+IMPLIED: dict[str, Any] = {
+    "request.prefix_tokens": None,
+    "request.dataset": None,
+    "request.dataset_order": "random",
+    "request.extra_body": {},
+    "request.headers": {},
+    "load.trace": None,
+    "load.timestamp_unit": "ms",
+    "load.time_scale": 1.0,
+    "load.limit": None,
+    "slo": None,
+}
 #: Profile keys whose differences are worth a note but do not change the workload.
 NOTE_KEYS = ("warmup", "duration", "repeat", "seed")
 
@@ -32,15 +66,15 @@ def _differences(a: dict[str, Any], b: dict[str, Any], keys: Sequence[str]) -> l
     return [
         Difference(key=k, a=fa.get(k), b=fb.get(k))
         for k in sorted(set(fa) | set(fb))
-        if fa.get(k) != fb.get(k)
+        if fa.get(k, IMPLIED.get(k)) != fb.get(k, IMPLIED.get(k))
     ]
 
 
 def comparability(a: RunResult, b: RunResult) -> Comparability:
     """Compare the two runs' environments and workloads.
 
-    Environments differ when any of :data:`harborbench.environment.COMPARABLE_KEYS` (CPU model
-    and count, Python, aiohttp, harborbench) differ; workloads when the profiles' ``load``,
+    Environments differ when any of :data:`ENVIRONMENT_KEYS` (host, CPU model and count,
+    kernel, Python, aiohttp, numpy, harborbench) differ; workloads when the profiles' ``load``,
     ``request`` or ``target`` sections differ. ``warmup``, ``duration``, ``repeat`` and ``seed``
     differences are listed as notes. Health problems of either run are warnings. Two runs of
     the same client config in different effective modes (the disabling environment variable)
@@ -53,7 +87,7 @@ def comparability(a: RunResult, b: RunResult) -> Comparability:
     Returns:
         The differences; ``comparable`` is False when the environment or the workload differs.
     """
-    env = _differences(a.environment, b.environment, COMPARABLE_KEYS)
+    env = _differences(a.environment, b.environment, ENVIRONMENT_KEYS)
     work = _differences(a.profile, b.profile, WORKLOAD_KEYS)
     notes = _differences(a.profile, b.profile, NOTE_KEYS)
     modes = [_mode(r) for r in (a, b)]
@@ -105,3 +139,46 @@ def _mode(r: RunResult) -> str | None:
     """The client mode a run actually used (``optimized`` or ``traditional``)."""
     mode = r.total.client_status.get("mode") if r.total else None
     return None if mode is None else str(mode)
+
+
+def thin_data_warnings(a: RunResult, b: RunResult) -> list[str]:
+    """One warning line per run whose data is too thin for a decision, naming what to change.
+
+    Thin means fewer than :data:`~harborbench.compare.bootstrap.MIN_INTERVALS` 1-second
+    intervals in the measurement windows of all its trials, or a trial whose window is shorter
+    than the profile's warmup.
+
+    Args:
+        a, b: the two runs.
+
+    Returns:
+        Up to two lines, A's first.
+    """
+    out = []
+    for side, r in (("A", a), ("B", b)):
+        intervals = sum(
+            1 for t in r.trials for row in t.timeseries if not row.warmup and row.t_s >= 0
+        )
+        warmup_s = r.profile.get("warmup")
+        short = [
+            t.window_s
+            for t in r.trials
+            if isinstance(warmup_s, int | float) and t.window_s < float(warmup_s)
+        ]
+        problems = []
+        if intervals < MIN_INTERVALS:
+            problems.append(
+                f"only {intervals} 1-s intervals (at least {MIN_INTERVALS} are needed for an "
+                "interval)"
+            )
+        if short:
+            problems.append(
+                f"a measurement window of {min(short):.3g} s, shorter than its warmup of "
+                f"{float(warmup_s):.3g} s"  # type: ignore[arg-type]
+            )
+        if problems:
+            out.append(
+                f"{side} ({r.name}) has {' and '.join(problems)}: raise duration, or measure more "
+                "trials (repeat, or compare --run --rounds)"
+            )
+    return out

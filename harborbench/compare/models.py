@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict
 
 from harborbench.compare import bootstrap as cs
 
-COMPARISON_SCHEMA_VERSION = 1
+#: Version of ``comparison.json``. History: 1: first version (0.1.0); 2: ``kind``.
+COMPARISON_SCHEMA_VERSION = 2
 
 
 class _Model(BaseModel):
@@ -30,6 +31,7 @@ class MetricSpec(NamedTuple):
 
 METRICS: dict[str, MetricSpec] = {
     "throughput": MetricSpec("throughput", "ops/s", "higher", True),
+    "goodput": MetricSpec("goodput (met the slo)", "ops/s", "higher", True),
     "attempted": MetricSpec("completed (ok + failed)", "ops/s", "higher", True),
     "error_rate": MetricSpec("error rate", "fraction", "lower", True),
     "p50": MetricSpec("service p50", "s", "lower", True),
@@ -136,7 +138,19 @@ class FailOn(_Model):
 
 
 class GateOutcome(_Model):
-    """A ``--fail-on`` gate judged on the interval of its metric."""
+    """A ``--fail-on`` gate judged on the interval of its metric.
+
+    Attributes:
+        gate: the gate as written; metric: its metric key.
+        threshold_ratio: the worst acceptable B/A.
+        ci_low, ci_high: the interval of B/A it was judged on (None when there is none).
+        verdict: pass, fail or inconclusive.
+        reason: one sentence explaining the verdict.
+        min_detectable_pct: smallest change the data can detect now (80% power), percent.
+        rounds_needed: for an inconclusive gate, about how many trials (rounds) a side would
+            decide it at the current noise; None when unknown or not applicable.
+        hint: for an inconclusive gate, what would decide it.
+    """
 
     gate: str
     metric: str
@@ -145,6 +159,9 @@ class GateOutcome(_Model):
     ci_high: float | None
     verdict: cs.GateVerdict
     reason: str
+    min_detectable_pct: float | None = None
+    rounds_needed: int | None = None
+    hint: str = ""
 
 
 class RunRef(_Model):
@@ -156,10 +173,36 @@ class RunRef(_Model):
     intervals: int
 
 
-class Comparison(_Model):
-    """The whole comparison of B against A (``comparison.json``)."""
+class SessionInfo(_Model):
+    """How a ``compare --run`` session measured A and B (:mod:`harborbench.compare.session`).
 
-    schema_version: int
+    Attributes:
+        rounds: interleaved rounds completed (one trial of each side per round).
+        first_look: rounds before the gates were first judged (``--rounds``).
+        max_rounds: the most rounds allowed (``--max-rounds``).
+        budget_s: the wall budget in seconds (``--budget``), or None.
+        stop_reason: why the session stopped (``every gate conclusive``, ``max rounds``,
+            ``budget``, ``undecidable``, ``rounds done`` or ``interrupted``).
+        elapsed_s: wall seconds of the session.
+    """
+
+    rounds: int
+    first_look: int
+    max_rounds: int
+    budget_s: float | None
+    stop_reason: str
+    elapsed_s: float
+
+
+class Comparison(_Model):
+    """The whole comparison of B against A (``comparison.json``).
+
+    ``interrupted`` is True when a ``compare --run`` session was stopped (Ctrl-C, SIGTERM):
+    the comparison then covers the complete rounds measured before the stop.
+    """
+
+    schema_version: int = COMPARISON_SCHEMA_VERSION
+    kind: Literal["comparison"] = "comparison"
     a: RunRef
     b: RunRef
     confidence: float
@@ -169,6 +212,8 @@ class Comparison(_Model):
     reference: ReferenceRow | None
     comparability: Comparability
     gates: list[GateOutcome]
+    session: SessionInfo | None = None
+    interrupted: bool = False
 
     def row(self, metric: str) -> MetricRow | None:
         """The row of ``metric`` (a key of :data:`METRICS`), or None if not reported."""

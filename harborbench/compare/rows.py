@@ -10,6 +10,7 @@ resampling itself is in :mod:`harborbench.compare.bootstrap`.
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 from typing import Any, Literal
 
 import numpy as np
@@ -24,7 +25,6 @@ from harborbench.metrics.histogram import (
 )
 from harborbench.result import PLAN_BASELINE_OPS, PLAN_TARGET_OPS, RunResult, TrialResult
 
-NS_PER_S = 1e9
 _PERCENTILES = {"p50": 50.0, "p95": 95.0, "p99": 99.0, "p999": 99.9}
 
 
@@ -45,6 +45,7 @@ class _Side:
         self.successes = np.array([r.successes for _, r, _ in rows], dtype=np.float64)
         self.failures = np.array([r.failures for _, r, _ in rows], dtype=np.float64)
         self.length_s = np.array([n for _, _, n in rows], dtype=np.float64)
+        self.slo_met = np.array([r.slo_met or 0 for _, r, _ in rows], dtype=np.float64)
         cpu = [r.cpu_percent for _, r, _ in rows]
         self.cpu_s = np.array(
             [
@@ -69,6 +70,29 @@ class _Side:
         ]
         return counts_matrix(hists)
 
+    def block_s(self) -> float:
+        """Mean block length for this run's stationary bootstrap (:func:`cs.block_length`).
+
+        The larger of the lengths estimated on the per-second throughput and on the per-second
+        median service time: the slower-decaying dependence decides.
+        """
+        per_trial = [self.trial_of == t for t in np.unique(self.trial_of)]
+        ops = [self.successes[m] / self.length_s[m] for m in per_trial]
+        idx, counts = self.service_counts()
+        p50 = np.full(len(self.rows), np.nan)
+        has = counts.sum(axis=1) > 0
+        if has.any():
+            p50[has] = percentile_ns_from_counts(idx, counts[has], 50.0)
+        return max(cs.block_length(ops), cs.block_length([p50[m] for m in per_trial]))
+
+    def weights(
+        self, n_resamples: int, rng: np.random.Generator, copies: np.ndarray[Any, Any] | None
+    ) -> cs.Weights:
+        """The bootstrap weights of this run's intervals (two-stage when it has trials)."""
+        return cs.resample_weights(
+            self.groups(), n_resamples, rng, block_s=self.block_s(), copies=copies
+        )
+
 
 def _ratio(a: float | None, b: float | None) -> tuple[float | None, float | None]:
     if a is None or b is None or a == 0 or not math.isfinite(a) or not math.isfinite(b):
@@ -80,9 +104,29 @@ def _ratio(a: float | None, b: float | None) -> tuple[float | None, float | None
 class _Ctx:
     """Shared state while building the rows of one comparison."""
 
-    def __init__(self, a: _Side, b: _Side, confidence: float, seed: int, n: int) -> None:
+    def __init__(
+        self, a: _Side, b: _Side, confidence: float, seed: int, n: int, *, paired: bool = False
+    ) -> None:
         self.a, self.b = a, b
         self.confidence, self.seed, self.n = confidence, seed, n
+        groups = (len(a.groups()), len(b.groups()))
+        self.paired = paired and groups[0] == groups[1] and groups[0] > 1
+        self._weights: list[cs.Weights] = []
+
+    def weights(self, side: int) -> cs.Weights:
+        """Each run's bootstrap weights, drawn once and shared by every metric of that run.
+
+        Paired rounds (interleaved A and B) share the outer draw of rounds.
+        """
+        if not self._weights:
+            copies = None
+            if self.paired:
+                n_groups = len(self.a.groups())
+                copies = cs.outer_draws(n_groups, self.n, self.rng(2, 0))
+            self._weights = [
+                s.weights(self.n, self.rng(i, 0), copies) for i, s in enumerate((self.a, self.b))
+            ]
+        return self._weights[side]
 
     def rng(self, side: int, family: int) -> np.random.Generator:
         """A generator per side and metric family, so rows do not depend on each other."""
@@ -132,7 +176,8 @@ class _Ctx:
         return None
 
     def rate_rows(self) -> list[MetricRow]:
-        """Throughput, attempted ops/s, error rate and CPU efficiency."""
+        """Throughput, goodput (when both runs set an slo), attempted ops/s, error rate and CPU
+        efficiency."""
         a, b = self.a, self.b
         ta, tb = a.total, b.total
 
@@ -147,22 +192,31 @@ class _Ctx:
                 value = getattr(t, name)
             return None if value is None else float(value)
 
+        goodput = [t is not None and t.goodput_ops is not None for t in (ta, tb)]
+        rows = (
+            ("throughput", "throughput_ops", "successes / s"),
+            *(
+                (("goodput", "goodput_ops", "successes meeting the slo / s"),)
+                if all(goodput)
+                else ()
+            ),
+        )
         specs = [
             (metric, figure(ta, name), figure(tb, name), what)
             for metric, name, what in (
-                ("throughput", "throughput_ops", "successes / s"),
+                *rows,
                 ("attempted", "attempted_ops", "completions / s"),
                 ("error_rate", "error_rate", "failures / completions"),
                 ("cpu_efficiency", "cpu", "successes / CPU-s from per-second CPU samples"),
             )
         ]
         out = []
-        for family, (metric, va, vb, what) in enumerate(specs):
+        for metric, va, vb, what in specs:
             parts = []
             for side, s in enumerate((a, b)):
                 num, den, mask = self._rate_arrays(metric, s)
-                parts.append((num[mask], den[mask], s.groups(mask), side))
-            n_a, n_b = len(parts[0][0]), len(parts[1][0])
+                parts.append((np.where(mask, num, 0.0), np.where(mask, den, 0.0), mask, side))
+            n_a, n_b = (int(p[2].sum()) for p in parts)
             too_few = self._too_few(n_a, n_b)
             if too_few:
                 out.append(
@@ -170,13 +224,13 @@ class _Ctx:
                 )
                 continue
             res = [
-                cs.resample_ratio_of_sums(num, den, groups, self.n, self.rng(side, family), what)
-                for num, den, groups, side in parts
+                cs.resample_ratio_of_sums(num, den, self.weights(side), what)
+                for num, den, _, side in parts
             ]
             interval = cs.change_interval(res[0], res[1], self.confidence)
             p_value = None
             if metric == "throughput":
-                p_value = cs.mann_whitney_p(parts[0][0] / parts[0][1], parts[1][0] / parts[1][1])
+                p_value = cs.mann_whitney_p(*(num[m] / den[m] for num, den, m, _ in parts))
             out.append(
                 self.row(
                     metric,
@@ -199,6 +253,8 @@ class _Ctx:
         everything = np.ones(len(s.rows), dtype=bool)
         if metric == "throughput":
             return s.successes, s.length_s, everything
+        if metric == "goodput":
+            return s.slo_met, s.length_s, everything
         if metric == "attempted":
             return s.successes + s.failures, s.length_s, everything
         if metric == "error_rate":
@@ -215,10 +271,8 @@ class _Ctx:
         res: list[dict[float, cs.Resampled]] = []
         if counts and all(c.sum() > 0 for _, c in counts):
             res = [
-                cs.resample_percentiles(
-                    idx, c, s.groups(), list(_PERCENTILES.values()), self.n, self.rng(side, 10)
-                )
-                for side, (s, (idx, c)) in enumerate(zip((a, b), counts, strict=True))
+                cs.resample_percentiles(idx, c, self.weights(side), list(_PERCENTILES.values()))
+                for side, (idx, c) in enumerate(counts)
             ]
         for metric, q in _PERCENTILES.items():
             va, vb = (getattr(x, f"{metric}_s") if x else None for x in sums)
@@ -285,7 +339,10 @@ class _Ctx:
         else:
             res = [
                 cs.resample_ratio_of_sums(
-                    g, np.ones_like(g), [len(g)], self.n, self.rng(side, 20), "mean over trials"
+                    g,
+                    np.ones_like(g),
+                    cs.resample_weights([1] * len(g), self.n, self.rng(side, 20)),
+                    "mean over trials",
                 )
                 for side, g in enumerate(growth)
             ]
@@ -385,10 +442,8 @@ class _Ctx:
         target: Literal["met", "missed", "inconclusive"] = "inconclusive"
         reason = self._too_few(len(b.rows), len(b.rows)) or ""
         if not reason:
-            res = cs.resample_ratio_of_sums(
-                b.successes, b.length_s, b.groups(), self.n, self.rng(1, 40), "successes / s"
-            )
-            tail = (1.0 - self.confidence) / 2.0
+            res = cs.resample_ratio_of_sums(b.successes, b.length_s, self.weights(1), "ops/s")
+            tail = 1.0 - NormalDist().cdf(cs.expanded_z(self.confidence, res.units))
             low, high = (float(x) for x in np.nanquantile(res.replicates, [tail, 1.0 - tail]))
             target = "met" if low >= target_ops else "missed" if high < target_ops else target
             reason = (

@@ -13,7 +13,7 @@ import numpy as np
 
 from harborbench.engine.recorder import Interval, Recorder
 from harborbench.engine.request import RequestSender
-from harborbench.engine.schedule import NS_PER_S, LoadPlan
+from harborbench.engine.schedule import LoadPlan
 from harborbench.engine.summaries import latency_summary, stream_summary
 from harborbench.metrics.histogram import LatencyHistogram
 from harborbench.metrics.looplag import LoopLagMonitor
@@ -23,8 +23,11 @@ from harborbench.result import (
     HealthFigures,
     IntervalRow,
     MemoryFigures,
+    ReplayFigures,
+    TokenFigures,
     TrialResult,
 )
+from harborbench.units import NS_PER_S
 
 if TYPE_CHECKING:
     from harborbench.profile import Profile
@@ -39,10 +42,13 @@ def interval_rows(
     samples: list[ResourceSample],
     plan: LoadPlan,
     window_s: float | None,
+    *,
+    slo: bool = False,
 ) -> list[IntervalRow]:
     """Close intervals into time-series rows (percentiles and encoded histograms per second).
 
     One scratch histogram is reused for every interval (see :class:`Interval` for why).
+    With ``slo``, each row carries the successes that met every objective (goodput).
     """
     by_t = {round(s.t_s): s for s in samples}
     out: list[IntervalRow] = []
@@ -73,6 +79,7 @@ def interval_rows(
                 cpu_percent=sample.cpu_percent if sample else None,
                 service_histogram=service_encoded,
                 response_histogram=scratch.encode() if scratch.count else "",
+                slo_met=iv.slo_met if slo else None,
             )
         )
     return out
@@ -199,7 +206,29 @@ def trial_result(
         server_stats=server_stats,
         timeseries=timeseries,
         interrupted=interrupted,
+        goodput_ops=rec.slo_met * per_s if profile.slo is not None else None,
+        slo_met=rec.slo_met if profile.slo is not None else None,
+        tokens=TokenFigures(
+            prompt_tokens=rec.tokens.prompt_tokens,
+            completion_tokens=rec.tokens.completion_tokens,
+            with_usage=rec.tokens.with_usage,
+            without_usage=rec.tokens.without_usage,
+            estimated_prompt_tokens=rec.tokens.estimated_prompt_tokens,
+        ),
+        replay=_replay(profile, plan, rec),
     )
+
+
+def _replay(profile: Profile, plan: LoadPlan, rec: Recorder) -> ReplayFigures | None:
+    """The trace replay's figures, or ``None`` when the profile replays no trace."""
+    load = profile.load
+    if load.trace is None:
+        return None
+    from harborbench.engine.trace import load_trace, replay_figures
+
+    full = load_trace(load.trace, load.timestamp_unit)
+    replayed = full.scaled(load.time_scale, load.limit)
+    return replay_figures(load.trace, len(full), replayed, load.time_scale, plan, rec.sends)
 
 
 def _finite(x: float | None) -> float | None:

@@ -9,7 +9,8 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from harborbench.engine.schedule import NS_PER_S, LoadPlan, arrival_offsets_ns
+from harborbench.engine.schedule import LoadPlan, arrival_offsets_ns
+from harborbench.units import NS_PER_S
 
 #: Open loop: at most this many requests pending at once; arrivals beyond it are counted as
 #: ``unsent`` (the generator could not keep up), so an overloaded target cannot exhaust memory.

@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from harborbench.metrics.goodput import SloLimits, meets_slo, request_tpot_ns
 from harborbench.metrics.histogram import LatencyHistogram
-
-NS_PER_S = 1_000_000_000
+from harborbench.units import NS_PER_S
 
 
 @dataclass(slots=True)
@@ -33,6 +33,7 @@ class Interval:
             (so the time series shows the warmup, marked as such) but in no total.
         service_ns: service times of the successes (from the actual send), ns.
         response_ns: response times of the successes from the intended send time (open loop).
+        slo_met: successes that met every objective of the profile's ``slo`` (goodput).
 
     The raw values of one second are kept (a few thousand ints at most) and binned into one
     reused histogram when the interval closes: a fresh 264 KiB histogram per second would
@@ -45,6 +46,7 @@ class Interval:
     failures: int = 0
     service_ns: list[int] = field(default_factory=list)
     response_ns: list[int] = field(default_factory=list)
+    slo_met: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +109,13 @@ class StreamStats:
     per_chunk_tokens_known: int = 0
     done_marker_missing: int = 0
 
-    def record(self, sent_ns: int, end_ns: int, sample: StreamSample) -> None:
-        """Add one measured successful stream that was sent at ``sent_ns``, ended at ``end_ns``."""
+    def record(self, sent_ns: int, end_ns: int, sample: StreamSample) -> int | None:
+        """Add one measured successful stream that was sent at ``sent_ns``, ended at ``end_ns``.
+
+        Returns:
+            Its time per output token in ns (:func:`harborbench.metrics.goodput.request_tpot_ns`),
+            or ``None`` when the first chunk held every token; goodput's ``tpot_max`` uses it.
+        """
         first_ns = sample.first_token_ns
         self.ttft.record_ns(first_ns - sent_ns)
         if sample.chunk_gaps_ns:
@@ -132,9 +139,47 @@ class StreamStats:
                     self.itl.record_many_ns([gap // k] * k)
         else:
             first_chunk_tokens = tokens / chunks if chunks else 0.0
-        after_first = tokens - first_chunk_tokens
-        if after_first > 1e-9:
-            self.tpot.record_ns(round((end_ns - first_ns) / after_first))
+        tpot_ns = request_tpot_ns(end_ns, first_ns, tokens, first_chunk_tokens)
+        if tpot_ns is not None:
+            self.tpot.record_ns(tpot_ns)
+        return tpot_ns
+
+
+@dataclass(slots=True)
+class TokenCounts:
+    """Tokens of the measured successes, from the server's ``usage``.
+
+    Attributes:
+        prompt_tokens, completion_tokens: sums of ``usage.prompt_tokens`` and
+            ``usage.completion_tokens`` over the successes that reported usage.
+        with_usage: successes whose answer carried usage; without_usage: those that did not.
+        estimated_prompt_tokens: the client-side estimate (4 characters a token) of the prompts
+            of the same successes that reported usage, to compare with ``prompt_tokens``.
+    """
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    with_usage: int = 0
+    without_usage: int = 0
+    estimated_prompt_tokens: int = 0
+
+
+@dataclass(slots=True)
+class SendLog:
+    """When the arrivals of the window were sent, against when they were scheduled (open loop).
+
+    Attributes:
+        lag: actual minus intended send time of every arrival sent in the window, ns (answered
+            or not).
+        first_intended_ns, last_intended_ns, first_sent_ns, last_sent_ns: the first and last
+            intended and actual send times in the window (perf_counter_ns), or ``None``.
+    """
+
+    lag: LatencyHistogram = field(default_factory=LatencyHistogram)
+    first_intended_ns: int | None = None
+    last_intended_ns: int | None = None
+    first_sent_ns: int | None = None
+    last_sent_ns: int | None = None
 
 
 class Recorder:
@@ -145,9 +190,18 @@ class Recorder:
         warmup_s: warmup length, seconds.
         window_s: measurement window length, seconds.
         open_loop: whether response times from the intended send time are recorded.
+        slo: the per-request objectives of goodput, or ``None`` (no goodput).
     """
 
-    def __init__(self, start_ns: int, warmup_s: float, window_s: float, *, open_loop: bool) -> None:
+    def __init__(
+        self,
+        start_ns: int,
+        warmup_s: float,
+        window_s: float,
+        *,
+        open_loop: bool,
+        slo: SloLimits | None = None,
+    ) -> None:
         self.start_ns = start_ns
         self.warmup_end_ns = start_ns + round(warmup_s * NS_PER_S)
         self.window_end_ns = self.warmup_end_ns + round(window_s * NS_PER_S)
@@ -164,6 +218,20 @@ class Recorder:
         self.send_lag = LatencyHistogram()
         self.stream = StreamStats()
         self.intervals: dict[int, Interval] = {}
+        self.slo = slo
+        self.slo_met = 0  # measured successes that met every objective of ``slo``
+        self.tokens = TokenCounts()
+        self.sends = SendLog()
+
+    def sent(self, intended_ns: int, sent_ns: int) -> None:
+        """Log the send of an arrival (open loop): its lag behind the schedule, first and last."""
+        if not self.in_window(intended_ns):
+            return
+        log = self.sends
+        log.lag.record_ns(max(sent_ns - intended_ns, 0))
+        if log.first_intended_ns is None:
+            log.first_intended_ns, log.first_sent_ns = intended_ns, sent_ns
+        log.last_intended_ns, log.last_sent_ns = intended_ns, sent_ns
 
     def in_window(self, sent_ns: int) -> bool:
         """Whether a request sent at ``sent_ns`` is measured (sent after warmup, before the end)."""
@@ -202,6 +270,8 @@ class Recorder:
         end_ns: int,
         *,
         stream: StreamSample | None = None,
+        usage: tuple[int, int] | None = None,
+        estimated_prompt_tokens: int = 0,
     ) -> None:
         """Record a request that came back with a parsed, successful response.
 
@@ -211,6 +281,8 @@ class Recorder:
             end_ns: when the complete response had been received and parsed.
             stream: streams only: what the stream showed (recorded only for a measured
                 success, like every other figure).
+            usage: ``(prompt_tokens, completion_tokens)`` from the server's usage, or ``None``.
+            estimated_prompt_tokens: the client's estimate of the prompt's tokens.
         """
         service_ns = end_ns - sent_ns
         response_ns = end_ns - intended_ns
@@ -231,8 +303,25 @@ class Recorder:
             self.response.record_ns(response_ns)
             iv.response_ns.append(response_ns)
             self.send_lag.record_ns(max(sent_ns - intended_ns, 0))
+        tpot_ns = None
+        first_token_ns = None
         if stream is not None:
-            self.stream.record(sent_ns, end_ns, stream)
+            tpot_ns = self.stream.record(sent_ns, end_ns, stream)
+            first_token_ns = stream.first_token_ns
+        if self.slo is not None:
+            start_ns = intended_ns if self.open_loop else sent_ns
+            ttft_ns = None if first_token_ns is None else first_token_ns - start_ns
+            if meets_slo(self.slo, end_ns - start_ns, ttft_ns, tpot_ns):
+                self.slo_met += 1
+                iv.slo_met += 1
+        tokens = self.tokens
+        if usage is not None:
+            tokens.with_usage += 1
+            tokens.prompt_tokens += usage[0]
+            tokens.completion_tokens += usage[1]
+            tokens.estimated_prompt_tokens += estimated_prompt_tokens
+        else:
+            tokens.without_usage += 1
 
     def arrival_dropped(self, intended_ns: int) -> None:
         """Count an open-loop arrival the generator could not send (too many pending)."""

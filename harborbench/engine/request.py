@@ -11,6 +11,8 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+from harborbench.engine.dataset import text_chars
+from harborbench.engine.prompts import CHARS_PER_TOKEN
 from harborbench.engine.recorder import Recorder, StreamSample
 from harborbench.harborai import errors as hx
 
@@ -42,21 +44,32 @@ class RequestSender:
 
     Args:
         create: the client's ``chat.completions.acreate``.
-        params: keyword arguments of every call (model, messages, max_tokens, stream, ...).
+        params: keyword arguments of every call (model, messages, max_tokens, stream, ...), or
+            a function returning those of the next call
+            (:meth:`harborbench.engine.prompts.RequestFactory.next_params`).
         recorder: where outcomes go.
         clock: a nanosecond clock (``time.perf_counter_ns`` outside tests).
+        stream: whether the calls ask for a stream (default: ``params["stream"]`` of a dict).
     """
 
     def __init__(
         self,
         create: Callable[..., Any],
-        params: dict[str, Any],
+        params: dict[str, Any] | Callable[[], dict[str, Any]],
         recorder: Recorder,
         clock: Callable[[], int],
+        *,
+        stream: bool | None = None,
     ) -> None:
         self.create = create
-        self.params = params
-        self.stream = bool(params.get("stream"))
+        if callable(params):
+            self.next_params = params
+        else:
+            fixed = params
+            self.next_params = lambda: fixed
+        if stream is None:
+            stream = bool(params.get("stream")) if isinstance(params, dict) else False
+        self.stream = stream
         self.recorder = recorder
         self.clock = clock
         self.in_flight = 0  # measured requests (sent inside the window) still pending
@@ -65,16 +78,22 @@ class RequestSender:
         """Send one request whose intended send time was ``intended_ns`` and record it."""
         rec = self.recorder
         clock = self.clock
+        params = self.next_params()  # before any await: arrivals take their requests in order
         sent_ns = clock()
+        if rec.open_loop:
+            rec.sent(intended_ns, sent_ns)
         measured = rec.in_window(sent_ns)
         if measured:
             self.in_flight += 1
         try:
             if self.stream:
-                sample = await self._stream()
-                rec.success(intended_ns, sent_ns, clock(), stream=sample)
+                sample, usage = await self._stream(params)
+                rec.success(
+                    intended_ns, sent_ns, clock(), stream=sample,
+                    usage=usage, estimated_prompt_tokens=_estimate(params),
+                )  # fmt: skip
             else:
-                response = await self.create(**self.params)
+                response = await self.create(**params)
                 end_ns = clock()
                 content = response.choices[0].message.content if response.choices else None
                 if not isinstance(content, str):
@@ -82,7 +101,10 @@ class RequestSender:
                         intended_ns, sent_ns, end_ns, "invalid_response", "no message content"
                     )
                 else:
-                    rec.success(intended_ns, sent_ns, end_ns)
+                    rec.success(
+                        intended_ns, sent_ns, end_ns,
+                        usage=_usage(response.usage), estimated_prompt_tokens=_estimate(params),
+                    )  # fmt: skip
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # every failure of the call is counted, never raised
@@ -91,16 +113,20 @@ class RequestSender:
             if measured:
                 self.in_flight -= 1
 
-    async def _stream(self) -> StreamSample:
+    async def _stream(self, params: dict[str, Any]) -> tuple[StreamSample, tuple[int, int] | None]:
         """Read one stream to its end, timing each chunk that carries text.
 
         Token counts: ``usage.completion_tokens`` of the last chunk that has a usage. When every
         content chunk carries a usage (cumulative, as vLLM's ``continuous_usage_stats``), each
         chunk's tokens are the difference from the usage before it.
+
+        Returns:
+            The sample, and ``(prompt_tokens, completion_tokens)`` of the last usage (or None).
         """
         clock = self.clock
         gaps: list[int] = []
-        stream = await self.create(**self.params)
+        last_usage: Any = None
+        stream = await self.create(**params)
         first_ns: int | None = None
         last_ns = 0
         chunks = 0
@@ -125,13 +151,14 @@ class RequestSender:
                             chunk_tokens.append(usage.completion_tokens - (usage_tokens or 0))
                 if usage is not None:
                     usage_tokens = usage.completion_tokens
+                    last_usage = usage
         finally:  # also when cancelled at the end of the window: release the connection
             aclose = getattr(stream, "aclose", None)
             if aclose is not None:
                 await aclose()
         if first_ns is None:
             raise hx.StreamError("the stream ended without any generated text")
-        return StreamSample(
+        sample = StreamSample(
             first_token_ns=first_ns,
             chunk_gaps_ns=gaps,
             content_chunks=chunks,
@@ -139,6 +166,24 @@ class RequestSender:
             chunk_tokens=chunk_tokens or None,
             done_marker_missing=bool(getattr(stream, "done_marker_missing", False)),
         )
+        return sample, _usage(last_usage)
+
+
+def _usage(usage: Any) -> tuple[int, int] | None:
+    """``(prompt_tokens, completion_tokens)`` of a response's usage, or ``None`` if absent."""
+    if usage is None:
+        return None
+    prompt = getattr(usage, "prompt_tokens", None)
+    completion = getattr(usage, "completion_tokens", None)
+    if not isinstance(prompt, int) or not isinstance(completion, int):
+        return None
+    return prompt, completion
+
+
+def _estimate(params: dict[str, Any]) -> int:
+    """The client's estimate of a request's prompt tokens: characters of text / 4."""
+    chars = sum(text_chars(m.get("content")) for m in params.get("messages", ()))
+    return chars // CHARS_PER_TOKEN
 
 
 def _describe(exc: BaseException) -> str:

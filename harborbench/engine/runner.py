@@ -24,9 +24,10 @@ from harborbench import __version__
 from harborbench.engine.assemble import interval_rows, trial_result
 from harborbench.engine.drivers import drive_closed_loop, drive_open_loop
 from harborbench.engine.progress import Progress, ProgressCallback
+from harborbench.engine.prompts import RequestFactory
 from harborbench.engine.recorder import Recorder
 from harborbench.engine.request import RequestSender
-from harborbench.engine.schedule import NS_PER_S, LoadPlan, build_plan
+from harborbench.engine.schedule import LoadPlan, build_plan, trace_plan
 from harborbench.engine.summaries import (
     merge_trials,
 )
@@ -37,9 +38,10 @@ from harborbench.errors import (
     RunFailedError,
     TargetUnreachableError,
 )
-from harborbench.gates import GateThresholds, evaluate_gates
+from harborbench.gates import evaluate_gates
 from harborbench.harborai import create_fast_client
 from harborbench.harborai.errors import ConfigError
+from harborbench.metrics.goodput import SloLimits
 from harborbench.metrics.looplag import LoopLagMonitor
 from harborbench.metrics.resources import (
     ResourceSample,
@@ -54,6 +56,7 @@ from harborbench.result import (
     RunResult,
     TrialResult,
 )
+from harborbench.units import NS_PER_S
 
 if TYPE_CHECKING:
     from harborbench.mockserver.process import MockServer
@@ -66,6 +69,11 @@ MOCK_API_KEY = "harborbench-mock-key"
 def plan_from_profile(profile: Profile) -> LoadPlan:
     """Turn a profile's ``load``, ``warmup``, ``duration`` and ``seed`` into a :class:`LoadPlan`."""
     load = profile.load
+    trace = load.replayed_trace()
+    if trace is not None:
+        return trace_plan(
+            warmup_s=profile.warmup, window_s=profile.duration, offsets_ns=trace.offsets_ns
+        )
     if load.stages:
         kind = "open" if load.stages[0].rate is not None else "closed"
         levels = [
@@ -86,27 +94,49 @@ def plan_from_profile(profile: Profile) -> LoadPlan:
 
 
 def client_config(profile: Profile, base_url: str, api_key: str | None) -> dict[str, Any]:
-    """The config given to ``create_fast_client``: the profile's ``client`` plus the target."""
+    """The config given to ``create_fast_client``: the profile's ``client`` plus the target,
+    and the request headers (values from the environment resolved here, never stored).
+
+    Raises:
+        ProfileError: a header names an environment variable that is not set.
+    """
     config = dict(profile.client)
     config["base_url"] = base_url
     if api_key is not None:
         config["api_key"] = api_key
     config.setdefault("timeout_s", profile.request.timeout)
+    headers = resolve_headers(profile)
+    if headers:
+        config["default_headers"] = headers
     return config
 
 
-def request_params(profile: Profile) -> dict[str, Any]:
-    """Keyword arguments of every ``acreate`` call of the run."""
-    req = profile.request
-    params: dict[str, Any] = {
-        "model": req.model,
-        "messages": req.build_messages(profile.seed),
-        "max_tokens": req.max_tokens,
-        "stream": req.stream,
-    }
-    if req.stream:
-        params["stream_options"] = {"include_usage": True}
-    return params
+def resolve_headers(profile: Profile) -> dict[str, str]:
+    """The profile's ``request.headers`` with ``{env: NAME}`` values read from the environment.
+
+    Raises:
+        ProfileError: a named variable is not set (the message names the header and the
+            variable, never a value).
+    """
+    out: dict[str, str] = {}
+    for name, value in profile.request.headers.items():
+        if isinstance(value, str):
+            out[name] = value
+            continue
+        found = os.environ.get(value.env)
+        if not found:
+            raise ProfileError(
+                f"request.headers.{name} reads the environment variable {value.env!r}, "
+                "which is not set.",
+                hint=f"Export {value.env}=<value> and run again.",
+            )
+        out[name] = found
+    return out
+
+
+def request_factory(profile: Profile, stripe: tuple[int, int] = (0, 1)) -> RequestFactory:
+    """The parameters of each request of a trial, in order (a fresh sequence per trial)."""
+    return RequestFactory(profile.request, profile.seed, profile.load.replayed_trace(), stripe)
 
 
 def check_target_reachable(base_url: str, timeout_s: float = 3.0) -> None:
@@ -193,6 +223,12 @@ async def run_trial(
     Raises:
         ProfileError: the ``client`` section is not a valid client config.
     """
+    factory = request_factory(profile, plan.stripe)
+    slo = (
+        SloLimits.from_seconds(profile.slo.ttft_max, profile.slo.tpot_max, profile.slo.latency_max)
+        if profile.slo is not None
+        else None
+    )
     try:
         client = create_fast_client(client_config(profile, base_url, api_key))
     except ConfigError as exc:
@@ -210,16 +246,26 @@ async def run_trial(
             start_ns = clock()
         elif (delay_ns := start_ns - clock()) > 0:
             await asyncio.sleep(delay_ns / NS_PER_S)
-        rec = Recorder(start_ns, plan.warmup_s, plan.window_s, open_loop=plan.kind == "open")
-        sender = RequestSender(client.chat.completions.acreate, request_params(profile), rec, clock)
+        rec = Recorder(
+            start_ns, plan.warmup_s, plan.window_s, open_loop=plan.kind == "open", slo=slo
+        )
+        sender = RequestSender(
+            client.chat.completions.acreate, factory.next_params, rec, clock,
+            stream=profile.request.stream,
+        )  # fmt: skip
         sampler = ResourceSampler()
         await lag.start()
         rows: list[IntervalRow] = []
         samples: list[ResourceSample] = []
 
         if plan.kind == "open":
+
+            def unsent(intended_ns: int) -> None:
+                factory.skip()  # the next arrival keeps its own trace line
+                rec.arrival_dropped(intended_ns)
+
             driver = asyncio.create_task(
-                drive_open_loop(plan, sender.send, start_ns, clock, pending, rec.arrival_dropped)
+                drive_open_loop(plan, sender.send, start_ns, clock, pending, unsent)
             )
         else:
             driver = asyncio.create_task(drive_closed_loop(plan, sender.send, start_ns, clock))
@@ -246,7 +292,8 @@ async def run_trial(
         window_s = max((end_ns - rec.warmup_end_ns) / NS_PER_S, 0.0)
         samples.append(sampler.sample(window_s))  # before the clean-up, which is not measured
         await _cancel_all(tasks, pending)
-        rows.extend(interval_rows(rec.pop_intervals_before(math.inf), samples, plan, window_s))  # type: ignore[arg-type]
+        closed = rec.pop_intervals_before(math.inf)  # type: ignore[arg-type]
+        rows.extend(interval_rows(closed, samples, plan, window_s, slo=slo is not None))
         status = client.optimization_status()
         statistics = client.get_statistics()
     finally:
@@ -325,7 +372,9 @@ async def _tick(
             samples.append(sampler.sample(float(j)))
             if j == 0:
                 lag.histogram.reset()
-            closed = interval_rows(rec.pop_intervals_before(j), samples, plan, None)
+            closed = interval_rows(
+                rec.pop_intervals_before(j), samples, plan, None, slo=rec.slo is not None
+            )
             rows.extend(closed)
             if on_rows is not None:
                 on_rows(closed)
@@ -349,19 +398,6 @@ async def _tick(
         j += 1
 
 
-def gate_thresholds(profile: Profile) -> GateThresholds:
-    """The absolute gates of a profile's ``gates`` section."""
-    g = profile.gates
-    return GateThresholds(
-        throughput_min=g.throughput_min,
-        p95_max=g.p95_max,
-        error_rate_max=g.error_rate_max,
-        memory_growth_max_pct=g.memory_growth_max_pct,
-        memory_slope_max_mb_per_min=g.memory_slope_max_mb_per_min,
-        success_rate_min=g.success_rate_min,
-    )
-
-
 def build_result(
     profile: Profile,
     name: str,
@@ -377,15 +413,31 @@ def build_result(
         name=name,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         harborbench_version=__version__,
-        profile=profile.model_dump(mode="json"),
+        profile=redacted_profile(profile),
         environment=environment,
         metric_definitions=METRIC_DEFINITIONS,
         reference={"plan_baseline_ops": PLAN_BASELINE_OPS, "plan_target_ops": PLAN_TARGET_OPS},
         trials=trials,
         total=total,
-        gates=evaluate_gates(total, gate_thresholds(profile)) if total else [],
+        gates=evaluate_gates(total, profile.gates) if total else [],
         interrupted=interrupted,
     )
+
+
+def redacted_profile(profile: Profile) -> dict[str, Any]:
+    """The resolved profile as stored in ``result.json``: request header values written in the
+    profile are replaced by ``"<redacted>"`` (they may be tokens); ``{env: NAME}`` keeps only the
+    variable's name, and no value read from the environment is ever in it."""
+    data = profile.model_dump(mode="json")
+    headers = data["request"].get("headers") or {}
+    data["request"]["headers"] = {
+        k: (v if isinstance(v, dict) else REDACTED) for k, v in headers.items()
+    }
+    return data
+
+
+#: What replaces a header value written in a profile, in reports.
+REDACTED = "<redacted>"
 
 
 async def arun(
@@ -440,16 +492,36 @@ async def arun(
     return result
 
 
+def as_sentences(parts: list[str]) -> str:
+    """Join clauses such as health warnings as sentences: a capital first, a full stop last."""
+    return " ".join(
+        p[:1].upper() + p[1:] + ("" if p.endswith((".", "!", "?")) else ".") for p in parts if p
+    )
+
+
 def _nothing_succeeded(total: TrialResult, base_url: str) -> RunFailedError:
-    """The error for a run in which not one measured request succeeded (exit 4)."""
-    health = "; ".join(total.health.warnings)
+    """The error for a run in which not one measured request succeeded (exit 4).
+
+    Three cases are told apart: requests sent in the window that were all still in flight at
+    its end; no request sent in the window at all (those of the warmup still held every worker
+    or slot of the client); and requests that failed, where a 404 from a ``base_url`` without
+    ``/v1`` names the fix.
+    """
+    health = as_sentences(total.health.warnings)
     if total.failures == 0:
-        msg = (
-            f"no request completed inside the {total.window_s:.1f} s window "
-            f"({total.in_flight_at_end} still in flight at its end)"
-        )
+        if total.in_flight_at_end == 0:
+            msg = (
+                f"no request was sent inside the {total.window_s:.1f} s window: the requests "
+                "sent during warmup were still pending and held every worker (or every slot of "
+                "the client), so nothing was measured."
+            )
+        else:
+            msg = (
+                f"no request completed inside the {total.window_s:.1f} s window "
+                f"({total.in_flight_at_end} sent in it were still in flight at its end)."
+            )
         return AllRequestsFailedError(
-            msg + (f"; {health}" if health else ""),
+            f"{msg} {health}".strip(),
             hint="Lower the load or lengthen the duration; check the target's latency.",
         )
     kinds = ", ".join(f"{k} x{n}" for k, n in total.failures_by_kind.items())
@@ -457,6 +529,14 @@ def _nothing_succeeded(total: TrialResult, base_url: str) -> RunFailedError:
     msg = f"every measured request failed ({kinds}); first error: {first}"
     if set(total.failures_by_kind) <= {"connection", "timeout"}:
         return TargetUnreachableError(msg, hint=f"Is the target at {base_url} up?")
+    root = base_url.rstrip("/")
+    without_v1 = not urllib.parse.urlsplit(root).path.endswith("/v1")
+    if "http_404" in total.failures_by_kind and without_v1:
+        return AllRequestsFailedError(
+            msg.rstrip(".") + ".",
+            hint=f"The target answered 404 Not Found, and an OpenAI-compatible API is served "
+            f"under /v1: set target.base_url to {root}/v1.",
+        )
     return AllRequestsFailedError(msg)
 
 

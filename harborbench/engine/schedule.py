@@ -20,12 +20,12 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 
-NS_PER_S = 1_000_000_000
+from harborbench.units import NS_PER_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +66,8 @@ class LoadPlan:
             (open loop) or global workers (closed loop) whose index k has ``k mod n == i``
             (k6's striping); the steps always describe the whole, global workload.
             ``(0, 1)`` is a one-process run.
+        offsets_ns: trace replay: the arrival offsets from the start, ns (int64 array, shape
+            (n,), non-decreasing), used instead of the steps' rates; ``None`` otherwise.
     """
 
     kind: Literal["closed", "open"]
@@ -74,6 +76,7 @@ class LoadPlan:
     steps: tuple[Step, ...]
     seed: int = 0
     stripe: tuple[int, int] = (0, 1)
+    offsets_ns: np.ndarray[Any, np.dtype[np.int64]] | None = field(default=None, compare=False)
 
     @property
     def total_s(self) -> float:
@@ -160,6 +163,36 @@ def build_plan(
     return LoadPlan(kind=kind, arrival=arrival, warmup_s=warmup_s, steps=tuple(steps), seed=seed)
 
 
+def trace_plan(
+    *, warmup_s: float, window_s: float, offsets_ns: np.ndarray[Any, np.dtype[np.int64]]
+) -> LoadPlan:
+    """An open-loop plan that sends at given offsets (trace replay).
+
+    The steps carry the mean arrival rate of their span (arrivals in it / its length), for the
+    achieved-versus-configured check; arrivals at or after ``warmup_s + window_s`` are not sent.
+
+    Args:
+        warmup_s: warmup length, seconds (>= 0).
+        window_s: measurement window length, seconds (> 0).
+        offsets_ns: arrival offsets from the start, ns, non-decreasing.
+
+    Returns:
+        The plan.
+    """
+    bounds = [(0.0, warmup_s), (warmup_s, warmup_s + window_s)]
+    steps = []
+    for start_s, end_s in bounds:
+        if end_s <= start_s:
+            continue
+        lo = np.searchsorted(offsets_ns, round(start_s * NS_PER_S), side="left")
+        hi = np.searchsorted(offsets_ns, round(end_s * NS_PER_S), side="left")
+        steps.append(Step(start_s, end_s - start_s, rate_ops=float(hi - lo) / (end_s - start_s)))
+    return LoadPlan(
+        kind="open", arrival="constant", warmup_s=warmup_s, steps=tuple(steps),
+        offsets_ns=offsets_ns,
+    )  # fmt: skip
+
+
 def arrival_offsets_ns(plan: LoadPlan) -> Iterator[int]:
     """Intended send times of an open-loop plan, as offsets from the start in nanoseconds.
 
@@ -186,6 +219,15 @@ def arrival_offsets_ns(plan: LoadPlan) -> Iterator[int]:
 
 
 def _global_offsets_ns(plan: LoadPlan) -> Iterator[int]:
+    if plan.offsets_ns is not None:
+        end_ns = round(plan.total_s * NS_PER_S)
+        offsets = plan.offsets_ns
+        for i in range(0, len(offsets), 4096):  # in blocks: no million-element list at once
+            for offset in offsets[i : i + 4096].tolist():
+                if offset >= end_ns:
+                    return
+                yield offset
+        return
     rng = np.random.default_rng(plan.seed)
     for step in plan.steps:
         assert step.rate_ops is not None

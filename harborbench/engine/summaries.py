@@ -18,11 +18,12 @@ from harborbench.result import (
     LatencySummary,
     MemoryFigures,
     StreamSummary,
+    TokenFigures,
     TrialResult,
     token_source,
 )
+from harborbench.units import NS_PER_S
 
-NS_PER_S = 1e9
 PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p95", 95.0), ("p99", 99.0), ("p999", 99.9))
 #: A percentile q is marked insufficient when fewer than this many samples lie above it,
 #: i.e. when count * (1 - q/100) < MIN_TAIL_SAMPLES (p99 needs 1000 samples, p99.9 10000).
@@ -104,7 +105,8 @@ def merged_stream_summary(streams: list[StreamSummary], window_s: float) -> Stre
 def merge_trials(trials: list[TrialResult]) -> TrialResult:
     """All trials as one: counts and CPU seconds summed, windows added, histograms merged.
 
-    Rates are recomputed from the sums (total successes / total window); RSS start, end, max and
+    Rates are recomputed from the sums (total successes / total window, goodput likewise); RSS
+    start, end, max and
     growth span the whole run (first trial's start to last trial's end); the memory slope and
     verdict and the event-loop and send lags are the worst trial's; the time series is the
     first trial's.
@@ -176,8 +178,37 @@ def merge_trials(trials: list[TrialResult]) -> TrialResult:
         memory=memory,
         health=merged_health,
         interrupted=any(t.interrupted for t in trials),
+        **_merged_workload(trials, window_s),
     )
     return TrialResult.model_validate(first)
+
+
+def _merged_workload(trials: list[TrialResult], window_s: float) -> dict[str, Any]:
+    """Goodput, tokens and trace replay of several trials: counts summed, lags merged."""
+    out: dict[str, Any] = {}
+    met = [t.slo_met for t in trials if t.slo_met is not None]
+    if met:
+        out["slo_met"] = sum(met)
+        out["goodput_ops"] = sum(met) / window_s if window_s else 0.0
+    tokens = [t.tokens for t in trials if t.tokens is not None]
+    if tokens:
+        fields = ("prompt_tokens", "completion_tokens", "with_usage", "without_usage",
+                  "estimated_prompt_tokens")  # fmt: skip
+        out["tokens"] = TokenFigures(**{f: sum(getattr(x, f) for x in tokens) for f in fields})
+    replays = [t.replay for t in trials if t.replay is not None]
+    if replays:
+        first = replays[0]
+        spans = [r.achieved_span_s for r in replays if r.achieved_span_s is not None]
+        out["replay"] = first.model_copy(
+            update={
+                "planned_in_window": sum(r.planned_in_window for r in replays),
+                "sent_in_window": sum(r.sent_in_window for r in replays),
+                # the worst trial's span difference stays visible through the merged send lag
+                "achieved_span_s": max(spans) if spans else None,
+                "send_lag": merged_summary([r.send_lag for r in replays]),
+            }
+        )
+    return out
 
 
 def _worst(values: Iterable[float | None]) -> float | None:

@@ -377,6 +377,14 @@ class FastHarborAI:
         bound = self._loop
         assert bound is not None
         if bound is running:
+            manager = self._manager
+            assert manager is not None
+            if manager.started and not manager.stopped:  # the hot path, without _dispatch
+                deadline = running.time() + self.config.timeout_s
+                processor = manager.processor
+                if processor is not None:
+                    return await processor.call(spec, priority, deadline)
+                return await manager.execute(spec, deadline)
             return await self._dispatch(spec, priority)
         if bound.is_closed():
             raise HarborAIError(

@@ -5,6 +5,7 @@ request processor, concurrency manager)::
 
     base_url: http://127.0.0.1:8000/v1   # one target for every model
     api_key: ...                         # or api_key_env: NAME_OF_ENV_VAR
+    default_headers: {X-Name: value}     # extra HTTP headers of every request (never printed)
     timeout_s: 60
     providers: {name: {base_url, api_key, api_key_env, models: [...]}}
     enable_memory_optimization: true
@@ -59,7 +60,8 @@ _FALSE = {"", "0", "false", "no", "off"}
 
 # --- schema -------------------------------------------------------------------------------
 # A spec is a tuple: (kind, extra). kinds: bool, int (extra = minimum), float (extra = minimum),
-# str, enum (extra = choices), dict (extra = sub-schema), nullable_dict, str_list, providers.
+# str, enum (extra = choices), dict (extra = sub-schema), nullable_dict, str_list, providers,
+# str_map (a mapping of non-empty names to strings).
 _Spec = tuple[str, Any]
 
 _RETRY: dict[str, _Spec] = {
@@ -79,6 +81,7 @@ _SCHEMA: dict[str, _Spec] = {
     "base_url": ("str", None),
     "api_key": ("str", None),
     "api_key_env": ("str", None),
+    "default_headers": ("str_map", None),
     "timeout_s": ("float", 0.0),
     "providers": ("providers", _PROVIDER),
     "enable_memory_optimization": ("bool", None),
@@ -153,6 +156,12 @@ def _check(value: Any, spec: _Spec, where: str) -> None:
             raise ConfigError(
                 f"config key {where!r} must be a non-empty list of model names, got {value!r}"
             )
+    elif kind == "str_map":
+        if not isinstance(value, Mapping) or not all(
+            isinstance(k, str) and k and isinstance(v, str) for k, v in value.items()
+        ):
+            # Never echo the value: header values may be tokens.
+            raise ConfigError(f"config key {where!r} must be a mapping of names to strings")
     elif kind in ("dict", "nullable_dict"):
         if value is None and kind == "nullable_dict":
             return
@@ -210,7 +219,8 @@ class ProviderConfig:
     """One target: ``name``, ``base_url``, the API key (never printed) and the models it serves.
 
     ``models`` is empty for the default target of the top-level ``base_url``, which serves
-    every model that no named provider serves.
+    every model that no named provider serves. ``headers`` are the config's
+    ``default_headers``, sent with every request (never printed).
     """
 
     name: str
@@ -218,6 +228,7 @@ class ProviderConfig:
     api_key: str | None = field(repr=False)
     api_key_env: str | None
     models: tuple[str, ...]
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,6 +368,7 @@ def _component(mode: str, mode_reason: str, flags: Mapping[str, Any], flag: str)
 
 def _providers(cfg: Mapping[str, Any]) -> tuple[ProviderConfig, ...]:
     out: list[ProviderConfig] = []
+    headers = tuple(cfg.get("default_headers", {}).items())
     for name, p in cfg.get("providers", {}).items():
         own_key = "api_key" in p or "api_key_env" in p  # else the top-level key applies
         out.append(
@@ -366,6 +378,7 @@ def _providers(cfg: Mapping[str, Any]) -> tuple[ProviderConfig, ...]:
                 api_key=p.get("api_key") if own_key else cfg.get("api_key"),
                 api_key_env=p.get("api_key_env") if own_key else cfg.get("api_key_env"),
                 models=tuple(p["models"]),
+                headers=headers,
             )
         )
     if "base_url" in cfg:
@@ -376,6 +389,7 @@ def _providers(cfg: Mapping[str, Any]) -> tuple[ProviderConfig, ...]:
                 api_key=cfg.get("api_key"),
                 api_key_env=cfg.get("api_key_env"),
                 models=(),
+                headers=headers,
             )
         )
     if not out:

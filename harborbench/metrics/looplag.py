@@ -13,8 +13,7 @@ from collections.abc import Callable
 from types import TracebackType
 
 from harborbench.metrics.histogram import LatencyHistogram
-
-NS_PER_S = 1_000_000_000
+from harborbench.units import NS_PER_S
 
 
 class LoopLagMonitor:

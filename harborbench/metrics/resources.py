@@ -16,8 +16,8 @@ import numpy as np
 import numpy.typing as npt
 import psutil
 
-BYTES_PER_MB = 1_000_000
-"""1 MB = 10**6 bytes (SI), the unit of every MB figure here."""
+from harborbench.units import BYTES_PER_MB
+
 SATURATION_CPU_PERCENT = 90.0
 """Mean CPU above this percent of one core flags the load generator as the bottleneck."""
 MIN_TREND_SAMPLES = 10

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from harborbench.errors import EXIT_BAD_INPUT
 from harborbench.mockserver.server import run_server
-from harborbench.mockserver.settings import MockSettings
+from harborbench.mockserver.settings import MockSettings, settings_problems
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,8 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # The same validation as `harborbench serve --settings-json` (Python mode).
         settings = MockSettings.model_validate(json.loads(args.settings_json))
-    except (ValueError, ValidationError) as exc:
-        print(f"error: invalid --settings-json: {exc}", file=sys.stderr)
+    except ValidationError as exc:
+        print(f"error: {settings_problems(exc, '--settings-json')}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except ValueError as exc:  # not JSON
+        print(f"error: --settings-json is not a JSON object: {exc}.", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
         run_server(settings, args.host, args.port, watch_stdin=args.watch_stdin)

@@ -70,6 +70,8 @@ _STREAM_ERROR = (
     b'"type":"server_error","param":null,"code":"mock_stream_error"}}\n\n'
 )
 _RST_LINGER = struct.pack("ii", 1, 0)
+#: With ``output_tokens: max_tokens``, the length of an answer to a request without max_tokens.
+NO_LIMIT_TOKENS = 16
 
 
 class ServerStats:
@@ -137,7 +139,9 @@ class MockState:
         self.latency_s = make_latency_sampler(settings.latency, rng)
         self.ttft_s = make_latency_sampler(settings.stream.ttft, rng)
         self.inter_token_s = make_latency_sampler(settings.stream.inter_token, rng)
-        self.output_tokens = make_token_sampler(settings.output_tokens, rng)
+        spec = settings.output_tokens
+        #: None: every answer has exactly the request's max_tokens.
+        self.output_tokens = None if spec == "max_tokens" else make_token_sampler(spec, rng)
         self.tokens_per_chunk = settings.stream.tokens_per_chunk
         f = settings.faults
         self.any_fault = (
@@ -172,6 +176,9 @@ class MockState:
         self.models_body = json.dumps(
             {
                 "object": "list",
+                # Not part of OpenAI's schema; clients ignore it, people reading it learn this:
+                "note": "this mock accepts any model name and echoes it back; the ids below "
+                "are only examples",
                 "data": [
                     {"id": m, "object": "model", "created": 0, "owned_by": "harborbench"}
                     for m in settings.models
@@ -292,13 +299,23 @@ def _reset_connection(request: web.Request) -> None:
 
 
 def _prompt_tokens(messages: list[Any]) -> int:
-    """Estimate prompt tokens as characters of text content / 4, at least 1."""
+    """Estimate prompt tokens as characters of text / 4, at least 1.
+
+    Text is a string content or the ``text`` of each part of a list-of-parts content
+    (``[{"type": "text", "text": ...}, ...]``); other parts (images, audio) count nothing.
+    """
     chars = 0
     for message in messages:
         if isinstance(message, dict):
             content = message.get("content")
             if isinstance(content, str):
                 chars += len(content)
+            elif isinstance(content, list):
+                for part in content:
+                    if isinstance(part, dict):
+                        text = part.get("text")
+                        if isinstance(text, str):
+                            chars += len(text)
     return max(1, chars // 4)
 
 
@@ -342,6 +359,13 @@ async def _answer(request: web.Request, state: MockState) -> web.StreamResponse 
     if not isinstance(messages, list) or not messages:
         return _error(400, "'messages' must be a non-empty array", "messages")
     stream = payload.get("stream") is True
+    n_choices = payload.get("n", 1)
+    if n_choices is None:
+        n_choices = 1
+    if isinstance(n_choices, bool) or not isinstance(n_choices, int) or not 1 <= n_choices <= 128:
+        return _error(400, "'n' must be a whole number from 1 to 128", "n")
+    if n_choices > 1 and stream:
+        return _error(400, "this mock streams one choice only; send n: 1 with stream", "n")
 
     if state.stalls:
         await state.stall_gate()
@@ -365,11 +389,17 @@ async def _answer(request: web.Request, state: MockState) -> web.StreamResponse 
         _reset_connection(request)
         return None
 
-    n_tokens = state.output_tokens()
     finish = b"stop"
-    limit = payload.get("max_completion_tokens") or payload.get("max_tokens")
-    if isinstance(limit, int) and 0 < limit < n_tokens:
-        n_tokens, finish = limit, b"length"
+    raw_limit = payload.get("max_completion_tokens") or payload.get("max_tokens")
+    limit = raw_limit if type(raw_limit) is int and raw_limit > 0 else None
+    if limit is not None and (state.output_tokens is None or payload.get("ignore_eos") is True):
+        n_tokens, finish = limit, b"length"  # exactly max_tokens, as vLLM with ignore_eos
+    elif state.output_tokens is None:
+        n_tokens = NO_LIMIT_TOKENS
+    else:
+        n_tokens = state.output_tokens()
+        if limit is not None and limit < n_tokens:
+            n_tokens, finish = limit, b"length"
     prompt_tokens = _prompt_tokens(messages)
     seq = state.next_id()
     created = int(time.time())
@@ -397,6 +427,10 @@ async def _answer(request: web.Request, state: MockState) -> web.StreamResponse 
     delay_s = state.latency_s()
     if delay_s > 0:
         await asyncio.sleep(delay_s)
+    if n_choices > 1:
+        return _n_choices(
+            state, seq, created, model_json, n_tokens, finish, prompt_tokens, n_choices
+        )
     body = _COMPLETION % (
         seq,
         created,
@@ -408,6 +442,43 @@ async def _answer(request: web.Request, state: MockState) -> web.StreamResponse 
         prompt_tokens + n_tokens,
     )
     return web.Response(body=body, content_type=_JSON)
+
+
+def _n_choices(
+    state: MockState,
+    seq: int,
+    created: int,
+    model_json: bytes,
+    n_tokens: int,
+    finish: bytes,
+    prompt_tokens: int,
+    n_choices: int,
+) -> web.Response:
+    """A completion with ``n_choices`` choices of ``n_tokens`` tokens each (request ``n`` > 1)."""
+    content = state.content(n_tokens).decode()
+    completion = n_tokens * n_choices
+    body = {
+        "id": f"chatcmpl-mock{seq:x}",
+        "object": "chat.completion",
+        "created": created,
+        "model": json.loads(model_json),
+        "choices": [
+            {
+                "index": i,
+                "message": {"role": "assistant", "content": content, "refusal": None},
+                "logprobs": None,
+                "finish_reason": finish.decode(),
+            }
+            for i in range(n_choices)
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion,
+            "total_tokens": prompt_tokens + completion,
+        },
+        "system_fingerprint": "harborbench-mock",
+    }
+    return web.Response(body=json.dumps(body).encode(), content_type=_JSON)
 
 
 async def _stream(

@@ -10,6 +10,14 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
+from harborbench.counts import (
+    ExponentialCount,
+    FixedCount,
+    LognormalCount,
+    NormalCount,
+    UniformCount,
+    make_count_sampler,
+)
 from harborbench.mockserver.settings import (
     ExponentialLatency,
     FixedLatency,
@@ -21,6 +29,8 @@ from harborbench.mockserver.settings import (
 )
 
 __all__ = ["make_latency_sampler", "make_token_sampler"]
+
+CountDistribution = FixedCount | UniformCount | NormalCount | LognormalCount | ExponentialCount
 
 
 def make_latency_sampler(spec: LatencySpec, rng: random.Random) -> Callable[[], float]:
@@ -63,16 +73,21 @@ def make_latency_sampler(spec: LatencySpec, rng: random.Random) -> Callable[[], 
     raise TypeError(f"unknown latency spec {spec!r}")  # pragma: no cover - schema forbids it
 
 
-def make_token_sampler(spec: OutputTokens, rng: random.Random) -> Callable[[], int]:
-    """Build a function that draws one output length in tokens, uniform on ``[min, max]``.
+def make_token_sampler(
+    spec: OutputTokens | CountDistribution, rng: random.Random
+) -> Callable[[], int]:
+    """Build a function that draws one output length in tokens.
 
     Args:
-        spec: the inclusive integer range.
+        spec: the inclusive integer range (uniform on ``[min, max]``), or a distribution of
+            :mod:`harborbench.counts` (:func:`harborbench.counts.make_count_sampler`).
         rng: the seeded generator to draw from.
 
     Returns:
         A no-argument function returning the number of tokens (int, >= 1).
     """
+    if not isinstance(spec, OutputTokens):
+        return make_count_sampler(spec, rng)
     low, high = spec.min, spec.max
     if low == high:
         return lambda: low

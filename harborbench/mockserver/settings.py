@@ -12,7 +12,9 @@ A YAML example with every section (all optional; the defaults answer at once, wi
       ttft: {distribution: uniform, low: 50ms, high: 150ms}
       inter_token: 5ms          # shorthand for {distribution: fixed, value: 5ms}
       tokens_per_chunk: 1
-    output_tokens: {min: 16, max: 64}   # or a fixed int: 32
+    output_tokens: {min: 16, max: 64}   # or a fixed int: 32, or a distribution
+                                        # {distribution: lognormal, median: 100, p99: 800},
+                                        # or max_tokens: exactly the request's max_tokens
     faults:
       error_rate: 0.01
       error_status: 429         # 429 adds Retry-After (and retry-after-ms)
@@ -32,7 +34,7 @@ profile loader turn it into :class:`harborbench.errors.MockSettingsError` /
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -43,7 +45,19 @@ from pydantic import (
     model_validator,
 )
 
+from harborbench.counts import (
+    ExponentialCount,
+    FixedCount,
+    LognormalCount,
+    NormalCount,
+    UniformCount,
+)
 from harborbench.units import parse_duration
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    from harborbench.profile.diagnostics import Where
 
 __all__ = [
     "Duration",
@@ -59,6 +73,7 @@ __all__ = [
     "StreamSettings",
     "UniformLatency",
     "format_seconds",
+    "settings_problems",
 ]
 
 #: z-score of the 99th percentile of the standard normal distribution, Φ⁻¹(0.99).
@@ -210,6 +225,13 @@ class OutputTokens(_Strict):
         return self
 
 
+#: A distribution of output lengths (tokens), the form of :mod:`harborbench.counts`.
+OutputDistribution = Annotated[
+    FixedCount | UniformCount | NormalCount | LognormalCount | ExponentialCount,
+    Field(discriminator="distribution"),
+]
+
+
 class StreamSettings(_Strict):
     """Timing of Server-Sent-Event streams (``"stream": true`` requests).
 
@@ -273,7 +295,12 @@ class MockSettings(_Strict):
     Attributes:
         latency: delay before a non-streaming answer (seconds, by distribution).
         stream: time to first token, inter-token delay and tokens per chunk of streams.
-        output_tokens: generated tokens per answer (uniform integer range).
+        output_tokens: generated tokens per answer: a uniform integer range ``{min, max}`` (or
+            one number), a distribution of :mod:`harborbench.counts`, each capped by the
+            request's ``max_tokens``; or ``"max_tokens"``: exactly the request's ``max_tokens``
+            (so a dataset's or a trace's expected output lengths, sent as ``max_tokens``, are
+            what the mock generates). A request with ``"ignore_eos": true`` (vLLM's option) also
+            gets exactly its ``max_tokens``.
         faults: injected errors, hangs, resets, broken streams and stall windows.
         seed: seed of the server's random draws; the i-th request received gets the i-th
             draws, so a sequential client sees the same behaviour run after run.
@@ -282,7 +309,32 @@ class MockSettings(_Strict):
 
     latency: LatencySpec = Field(default_factory=FixedLatency)
     stream: StreamSettings = Field(default_factory=StreamSettings)
-    output_tokens: OutputTokens = Field(default_factory=OutputTokens)
+    output_tokens: OutputTokens | OutputDistribution | Literal["max_tokens"] = Field(
+        default_factory=OutputTokens
+    )
     faults: FaultSettings = Field(default_factory=FaultSettings)
     seed: int = 0
     models: tuple[str, ...] = ("harbor-mock",)
+
+
+def settings_problems(exc: ValidationError, where: Where | str) -> str:
+    """One line naming every invalid key of mock settings, ended by a full stop (so a hint may
+    follow it).
+
+    Written by the one formatter of validation errors,
+    :func:`harborbench.profile.diagnostics.problems` (``file:line: key.path: what is wrong;
+    the fix``, or ``key.path (from --flag)``, did-you-mean, no echoed secrets).
+
+    Args:
+        exc: the error of validating :class:`MockSettings`.
+        where: where the settings came from: a :class:`~harborbench.profile.diagnostics.Where`
+            (file, lines, flags) or a plain source name such as ``"--settings-json"``.
+
+    Returns:
+        ``"invalid mock settings in SOURCE: key.path: problem; ..."``.
+    """
+    from harborbench.profile.diagnostics import Where, problems
+
+    place = where if isinstance(where, Where) else Where(where)
+    text = "invalid mock settings in " + "; ".join(problems(MockSettings, exc, place))
+    return text if text.endswith((".", "!", "?")) else text + "."

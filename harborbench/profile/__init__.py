@@ -39,11 +39,13 @@ from harborbench.profile.loader import apply_overrides, load_profile, load_profi
 from harborbench.profile.schema import (
     CHARS_PER_TOKEN,
     DEFAULT_MESSAGES,
+    EnvRef,
     Gates,
     LoadSpec,
     Message,
     Profile,
     RequestSpec,
+    SloSpec,
     Stage,
     TargetSpec,
 )
@@ -51,11 +53,13 @@ from harborbench.profile.schema import (
 __all__ = [
     "CHARS_PER_TOKEN",
     "DEFAULT_MESSAGES",
+    "EnvRef",
     "Gates",
     "LoadSpec",
     "Message",
     "Profile",
     "RequestSpec",
+    "SloSpec",
     "Stage",
     "TargetSpec",
     "apply_overrides",

@@ -28,7 +28,7 @@ from harborbench.profile.strict_yaml import (
 )
 
 
-def _validate(data: Any, where: Where) -> Profile:
+def _validate(data: Any, where: Where, base_dir: Path | None = None) -> Profile:
     if not isinstance(data, dict):
         what = "empty" if data is None else f"a {type(data).__name__}, not a mapping"
         raise_problems(
@@ -39,7 +39,9 @@ def _validate(data: Any, where: Where) -> Profile:
             ],
         )
     try:
-        return Profile.model_validate(data)
+        # Files named in the profile (request.dataset, load.trace) are relative to its folder.
+        context = {"base_dir": str(base_dir)} if base_dir is not None else None
+        return Profile.model_validate(data, context=context)
     except ValidationError as exc:
         raise_problems(where.source, problems(Profile, exc, where))
 
@@ -96,7 +98,7 @@ def load_profile(path: str | Path, overrides: Sequence[str] = ()) -> Profile:
         if not isinstance(data, dict):
             _validate(data, where)  # raises: not a mapping
         data = apply_profile_overrides(Profile, data, overrides, where)
-    return _validate(data, where)
+    return _validate(data, where, Path(path).resolve().parent)
 
 
 def apply_overrides(

@@ -40,9 +40,9 @@ def duration_text(seconds: float) -> str:
 
 #: Keys of which at most one may be set; an override of one removes the others.
 _EXCLUSIVE: dict[KeyPath, tuple[str, ...]] = {
-    ("load",): ("concurrency", "rate", "stages"),
+    ("load",): ("concurrency", "rate", "stages", "trace"),
     ("target",): ("mock", "base_url"),
-    ("request",): ("messages", "prompt_tokens"),
+    ("request",): ("messages", "prompt_tokens", "dataset"),
 }
 
 

@@ -9,9 +9,9 @@ Loading from YAML or plain data is :mod:`harborbench.profile.loader`.
 from __future__ import annotations
 
 import contextlib
-import random
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -21,22 +21,20 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from harborbench.counts import MAX_COUNT, CountSpec, FixedCount, OptionalCountSpec
+from harborbench.engine.dataset import load_dataset
+from harborbench.engine.prompts import CHARS_PER_TOKEN as CHARS_PER_TOKEN
+from harborbench.engine.prompts import DEFAULT_MESSAGES as DEFAULT_MESSAGES
+from harborbench.engine.trace import Trace, load_trace
 from harborbench.mockserver.settings import MockSettings
 from harborbench.profile.diagnostics import AtKey
 from harborbench.profile.overrides import duration_text
 from harborbench.units import parse_duration
-
-#: The request sent when a profile gives neither ``messages`` nor ``prompt_tokens``.
-DEFAULT_MESSAGES: tuple[tuple[str, str], ...] = (
-    ("user", "Reply with one short sentence about harbors."),
-)
-#: Characters per token assumed when synthesizing a prompt of ``prompt_tokens`` tokens; the
-#: usual rule of thumb for English text with OpenAI tokenizers.
-CHARS_PER_TOKEN = 4
 
 #: Highest open-loop arrival rate a profile may ask for, ops/s. One harborbench process peaks
 #: near 10,000 ops/s against the mock on 2 cores (benchmarks/harness_overhead.py); ten times that
@@ -47,6 +45,7 @@ MAX_CONCURRENCY = 10_000
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RUN_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 token
 
 
 # --- field types --------------------------------------------------------------------------
@@ -124,64 +123,143 @@ class Message(_Model):
     content: str
 
 
+class EnvRef(_Model):
+    """A value read from an environment variable at run time: ``{env: NAME}``.
+
+    Only the variable's name is stored (in the profile and in ``result.json``), never its value.
+    """
+
+    env: str
+
+    @field_validator("env")
+    @classmethod
+    def _env_name(cls, value: str) -> str:
+        if not _ENV_NAME.match(value):
+            raise ValueError("must be the NAME of an environment variable (letters, digits, _)")
+        return value
+
+
+#: Body fields the engine sets itself; ``extra_body`` may not replace them.
+_OWN_BODY_KEYS = {
+    "model": "request.model",
+    "messages": "request.messages, request.prompt_tokens or request.dataset",
+    "stream": "request.stream",
+    "max_tokens": "request.max_tokens",
+    "request_priority": "(nothing: it is a client argument, not a body field)",
+}
+_RESERVED_HEADERS = {"authorization", "content-type", "accept", "content-length", "host"}
+
+
+def _resolve_path(value: str, info: ValidationInfo) -> str:
+    """A relative path is taken from the profile file's folder (from the CWD without one)."""
+    base = (info.context or {}).get("base_dir") if info.context else None
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        path = Path(base or ".") / path
+    return str(path.resolve())
+
+
 class RequestSpec(_Model):
-    """What every request of the workload sends.
+    """What the requests of the workload send.
 
     Attributes:
         model: the model name sent in the request.
-        messages: the chat messages; exclusive with ``prompt_tokens``.
-        prompt_tokens: instead of ``messages``, synthesize one user message of about this many
-            tokens (``CHARS_PER_TOKEN`` characters each), deterministic for a given seed.
-        max_tokens: the request's ``max_tokens`` (output tokens).
+        messages: the chat messages, the same for every request (every body identical); exclusive
+            with ``prompt_tokens`` and ``dataset``.
+        prompt_tokens: instead of ``messages``: a prompt of about this many tokens
+            (``CHARS_PER_TOKEN`` characters each), a number or a seeded distribution
+            (:mod:`harborbench.counts`); every request gets its own text, generated from the seed,
+            so no two requests share more than ``prefix_tokens`` plus a 4-token request tag.
+        prefix_tokens: with ``prompt_tokens`` or a trace: this many tokens at the start of every
+            prompt are the same (for measuring prefix caching on purpose); counted in the length.
+        dataset: a JSON-lines file of prompts (:mod:`harborbench.engine.dataset`); a relative
+            path is taken from the profile's folder.
+        dataset_order: ``random`` (seeded draws with replacement) or ``sequential`` (file order,
+            starting over at the end).
+        max_tokens: the request's ``max_tokens``: a number or a seeded distribution; a dataset
+            line's ``output_tokens`` or a trace's ``output_length`` replaces it.
         stream: ask for a Server-Sent-Events stream.
         timeout: seconds a single request may take before it counts as a timeout.
+        extra_body: fields merged into every request body (sampling parameters, a server's own
+            options); they may not replace model, messages, stream or max_tokens.
+        headers: extra HTTP headers of every request; a value is a string or ``{env: NAME}``
+            (read from the environment at run time). Header values are never written to a
+            report: ``result.json`` keeps only the names (and the variable names).
     """
 
     model: str = Field(default="gpt-4o-mini", min_length=1)
     messages: list[Message] | None = Field(default=None, min_length=1)
-    prompt_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
-    max_tokens: int = Field(default=64, ge=1)
+    prompt_tokens: OptionalCountSpec = None
+    prefix_tokens: int | None = Field(default=None, ge=1, le=MAX_COUNT)
+    dataset: str | None = Field(default=None, min_length=1)
+    dataset_order: Literal["random", "sequential"] = "random"
+    max_tokens: CountSpec = Field(default_factory=lambda: FixedCount(value=64))
     stream: bool = False
     timeout: Duration = Field(default=30.0, gt=0)
+    extra_body: dict[str, Any] = Field(default_factory=dict)
+    headers: dict[str, str | EnvRef] = Field(default_factory=dict)
+
+    @field_validator("dataset")
+    @classmethod
+    def _dataset_file(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        path = _resolve_path(value, info)
+        load_dataset(path)  # a bad line is reported here, naming the file and the line
+        return path
+
+    @field_validator("extra_body")
+    @classmethod
+    def _extra_body(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key, instead in _OWN_BODY_KEYS.items():
+            if key in value:
+                raise ValueError(f"{key!r} is set by the profile itself; use {instead}")
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, value: dict[str, str | EnvRef]) -> dict[str, str | EnvRef]:
+        for name in value:
+            if not _HEADER_NAME.match(name):
+                raise ValueError(f"{name!r} is not a valid HTTP header name")
+            if name.lower() in _RESERVED_HEADERS:
+                hint = (
+                    "the API key comes from target.api_key_env"
+                    if name.lower() == "authorization"
+                    else "the client sets it"
+                )
+                raise ValueError(f"header {name!r} cannot be set here: {hint}")
+        return value
 
     @model_validator(mode="after")
     def _one_prompt(self) -> RequestSpec:
-        if self.messages is not None and self.prompt_tokens is not None:
-            raise AtKey(
-                "prompt_tokens", "give either messages or prompt_tokens, not both; remove one"
-            )
+        given = [k for k in ("messages", "prompt_tokens", "dataset") if getattr(self, k)]
+        if len(given) > 1:
+            raise AtKey(given[1], f"give only one of {' / '.join(given)}; remove the others")
+        if self.prefix_tokens is not None and self.messages is not None:
+            raise AtKey("prefix_tokens", "prefix_tokens applies to prompt_tokens, not messages")
+        if self.prefix_tokens is not None and self.dataset is not None:
+            raise AtKey("prefix_tokens", "prefix_tokens applies to prompt_tokens, not a dataset")
+        if self.dataset is None and self.dataset_order != "random":
+            raise AtKey("dataset_order", "dataset_order applies only with dataset; remove it")
         return self
 
-    def build_messages(self, seed: int = 0) -> list[dict[str, str]]:
-        """Return the chat messages to send, as plain dicts (``{"role": ..., "content": ...}``).
+    def build_messages(self, seed: int = 0) -> list[dict[str, Any]]:
+        """Return the chat messages of the first request, as plain dicts.
+
+        Kept for callers that send one fixed request; a run gives every request its own prompt
+        (:class:`harborbench.engine.prompts.RequestFactory`).
 
         Args:
-            seed: seed of the synthesized prompt (used only with ``prompt_tokens``); the same
-                seed and size always give the same text.
+            seed: the run's seed.
 
         Returns:
-            ``messages`` as given; or one user message of ``prompt_tokens * CHARS_PER_TOKEN``
-            characters of pseudo-random lowercase words; or ``DEFAULT_MESSAGES``.
+            ``messages`` as given, or the first request's generated or dataset messages, or
+            ``DEFAULT_MESSAGES`` after the request's unique tag.
         """
-        if self.messages is not None:
-            return [{"role": m.role, "content": m.content} for m in self.messages]
-        if self.prompt_tokens is not None:
-            return [{"role": "user", "content": _synthetic_text(self.prompt_tokens, seed)}]
-        return [{"role": role, "content": content} for role, content in DEFAULT_MESSAGES]
+        from harborbench.engine.prompts import RequestFactory
 
-
-def _synthetic_text(tokens: int, seed: int) -> str:
-    rng = random.Random(f"harborbench-prompt:{seed}:{tokens}")
-    letters = "etaoinshrdlucmfwypvbgk"
-    n_chars = tokens * CHARS_PER_TOKEN
-    parts: list[str] = []
-    length = -1  # n words take their letters plus n - 1 spaces
-    while length < n_chars:
-        word = "".join(rng.choice(letters) for _ in range(rng.randint(2, 7)))
-        parts.append(word)
-        length += len(word) + 1
-    text = " ".join(parts)[:n_chars]
-    return text[:-1] + "e" if text.endswith(" ") else text
+        return RequestFactory(self, seed).next_params()["messages"]  # type: ignore[no-any-return]
 
 
 class TargetSpec(_Model):
@@ -249,19 +327,45 @@ class LoadSpec(_Model):
             Poisson process.
         stages: a list of (duration, rate or concurrency) steps, all of the same kind; rate
             stages use ``arrival`` too.
+        trace: replay a trace file (:mod:`harborbench.engine.trace`) open loop: each line's
+            arrival time and input and output lengths; a relative path is taken from the
+            profile's folder. With it: ``timestamp_unit`` (``ms`` or ``s``), ``time_scale``
+            (arrival times are multiplied by it: 0.5 replays twice as fast) and ``limit`` (replay
+            only the first N lines).
     """
 
     concurrency: Concurrency | None = None
     rate: Rate | None = None
     arrival: Literal["constant", "poisson"] = "constant"
     stages: list[Stage] | None = Field(default=None, min_length=1)
+    timestamp_unit: Literal["ms", "s"] = "ms"  # before trace: the trace's check reads it
+    time_scale: float = Field(default=1.0, gt=0, le=1000)
+    limit: int | None = Field(default=None, ge=1)
+    trace: str | None = Field(default=None, min_length=1)
+
+    @field_validator("trace")
+    @classmethod
+    def _trace_file(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        path = _resolve_path(value, info)
+        load_trace(path, info.data.get("timestamp_unit", "ms"))  # bad lines reported here
+        return path
 
     @model_validator(mode="after")
     def _one_kind(self) -> LoadSpec:
-        given = [k for k in ("concurrency", "rate", "stages") if getattr(self, k) is not None]
+        models = ("concurrency", "rate", "stages", "trace")
+        given = [k for k in models if getattr(self, k) is not None]
+        if self.trace is None:
+            defaults = {"timestamp_unit": "ms", "time_scale": 1.0, "limit": None}
+            for key, default in defaults.items():
+                if getattr(self, key) != default:
+                    raise AtKey(key, f"{key} applies only with trace; remove it")
+        elif self.arrival != "constant":
+            raise AtKey("arrival", "a trace gives the arrival times; remove arrival")
         if len(given) != 1:
             if not given:
-                raise ValueError("give one of concurrency, rate (ops/s) or stages")
+                raise ValueError("give one of concurrency, rate (ops/s), stages or trace")
             raise AtKey(
                 given[1], f"give only one of {' / '.join(given)}; they are different load models"
             )
@@ -279,13 +383,21 @@ class LoadSpec(_Model):
         return self
 
     @property
-    def kind(self) -> Literal["closed", "open", "stages"]:
-        """``closed`` (concurrency), ``open`` (rate) or ``stages``."""
+    def kind(self) -> Literal["closed", "open", "stages", "trace"]:
+        """``closed`` (concurrency), ``open`` (rate), ``stages`` or ``trace``."""
         if self.concurrency is not None:
             return "closed"
         if self.rate is not None:
             return "open"
+        if self.trace is not None:
+            return "trace"
         return "stages"
+
+    def replayed_trace(self) -> Trace | None:
+        """The trace as replayed (``limit`` applied, times scaled), or ``None`` without one."""
+        if self.trace is None:
+            return None
+        return load_trace(self.trace, self.timestamp_unit).scaled(self.time_scale, self.limit)
 
     @property
     def stage_kind(self) -> Literal["rate", "concurrency"] | None:
@@ -307,6 +419,8 @@ class Gates(_Model):
         success_rate_min: minimum successful / (successful + failed), a fraction.
         cpu_efficiency_gain_min_pct: minimum gain in ops per CPU second over a baseline run,
             percent; a relative gate used only by ``compare`` and ``rollback-check``.
+        goodput_min: minimum goodput, ops/s: successful requests per second that met every
+            objective of the profile's ``slo`` (needs ``slo``).
     """
 
     throughput_min: float | None = Field(default=None, ge=0)
@@ -316,6 +430,31 @@ class Gates(_Model):
     memory_slope_max_mb_per_min: float | None = Field(default=None, ge=0)
     success_rate_min: Fraction | None = None
     cpu_efficiency_gain_min_pct: float | None = None
+    goodput_min: float | None = Field(default=None, ge=0)
+
+
+class SloSpec(_Model):
+    """Per-request service-level objectives, for goodput (each optional, at least one).
+
+    A request meets the objectives when it succeeded and each given one holds (DistServe,
+    Zhong et al., OSDI 2024; vLLM's ``bench serve --goodput``); see
+    :mod:`harborbench.metrics.goodput`.
+
+    Attributes:
+        ttft_max: time to first token at most this, seconds (streams only).
+        tpot_max: time per output token at most this, seconds (streams only).
+        latency_max: the whole request at most this, seconds.
+    """
+
+    ttft_max: Duration | None = Field(default=None, gt=0)
+    tpot_max: Duration | None = Field(default=None, gt=0)
+    latency_max: Duration | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _some(self) -> SloSpec:
+        if self.ttft_max is None and self.tpot_max is None and self.latency_max is None:
+            raise ValueError("give at least one of ttft_max, tpot_max or latency_max")
+        return self
 
 
 class Profile(_Model):
@@ -329,9 +468,13 @@ class Profile(_Model):
             ``harborbench.harborai.config.validate_config``.
         warmup: seconds of load before the measurement window (excluded from every figure).
         duration: seconds of the measurement window after warmup; with stages it may be left
-            out and is then the sum of the stage durations (if given, it must equal that sum).
+            out and is then the sum of the stage durations (if given, it must equal that sum);
+            with a trace it may be left out and is then the last replayed arrival + 1 s, minus
+            the warmup.
         repeat: number of trials.
-        seed: seed of every random choice of the run (Poisson arrivals, synthesized prompt).
+        seed: seed of every random choice of the run (Poisson arrivals, prompts, lengths,
+            dataset order).
+        slo: per-request objectives for goodput (:class:`SloSpec`); optional.
     """
 
     name: str = Field(min_length=1, max_length=100)
@@ -345,13 +488,16 @@ class Profile(_Model):
     repeat: int = Field(default=1, ge=1)
     seed: int = Field(default=0, ge=0)
     gates: Gates = Field(default_factory=Gates)
+    slo: SloSpec | None = None
 
     @model_validator(mode="before")
     @classmethod
-    def _duration_from_stages(cls, data: Any) -> Any:
+    def _duration_from_stages(cls, data: Any, info: ValidationInfo) -> Any:
         if not isinstance(data, dict) or "duration" in data:
             return data
         load = data.get("load")
+        if isinstance(load, dict) and isinstance(load.get("trace"), str):
+            return _duration_from_trace(data, load, info)
         stages = load.get("stages") if isinstance(load, dict) else None
         if not isinstance(stages, list):
             return data
@@ -376,6 +522,8 @@ class Profile(_Model):
     @field_validator("client")
     @classmethod
     def _client_config(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if "default_headers" in value:
+            raise ValueError("'default_headers' does not belong in client; set request.headers")
         for forbidden, where in (("base_url", "target.base_url"), ("api_key_env", None)):
             if forbidden in value:
                 to = where or "target.api_key_env"
@@ -397,6 +545,33 @@ class Profile(_Model):
         return value
 
     @model_validator(mode="after")
+    def _workload_fits(self) -> Profile:
+        req = self.request
+        if self.load.trace is not None:
+            for key in ("messages", "prompt_tokens", "dataset"):
+                if getattr(req, key) is not None:
+                    raise AtKey(
+                        ("request", key),
+                        f"with load.trace the prompt lengths come from the trace; remove {key}",
+                    )
+        slo = self.slo
+        if slo is not None and not req.stream:
+            for key in ("ttft_max", "tpot_max"):
+                if getattr(slo, key) is not None:
+                    raise AtKey(
+                        ("slo", key),
+                        f"{key} needs streamed requests (request.stream: true); without a "
+                        "stream there is no first token",
+                    )
+        if self.gates.goodput_min is not None and slo is None:
+            raise AtKey(
+                ("gates", "goodput_min"),
+                "goodput_min needs the objectives of an slo section (ttft_max, tpot_max, "
+                "latency_max)",
+            )
+        return self
+
+    @model_validator(mode="after")
     def _stages_sum(self) -> Profile:
         if self.load.stages is not None:
             total = sum(s.duration for s in self.load.stages)
@@ -407,6 +582,27 @@ class Profile(_Model):
                     f"({duration_text(total)}); remove duration or fix it",
                 )
         return self
+
+
+#: With a trace and no ``duration``: the window ends this long after the last arrival, so that
+#: the last requests can complete.
+TRACE_TAIL_S = 1.0
+
+
+def _duration_from_trace(data: dict[str, Any], load: dict[str, Any], info: ValidationInfo) -> Any:
+    """Default ``duration`` of a trace replay: its last (scaled) arrival + 1 s, minus warmup."""
+    try:
+        unit = load.get("timestamp_unit", "ms")
+        trace = load_trace(_resolve_path(load["trace"], info), unit)
+        scale, limit = load.get("time_scale", 1.0), load.get("limit")
+        trace = trace.scaled(float(scale), limit if isinstance(limit, int) else None)
+        warmup = data.get("warmup", "0s")
+        warmup_s = _duration_in(warmup) if isinstance(warmup, str) else 0.0
+    except (ValueError, TypeError, OSError):
+        return data  # the bad trace or value is reported on its own key
+    last_s = float(trace.offsets_ns[-1]) / 1e9 if len(trace) else 0.0
+    window_s = max(last_s + TRACE_TAIL_S - warmup_s, TRACE_TAIL_S)
+    return {**data, "duration": duration_text(round(window_s, 3))}
 
 
 def _find_key(value: Any, key: str, path: str = "client") -> str | None:

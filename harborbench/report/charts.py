@@ -23,13 +23,12 @@ from typing import TYPE_CHECKING
 
 from harborbench.metrics.histogram import LatencyHistogram
 from harborbench.result import LatencySummary, TrialResult
+from harborbench.units import BYTES_PER_MB
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-BYTES_PER_MB = 1_000_000
-"""Megabyte used for RSS (decimal, as in :mod:`harborbench.metrics.resources`)."""
 MAX_LABEL_STEP_PT = 64.0
 """Horizontal step (points) between the "max NN ms" labels of the percentile spectrum."""
 SPECTRUM_MAX_PERCENTILE = 99.99
@@ -341,10 +340,10 @@ def spectrum_chart(distributions: Sequence[tuple[str, LatencySummary]]) -> Chart
             if not points:
                 continue
             xs = [_spectrum_x(q) for q, _ in points]
-            ys = [v / 1e6 for _, v in points]
+            ys = [v / BYTES_PER_MB for _, v in points]
             col = colour(i)
             ax.plot(xs, ys, color=col, lw=1.5, label=f"{label} (n={summary.count:,})")
-            max_ms = hist.max_ns / 1e6
+            max_ms = hist.max_ns / BYTES_PER_MB
             ax.axhline(max_ms, color=col, lw=0.8, ls="--", alpha=0.7)
             labels.append((max_ms, f"max {_ms_text(max_ms)} ms", col))
             y_min, y_max = min(y_min, min(ys)), max(y_max, max_ms)

@@ -16,10 +16,14 @@ import shutil
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harborbench.errors import RunFailedError, UserInputError
 from harborbench.result import RunResult, TrialResult
+from harborbench.units import BYTES_PER_MB
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _current_umask() -> int:
@@ -88,6 +92,83 @@ def check_writable_dir(folder: Path, option: str = "--reports-dir") -> None:
         ) from None
 
 
+def check_run_folder(folder: Path, option: str | None = None) -> None:
+    """Make sure the files of a run (or a sweep, a comparison) can be written in ``folder``.
+
+    Called before anything is measured, so that a run never measures for minutes and then
+    loses its result to an unwritable path: the reports folder and ``folder`` are created if
+    missing, a file is written and removed in ``folder``, and its ``history/`` (where an
+    earlier run is moved) must not be a file.
+
+    Args:
+        folder: ``reports/<name>``.
+        option: how the user named the folder, for the message (default ``--name <name>``).
+
+    Raises:
+        UserInputError: the reports folder or ``folder`` is a file or cannot be created or
+            written, or its ``history`` is a file (exit 2); the message names the path and
+            the fix.
+    """
+    named = option or f"--name {folder.name}"
+    check_writable_dir(folder.parent)
+    if folder.exists() and not folder.is_dir():
+        raise UserInputError(
+            f"{named}: {folder} is a file, not a folder.",
+            hint="Give another --name, or move the file away.",
+        )
+    history = folder / "history"
+    if history.exists() and not history.is_dir():
+        raise UserInputError(
+            f"{named}: {history} is a file; an earlier run is moved there.",
+            hint="Move the file away, or give another --name.",
+        )
+    check_writable_dir(folder, named)
+
+
+def save_fallback(text: str, name: str, suffix: str = ".json") -> Path | None:
+    """Write ``text`` to a new file in the system's temporary folder, when its place failed.
+
+    Args:
+        text: the whole file (a result, a report).
+        name: part of the file name (a run name).
+        suffix: the file's extension.
+
+    Returns:
+        The path of the new file (``harborbench-<name>-XXXX<suffix>``, mode 0600), or ``None``
+        when even that cannot be written.
+    """
+    try:
+        fd, path = tempfile.mkstemp(prefix=f"harborbench-{name}-", suffix=suffix)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+    except OSError:
+        return None
+    return Path(path)
+
+
+def write_failed(what: str, exc: OSError, text: str, name: str, suffix: str = ".json") -> str:
+    """The message of a write that failed at the end, after saving ``text`` to a fallback file.
+
+    Args:
+        what: what could not be written, e.g. ``"the result files in reports/x"``.
+        exc: the error of the write.
+        text: the content that must not be lost.
+        name: a name for the fallback file.
+        suffix: the fallback file's extension.
+
+    Returns:
+        ``"cannot write WHAT (reason); the result is saved in PATH."`` (or says that the
+        fallback failed too).
+    """
+    fallback = save_fallback(text, name, suffix)
+    where = (
+        f"the result is saved in {fallback}"
+        if fallback is not None
+        else "the fallback file in the temporary folder could not be written either"
+    )
+    return f"cannot write {what} ({exc.strerror or exc}); {where}."
+
+
 def archive_previous(folder: Path) -> Path | None:
     """Move an earlier run's files from ``folder`` to ``folder/history/<timestamp>/``.
 
@@ -138,6 +219,8 @@ def summary_rows(result: RunResult) -> list[dict[str, Any]]:
                 "failures": t.failures,
                 "in_flight_at_end": t.in_flight_at_end,
                 "throughput_ops": round(t.throughput_ops, 3),
+                "goodput_ops": None if t.goodput_ops is None else round(t.goodput_ops, 3),
+                "slo_met": t.slo_met,
                 "attempted_ops": round(t.attempted_ops, 3),
                 "failed_ops": round(t.failed_ops, 3),
                 "error_rate": None if t.error_rate is None else round(t.error_rate, 6),
@@ -157,13 +240,22 @@ def summary_rows(result: RunResult) -> list[dict[str, Any]]:
                 "tpot_p50_ms": seconds_to_ms(t.stream.tpot.p50_s) if t.stream else None,
                 "output_tokens_per_s": round(t.stream.output_tokens_per_s, 2) if t.stream else None,
                 "token_source": t.stream.token_source if t.stream else None,
+                "prompt_tokens": t.tokens.prompt_tokens if t.tokens else None,
+                "completion_tokens": t.tokens.completion_tokens if t.tokens else None,
+                "estimated_prompt_tokens": t.tokens.estimated_prompt_tokens if t.tokens else None,
+                "replay_send_lag_p99_ms": seconds_to_ms(t.replay.send_lag.p99_s)
+                if t.replay
+                else None,
+                "replay_send_lag_max_ms": seconds_to_ms(t.replay.send_lag.max_s)
+                if t.replay
+                else None,
                 "cpu_seconds": round(t.cpu.cpu_seconds, 3),
                 "cpu_percent_mean": round(t.cpu.cpu_percent_mean, 1),
                 "ops_per_cpu_second": None
                 if t.cpu.ops_per_cpu_second is None
                 else round(t.cpu.ops_per_cpu_second, 2),
-                "rss_start_mb": round(t.memory.rss_start_bytes / 1e6, 2),
-                "rss_end_mb": round(t.memory.rss_end_bytes / 1e6, 2),
+                "rss_start_mb": round(t.memory.rss_start_bytes / BYTES_PER_MB, 2),
+                "rss_end_mb": round(t.memory.rss_end_bytes / BYTES_PER_MB, 2),
                 "memory_growth_pct": round(t.memory.growth_pct, 2),
                 "memory_slope_mb_per_min": t.memory.slope_mb_per_min,
                 "memory_verdict": t.memory.verdict,
@@ -188,15 +280,41 @@ def timeseries_rows(result: RunResult) -> list[dict[str, Any]]:
                     "successes": r.successes,
                     "failures": r.failures,
                     "throughput_ops": round(r.throughput_ops, 3),
+                    "slo_met": r.slo_met,
                     "service_p50_ms": seconds_to_ms(r.service_p50_s),
                     "service_p95_ms": seconds_to_ms(r.service_p95_s),
                     "service_p99_ms": seconds_to_ms(r.service_p99_s),
                     "response_p99_ms": seconds_to_ms(r.response_p99_s),
-                    "rss_mb": None if r.rss_bytes is None else round(r.rss_bytes / 1e6, 3),
+                    "rss_mb": None if r.rss_bytes is None else round(r.rss_bytes / BYTES_PER_MB, 3),
                     "cpu_percent": r.cpu_percent,
                 }
             )
     return rows
+
+
+def summary_frame(result: RunResult) -> pd.DataFrame:
+    """The per-trial summary as a pandas DataFrame: the rows of :func:`summary_rows`
+    (``summary.csv``), one per trial plus ``total`` for two trials or more."""
+    import pandas as pd
+
+    return pd.DataFrame(summary_rows(result))
+
+
+def timeseries_frame(result: RunResult) -> pd.DataFrame:
+    """The time series as a pandas DataFrame: the rows of :func:`timeseries_rows`
+    (``timeseries.csv``), one per trial and second, ``t_s`` < 0 in warmup."""
+    import pandas as pd
+
+    return pd.DataFrame(timeseries_rows(result))
+
+
+def frame_csv(frame: pd.DataFrame) -> str:
+    """A DataFrame as tidy CSV text: one header row, no index, empty cells for missing values
+    (the format :func:`csv_text` writes); no columns at all gives an empty file."""
+    if frame.columns.empty:
+        return ""
+    text: str = frame.to_csv(index=False, lineterminator="\n")
+    return text
 
 
 class ResultWriter:
@@ -205,25 +323,34 @@ class ResultWriter:
     Args:
         reports: the reports folder (``./reports`` by default in the CLI).
         name: the run name.
+
+    Raises:
+        ValueError: an unsafe name.
+        UserInputError: the run's folder cannot be written (see :func:`check_run_folder`).
     """
 
     def __init__(self, reports: Path, name: str) -> None:
         self.folder = run_dir(reports, name)
-        check_writable_dir(reports)
+        check_run_folder(self.folder)
         self._archived = False
         self.history: Path | None = None
 
     def save(self, result: RunResult) -> Path:
-        """Write ``result.json``, ``summary.csv`` and ``timeseries.csv``; returns the folder."""
+        """Write ``result.json``, ``summary.csv`` and ``timeseries.csv``; returns the folder.
+
+        Raises:
+            RunFailedError: a file cannot be written; the message gives the path of a fallback
+                copy of ``result.json`` in the temporary folder (:func:`write_failed`).
+        """
+        text = result.model_dump_json(indent=2) + "\n"
         try:
             if not self._archived:
                 self.history = archive_previous(self.folder)
                 self._archived = True
-            write_atomic(self.folder / "result.json", result.model_dump_json(indent=2) + "\n")
-            write_atomic(self.folder / "summary.csv", csv_text(summary_rows(result)))
-            write_atomic(self.folder / "timeseries.csv", csv_text(timeseries_rows(result)))
+            write_atomic(self.folder / "result.json", text)
+            write_atomic(self.folder / "summary.csv", frame_csv(summary_frame(result)))
+            write_atomic(self.folder / "timeseries.csv", frame_csv(timeseries_frame(result)))
         except OSError as exc:
-            raise RunFailedError(
-                f"cannot write the result files in {self.folder} ({exc.strerror or exc})."
-            ) from None
+            what = f"the result files in {self.folder}"
+            raise RunFailedError(write_failed(what, exc, text, result.name)) from None
         return self.folder

@@ -29,7 +29,14 @@ from harborbench.report.summary import (
     describe_stream,
     stream_latency_rows,
 )
+from harborbench.report.workload import (
+    describe_goodput,
+    describe_prompts,
+    describe_replay,
+    describe_tokens,
+)
 from harborbench.result import PLAN_BASELINE_OPS, PLAN_TARGET_OPS, LatencySummary, RunResult
+from harborbench.units import BYTES_PER_MB
 
 REPORT_FILE = "report.html"
 
@@ -232,14 +239,23 @@ def _headline(result: RunResult) -> str:
         (
             "memory",
             _e(
-                f"RSS {m.rss_start_bytes / 1e6:.1f} → {m.rss_end_bytes / 1e6:.1f} MB "
-                f"(max {m.rss_max_bytes / 1e6:.1f} MB, {m.growth_pct:+.1f}%), slope {slope}, "
+                f"RSS {m.rss_start_bytes / BYTES_PER_MB:.1f} → "
+                f"{m.rss_end_bytes / BYTES_PER_MB:.1f} MB "
+                f"(max {m.rss_max_bytes / BYTES_PER_MB:.1f} MB, {m.growth_pct:+.1f}%), "
+                f"slope {slope}, "
             )
             + _badge(m.verdict)
             + " "
             + _e(f"({m.reason})"),
         ),
     ]
+    goodput = describe_goodput(result, t)
+    if goodput is not None:
+        rows.insert(3, ("goodput", f"<strong>{_e(goodput)}</strong>"))
+    rows.insert(1, ("prompts", _e(describe_prompts(result.profile))))
+    for label, text in (("tokens", describe_tokens(t)), ("replay", describe_replay(t))):
+        if text is not None:
+            rows.append((label, _e(text)))
     if t.client_status.get("mode"):
         mode = f"{t.client_status['mode']} mode ({t.client_status.get('mode_reason')})"
         rows.append(("client", _e(mode)))

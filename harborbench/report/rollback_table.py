@@ -115,9 +115,26 @@ def junit_xml(report: RollbackReport) -> str:
         totals["tests"] += len(rows)
         totals["failures"] += failures
         totals["skipped"] += skipped
+    errors = 0
+    if report.interrupted:  # one error case, so that CI shows the check did not finish
+        errors = 1
+        suite = ET.SubElement(
+            root, "testsuite", name="rollback-interrupted", tests="1", failures="0",
+            errors="1", skipped="0", time="0.000", timestamp=report.created_at,
+        )  # fmt: skip
+        case = ET.SubElement(
+            suite, "testcase", classname="harborbench.rollback", name="interrupted", time="0.000"
+        )
+        ET.SubElement(
+            case,
+            "error",
+            message="interrupted (Ctrl-C or SIGTERM): the rows are what was checked before",
+            type="interrupted",
+        )
+        totals["tests"] += 1
     for key, value in totals.items():
         root.set(key, str(value))
-    root.set("errors", "0")
+    root.set("errors", str(errors))
     root.set("time", f"{report.wall_s:.3f}")
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -7,6 +7,13 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
+from harborbench.report.workload import (
+    describe_goodput,
+    describe_prompts,
+    describe_replay,
+    describe_tokens,
+    describe_trace_load,
+)
 from harborbench.result import (
     PLAN_BASELINE_OPS,
     PLAN_TARGET_OPS,
@@ -14,6 +21,7 @@ from harborbench.result import (
     RunResult,
     StreamSummary,
 )
+from harborbench.units import BYTES_PER_MB
 
 _VERDICT_STYLE = {"pass": "green", "fail": "bold red", "inconclusive": "yellow"}
 
@@ -63,6 +71,7 @@ def render_summary(
     if result.topology is not None:
         head.add_row("topology", escape(describe_topology(result)))
     head.add_row("load", escape(describe_load(load)))
+    head.add_row("prompts", escape(describe_prompts(profile)))
     head.add_row(
         "window", f"{t.window_s:.1f} s over {len(result.trials)} trial(s), warmup excluded"
     )
@@ -72,6 +81,9 @@ def render_summary(
         f"[bold]{t.throughput_ops:,.1f} ops/s[/] successful   "
         f"(attempted {t.attempted_ops:,.1f}, failed {t.failed_ops:,.1f} ops/s)",
     )
+    goodput = describe_goodput(result, t)
+    if goodput is not None:
+        head.add_row("goodput", f"[bold]{escape(goodput)}[/]")
     head.add_row(
         "plan reference",
         f"{PLAN_BASELINE_OPS} ops/s baseline (x{ratio:.2f}), {PLAN_TARGET_OPS:g} ops/s target — "
@@ -103,11 +115,17 @@ def render_summary(
         slope += f" [{m.slope_ci_low:+.2f}, {m.slope_ci_high:+.2f}]"
     head.add_row(
         "memory",
-        f"RSS {m.rss_start_bytes / 1e6:.1f} → {m.rss_end_bytes / 1e6:.1f} MB "
+        f"RSS {m.rss_start_bytes / BYTES_PER_MB:.1f} → {m.rss_end_bytes / BYTES_PER_MB:.1f} MB "
         f"({m.growth_pct:+.1f}%), slope {slope}, "
         f"[{_VERDICT_STYLE[m.verdict]}]{m.verdict}[/] ({escape(m.reason)})",
     )
     head.add_row("connections", escape(describe_connections(t.connections)) or "–")
+    tokens = describe_tokens(t)
+    if tokens is not None:
+        head.add_row("tokens", escape(tokens))
+    replay = describe_replay(t)
+    if replay is not None:
+        head.add_row("replay", escape(replay))
     retries = describe_retries(result)
     if retries:
         head.add_row("retries", f"[yellow]{escape(retries)}[/]")
@@ -194,7 +212,9 @@ def shard_table(result: RunResult) -> Table:
 
 
 def describe_load(load: dict[str, object]) -> str:
-    """One line describing a profile's load section (closed, open or stages)."""
+    """One line describing a profile's load section (closed, open, stages or trace)."""
+    if load.get("trace"):
+        return describe_trace_load(load)
     if load.get("stages"):
         stages = load["stages"]
         assert isinstance(stages, list)

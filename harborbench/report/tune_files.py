@@ -15,14 +15,15 @@ from typing import Any
 
 import yaml
 
-from harborbench.errors import UserInputError
+from harborbench.errors import RunFailedError
 from harborbench.report.files import (
     archive_previous,
-    check_writable_dir,
+    check_run_folder,
     csv_text,
     run_dir,
     seconds_to_ms,
     write_atomic,
+    write_failed,
 )
 from harborbench.tune.result import SweepPoint, TuneResult
 
@@ -148,18 +149,13 @@ class TuneWriter:
 
     Raises:
         ValueError: an unsafe name.
-        UserInputError: ``reports`` is a file or cannot be created or written, or the run's
-            folder ``reports/<name>`` is a file (checked here, before anything is measured).
+        UserInputError: the run's folder ``reports/<name>`` cannot be written (checked here,
+            before anything is measured; see :func:`~harborbench.report.files.check_run_folder`).
     """
 
     def __init__(self, reports: Path, name: str, source: str | None = None) -> None:
         self.folder = run_dir(reports, name)
-        check_writable_dir(reports)
-        if self.folder.exists() and not self.folder.is_dir():
-            raise UserInputError(
-                f"--name {name}: {self.folder} is a file, not a folder.",
-                hint="Give another --name, or move the file away.",
-            )
+        check_run_folder(self.folder)
         self.source = source
         self._archived = False
         self.history: Path | None = None
@@ -178,12 +174,17 @@ class TuneWriter:
     def save(self, result: TuneResult) -> Path:
         """Write ``result.json`` and ``sweep.csv``, and ``recommended_config.yaml`` when the
         sweep recommends a config; returns the folder."""
-        if not self._archived:
-            self._archive()
-        write_atomic(self.folder / "result.json", result.model_dump_json(indent=2) + "\n")
-        write_atomic(self.folder / "sweep.csv", csv_text(sweep_rows(result)))
-        if result.recommended_config is not None:
-            write_atomic(
-                self.folder / RECOMMENDED_CONFIG, recommended_config_text(result, self.source)
-            )
+        text = result.model_dump_json(indent=2) + "\n"
+        try:
+            if not self._archived:
+                self._archive()
+            write_atomic(self.folder / "result.json", text)
+            write_atomic(self.folder / "sweep.csv", csv_text(sweep_rows(result)))
+            if result.recommended_config is not None:
+                write_atomic(
+                    self.folder / RECOMMENDED_CONFIG, recommended_config_text(result, self.source)
+                )
+        except OSError as exc:
+            what = f"the sweep's files in {self.folder}"
+            raise RunFailedError(write_failed(what, exc, text, result.name)) from None
         return self.folder

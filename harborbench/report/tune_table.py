@@ -56,7 +56,11 @@ def sweep_table(result: TuneResult) -> Table:
         padding=(0, 0), show_edge=False,
         pad_edge=False,
     )  # fmt: skip
-    for label in ("#", "phase", "N", "pool", "workers", "ops/s", "USL ops/s", "p95 ms", "errors"):
+    goodput = any(p.goodput_ops is not None for p in result.points)
+    labels = ["#", "phase", "N", "pool", "workers", "ops/s", "USL ops/s", "p95 ms", "errors"]
+    if goodput:
+        labels.insert(6, "goodput")
+    for label in labels:
         table.add_column(label, justify="left" if label == "phase" else "right")
     table.add_column("gates")
     rows: list[tuple[str, SweepPoint]] = [(str(p.index), p) for p in result.points]
@@ -75,12 +79,15 @@ def sweep_table(result: TuneResult) -> Table:
             style = "bold green reverse"
         elif p.index == result.closest:
             style = "yellow reverse"
-        table.add_row(
+        cells = [
             label, "load" if p.phase == "concurrency" else p.phase[:4], str(p.concurrency),
             str(p.connection_pool_size), _processor(p), f"{p.throughput_ops:,.0f}",
             "–" if predicted is None else f"{predicted:,.0f}", _ms(p.service_time.p95_s), err,
-            gates, style=style,
-        )  # fmt: skip
+            gates,
+        ]  # fmt: skip
+        if goodput:
+            cells.insert(6, "–" if p.goodput_ops is None else f"{p.goodput_ops:,.0f}")
+        table.add_row(*cells, style=style)
     marks = []
     if result.chosen is not None:
         marks.append("[bold green reverse] chosen [/]")
@@ -170,7 +177,12 @@ def verdict_text(result: TuneResult, folder: str | None = None, *, html: bool = 
     else:
         p = result.points[result.chosen]
         text.append("Recommended: ", style="bold")
-        text.append(f"{p.knobs().label()} ({p.throughput_ops:,.1f} ops/s in the sweep)\n")
+        good = (
+            f", goodput {p.goodput_ops:,.1f} ops/s (the objective)"
+            if result.objective == "goodput" and p.goodput_ops is not None
+            else ""
+        )
+        text.append(f"{p.knobs().label()} ({p.throughput_ops:,.1f} ops/s{good} in the sweep)\n")
         conf = result.confirmation
         if conf is not None:
             c = conf.point

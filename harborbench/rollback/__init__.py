@@ -140,6 +140,7 @@ async def arollback_check(
     *,
     factory: ClientFactory = default_factory,
     progress: Callable[[str], None] | None = None,
+    stop: asyncio.Event | None = None,
 ) -> RollbackReport:
     """Run every rollback path, then (unless skipped) the gates; return the report.
 
@@ -149,6 +150,8 @@ async def arollback_check(
             double here). The gates always measure
             :func:`harborbench.harborai.create_fast_client`, through the engine.
         progress: called with one line of text before each step.
+        stop: when set (Ctrl-C, SIGTERM), no further path or round starts and the current gate
+            trial ends early; the report keeps what was checked and is marked interrupted.
 
     Returns:
         The report: one row per path, then one per gate, with the overall verdict and exit code;
@@ -164,9 +167,14 @@ async def arollback_check(
     start_s = time.perf_counter()
     rows: list[CheckRow] = []
     gates_elapsed_s: float | None = None
+    gate_figures: dict[str, object] = {}
+    interrupted = False
     async with MockServer(mock_settings()) as server:
         reference: Fingerprint | None = None
         for path in ROLLBACK_PATHS:
+            if stop is not None and stop.is_set():
+                interrupted = True
+                break
             if progress is not None:
                 progress(f"path {path.number}/{len(ROLLBACK_PATHS)}: {path.title}")
             path_start_s = time.perf_counter()
@@ -183,11 +191,15 @@ async def arollback_check(
             if path.number == 1:
                 reference = outcome.reference
             rows.append(outcome.row.model_copy(update={"elapsed_s": elapsed_s}))
-        if not options.skip_gates:
+        if not options.skip_gates and not interrupted:
             gates_start_s = time.perf_counter()
-            rows += await measure_gates(
-                server.base_url, MOCK_API_KEY, server, options.gates, options.workload, progress
-            )
+            measured = await measure_gates(
+                server.base_url, MOCK_API_KEY, server, options.gates, options.workload, progress,
+                stop,
+            )  # fmt: skip
+            rows += measured.rows
+            interrupted = measured.interrupted
+            gate_figures = {"rounds": measured.rounds, "stop_reason": measured.stop_reason}
             gates_elapsed_s = time.perf_counter() - gates_start_s
     w = options.workload
     settings = {
@@ -199,6 +211,8 @@ async def arollback_check(
         if options.skip_gates
         else {
             "rounds": w.rounds,
+            "max_rounds": w.most_rounds,
+            **{f"measured_{k}": v for k, v in gate_figures.items()},
             "warmup_s": w.warmup_s,
             "window_s": w.window_s,
             "concurrency": w.concurrency,
@@ -212,6 +226,7 @@ async def arollback_check(
         settings=settings,
         wall_s=time.perf_counter() - start_s,
         gates_elapsed_s=gates_elapsed_s,
+        interrupted=interrupted,
     )
 
 

@@ -12,26 +12,30 @@ with a fresh client: the engine's own ruler, as ``harborbench run`` uses.
   it in a ``--gates`` file and it is reported inconclusive).
 * Relative gates compare optimized (B) with traditional (A) through
   :func:`harborbench.compare.compare_results`: a bootstrap interval of the ratio B/A over the
-  1-second intervals of the windows, two-stage over rounds (Davison & Hinkley 1997, 3.8). A gate
-  fails only when the whole interval is on the bad side of its threshold, passes when the whole
-  interval is on the good side, and is inconclusive otherwise.
+  1-second intervals of the windows, two-stage over paired rounds, stationary blocks within
+  them (:mod:`harborbench.compare.bootstrap`). A gate fails only when the whole interval is on
+  the bad side of its threshold, passes when the whole interval is on the good side, and is
+  inconclusive otherwise.
+* Rounds follow the rule of ``compare --run`` (:mod:`harborbench.compare.session`): after
+  ``rounds`` rounds the relative gates are judged, and rounds are added while one is
+  inconclusive and more data could decide it, up to ``max_rounds``.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from harborbench.compare import FailOn, compare_results
+from harborbench.compare import Comparison, FailOn, compare_results
 from harborbench.engine.runner import build_result, plan_from_profile, run_trial
 from harborbench.environment import collect_environment
 from harborbench.errors import UserInputError
-from harborbench.gates import GateThresholds, evaluate_gates
+from harborbench.gates import PLAN_GATES, evaluate_gates
 from harborbench.profile import Gates, Profile, load_profile_dict
 from harborbench.profile.diagnostics import Where, problems
 from harborbench.profile.strict_yaml import (
@@ -46,6 +50,7 @@ from harborbench.rollback.smoke import mock_settings
 
 __all__ = [
     "DEFAULT_ABSOLUTE",
+    "GateMeasurement",
     "GateSettings",
     "GateWorkload",
     "gate_settings",
@@ -54,13 +59,8 @@ __all__ = [
 ]
 
 #: The plan's absolute gates without the memory slope (it needs runs of 5 minutes or more).
-DEFAULT_ABSOLUTE = GateThresholds(
-    throughput_min=1000.0,
-    p95_max=0.2,
-    error_rate_max=0.01,
-    memory_growth_max_pct=20.0,
-    memory_slope_max_mb_per_min=None,
-    success_rate_min=0.95,
+DEFAULT_ABSOLUTE = PLAN_GATES.model_copy(
+    update={"memory_slope_max_mb_per_min": None, "cpu_efficiency_gain_min_pct": None}
 )
 #: Optimized throughput must be at least this fraction of the traditional baseline's. The gate
 #: workload is latency-bound for both modes (both reach about the same ops/s on the mock), and
@@ -68,7 +68,7 @@ DEFAULT_ABSOLUTE = GateThresholds(
 #: than 20% slower") is a regression the check can decide; a tighter one comes out inconclusive.
 DEFAULT_THROUGHPUT_RATIO_MIN = 0.8
 #: The plan's CPU efficiency gate: optimized ops per CPU second at least +30% over traditional.
-DEFAULT_CPU_GAIN_MIN_PCT = 30.0
+DEFAULT_CPU_GAIN_MIN_PCT = PLAN_GATES.cpu_efficiency_gain_min_pct
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +81,7 @@ class GateSettings:
         cpu_efficiency_gain_min_pct: minimum gain of ops per CPU second, percent (plan: 30).
     """
 
-    absolute: GateThresholds = DEFAULT_ABSOLUTE
+    absolute: Gates = DEFAULT_ABSOLUTE
     throughput_ratio_min: float | None = DEFAULT_THROUGHPUT_RATIO_MIN
     cpu_efficiency_gain_min_pct: float | None = DEFAULT_CPU_GAIN_MIN_PCT
 
@@ -110,12 +110,15 @@ class GateWorkload:
     development machine: about 1490 ops/s in both modes).
 
     Attributes:
-        rounds: interleaved rounds; each round runs one trial of each mode.
+        rounds: interleaved rounds before the relative gates are judged; each round runs one
+            trial of each mode.
         warmup_s: seconds of warmup per trial (excluded from every figure).
         window_s: seconds measured per trial; the relative gates need at least 10 one-second
             intervals per mode in all (``rounds * window_s >= 10``), else they are inconclusive.
         concurrency: closed-loop workers.
         confidence: level of the relative gates' intervals.
+        max_rounds: the most rounds while a relative gate is inconclusive (None: twice
+            ``rounds``).
     """
 
     rounds: int = 3
@@ -123,6 +126,12 @@ class GateWorkload:
     window_s: float = 4.0
     concurrency: int = 48
     confidence: float = 0.95
+    max_rounds: int | None = None
+
+    @property
+    def most_rounds(self) -> int:
+        """The most rounds while a relative gate is inconclusive (default twice ``rounds``)."""
+        return max(self.rounds, self.max_rounds or 2 * self.rounds)
 
     @property
     def total_s(self) -> float:
@@ -189,7 +198,7 @@ def gate_settings(gates_file: Gates | None = None, **flags: float | None) -> Gat
     if gates_file is not None:
         given = {k: getattr(gates_file, k) for k in gates_file.model_fields_set}
         gain = given.pop("cpu_efficiency_gain_min_pct", gain)
-        absolute = replace(absolute, **given)
+        absolute = absolute.model_copy(update=given)
     for key, value in flags.items():
         if value is None:
             continue
@@ -198,7 +207,7 @@ def gate_settings(gates_file: Gates | None = None, **flags: float | None) -> Gat
         elif key == "cpu_efficiency_gain_min_pct":
             gain = value
         else:
-            absolute = replace(absolute, **{key: value})
+            absolute = absolute.model_copy(update={key: value})
     return GateSettings(absolute, ratio, gain)
 
 
@@ -218,6 +227,23 @@ def _profile(name: str, client: dict[str, Any], workload: GateWorkload) -> Profi
     )
 
 
+@dataclass(frozen=True, slots=True)
+class GateMeasurement:
+    """The gates' rows and how their measurement went.
+
+    Attributes:
+        rows: one row per absolute gate (optimized mode), then the relative gates.
+        rounds: complete rounds measured.
+        stop_reason: why the rounds stopped (see :func:`harborbench.compare.session.next_step`).
+        interrupted: stopped by Ctrl-C or SIGTERM; the rows judge the rounds measured so far.
+    """
+
+    rows: list[CheckRow]
+    rounds: int
+    stop_reason: str
+    interrupted: bool
+
+
 async def measure_gates(
     base_url: str,
     api_key: str,
@@ -225,7 +251,8 @@ async def measure_gates(
     settings: GateSettings,
     workload: GateWorkload,
     progress: Callable[[str], None] | None = None,
-) -> list[CheckRow]:
+    stop: asyncio.Event | None = None,
+) -> GateMeasurement:
     """Measure both modes in interleaved rounds and judge every gate in force.
 
     Args:
@@ -234,41 +261,60 @@ async def measure_gates(
         settings: the thresholds.
         workload: rounds, durations and concurrency.
         progress: called with one line before each trial.
+        stop: when set (Ctrl-C, SIGTERM), the current trial ends early and no round follows.
 
     Returns:
-        One row per absolute gate (on the optimized mode), then the relative gates.
+        The rows (absolute gates on the optimized trials so far, relative gates on the complete
+        rounds) and the session's figures.
     """
+    from harborbench.compare.session import SessionBudget, run_session
 
     traditional_config = dict(ROLLBACK_PATHS[1].config)
-    sides = {
-        "traditional": _profile("rollback-traditional", traditional_config, workload),
-        "optimized": _profile("rollback-optimized", dict(OPTIMIZED_CONFIG), workload),
-    }
-    trials: dict[str, list[TrialResult]] = {"traditional": [], "optimized": []}
-    plan = plan_from_profile(sides["optimized"])
-    for index in range(workload.rounds):
-        order = ["traditional", "optimized"] if index % 2 == 0 else ["optimized", "traditional"]
-        for side in order:
-            if progress is not None:
-                progress(f"gates: round {index + 1}/{workload.rounds}, {side} mode")
-            with path_environment(None):
-                trial = await run_trial(
-                    sides[side], plan, base_url, api_key, index=index, server=server
-                )
-            trials[side].append(trial)
-    env = await asyncio.to_thread(collect_environment)
-    results = {
-        side: build_result(sides[side], sides[side].name, trials[side], env, interrupted=False)
-        for side in sides
-    }
-    total = results["optimized"].total
-    assert total is not None
-    warnings = sorted({w for side in trials.values() for t in side for w in t.health.warnings})
-    rows = [_absolute_row(g, warnings) for g in evaluate_gates(total, settings.absolute)]
-    rows += _relative_rows(
-        results["traditional"], results["optimized"], settings, workload, warnings
+    sides = (
+        _profile("rollback-traditional", traditional_config, workload),
+        _profile("rollback-optimized", dict(OPTIMIZED_CONFIG), workload),
     )
-    return rows
+    names = ("traditional", "optimized")
+    plan = plan_from_profile(sides[1])
+    env = await asyncio.to_thread(collect_environment)
+    wanted = _relative_gates(settings)
+
+    async def trial(side: int, index: int) -> TrialResult:
+        if progress is not None:
+            progress(f"gates: round {index + 1}/{workload.rounds}, {names[side]} mode")
+        with path_environment(None):
+            return await run_trial(
+                sides[side], plan, base_url, api_key, index=index, server=server, stop=stop
+            )
+
+    def results(ta: list[TrialResult], tb: list[TrialResult]) -> tuple[RunResult, RunResult]:
+        return (
+            build_result(sides[0], sides[0].name, ta, env, interrupted=False),
+            build_result(sides[1], sides[1].name, tb, env, interrupted=False),
+        )
+
+    def judge(ta: list[TrialResult], tb: list[TrialResult]) -> Comparison:
+        return compare_results(
+            *results(ta, tb), confidence=workload.confidence, fail_on=[w[0] for w in wanted],
+            paired=True,
+        )  # fmt: skip
+
+    budget = SessionBudget(rounds=workload.rounds, max_rounds=workload.most_rounds)
+    outcome = await run_session(trial, judge, budget, gates=[w[0] for w in wanted], stop=stop)
+    ta, tb = outcome.trials
+    interrupted = outcome.stop_reason == "interrupted"
+    warnings = sorted({w for side in (ta, tb) for t in side for w in t.health.warnings})
+    rows = []
+    if tb:
+        total = results(ta, tb)[1].total
+        assert total is not None
+        rows = [_absolute_row(g, warnings) for g in evaluate_gates(total, settings.absolute)]
+    if wanted and outcome.rounds:
+        comparison = outcome.comparison
+        if interrupted or comparison is None:
+            comparison = judge(ta[: outcome.rounds], tb[: outcome.rounds])
+        rows += _relative_rows(comparison, wanted, workload, warnings, outcome.rounds)
+    return GateMeasurement(rows, outcome.rounds, outcome.stop_reason, interrupted)
 
 
 def _absolute_row(gate: GateResult, warnings: list[str]) -> CheckRow:
@@ -287,13 +333,8 @@ def _absolute_row(gate: GateResult, warnings: list[str]) -> CheckRow:
     )
 
 
-def _relative_rows(
-    a: RunResult,
-    b: RunResult,
-    settings: GateSettings,
-    workload: GateWorkload,
-    warnings: list[str],
-) -> list[CheckRow]:
+def _relative_gates(settings: GateSettings) -> list[tuple[FailOn, str, str]]:
+    """The relative gates in force, as ``--fail-on`` gates with their row key and name."""
     wanted: list[tuple[FailOn, str, str]] = []
     if settings.throughput_ratio_min is not None:
         r = settings.throughput_ratio_min
@@ -307,11 +348,16 @@ def _relative_rows(
         wanted.append(
             (gate, "relative.cpu_efficiency_gain", "CPU efficiency gain over traditional")
         )
-    if not wanted:
-        return []
-    comparison = compare_results(
-        a, b, confidence=workload.confidence, fail_on=[w[0] for w in wanted]
-    )
+    return wanted
+
+
+def _relative_rows(
+    comparison: Comparison,
+    wanted: list[tuple[FailOn, str, str]],
+    workload: GateWorkload,
+    warnings: list[str],
+    rounds: int,
+) -> list[CheckRow]:
     rows = []
     for (gate, key, name), outcome in zip(wanted, comparison.gates, strict=True):
         row = comparison.row(gate.metric)
@@ -322,6 +368,11 @@ def _relative_rows(
             else ""
         )
         observed = "n/a" if ratio is None else f"{ratio:.3f}x{interval}"
+        problem = None
+        if outcome.verdict != "pass":
+            problem = (
+                f"{outcome.reason}. {outcome.hint}".strip() if outcome.hint else outcome.reason
+            )
         rows.append(
             CheckRow(
                 kind="gate",
@@ -330,7 +381,7 @@ def _relative_rows(
                 expected=f">= {outcome.threshold_ratio:.3f}x ({workload.confidence:.0%} interval)",
                 observed=observed,
                 verdict=outcome.verdict,
-                problem=None if outcome.verdict == "pass" else outcome.reason,
+                problem=problem,
                 details={
                     "traditional": None if row is None else row.a,
                     "optimized": None if row is None else row.b,
@@ -341,6 +392,9 @@ def _relative_rows(
                     "threshold_ratio": outcome.threshold_ratio,
                     "method": None if row is None else row.method,
                     "reason": outcome.reason,
+                    "rounds": rounds,
+                    "min_detectable_pct": outcome.min_detectable_pct,
+                    "rounds_needed": outcome.rounds_needed,
                     "generator_warnings": warnings,
                 },
             )

@@ -24,8 +24,8 @@ from harborbench.harborai.config import DISABLE_ENV_VAR
 
 Verdict = Literal["pass", "fail", "inconclusive"]
 #: Version of the report (``schema_version``). History: 1: first version (0.1.0); 2: each row's
-#: ``elapsed_s`` and the report's ``gates_elapsed_s``.
-REPORT_SCHEMA_VERSION = 2
+#: ``elapsed_s`` and the report's ``gates_elapsed_s``; 3: ``kind``.
+REPORT_SCHEMA_VERSION = 3
 
 #: The four components of ``optimization_status()["components"]``.
 COMPONENTS = (
@@ -297,9 +297,11 @@ class RollbackReport(_Model):
         wall_s: seconds the check took.
         gates_elapsed_s: seconds of the gates' measurement (both modes, every round), shared by
             all gate rows; None when the gates were skipped.
+        interrupted: stopped by Ctrl-C or SIGTERM: the rows are what was checked before.
     """
 
-    schema_version: int
+    schema_version: int = REPORT_SCHEMA_VERSION
+    kind: Literal["rollback-check"] = "rollback-check"
     created_at: str
     harborbench_version: str
     quick: bool
@@ -310,6 +312,7 @@ class RollbackReport(_Model):
     exit_code: int
     wall_s: float
     gates_elapsed_s: float | None = None
+    interrupted: bool = False
 
 
 def overall(rows: list[CheckRow]) -> tuple[Verdict, int]:
@@ -330,6 +333,7 @@ def new_report(
     settings: dict[str, Any],
     wall_s: float,
     gates_elapsed_s: float | None = None,
+    interrupted: bool = False,
 ) -> RollbackReport:
     """Assemble the report and its verdict from the rows.
 
@@ -339,6 +343,7 @@ def new_report(
         settings: durations, workload and thresholds in force.
         wall_s: seconds the whole check took.
         gates_elapsed_s: seconds of the gates' shared measurement; None when skipped.
+        interrupted: stopped by Ctrl-C or SIGTERM.
 
     Returns:
         The report.
@@ -356,4 +361,5 @@ def new_report(
         exit_code=code,
         wall_s=wall_s,
         gates_elapsed_s=gates_elapsed_s,
+        interrupted=interrupted,
     )

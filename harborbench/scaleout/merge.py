@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from harborbench.engine.assemble import ACHIEVED_WARN_RATIO, configured_level
-from harborbench.engine.schedule import NS_PER_S, LoadPlan, arrival_offsets_ns
+from harborbench.engine.schedule import LoadPlan, arrival_offsets_ns
 from harborbench.engine.summaries import merged_stream_summary, merged_summary
 from harborbench.metrics.histogram import LatencyHistogram
 from harborbench.metrics.resources import memory_trend
@@ -35,6 +35,7 @@ from harborbench.result import (
     MemoryFigures,
     TrialResult,
 )
+from harborbench.units import NS_PER_S
 
 if TYPE_CHECKING:
     from harborbench.profile import Gates

@@ -36,12 +36,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from harborbench.engine.runner import open_target, plan_from_profile, run_trial
-from harborbench.errors import AllRequestsFailedError, TargetUnreachableError
+from harborbench.errors import AllRequestsFailedError, TargetUnreachableError, UserInputError
 from harborbench.result import TrialResult
 from harborbench.tune.result import (
     TUNE_SCHEMA_VERSION,
     Confirmation,
     Knobs,
+    Objective,
     Phase,
     PointScore,
     SweepPoint,
@@ -135,6 +136,7 @@ async def atune(
     on_point: PointCallback | None = None,
     stop: asyncio.Event | None = None,
     clock: Callable[[], float] = time.monotonic,
+    objective: Objective = "throughput",
 ) -> TuneResult:
     """Sweep the client's settings for a profile's workload and confirm the best point.
 
@@ -145,18 +147,26 @@ async def atune(
         on_point: called after each measured point with the point and the result so far.
         stop: set it to end early; the result is then marked interrupted (no confirmation).
         clock: monotonic seconds, for the budget.
+        objective: what the sweep maximizes: ``"throughput"`` (successful ops/s) or
+            ``"goodput"`` (ops/s meeting every objective of the profile's ``slo``).
 
     Returns:
         The sweep: points, USL fit, chosen (or closest) point, confirmation, recommended config
         (``None`` when no point met the gates).
 
     Raises:
-        UserInputError: a budget under :data:`MIN_BUDGET_S`.
+        UserInputError: a budget under :data:`MIN_BUDGET_S`, or ``objective="goodput"`` with a
+            profile without ``slo``.
         TargetUnreachableError, AllRequestsFailedError: nothing succeeded at the first point.
         ProfileError: an invalid client section.
     """
     timing = TrialTiming.from_budget(budget_s)
-    sweep = _Sweep(profile, name or f"{profile.name}-tune", budget_s, timing, clock)
+    if objective == "goodput" and profile.slo is None:
+        raise UserInputError(
+            "--objective goodput needs per-request objectives: the profile has no slo section.",
+            hint="Add for example slo: {latency_max: 200ms} (or --set 'slo={latency_max: 200ms}').",
+        )
+    sweep = _Sweep(profile, name or f"{profile.name}-tune", budget_s, timing, clock, objective)
     if profile.load.kind != "closed":
         sweep.notes.append(
             f"the profile's {profile.load.kind} load is replaced by closed-loop concurrency for "
@@ -181,7 +191,7 @@ async def atune(
         stop_reason = await _sweep(sweep, measure, on_point)
         if stop_reason == "interrupted":
             return sweep.result(stop_reason, interrupted=True)
-        chosen = select_point([p.score() for p in sweep.points])
+        chosen = select_point([p.score(objective) for p in sweep.points])
         if chosen is None:
             return sweep.result(stop_reason, final=True)
         best = sweep.points[chosen]

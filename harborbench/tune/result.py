@@ -71,12 +71,17 @@ class Knobs:
 
 @dataclass(frozen=True, slots=True)
 class PointScore:
-    """What the selection rule looks at: settings, throughput (ops/s), gate outcome."""
+    """What the selection rule looks at: settings, the objective's value (throughput or
+    goodput, ops/s), gate outcome."""
 
     knobs: Knobs
-    throughput_ops: float
+    value_ops: float
     meets_gates: bool
     shortfall: float
+
+
+#: What ``tune`` maximizes: successful ops/s, or goodput (ops/s meeting the profile's slo).
+Objective = Literal["throughput", "goodput"]
 
 
 class _Model(BaseModel):
@@ -107,6 +112,7 @@ class SweepPoint(_Model):
     attempted_ops: float
     error_rate: float | None
     service_time: LatencySummary
+    goodput_ops: float | None = None  # with an slo in the profile
     cpu_percent_mean: float
     ops_per_cpu_second: float | None
     generator_saturated: bool
@@ -122,9 +128,15 @@ class SweepPoint(_Model):
         return Knobs(self.concurrency, self.connection_pool_size, self.workers,
                      self.max_batch_size, self.batch_window_s)  # fmt: skip
 
-    def score(self) -> PointScore:
-        """The figures the selection rule uses."""
-        return PointScore(self.knobs(), self.throughput_ops, self.meets_gates, self.shortfall)
+    def value(self, objective: Objective = "throughput") -> float:
+        """The point's figure for ``objective``, ops/s (goodput 0 when not measured)."""
+        if objective == "goodput":
+            return self.goodput_ops or 0.0
+        return self.throughput_ops
+
+    def score(self, objective: Objective = "throughput") -> PointScore:
+        """The figures the selection rule uses, for ``objective``."""
+        return PointScore(self.knobs(), self.value(objective), self.meets_gates, self.shortfall)
 
     def gates_text(self) -> str:
         """The gates in words: ``meets every gate``, or for example ``misses throughput;
@@ -151,7 +163,7 @@ class Confirmation(_Model):
 class TuneResult(_Model):
     """Everything one ``harborbench tune`` measured (``result.json`` of the sweep)."""
 
-    schema_version: int
+    schema_version: int = TUNE_SCHEMA_VERSION
     kind: Literal["tune"] = "tune"
     name: str
     created_at: str
@@ -173,3 +185,4 @@ class TuneResult(_Model):
     confirmation: Confirmation | None
     recommended_config: dict[str, Any] | None
     interrupted: bool
+    objective: Objective = "throughput"

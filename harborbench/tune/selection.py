@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harborbench.gates import GateThresholds
+from harborbench.profile.schema import Gates
 from harborbench.result import GateResult, TrialResult
 from harborbench.tune.result import PointScore
 
@@ -22,9 +22,9 @@ UNJUDGED_GATES = ("memory slope",)
 def select_point(scores: Sequence[PointScore], tie_fraction: float = TIE_FRACTION) -> int | None:
     """Index of the recommended point, or ``None`` if no point meets the gates.
 
-    Rule: among points meeting every gate, those with throughput >= (1 - ``tie_fraction``) x
-    the best are tied; the tie goes to the smallest :meth:`Knobs.resource_key` (then the higher
-    throughput, then the earlier point).
+    Rule: among points meeting every gate, those whose objective (throughput, or goodput with
+    ``tune --objective goodput``) is >= (1 - ``tie_fraction``) x the best are tied; the tie goes
+    to the smallest :meth:`Knobs.resource_key` (then the higher value, then the earlier point).
 
     Args:
         scores: the points, in sweep order.
@@ -36,13 +36,13 @@ def select_point(scores: Sequence[PointScore], tie_fraction: float = TIE_FRACTIO
     ok = [i for i, s in enumerate(scores) if s.meets_gates]
     if not ok:
         return None
-    best = max(scores[i].throughput_ops for i in ok)
-    tied = [i for i in ok if scores[i].throughput_ops >= (1.0 - tie_fraction) * best]
-    return min(tied, key=lambda i: (scores[i].knobs.resource_key(), -scores[i].throughput_ops))
+    best = max(scores[i].value_ops for i in ok)
+    tied = [i for i in ok if scores[i].value_ops >= (1.0 - tie_fraction) * best]
+    return min(tied, key=lambda i: (scores[i].knobs.resource_key(), -scores[i].value_ops))
 
 
 def closest_point(scores: Sequence[PointScore]) -> int | None:
-    """Index of the point with the smallest total gate shortfall (ties: higher throughput).
+    """Index of the point with the smallest total gate shortfall (ties: higher objective).
 
     Args:
         scores: the points, with :func:`gate_shortfall` in ``shortfall``.
@@ -52,10 +52,10 @@ def closest_point(scores: Sequence[PointScore]) -> int | None:
     """
     if not scores:
         return None
-    return min(range(len(scores)), key=lambda i: (scores[i].shortfall, -scores[i].throughput_ops))
+    return min(range(len(scores)), key=lambda i: (scores[i].shortfall, -scores[i].value_ops))
 
 
-def gate_shortfall(trial: TrialResult, gates: GateThresholds) -> float:
+def gate_shortfall(trial: TrialResult, gates: Gates) -> float:
     """Sum over gates of the relative amount by which ``trial`` misses each (0: meets all).
 
     Each term is ``max(gap, 0) / |limit|``: throughput 800 against a 1000 ops/s minimum adds

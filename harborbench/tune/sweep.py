@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from harborbench import __version__
-from harborbench.engine.runner import gate_thresholds
+from harborbench.engine.runner import redacted_profile
 from harborbench.environment import collect_environment
 from harborbench.errors import UserInputError
 from harborbench.gates import evaluate_gates
@@ -28,6 +28,7 @@ from harborbench.tune.result import (
     TUNE_SCHEMA_VERSION,
     Confirmation,
     Knobs,
+    Objective,
     Phase,
     SweepPoint,
     TuneResult,
@@ -194,14 +195,16 @@ class _Sweep:
         budget_s: float,
         timing: TrialTiming,
         clock: Callable[[], float],
+        objective: Objective = "throughput",
     ) -> None:
         self.profile = profile
+        self.objective: Objective = objective
         self.name = name
         self.budget_s = budget_s
         self.timing = timing
         self.clock = clock
         self.started = clock()
-        self.thresholds = gate_thresholds(profile)
+        self.thresholds = profile.gates
         self.points: list[SweepPoint] = []
         self.notes: list[str] = []
         self.environment = collect_environment()
@@ -224,7 +227,8 @@ class _Sweep:
             window_s=trial.window_s, successes=trial.successes, failures=trial.failures,
             in_flight_at_end=trial.in_flight_at_end, throughput_ops=trial.throughput_ops,
             attempted_ops=trial.attempted_ops, error_rate=trial.error_rate,
-            service_time=trial.service_time, cpu_percent_mean=trial.cpu.cpu_percent_mean,
+            service_time=trial.service_time, goodput_ops=trial.goodput_ops,
+            cpu_percent_mean=trial.cpu.cpu_percent_mean,
             ops_per_cpu_second=trial.cpu.ops_per_cpu_second,
             generator_saturated=trial.health.generator_saturated,
             warnings=list(trial.health.warnings), gates=gates, meets_gates=meets,
@@ -244,7 +248,7 @@ class _Sweep:
         interrupted: bool = False,
         final: bool = False,
     ) -> TuneResult:
-        scores = [p.score() for p in self.points]
+        scores = [p.score(self.objective) for p in self.points]
         chosen = select_point(scores)
         recommended = None
         if final and chosen is not None:
@@ -254,7 +258,7 @@ class _Sweep:
             name=self.name,
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             harborbench_version=__version__,
-            profile=self.profile.model_dump(mode="json"),
+            profile=redacted_profile(self.profile),  # no header value in a report
             environment=self.environment,
             budget_s=self.budget_s,
             elapsed_s=round(self.clock() - self.started, 3),
@@ -271,6 +275,7 @@ class _Sweep:
             confirmation=confirmation,
             recommended_config=recommended,
             interrupted=interrupted,
+            objective=self.objective,
         )
 
 
@@ -305,17 +310,18 @@ async def _sweep(sweep: _Sweep, measure: Measure, on_point: PointCallback | None
         if broken:
             reason = f"{', '.join(broken)} gate broke at N={n}"
             break
-        if n > 1 and got.throughput_ops < (1.0 + RISE_MIN_FRACTION) * best_ops:
-            reason = f"throughput stopped rising at N={n} (< +{RISE_MIN_FRACTION:.0%})"
+        value = got.value(sweep.objective)
+        if n > 1 and value < (1.0 + RISE_MIN_FRACTION) * best_ops:
+            reason = f"{sweep.objective} stopped rising at N={n} (< +{RISE_MIN_FRACTION:.0%})"
             break
-        best_ops = max(best_ops, got.throughput_ops)
+        best_ops = max(best_ops, value)
         n *= CONCURRENCY_FACTOR
     phases: tuple[tuple[Phase, Callable[[Knobs], list[Knobs]]], ...] = (
         ("pool", pool_candidates),
         ("processor", processor_candidates),
     )
     for phase, candidates in phases:
-        current = select_point([p.score() for p in sweep.points])
+        current = select_point([p.score(sweep.objective) for p in sweep.points])
         if current is None:  # smaller resources cannot rescue a point that misses the gates
             return f"{reason}; no point met the gates, so no smaller settings were tried"
         for knobs in candidates(sweep.points[current].knobs()):

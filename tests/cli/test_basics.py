@@ -108,3 +108,13 @@ def test_the_signal_handlers_are_put_back_after_the_loop() -> None:
         asyncio.run(inside())
         assert signal.getsignal(signal.SIGTERM) is handler  # asyncio would leave SIG_DFL
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+@pytest.mark.parametrize(
+    "command", ["run", "compare", "rollback-check", "tune", "report", "serve", "profiles"]
+)
+def test_help_shows_flags_as_plain_flags(cli, command: str) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = cli(command, "--help")
+    assert code == 0
+    assert "<bool>" not in out
+    assert "--help" in out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,8 +53,9 @@ def test_identical_runs_exit_0_under_gates_and_write_files(cli, tmp_path: Path) 
 
 
 def test_clear_regression_exits_1(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    _save(tmp_path, make_run("base", [STEADY]))
-    _save(tmp_path, make_run("slow", [[int(x * 0.8) for x in STEADY]], seed=9))
+    slow = [int(x * 0.8) for x in STEADY]
+    _save(tmp_path, make_run("base", [STEADY, STEADY]))
+    _save(tmp_path, make_run("slow", [slow, slow], seed=9))
     code, out, err = cli(
         "compare", "base", "slow", "--reports-dir", str(tmp_path), "--fail-on", "throughput:-5%"
     )
@@ -90,7 +92,7 @@ def test_paths_and_json_output(cli, tmp_path: Path) -> None:  # type: ignore[no-
     code, out, _ = cli("compare", str(pa), str(pb), "--reports-dir", str(tmp_path), "--json")
     assert code == 0
     data = json.loads(out)
-    assert data["schema_version"] == 1
+    assert (data["kind"], data["schema_version"]) == ("comparison", 2)
     assert {r["metric"] for r in data["rows"]} >= {"throughput", "p99", "cpu_efficiency"}
     assert (tmp_path / "compare-base-cand" / "comparison.json").is_file()
 
@@ -266,15 +268,20 @@ def test_run_writes_each_runs_report_html(  # type: ignore[no-untyped-def]
 ) -> None:
     """--run (measurement replaced by two saved runs) writes reports/<A>/ and <B>/report.html."""
     import harborbench.cli.compare as compare_cli
+    from harborbench.compare.session import SessionBudget, SessionOutcome
     from harborbench.report.html import REPORT_FILE
 
     runs = (make_run("base", [STEADY]), make_run("cand", [STEADY]))
 
-    def measured(_paths: object, rounds: int, reports: Path) -> tuple[RunResult, RunResult]:
-        assert rounds == 3 and reports == tmp_path
+    def measured(
+        _paths: object, budget: SessionBudget, reports: Path, compare: Any, gates: Any = ()
+    ) -> tuple[RunResult, RunResult, SessionOutcome]:
+        assert (budget.rounds, budget.max_rounds, budget.budget_s) == (3, 10, None)
+        assert reports == tmp_path
         for run in runs:
             _save(reports, run)
-        return runs
+        trials = (list(runs[0].trials), list(runs[1].trials))
+        return (*runs, SessionOutcome(trials, compare(*runs), 1, "rounds done", 12.0))
 
     monkeypatch.setattr(compare_cli, "measure_interleaved", measured)
     flags = ["--no-html"] if no_html else []
@@ -310,3 +317,66 @@ def test_a_rollback_report_or_a_comparison_is_refused(cli, tmp_path: Path) -> No
             "compare takes the results of `harborbench run`. Give the run names or result.json "
             "files of the two runs it compared."
         ), arg
+
+
+def test_a_gate_across_machines_exits_3_unless_allowed(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    slow = [int(x * 0.8) for x in STEADY]
+    _save(tmp_path, make_run("base", [STEADY, STEADY]))
+    _save(tmp_path, make_run("other", [slow, slow], environment={"os": "Linux 9.9.9"}))
+    args = ("compare", "base", "other", "--reports-dir", str(tmp_path), "--no-html",
+            "--fail-on", "throughput:-5%")  # fmt: skip
+    code, _, err = cli(*args)
+    assert code == EXIT_INCONCLUSIVE
+    flat = " ".join(err.split())
+    assert "different environments (os" in flat and "--allow-different-environment" in flat
+    code, _, err = cli(*args, "--allow-different-environment")
+    assert code == EXIT_GATE_FAILED, err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["base", "base", "--max-rounds", "5"], "--max-rounds and --budget apply to --run"),
+        (["base", "base", "--budget", "1m"], "--max-rounds and --budget apply to --run"),
+        (["--run", "a.yaml", "b.yaml", "--budget", "soon"], "--budget:"),
+        (["--run", "a.yaml", "b.yaml", "--rounds", "4", "--max-rounds", "3"],
+         "--max-rounds 3 is below --rounds 4"),
+    ],
+)  # fmt: skip
+def test_session_options_are_checked(cli, tmp_path: Path, args: list[str], message: str) -> None:  # type: ignore[no-untyped-def]
+    _save(tmp_path, make_run("base", [STEADY]))
+    code, _, err = cli("compare", *args, "--reports-dir", str(tmp_path))
+    assert code == EXIT_BAD_INPUT
+    assert message in " ".join(err.split())
+
+
+@pytest.mark.parametrize("b_ran", [True, False])
+def test_an_interrupted_session_keeps_what_was_measured(  # type: ignore[no-untyped-def]
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, b_ran: bool
+) -> None:
+    import harborbench.cli.compare as compare_cli
+    from harborbench.compare.session import SessionOutcome
+
+    runs = (make_run("base", [STEADY, STEADY]), make_run("cand", [STEADY]))
+
+    def measured(_p: object, budget: Any, reports: Path, compare: Any, gates: Any = ()) -> Any:
+        for run in runs:
+            _save(reports, run.model_copy(update={"interrupted": True}))
+        trials = (list(runs[0].trials), list(runs[1].trials) if b_ran else [])
+        comparison = compare(runs[0], runs[1]) if b_ran else None
+        outcome = SessionOutcome(trials, comparison, 1 if b_ran else 0, "interrupted", 9.0)
+        return runs[0], runs[1] if b_ran else None, outcome
+
+    monkeypatch.setattr(compare_cli, "measure_interleaved", measured)
+    code, _, err = cli("compare", "--run", "a.yaml", "b.yaml", "--reports-dir", str(tmp_path),
+                       "--no-html", "--fail-on", "throughput:-5%")  # fmt: skip
+    assert code == 130
+    folder = tmp_path / "compare-base-cand"
+    if b_ran:
+        data = json.loads((folder / "comparison.json").read_text(encoding="utf-8"))
+        assert data["interrupted"] is True
+        assert data["session"]["rounds"] == 1 and data["session"]["stop_reason"] == "interrupted"
+        assert "rounds measured so far" in err
+    else:
+        assert not folder.exists()
+        assert "before a complete round" in " ".join(err.split())

@@ -91,3 +91,32 @@ def test_one_profile_is_counted_in_the_singular(cli, tmp_path: Path) -> None:  #
     assert "1 of 1 profile is invalid (see above)." in " ".join(err.split())
     code, _, err = cli("profiles", str(broken), str(broken), str(PROFILES / "burst.yaml"))
     assert "2 of 3 profiles are invalid (see above)." in " ".join(err.split())
+
+
+@pytest.mark.parametrize(
+    ("description", "shown"),
+    [
+        ("short\nsecond line", "short"),
+        ("x" * 120, "x" * 120),
+        ("x" * 121, "x" * 119 + "…"),
+        ("word " * 150_000, ("word " * 24).strip() + "…"),
+    ],
+)
+def test_the_table_shows_the_first_line_of_a_description_cut_short(
+    description: str, shown: str
+) -> None:
+    from harborbench.cli.profiles import first_line
+
+    assert first_line(description) == shown
+
+
+def test_a_huge_description_prints_a_short_table(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "big.yaml"
+    path.write_text(
+        "name: big\nload: {rate: 1}\nduration: 1s\ndescription: " + "w" * 700_000 + "\n",
+        encoding="utf-8",
+    )
+    code, out, err = cli("profiles", str(path))
+    assert code == 0, err
+    assert len(out.splitlines()) < 12
+    assert "w" * 40 in out and "…" in out

@@ -29,7 +29,7 @@ def test_run_writes_result_summary_and_timeseries(cli, tmp_path: Path) -> None: 
     assert "throughput" in out and "505.6" in out
     folder = reports / "steady"
     result = load_result(folder / "result.json")
-    assert result.schema_version == 2
+    assert (result.kind, result.schema_version) == ("run", 3)
     assert result.total is not None and result.total.successes > 300
     assert result.profile["load"]["rate"] == 200
     assert result.environment["python"]
@@ -63,7 +63,8 @@ def test_json_prints_the_result_on_stdout(cli, tmp_path: Path) -> None:  # type:
     )  # fmt: skip
     assert code == 0
     data = json.loads(out)
-    assert data["name"] == "optimized" and data["total"]["successes"] > 0
+    assert data["name"] == "optimized" and data["trials"][0]["successes"] > 0
+    assert data["total"] is None  # one trial: the whole run is trials[0], stored once
 
 
 def test_a_failing_gate_exits_1(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -74,6 +75,13 @@ def test_a_failing_gate_exits_1(cli, tmp_path: Path) -> None:  # type: ignore[no
     assert code == 1
     assert "throughput" in err and "Traceback" not in err
     assert (tmp_path / "steady" / "result.json").exists()  # measured data is kept
+    # What a failed gate means, for a newcomer whose machine is slower than the plan's.
+    flat = " ".join(err.split())
+    assert "A failed gate is a finding about the client on this machine, not an error" in flat
+    assert flat.endswith(
+        "Throughput depends on this machine's speed (the shipped profiles hold the plan's "
+        "gates); on a slower machine, relax it with --set gates.throughput_min=VALUE."
+    )
 
 
 def test_bad_profile_exits_2_naming_file_and_key(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -124,6 +124,14 @@ def test_an_unreachable_gate_exits_1_and_shows_the_closest_point(  # type: ignor
     assert "no point of the sweep met every gate" in err
     assert "No point met every gate" in out and "closest: point 0" in out
     result = TuneResult.model_validate_json((tmp_path / "tiny-tune" / "result.json").read_text())
+    # The hint names the gate that failed and the budget given and used, not a stock example.
+    flat = " ".join(err.split())
+    missed = "Closest point 0: it missed error rate: relax it (--set gates.error_rate_max=...)"
+    assert missed in flat
+    assert flat.endswith(
+        f"or give a larger --budget than the 20s given ({result.elapsed_s:.0f} s used, trials "
+        f"of {result.trial_window_s:g} s)."
+    )
     assert result.chosen is None and result.closest == 0 and result.confirmation is None
     assert result.stop_reason.startswith("error rate gate broke at N=1; no point met the gates")
     assert [p.concurrency for p in result.points] == [1]

@@ -195,8 +195,9 @@ def test_warmup_rows_are_excluded() -> None:
 
 
 def test_clear_regression_is_worse_and_fails_the_gate() -> None:
-    a = make_run("a", [STEADY])
-    b = make_run("b", [[int(x * 0.8) for x in STEADY]], latency_median_s=0.03, seed=7)
+    a = make_run("a", [STEADY, STEADY])
+    slow = [int(x * 0.8) for x in STEADY]
+    b = make_run("b", [slow, slow], latency_median_s=0.03, seed=7)
     c = _compare(a, b, fail_on=[parse_fail_on("throughput:-5%"), parse_fail_on("p95:+10%")])
     row = c.row("throughput")
     assert row is not None
@@ -207,6 +208,26 @@ def test_clear_regression_is_worse_and_fails_the_gate() -> None:
     assert c.row("p50").verdict == "worse"  # type: ignore[union-attr]
     assert [g.verdict for g in c.gates] == ["fail", "fail"]
     assert row.p_value is not None and row.p_value < 1e-6
+
+
+def test_one_trial_a_side_never_fails_a_gate() -> None:
+    """Run-to-run noise is invisible in one trial: the same data fail with 2 trials a side."""
+    slow = [int(x * 0.8) for x in STEADY]
+    gates = [parse_fail_on("throughput:-5%")]
+    one = _compare(make_run("a", [STEADY]), make_run("b", [slow], seed=7), fail_on=gates)
+    assert one.row("throughput").verdict == "worse"  # type: ignore[union-attr]
+    (gate,) = one.gates
+    assert gate.verdict == "inconclusive"
+    assert "one trial a side" in gate.reason
+    assert "--rounds 2" in gate.hint and "repeat" in gate.hint
+    mixed = _compare(make_run("a", [STEADY, STEADY]), make_run("b", [slow], seed=7), fail_on=gates)
+    assert mixed.gates[0].verdict == "inconclusive"
+    two = _compare(
+        make_run("a", [STEADY, STEADY]), make_run("b", [slow, slow], seed=7), fail_on=gates
+    )
+    assert two.gates[0].verdict == "fail"
+    passing = _compare(make_run("a", [STEADY]), make_run("b", [STEADY], seed=7), fail_on=gates)
+    assert passing.gates[0].verdict == "pass"  # one trial may pass: only a failure needs more
 
 
 def test_clear_improvement_is_better() -> None:
@@ -258,8 +279,8 @@ def test_same_seed_same_comparison() -> None:
 
 
 def test_errors_in_b_only_use_a_difference_interval() -> None:
-    a = make_run("a", [STEADY])
-    b = make_run("b", [STEADY], failures=[50] * 30)
+    a = make_run("a", [STEADY, STEADY])
+    b = make_run("b", [STEADY, STEADY], failures=[50] * 30)
     c = _compare(a, b, fail_on=[parse_fail_on("error_rate:+50%")])
     row = c.row("error_rate")
     assert row is not None
@@ -290,7 +311,8 @@ def test_differing_environment_and_workload_are_listed() -> None:
     comp = comparability(a, b)
     assert not comp.comparable
     assert [(d.key, d.a, d.b) for d in comp.environment] == [
-        ("cpu_model", "Test CPU @ 2.0GHz", "Other CPU")
+        ("cpu_model", "Test CPU @ 2.0GHz", "Other CPU"),
+        ("hostname", "bench-1", "elsewhere"),
     ]
     assert [(d.key, d.a, d.b) for d in comp.workload] == [("load.concurrency", 32, 64)]
     assert [d.key for d in comp.notes] == ["duration"]
@@ -331,8 +353,9 @@ def test_parse_fail_on_refuses(text: str, message: str) -> None:
 
 
 def test_gate_outcomes_at_the_threshold() -> None:
-    a = make_run("a", [STEADY])
-    b = make_run("b", [[int(x * 0.8) for x in STEADY]], seed=7)
+    a = make_run("a", [STEADY, STEADY])
+    slow = [int(x * 0.8) for x in STEADY]
+    b = make_run("b", [slow, slow], seed=7)
     gates = [parse_fail_on(t) for t in ("throughput:-5%", "throughput:-25%", "throughput:-20%")]
     c = _compare(a, b, fail_on=gates)
     row = c.row("throughput")
@@ -357,13 +380,16 @@ def test_mann_whitney_p_undefined_cases() -> None:
     assert mann_whitney_p([1.0, 2.0, 3.0], [10.0, 11.0, 12.0]) == pytest.approx(0.1)
 
 
-def test_resample_weights_two_stage() -> None:
+@pytest.mark.parametrize("block_s", [1.0, 2.5])
+def test_resample_weights_two_stage(block_s: float) -> None:
     rng = np.random.default_rng(0)
-    w = resample_weights([3, 5], 200, rng)
-    assert w.shape == (200, 8)
-    assert set(np.unique(w.sum(axis=1)).tolist()) <= {6.0, 8.0, 10.0}  # 2x3, 3+5, 2x5
-    one = resample_weights([4], 50, np.random.default_rng(0))
-    assert np.all(one.sum(axis=1) == 4.0)
+    w = resample_weights([3, 5], 200, rng, block_s=block_s)
+    assert w.matrix.shape == (200, 8)
+    assert set(np.unique(w.matrix.sum(axis=1)).tolist()) == {6.0, 8.0, 10.0}  # 2x3, 3+5, 2x5
+    assert w.units == 2.0 and "two-stage" in w.method
+    one = resample_weights([4], 50, np.random.default_rng(0), block_s=block_s)
+    assert np.all(one.matrix.sum(axis=1) == 4.0)
+    assert one.units == 4 / block_s
 
 
 def test_tidy_rows_have_one_header_and_the_reference() -> None:
@@ -424,3 +450,31 @@ def test_streaming_rows_are_shown_but_not_tested() -> None:
         row = c.row(metric)
         assert row is not None and row.verdict == "not tested", metric
         assert row.ci_low is None and "not independent" in row.reason
+
+
+def _with_goodput(run: RunResult, share: float) -> RunResult:
+    """The run with ``share`` of each second's successes meeting its slo."""
+    trials = []
+    for t in run.trials:
+        rows = [r.model_copy(update={"slo_met": round(r.successes * share)}) for r in t.timeseries]
+        met = sum(r.slo_met or 0 for r in rows if not r.warmup)
+        trials.append(t.model_copy(update={"timeseries": rows, "slo_met": met,
+                                           "goodput_ops": met / t.window_s}))  # fmt: skip
+    profile = {**run.profile, "slo": {"latency_max": "200ms"}}
+    return run.model_copy(update={"trials": trials, "total": merge_trials(trials),
+                                  "profile": profile})  # fmt: skip
+
+
+def test_goodput_row_compares_runs_with_an_slo() -> None:
+    a = _with_goodput(make_run("a", [STEADY]), 0.9)
+    b = _with_goodput(make_run("b", [STEADY], seed=5), 0.5)
+    c = _compare(a, b)
+    row = next(r for r in c.rows if r.metric == "goodput")
+    assert row.a == pytest.approx(0.9 * a.total.throughput_ops, rel=0.01)  # type: ignore[union-attr]
+    assert row.verdict == "worse"
+    assert row.ratio is not None and row.ratio == pytest.approx(0.5 / 0.9, rel=0.02)
+    plain = _compare(make_run("a", [STEADY]), make_run("b", [STEADY], seed=5))
+    assert "goodput" not in _verdicts(plain)  # no slo: no goodput row
+    mixed = _compare(a, make_run("b", [STEADY], seed=5))
+    assert "goodput" not in _verdicts(mixed)
+    assert any(d.key.startswith("slo") for d in mixed.comparability.workload)

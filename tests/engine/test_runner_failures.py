@@ -36,7 +36,7 @@ async def test_nothing_completing_is_not_called_every_request_failed() -> None:
         await arun(slow)
     message = str(info.value)
     assert "no request completed inside the 1.0 s window" in message
-    assert "2 still in flight" in message
+    assert "2 sent in it were still in flight" in message
     assert "failed" not in message.split(";")[0]
 
 
@@ -72,15 +72,58 @@ def write(tmp: Path, data: dict[str, Any]) -> Path:
 async def test_load_result_names_a_damaged_histogram(tmp_path: Path) -> None:
     result = await arun(profile())
     data = json.loads(result.model_dump_json())
-    data["total"]["service_time"]["histogram"] = "garbage"
-    with pytest.raises(ResultFileError, match=r"total\.service_time\.histogram"):
+    assert len(data["trials"]) == 1 and data["total"] is None  # no copy of the only trial
+    data["trials"][0]["service_time"]["histogram"] = "garbage"
+    with pytest.raises(ResultFileError, match=r"trials\.0\.service_time\.histogram"):
         load_result(write(tmp_path, data))
-    data["total"]["service_time"]["histogram"] = result.total.service_time.histogram  # type: ignore[union-attr]
-    assert load_result(write(tmp_path, data)).total is not None
+    data["trials"][0]["service_time"]["histogram"] = result.trials[0].service_time.histogram
+    assert load_result(write(tmp_path, data)).total == result.trials[0]
     data["schema_version"] = "1"
     with pytest.raises(ResultFileError, match="must be an integer"):
         load_result(write(tmp_path, data))
     data["schema_version"] = 1
     data["kind"] = "tune"
-    with pytest.raises(ResultFileError, match="a tune result"):
+    with pytest.raises(ResultFileError, match="is the result of `harborbench tune`, not of a run"):
         load_result(write(tmp_path, data))
+
+
+async def test_a_base_url_without_v1_that_gets_404s_names_the_fix() -> None:
+    from harborbench.mockserver.process import MockServer
+
+    with MockServer() as server:
+        root = server.base_url.removesuffix("/v1")
+        with pytest.raises(AllRequestsFailedError) as info:
+            await arun(profile(target={"base_url": root}))
+    message = str(info.value)
+    assert "http_404" in message
+    assert message.endswith(
+        "The target answered 404 Not Found, and an OpenAI-compatible API is served under /v1: "
+        f"set target.base_url to {root}/v1."
+    )
+
+
+def _silent_trial(in_flight: int, warnings: list[str]) -> Any:
+    from tests.compare.test_compare import make_trial
+
+    trial = make_trial(0, [0, 0])
+    health = trial.health.model_copy(update={"warnings": warnings})
+    return trial.model_copy(update={"in_flight_at_end": in_flight, "health": health})
+
+
+def test_health_warnings_are_joined_as_sentences() -> None:
+    lag = "event-loop lag p99 90.0 ms: the generator was busy"
+    message = str(runner._nothing_succeeded(_silent_trial(3, [lag, "sends fell behind"]), "x"))
+    assert message == (
+        "no request completed inside the 2.0 s window (3 sent in it were still in flight at "
+        "its end). Event-loop lag p99 90.0 ms: the generator was busy. Sends fell behind. "
+        "Lower the load or lengthen the duration; check the target's latency."
+    )
+
+
+def test_nothing_sent_in_the_window_says_the_warmup_requests_held_the_workers() -> None:
+    message = str(runner._nothing_succeeded(_silent_trial(0, []), "http://127.0.0.1:1/v1"))
+    assert message.startswith(
+        "no request was sent inside the 2.0 s window: the requests sent during warmup were "
+        "still pending and held every worker (or every slot of the client), so nothing was "
+        "measured. Lower the load"
+    )

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from harborbench.counts import FixedCount
 from harborbench.errors import ProfileError
 from harborbench.profile import apply_overrides, load_profile
 from harborbench.profile.overrides import duration_text
@@ -52,7 +53,7 @@ def test_overrides_set_values(tmp_path: Path) -> None:
     assert profile.duration == 10.0
     assert profile.client == {"concurrency_optimization": {"enabled": False}}
     assert profile.gates.p95_max == pytest.approx(0.15)
-    assert profile.request.prompt_tokens == 20
+    assert profile.request.prompt_tokens == FixedCount(value=20)
 
 
 def test_duration_override_scales_stages(tmp_path: Path) -> None:
@@ -114,7 +115,10 @@ def test_apply_overrides_does_not_modify_its_input() -> None:
         (
             "name: t\nload: {concurrency: 2}\nrequest: {prompt_tokens: 200}\nduration: 1s\n",
             "request.max_tokens=16",
-            lambda p: (p.request.prompt_tokens, p.request.max_tokens) == (200, 16),
+            lambda p: (
+                (p.request.prompt_tokens, p.request.max_tokens)
+                == (FixedCount(value=200), FixedCount(value=16))
+            ),
         ),
         (
             "name: t\nload: {concurrency: 2}\ntarget: {base_url: 'http://127.0.0.1:9/v1'}\n"

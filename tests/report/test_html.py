@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import struct
 import subprocess
 from html.parser import HTMLParser
@@ -28,6 +27,7 @@ from harborbench.result import (
     RunResult,
     TrialResult,
 )
+from tests.chromium import find_chromium
 
 HOSTILE = "<script>alert(1)</script>"
 HOSTILE_ATTR = '"><img src=x onerror=alert(2)>'
@@ -357,18 +357,7 @@ def test_write_run_html_writes_report_html(tmp_path: Path, page: str) -> None:
 
 # --- a real browser ---------------------------------------------------------------------------
 
-CHROMIUM_INSTALL = "apt-get update && apt-get install -y chromium chromium-driver"
 _NOISE = re.compile(r"dbus|bluez|UPower|property\.cc|vaapi|idle_linux|sandbox_linux")
-
-
-def _chromium() -> str:
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    if exe is None:
-        pytest.fail(
-            "Chromium is needed for the browser test and was not found on PATH. Install it "
-            f"with: {CHROMIUM_INSTALL}  (Debian packages; /usr/bin/chromium)"
-        )
-    return exe
 
 
 def _open_in_chromium(html_path: Path, workdir: Path) -> tuple[str, list[str], Path]:
@@ -376,7 +365,7 @@ def _open_in_chromium(html_path: Path, workdir: Path) -> tuple[str, list[str], P
     shot = workdir / "shot.png"
     proc = subprocess.run(
         [
-            _chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+            find_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
             "--no-first-run", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", f"--user-data-dir={workdir / 'profile'}",
             "--enable-logging=stderr", "--v=0", "--window-size=1280,2000",

@@ -65,8 +65,9 @@ def test_a_version_1_result_reads_its_chunk_gaps_as_inter_chunk_latency(tmp_path
     data["schema_version"] = 1
     v1_stream = {"ttft": gaps.model_dump(), "itl": gaps.model_dump(), "tpot": gaps.model_dump(),
                  "output_tokens": 10, "output_tokens_per_s": 1.0}  # fmt: skip
-    data["total"]["stream"] = v1_stream
     data["trials"][0]["stream"] = v1_stream
+    data["total"] = data["trials"][0]  # version 1 stored a copy of the only trial
+    del data["kind"]  # version 1 had no kind
     path = tmp_path / "result.json"
     path.write_text(json.dumps(data), encoding="utf-8")
     result = load_result(path)

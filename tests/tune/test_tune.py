@@ -99,18 +99,18 @@ def test_a_point_stores_failed_and_inconclusive_gates_apart() -> None:
 
 
 def test_gate_shortfall_sums_relative_misses() -> None:
-    from harborbench.gates import GateThresholds
+    from harborbench.profile import Gates
 
     trial = TrialResult.model_construct(
         successes=90, failures=10, throughput_ops=800.0, error_rate=0.1,
         service_time=LatencySummary.model_construct(p95_s=0.3),
         memory=MemoryFigures.model_construct(growth_pct=5.0),
     )  # fmt: skip
-    gates = GateThresholds(throughput_min=1000, p95_max=0.2, error_rate_max=0.05,
-                           memory_growth_max_pct=20)  # fmt: skip
+    gates = Gates.model_validate({"throughput_min": 1000, "p95_max": "200ms",
+                                  "error_rate_max": "5%", "memory_growth_max_pct": 20})  # fmt: skip
     # throughput 20% short, p95 50% over, error rate 100% over, memory fine.
     assert gate_shortfall(trial, gates) == pytest.approx(0.2 + 0.5 + 1.0)
-    assert gate_shortfall(trial, GateThresholds(throughput_min=500)) == 0.0
+    assert gate_shortfall(trial, Gates(throughput_min=500)) == 0.0
 
 
 # --- timing and candidates ------------------------------------------------------------------
@@ -318,3 +318,53 @@ async def test_a_saturated_recommendation_carries_a_note(monkeypatch: pytest.Mon
     )  # fmt: skip
     assert result.confirmation is not None
     assert any("load generator was saturated at the recommended point" in n for n in result.notes)
+
+
+class GoodputLab(FakeLab):
+    """The same curve; from N = 8 on, only 8/N of the requests meet the objectives."""
+
+    async def measure(self, knobs: Knobs, phase: Phase, window_s: float) -> SweepPoint:
+        point = await super().measure(knobs, phase, window_s)
+        share = min(1.0, 8 / knobs.concurrency)
+        return point.model_copy(update={"goodput_ops": point.throughput_ops * share})
+
+
+def test_objective_goodput_stops_and_chooses_by_goodput() -> None:
+    import asyncio
+
+    lab = GoodputLab()
+    timing = TrialTiming(warmup_s=0.5, window_s=2.0, confirm_window_s=4.0)
+    sweep = _Sweep(OPTIMIZED, "t", 1000.0, timing, lab.clock, objective="goodput")
+    reason = asyncio.run(_sweep(sweep, lab.measure, None))
+    load = [k.concurrency for phase, k in lab.measured if phase == "concurrency"]
+    assert load == [1, 2, 4, 8, 16]  # throughput still rises at 16, goodput does not
+    assert reason == "goodput stopped rising at N=16 (< +5%)"
+    chosen = select_point([p.score("goodput") for p in sweep.points])
+    assert chosen is not None and sweep.points[chosen].concurrency == 8
+    assert sweep.result("done").objective == "goodput"
+    by_throughput = select_point([p.score() for p in sweep.points])
+    assert by_throughput is not None and sweep.points[by_throughput].concurrency == 16
+
+
+def test_objective_goodput_needs_an_slo() -> None:
+    import asyncio
+
+    from harborbench.tune import atune
+
+    with pytest.raises(UserInputError, match="no slo section"):
+        asyncio.run(atune(OPTIMIZED, budget_s=60.0, objective="goodput"))
+
+
+def test_the_sweep_result_keeps_no_header_value() -> None:
+    from harborbench.profile import load_profile_dict
+
+    data = OPTIMIZED.model_dump(mode="json")
+    data["request"]["headers"] = {"X-Secret": "literal-value", "X-Env": {"env": "SOME_VAR"}}
+    profile = load_profile_dict(data)
+    timing = TrialTiming(warmup_s=0.5, window_s=2.0, confirm_window_s=4.0)
+    result = _Sweep(profile, "t", 100.0, timing, lambda: 0.0).result("done")
+    assert "literal-value" not in result.model_dump_json()
+    assert result.profile["request"]["headers"] == {
+        "X-Secret": "<redacted>",
+        "X-Env": {"env": "SOME_VAR"},
+    }

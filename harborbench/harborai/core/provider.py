@@ -72,7 +72,8 @@ def make_plugin(provider: ProviderConfig) -> ProviderPlugin:
             f"provider {provider.name!r}: base_url {provider.base_url!r} is not an http(s) URL"
         )
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    base = {"Content-Type": "application/json"}
+    base = dict(provider.headers)  # the config's default_headers; ours below take precedence
+    base["Content-Type"] = "application/json"
     if key:
         base["Authorization"] = f"Bearer {key}"
     return ProviderPlugin(

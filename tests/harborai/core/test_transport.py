@@ -34,3 +34,21 @@ def test_error_mapping() -> None:
     assert isinstance(map_aiohttp_error(ConnectionResetError()), APIConnectionError)
     broke = map_aiohttp_error(aiohttp.ClientPayloadError("cut"))
     assert isinstance(broke, APIConnectionError) and "broke off" in str(broke)
+
+
+def test_a_connection_that_broke_after_sending_may_have_been_executed() -> None:
+    # Issue 11: a retry after these may repeat work the server already did.
+    for exc in (
+        aiohttp.ServerDisconnectedError(),
+        ConnectionResetError(),
+        aiohttp.ClientPayloadError("cut"),
+        aiohttp.ClientOSError(104, "reset"),
+    ):
+        err = map_aiohttp_error(exc)
+        assert isinstance(err, APIConnectionError) and err.maybe_executed, exc
+    refused = aiohttp.ClientConnectorError(
+        aiohttp.client_reqrep.ConnectionKey("h", 1, False, True, None, None, None),
+        ConnectionRefusedError(111, "refused"),
+    )
+    never_sent = map_aiohttp_error(refused)
+    assert isinstance(never_sent, APIConnectionError) and not never_sent.maybe_executed

@@ -294,6 +294,9 @@ class AsyncRequestProcessor:
                 result = await self._execute(spec, deadline)
             except APIError as exc:
                 error = exc
+            except asyncio.CancelledError:  # the caller is gone
+                self.abandoned += 1
+                raise
             except Exception:  # a bug in the send path: the caller sees it
                 self.failed += 1
                 raise

@@ -431,3 +431,29 @@ async def test_a_queued_request_ends_at_its_deadline() -> None:
     assert await blocker == "late"
     await proc.stop()
     assert proc.statistics()["abandoned"] == 1
+
+
+async def test_a_cancelled_direct_call_is_counted_as_abandoned() -> None:
+    gate = asyncio.Event()
+
+    async def execute(s: RequestSpec, deadline: float | None = None) -> str:
+        await gate.wait()
+        return "late"
+
+    proc = AsyncRequestProcessor(config(workers=1), execute)
+    proc.start()
+    task = asyncio.ensure_future(proc.call(spec(b"a")))
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    stats = proc.statistics()
+    assert (stats["submitted"], stats["abandoned"], stats["completed"], stats["failed"]) == (
+        1,
+        1,
+        0,
+        0,
+    )
+    gate.set()
+    assert await asyncio.wait_for(proc.call(spec(b"b")), 5) == "late"  # the slot came back
+    await proc.stop()

@@ -184,10 +184,10 @@ async def test_a_hang_while_successes_are_fast_leaves_the_limit(server: FixtureS
     # to ~10 and kept it there.
     manager, spec = _manager(server, max_concurrent_requests=20, timeout_s=0.3)
     await manager.start()
-    await manager.execute(spec, manager.deadline())  # a fast success
+    await manager.execute(spec)  # a fast success
     server.script({"delay_s": 3.0})
     with pytest.raises(APITimeoutError):
-        await manager.execute(spec, manager.deadline())
+        await manager.execute(spec)
     stats = manager.statistics()["concurrency_manager"]
     await manager.stop()
     assert (stats["limit"], stats["limit_decreases"]) == (20, 0)
@@ -198,9 +198,9 @@ async def test_a_timeout_while_successes_are_slow_lowers_the_limit(server: Fixtu
     manager, spec = _manager(server, max_concurrent_requests=20, timeout_s=1.0)
     await manager.start()
     server.script({"delay_s": 0.6}, {"delay_s": 3.0})  # slow success (>= half the timeout)
-    await manager.execute(spec, manager.deadline())
+    await manager.execute(spec)
     with pytest.raises(APITimeoutError):
-        await manager.execute(spec, manager.deadline())
+        await manager.execute(spec)
     stats = manager.statistics()["concurrency_manager"]
     await manager.stop()
     assert stats["latency_ewma_s"] >= 0.5

@@ -1,0 +1,166 @@
+"""Request traces for replay: ``load: {trace: file.jsonl}``.
+
+One JSON object a line, in the style of the public Mooncake and Azure LLM inference traces::
+
+    {"timestamp": 0, "input_length": 812, "output_length": 64}
+    {"timestamp": 37, "input_length": 95, "output_length": 220}
+
+- ``timestamp``: arrival time from the trace's start, in milliseconds by default
+  (``load.timestamp_unit: s`` for seconds); lines must be in time order. The first line's
+  timestamp is the trace's start (an absolute clock in the file is fine).
+- ``input_length``: prompt tokens of the request (a prompt of about that length is generated);
+- ``output_length``: output tokens, sent as ``max_tokens``.
+
+Other keys (such as Mooncake's ``hash_ids``) are ignored. A bad line is a
+:class:`~harborbench.engine.dataset.DatasetError` naming the file and the line.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from harborbench.counts import MAX_COUNT
+from harborbench.engine.dataset import DatasetError, read_jsonl_objects
+
+if TYPE_CHECKING:
+    from harborbench.engine.recorder import SendLog
+    from harborbench.engine.schedule import LoadPlan
+    from harborbench.result import ReplayFigures
+
+__all__ = ["Trace", "load_trace", "replay_figures"]
+
+_NS = {"ms": 1_000_000, "s": 1_000_000_000}
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    """A parsed trace.
+
+    Attributes:
+        path: the file read (absolute).
+        offsets_ns: arrival times from the first line, ns, int64 array, shape (n,),
+            non-decreasing, starting at 0.
+        input_tokens, output_tokens: int64 arrays, shape (n,).
+    """
+
+    path: str
+    offsets_ns: np.ndarray[Any, np.dtype[np.int64]] = field(compare=False)
+    input_tokens: np.ndarray[Any, np.dtype[np.int64]] = field(compare=False)
+    output_tokens: np.ndarray[Any, np.dtype[np.int64]] = field(compare=False)
+
+    def __len__(self) -> int:
+        return len(self.offsets_ns)
+
+    def scaled(self, time_scale: float, limit: int | None) -> Trace:
+        """The first ``limit`` arrivals (all if ``None``) with times multiplied by ``time_scale``.
+
+        ``time_scale`` 0.5 replays twice as fast. Scaled times are rounded to the nanosecond.
+        """
+        n = len(self) if limit is None else min(limit, len(self))
+        offsets = self.offsets_ns[:n]
+        if time_scale != 1.0:
+            offsets = np.rint(offsets.astype(np.float64) * time_scale).astype(np.int64)
+        return Trace(self.path, offsets, self.input_tokens[:n], self.output_tokens[:n])
+
+
+def _count(obj: dict[str, Any], key: str, where: str) -> int:
+    value = obj.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_COUNT:
+        raise DatasetError(f"{where}: {key!r} must be a whole number of tokens, 1 to {MAX_COUNT}")
+    return value
+
+
+@functools.lru_cache(maxsize=8)
+def _load(path: str, unit: str, _size: int, _mtime_ns: int) -> Trace:
+    p = Path(path)
+    rows = read_jsonl_objects(p)
+    n = len(rows)
+    times = np.empty(n, dtype=np.float64)
+    inputs = np.empty(n, dtype=np.int64)
+    outputs = np.empty(n, dtype=np.int64)
+    previous = -np.inf
+    for i, (number, obj) in enumerate(rows):
+        where = f"{p}:{number}"
+        if not isinstance(obj, dict):
+            raise DatasetError(f"{where}: a line must be a JSON object")
+        ts = obj.get("timestamp")
+        if isinstance(ts, bool) or not isinstance(ts, int | float) or not np.isfinite(ts):
+            raise DatasetError(f"{where}: 'timestamp' must be a number ({unit} from the start)")
+        if ts < previous:
+            raise DatasetError(
+                f"{where}: timestamp {ts:g} is before the previous line's {previous:g}; "
+                "sort the trace by timestamp"
+            )
+        previous = ts
+        times[i] = ts
+        inputs[i] = _count(obj, "input_length", where)
+        outputs[i] = _count(obj, "output_length", where)
+    offsets = np.rint((times - times[0]) * _NS[unit]).astype(np.int64)
+    return Trace(path, offsets, inputs, outputs)
+
+
+def load_trace(path: str | os.PathLike[str], unit: Literal["ms", "s"] = "ms") -> Trace:
+    """Read and check a trace file (cached by path, unit, size and modification time).
+
+    Args:
+        path: the JSON-lines file.
+        unit: the unit of ``timestamp``: ``"ms"`` (default, as in the Mooncake trace) or ``"s"``.
+
+    Returns:
+        The trace, arrival offsets from its first line.
+
+    Raises:
+        DatasetError: the file is missing, unreadable, too large or empty, or a line is bad
+            (naming the file and the line).
+    """
+    p = Path(path).resolve()
+    try:
+        st = p.stat()
+    except OSError:
+        read_jsonl_objects(p)  # raises the message naming the file
+        raise AssertionError("unreachable") from None  # pragma: no cover
+    return _load(str(p), unit, st.st_size, st.st_mtime_ns)
+
+
+def replay_figures(
+    path: str, trace_lines: int, replayed: Trace, time_scale: float, plan: LoadPlan, sends: SendLog
+) -> ReplayFigures:
+    """Compare the achieved send times of a trial with the trace's arrival times.
+
+    Args:
+        path: the trace file; trace_lines: its number of lines.
+        replayed: the trace as replayed (limit and time scale applied).
+        time_scale: the factor applied to its times.
+        plan: the trial's plan (warmup and window).
+        sends: what the recorder logged of the window's sends.
+
+    Returns:
+        The figures: arrivals planned and sent in the window, the trace's and the achieved span
+        of the sent ones, and the send lag (actual minus trace time) of every one.
+    """
+    from harborbench.engine.summaries import latency_summary
+    from harborbench.result import ReplayFigures
+
+    lo = int(np.searchsorted(replayed.offsets_ns, round(plan.warmup_s * 1e9), side="left"))
+    hi = int(np.searchsorted(replayed.offsets_ns, round(plan.total_s * 1e9), side="left"))
+    first, last = sends.first_intended_ns, sends.last_intended_ns
+    first_sent, last_sent = sends.first_sent_ns, sends.last_sent_ns
+    return ReplayFigures(
+        trace=path,
+        trace_lines=trace_lines,
+        replayed_lines=len(replayed),
+        time_scale=time_scale,
+        planned_in_window=hi - lo,
+        sent_in_window=sends.lag.count,
+        trace_span_s=None if first is None or last is None else (last - first) / 1e9,
+        achieved_span_s=None
+        if first_sent is None or last_sent is None
+        else (last_sent - first_sent) / 1e9,
+        send_lag=latency_summary(sends.lag),
+    )

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Mutation testing of the code that turns measurements into verdicts (issue 14), with mutmut.
+#
+#   scripts/mutation.sh PACKAGE [JOBS]
+#
+# PACKAGE is one of: metrics, gates, engine, compare, tune, rollback-gates. Each package is
+# mutated alone, against the tests that exercise it (the whole suite would take hours on a
+# 2-core machine). The run happens in a scratch copy of the committed tree under
+# ${MUTATION_DIR:-/tmp/harborbench-mutation}/PACKAGE, so the worktree is never touched; the
+# last lines printed are the mutants not killed and the final counts. Inspect one mutant with
+#   cd /tmp/harborbench-mutation/PACKAGE && mutmut show NAME
+# Not run in CI: a package takes from minutes to an hour. Results: tests/MUTATION.md.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+pkg="${1:?usage: scripts/mutation.sh metrics|gates|engine|compare|tune|rollback-gates [JOBS]}"
+jobs="${2:-2}"
+mutmut="${MUTMUT:-$root/.venv/bin/mutmut}"
+
+case "$pkg" in
+    metrics) mutate='"harborbench/metrics/*"'; tests='"tests/metrics"' ;;
+    gates) mutate='"harborbench/gates.py"'; tests='"tests/test_gates.py"' ;;
+    engine) mutate='"harborbench/engine/*"'; tests='"tests/engine", "-m", "not slow"' ;;
+    compare) mutate='"harborbench/compare/*"'; tests='"tests/compare"' ;;
+    tune) mutate='"harborbench/tune/*"'; tests='"tests/tune", "-m", "not slow"' ;;
+    rollback-gates) mutate='"harborbench/rollback/gates.py"'; tests='"tests/rollback"' ;;
+    *) echo "unknown package: $pkg" >&2; exit 2 ;;
+esac
+
+work="${MUTATION_DIR:-/tmp/harborbench-mutation}/$pkg"
+rm -rf "$work"
+mkdir -p "$work"
+# The committed tree plus uncommitted edits of tracked files (what `git stash create` sees).
+tree="$(cd "$root" && (git stash create || true))"
+(cd "$root" && git archive "${tree:-HEAD}" harborbench tests pyproject.toml) | tar -x -C "$work"
+cat >>"$work/pyproject.toml" <<TOML
+
+[tool.mutmut]
+source_paths = ["harborbench/"]
+only_mutate = [$mutate]
+pytest_add_cli_args_test_selection = [$tests]
+pytest_add_cli_args = ["-q", "-p", "no:cacheprovider"]
+TOML
+cd "$work"
+# mutmut draws a progress line with carriage returns: keep it in run.log, print its last state.
+"$mutmut" run --max-children "$jobs" >run.log 2>&1 || true
+"$mutmut" results >results.txt || true
+cat results.txt
+echo "final counts (done/total, killed, no tests, timeout, suspicious, survived, skipped):"
+tr '\r' '\n' <run.log | grep -E '[0-9]+/[0-9]+ ' | tail -1

@@ -1,0 +1,220 @@
+"""The plan's gates (harborbench.gates): every verdict boundary on each side, every alert level.
+
+Trials are built directly (no server, no clock), so each test states exact figures.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from harborbench.gates import PLAN_GATES, evaluate_gates
+from harborbench.profile import Gates
+from harborbench.result import GateResult, LatencySummary, MemoryFigures, TrialResult
+
+
+def _latency(p95_s: float | None, insufficient: tuple[str, ...] = ()) -> LatencySummary:
+    return LatencySummary.model_construct(p95_s=p95_s, insufficient=list(insufficient))
+
+
+def _memory(**kw: Any) -> MemoryFigures:
+    fields: dict[str, Any] = {
+        "growth_pct": 1.0,
+        "slope_mb_per_min": 1.0,
+        "verdict": "pass",
+        "reason": "window of 5 min",
+    }
+    fields.update(kw)
+    return MemoryFigures.model_construct(**fields)
+
+
+def _trial(**kw: Any) -> TrialResult:
+    fields: dict[str, Any] = {
+        "successes": 990,
+        "failures": 10,
+        "throughput_ops": 1000.0,
+        "error_rate": 0.01,
+        "service_time": _latency(0.1),
+        "response_time": None,
+        "memory": _memory(),
+    }
+    fields.update(kw)
+    return TrialResult.model_construct(**fields)
+
+
+def _gate(trial: TrialResult, name: str, **gates: Any) -> GateResult:
+    found = [g for g in evaluate_gates(trial, Gates.model_validate(gates)) if g.name == name]
+    assert len(found) == 1
+    return found[0]
+
+
+def test_the_plan_gates_are_the_spec_figures() -> None:
+    assert PLAN_GATES.throughput_min == 1000.0
+    assert PLAN_GATES.p95_max == 0.2
+    assert PLAN_GATES.error_rate_max == 0.01
+    assert PLAN_GATES.memory_growth_max_pct == 20.0
+    assert PLAN_GATES.memory_slope_max_mb_per_min == 5.0
+    assert PLAN_GATES.success_rate_min == 0.95
+    assert PLAN_GATES.cpu_efficiency_gain_min_pct == 30.0
+
+
+def test_only_enabled_gates_are_judged_in_a_fixed_order() -> None:
+    assert evaluate_gates(_trial(), Gates()) == []
+    names = [g.name for g in evaluate_gates(_trial(), PLAN_GATES)]
+    assert names == [
+        "throughput",
+        "p95 latency",
+        "error rate",
+        "success rate",
+        "memory growth",
+        "memory slope",
+    ]
+
+
+# --- throughput: pass at the threshold (>=), alerts below 80% and 60% of it ----------------
+
+
+@pytest.mark.parametrize(
+    ("ops", "verdict", "alert"),
+    [
+        (1000.0, "pass", "ok"),
+        (999.9, "fail", "ok"),
+        (800.0, "fail", "ok"),
+        (799.9, "fail", "warning"),
+        (600.0, "fail", "warning"),
+        (599.9, "fail", "critical"),
+    ],
+)
+def test_throughput_gate_and_alerts(ops: float, verdict: str, alert: str) -> None:
+    gate = _gate(_trial(throughput_ops=ops), "throughput", throughput_min=1000.0)
+    assert (gate.verdict, gate.alert) == (verdict, alert)
+    assert gate.threshold == ">= 1000 ops/s"
+    assert gate.observed == f"{ops:.1f} ops/s"
+    assert gate.detail == "successful ops per second of the window"
+
+
+# --- p95: pass strictly below (<), judged on response time in open loop --------------------
+
+
+@pytest.mark.parametrize(
+    ("p95", "verdict", "alert", "observed"),
+    [
+        (0.1999, "pass", "ok", "199.9 ms"),
+        (0.2, "fail", "ok", "200.0 ms"),
+        (0.5, "fail", "ok", "500.0 ms"),
+        (0.5001, "fail", "warning", "500.1 ms"),
+    ],
+)
+def test_p95_gate_and_alert(p95: float, verdict: str, alert: str, observed: str) -> None:
+    gate = _gate(_trial(service_time=_latency(p95)), "p95 latency", p95_max="200ms")
+    assert (gate.verdict, gate.alert, gate.observed) == (verdict, alert, observed)
+    assert gate.threshold == "< 200 ms"
+    assert gate.detail == "service time"
+
+
+def test_p95_gate_uses_the_response_time_in_open_loop() -> None:
+    trial = _trial(service_time=_latency(0.01), response_time=_latency(0.3))
+    gate = _gate(trial, "p95 latency", p95_max="200ms")
+    assert (gate.verdict, gate.observed) == ("fail", "300.0 ms")
+    assert gate.detail == "response time (from the intended send)"
+    trial = _trial(service_time=_latency(0.3), response_time=_latency(0.01))
+    assert _gate(trial, "p95 latency", p95_max="200ms").verdict == "pass"
+
+
+def test_p95_from_too_few_samples_is_inconclusive_never_a_pass() -> None:
+    gate = _gate(_trial(service_time=_latency(0.01, ("p95",))), "p95 latency", p95_max="200ms")
+    assert gate.verdict == "inconclusive"
+    assert gate.detail == "service time — too few samples"
+    # Insufficiency of another percentile does not matter.
+    trial = _trial(service_time=_latency(0.01, ("p99", "p999")))
+    assert _gate(trial, "p95 latency", p95_max="200ms").verdict == "pass"
+    # In open loop the response time's own sufficiency counts.
+    trial = _trial(service_time=_latency(0.01), response_time=_latency(0.01, ("p95",)))
+    assert _gate(trial, "p95 latency", p95_max="200ms").verdict == "inconclusive"
+
+
+def test_p95_without_any_success_is_inconclusive() -> None:
+    gate = _gate(_trial(service_time=_latency(None)), "p95 latency", p95_max="200ms")
+    assert (gate.verdict, gate.observed, gate.alert) == ("inconclusive", "n/a", "ok")
+
+
+# --- error rate: pass strictly below (<), critical above 5% --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rate", "verdict", "alert"),
+    [
+        (0.0099, "pass", "ok"),
+        (0.01, "fail", "ok"),
+        (0.05, "fail", "ok"),
+        (0.0501, "fail", "critical"),
+    ],
+)
+def test_error_rate_gate_and_alert(rate: float, verdict: str, alert: str) -> None:
+    gate = _gate(_trial(error_rate=rate), "error rate", error_rate_max="1%")
+    assert (gate.verdict, gate.alert) == (verdict, alert)
+    assert gate.threshold == "< 1.00%"
+    assert gate.observed == f"{rate:.2%}"
+    assert gate.detail == "10 failed of 1000 completed"
+
+
+def test_error_rate_without_completed_requests_is_inconclusive() -> None:
+    trial = _trial(successes=0, failures=0, error_rate=None)
+    gate = _gate(trial, "error rate", error_rate_max="1%")
+    assert (gate.verdict, gate.observed, gate.alert) == ("inconclusive", "n/a", "ok")
+
+
+# --- success rate: pass at the threshold (>=) -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("successes", "failures", "verdict", "observed"),
+    [(95, 5, "pass", "95.00%"), (94, 6, "fail", "94.00%"), (100, 0, "pass", "100.00%")],
+)
+def test_success_rate_gate(successes: int, failures: int, verdict: str, observed: str) -> None:
+    trial = _trial(successes=successes, failures=failures)
+    gate = _gate(trial, "success rate", success_rate_min="95%")
+    assert (gate.verdict, gate.observed, gate.alert) == (verdict, observed, "ok")
+    assert gate.threshold == ">= 95%"
+    assert gate.detail == "successful / completed requests"
+
+
+def test_success_rate_without_completed_requests_is_inconclusive() -> None:
+    gate = _gate(_trial(successes=0, failures=0), "success rate", success_rate_min="95%")
+    assert (gate.verdict, gate.observed) == ("inconclusive", "n/a")
+
+
+# --- memory growth and slope: pass strictly below (<) ----------------------------------------
+
+
+@pytest.mark.parametrize(("growth", "verdict"), [(19.9, "pass"), (20.0, "fail"), (-3.0, "pass")])
+def test_memory_growth_gate(growth: float, verdict: str) -> None:
+    trial = _trial(memory=_memory(growth_pct=growth))
+    gate = _gate(trial, "memory growth", memory_growth_max_pct=20.0)
+    assert (gate.verdict, gate.alert) == (verdict, "ok")
+    assert gate.threshold == "< 20%"
+    assert gate.observed == f"{growth:+.1f}%"
+    assert gate.detail == "RSS growth over the window"
+
+
+@pytest.mark.parametrize(
+    ("slope", "verdict", "alert"),
+    [(4.99, "pass", "ok"), (5.0, "fail", "ok"), (10.0, "fail", "ok"), (10.01, "fail", "warning")],
+)
+def test_memory_slope_gate_and_alert(slope: float, verdict: str, alert: str) -> None:
+    trial = _trial(memory=_memory(slope_mb_per_min=slope))
+    gate = _gate(trial, "memory slope", memory_slope_max_mb_per_min=5.0)
+    assert (gate.verdict, gate.alert) == (verdict, alert)
+    assert gate.threshold == "< 5 MB/min"
+    assert gate.observed == f"{slope:+.2f} MB/min"
+    assert gate.detail == "window of 5 min"
+
+
+def test_memory_slope_from_a_short_window_is_inconclusive_never_a_pass() -> None:
+    trial = _trial(memory=_memory(slope_mb_per_min=0.1, verdict="inconclusive", reason="short"))
+    gate = _gate(trial, "memory slope", memory_slope_max_mb_per_min=5.0)
+    assert (gate.verdict, gate.detail) == ("inconclusive", "short")
+    trial = _trial(memory=_memory(slope_mb_per_min=None))
+    gate = _gate(trial, "memory slope", memory_slope_max_mb_per_min=5.0)
+    assert (gate.verdict, gate.observed, gate.alert) == ("inconclusive", "n/a", "ok")
