@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from harborbench.metrics.resources import growth_verdict, slope_verdict
 from harborbench.profile.schema import Gates
 from harborbench.result import GateResult, TrialResult
 
@@ -154,17 +155,20 @@ def evaluate_gates(trial: TrialResult, gates: Gates) -> list[GateResult]:
                 name="memory growth",
                 threshold=f"< {gates.memory_growth_max_pct:g}%",
                 observed=f"{mem.growth_pct:+.1f}%",
-                verdict="pass" if mem.growth_pct < gates.memory_growth_max_pct else "fail",
+                verdict=growth_verdict(mem.growth_pct, gates.memory_growth_max_pct),
                 alert="ok",
-                detail="RSS growth over the window",
+                detail="RSS growth over the window (fitted Theil-Sen line)",
             )
         )
     if gates.memory_slope_max_mb_per_min is not None:
         slope = mem.slope_mb_per_min
-        if mem.verdict == "inconclusive" or slope is None:
-            verdict = "inconclusive"
-        else:
-            verdict = "pass" if slope < gates.memory_slope_max_mb_per_min else "fail"
+        verdict = slope_verdict(
+            mem.slope_ci_low,
+            mem.slope_ci_high,
+            mem.trend_window_s,
+            mem.samples,
+            gates.memory_slope_max_mb_per_min,
+        )
         out.append(
             GateResult(
                 name="memory slope",

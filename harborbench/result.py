@@ -43,14 +43,22 @@ PLAN_TARGET_OPS = 1000.0
 METRIC_DEFINITIONS: dict[str, str] = {
     "op": "one chat-completion request sent over a real socket that came back with a parsed, "
     "successful response",
-    "measurement_window": "from the end of warmup to the end of the configured duration; requests "
-    "sent during warmup are excluded from every figure",
+    "measurement_window": "from the end of warmup to the end of the configured duration; an "
+    "arrival belongs to it by its intended send time (closed loop: its send time); requests of "
+    "the warmup are excluded from every figure",
+    "planned_arrivals": "open loop: every arrival intended inside the window is accounted for "
+    "once: planned = sent in the window (completed, failed or in flight at its end) + unsent "
+    "(dropped: max_outstanding requests were pending, k6's dropped_iterations) + sent_late "
+    "(reached by the generator only after the window closed, e.g. after a stall; not sent)",
     "throughput_ops": "successful ops completed inside the window / window length (ops/s)",
     "attempted_ops": "requests sent inside the window (completed, failed or still in flight at "
     "its end) / window length",
-    "in_flight_at_end": "requests sent in the window and still pending when it closed; neither "
-    "successes nor failures",
-    "error_rate": "failed / (successful + failed), by kind: http_<status>, timeout, connection, "
+    "in_flight_at_end": "requests sent in the window and still pending when it closed, having "
+    "waited at most the request timeout; neither successes nor failures. One pending for longer "
+    "than the request timeout never came back in time: a timeout failure",
+    "error_rate": "failed / (successful + failed), so requests that never came back (pending "
+    "past the request timeout when the window closed) count, by kind: http_<status>, timeout, "
+    "connection, "
     "stream, invalid_response (a 2xx answer that is not JSON, lacks id/choices/message.role, or "
     "is not an event stream for a stream request), client_error",
     "service_time": "from the moment the request is handed to the client to the parsed response "
@@ -58,8 +66,10 @@ METRIC_DEFINITIONS: dict[str, str] = {
     "response_time": "open loop only: from the intended send time of the arrival schedule to the "
     "parsed response, so that a stall or a queue cannot hide (coordinated omission correction)",
     "percentiles": "from an HDR histogram, 3 significant figures (relative error <= 0.1%), "
-    "range 1 us to 1 h; percentiles of several trials or intervals come from merged histograms, "
-    "never averaged; a percentile is marked insufficient when fewer than 10 samples lie above it",
+    "range 1 us to 1 h (values outside are recorded at the edge and counted: clamped_below, "
+    "clamped_above, health.clamped_latencies); percentiles of several trials or intervals come "
+    "from merged histograms, never averaged; a percentile is marked insufficient when fewer than "
+    "10 samples lie above it; percentiles are on the 0-100 scale",
     "ttft": "streams: time to first token, from the send to the first chunk carrying text",
     "icl": "streams: inter-chunk latency, the gap between consecutive chunks carrying text (a "
     "chunk may carry several tokens, so this is not an inter-token latency)",
@@ -77,9 +87,21 @@ METRIC_DEFINITIONS: dict[str, str] = {
     "done_marker_missing": "streams that ended cleanly after a finish_reason without "
     "'data: [DONE]'; counted as successes, as the official openai SDK accepts them",
     "cpu_efficiency": "successful ops per CPU second of the measuring process",
+    "memory_growth": "RSS of the measuring process sampled every second; growth = change of the "
+    "fitted Theil-Sen line over the window, in percent of its level at the start (robust to a "
+    "sawtooth or one odd sample; never from two single samples); fails at or above the limit",
     "memory_slope": "RSS of the measuring process, Theil-Sen slope in MB/min with a 95% interval; "
+    "passes when the whole interval is below the limit, fails when it is wholly at or above it; "
     "inconclusive for a window shorter than 5 minutes",
-    "send_lag": "open loop: actual send time minus intended send time",
+    "send_lag": "open loop: actual send time minus intended send time, over every arrival of the "
+    "window sent or reached late (sent_late)",
+    "achieved_level": "open loop: requests sent in the window / window (ops/s); closed loop: "
+    "time spent in the client call inside the window, summed over requests / window (the mean "
+    "concurrency in the client call, measured); with the client setting that caps requests on "
+    "the wire (client_limit) and the mean number above it, waiting inside the client",
+    "generator_saturated": "the load generator limited the measurement: CPU above 90% of a core, "
+    "event-loop lag p99 above 100 ms, open-loop send lag p99 above 20 ms, or arrivals dropped "
+    "or reached late",
     "goodput_ops": "successful requests that met every objective of the profile's slo "
     "(ttft_max, tpot_max, latency_max; limits inclusive) / window length (DistServe, OSDI 2024; "
     "vLLM bench serve); times from the intended send in open loop, from the send in closed loop",
@@ -109,6 +131,10 @@ class LatencySummary(_Model):
     mean_s: float | None
     insufficient: list[str]
     histogram: str  # hdrh encoding, mergeable
+    # Samples outside the histogram's range [1 us, 1 h], recorded at its edge; kept beside the
+    # encoding (which cannot hold them) so that merges keep them.
+    clamped_below: int = 0
+    clamped_above: int = 0
 
 
 TokenSource = Literal["usage", "chunk_count", "mixed", "none"]
@@ -154,7 +180,14 @@ class CpuFigures(_Model):
 
 
 class MemoryFigures(_Model):
-    """RSS of the measuring process over the window, and its trend."""
+    """RSS of the measuring process over the window, and its trend.
+
+    ``rss_start_bytes`` and ``rss_end_bytes`` are the fitted Theil-Sen line at the window's start
+    and end (robust to a sawtooth or one odd sample), ``growth_pct`` the growth between them;
+    ``rss_max_bytes`` is the largest sample. ``trend_window_s`` and ``samples`` are the span and
+    number of samples of the fit; ``max_growth_pct`` and ``max_slope_mb_per_min`` the limits the
+    verdict was judged against.
+    """
 
     rss_start_bytes: int
     rss_end_bytes: int
@@ -165,6 +198,10 @@ class MemoryFigures(_Model):
     slope_ci_high: float | None
     verdict: Literal["pass", "fail", "inconclusive"]
     reason: str
+    trend_window_s: float = 0.0
+    samples: int = 0
+    max_growth_pct: float = 20.0
+    max_slope_mb_per_min: float = 5.0
 
 
 class HealthFigures(_Model):
@@ -177,9 +214,17 @@ class HealthFigures(_Model):
     configured_level: float
     achieved_level: float
     level_unit: Literal["ops/s", "concurrency"]
-    unsent: int
+    unsent: int  # arrivals of the window dropped because max_outstanding were pending
     generator_saturated: bool
     warnings: list[str]
+    sent_late: int = 0  # arrivals of the window the generator reached only after it closed
+    max_outstanding: int | None = None  # open loop: the backlog bound in force
+    clamped_latencies: int = 0  # latencies outside [1 us, 1 h] recorded at the edge
+    # Closed loop: the client setting that caps requests on the wire, its value, and the mean
+    # number of requests in the client call above it (waiting inside the client).
+    client_limit_setting: str | None = None
+    client_limit: int | None = None
+    waiting_in_client_level: float | None = None
 
 
 class IntervalRow(_Model):

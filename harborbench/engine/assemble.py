@@ -32,8 +32,11 @@ from harborbench.units import NS_PER_S
 if TYPE_CHECKING:
     from harborbench.profile import Profile
 
-#: Health thresholds for the load generator itself.
+#: Health thresholds for the load generator itself: an event-loop or send lag p99 above
+#: LAG_WARN_S is warned about; an event-loop lag p99 above LAG_SATURATED_S means the generator's
+#: own stalls are in every timing, so the run is flagged as saturated (an invalid measurement).
 LAG_WARN_S = 0.02
+LAG_SATURATED_S = 0.1
 ACHIEVED_WARN_RATIO = 0.9
 
 
@@ -136,24 +139,36 @@ def trial_result(
     status: dict[str, Any],
     statistics: dict[str, Any],
     server_stats: dict[str, Any] | None,
+    max_outstanding: int | None = None,
 ) -> TrialResult:
+    """The figures of one trial from its recorder, sender, samplers and the client's counters.
+
+    Resource samples are clipped to the window ``[0, window_s]`` and put in time order (a tick
+    that came due late, after a stall, is appended after later ones).
+    """
     completed = rec.successes + rec.failures
     per_s = 1.0 / window_s if window_s > 0 else 0.0
-    window_samples = [s for s in samples if s.t_s >= 0]
+    window_samples = sorted((s for s in samples if 0 <= s.t_s <= window_s), key=lambda s: s.t_s)
     cpu = cpu_summary(window_samples, rec.successes)
     gates = profile.gates
+    max_slope = gates.memory_slope_max_mb_per_min
+    max_growth = gates.memory_growth_max_pct
+    max_slope = 5.0 if max_slope is None else max_slope  # the plan's limits by default
+    max_growth = 20.0 if max_growth is None else max_growth
     trend = memory_trend(
         np.array([s.t_s for s in window_samples], dtype=float),
         np.array([s.rss_bytes for s in window_samples], dtype=float),
-        max_slope_mb_per_min=gates.memory_slope_max_mb_per_min or 5.0,
-        max_growth_pct=gates.memory_growth_max_pct or 20.0,
+        max_slope_mb_per_min=max_slope,
+        max_growth_pct=max_growth,
     )
     rss = [s.rss_bytes for s in window_samples] or [0]
     service = latency_summary(rec.service)
     response = latency_summary(rec.response) if plan.kind == "open" else None
     health = health_figures(
-        plan, rec, lag, cpu.saturated, cpu.cpu_percent_mean, window_s, service, interrupted,
-        sent=completed + in_flight_at_end,
+        plan, rec, lag, cpu.saturated, cpu.cpu_percent_mean, window_s, interrupted,
+        sent=completed + in_flight_at_end, busy_ns=sender.busy_ns,
+        max_outstanding=max_outstanding, client_limit=client_limit(status, statistics),
+        clamped=sum(h.clamped_count for h in (rec.service, rec.response)),
     )  # fmt: skip
     first_t = -math.ceil(plan.warmup_s) if plan.warmup_s > 0 else 0
     timeseries = fill_gaps(rows, first_t, max(math.ceil(window_s) - 1, first_t), samples)
@@ -189,8 +204,8 @@ def trial_result(
             saturated=cpu.saturated,
         ),
         memory=MemoryFigures(
-            rss_start_bytes=int(rss[0]),
-            rss_end_bytes=int(rss[-1]),
+            rss_start_bytes=round(trend.level_start_bytes),
+            rss_end_bytes=round(trend.level_end_bytes),
             rss_max_bytes=int(max(rss)),
             growth_pct=float(trend.growth_pct),
             slope_mb_per_min=_finite(trend.slope_mb_per_min),
@@ -198,6 +213,10 @@ def trial_result(
             slope_ci_high=_finite(trend.slope_ci_high),
             verdict=trend.verdict,
             reason=trend.reason,
+            trend_window_s=trend.window_s,
+            samples=trend.n_samples,
+            max_growth_pct=max_growth,
+            max_slope_mb_per_min=max_slope,
         ),
         health=health,
         connections=connections,
@@ -235,6 +254,31 @@ def _finite(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
 
+def client_limit(status: dict[str, Any], statistics: dict[str, Any]) -> tuple[str, int] | None:
+    """The client setting that caps its requests on the wire, and its value.
+
+    Traditional mode sends from a pool of ``max_concurrent_requests`` threads; the optimized
+    mode holds at most ``max_concurrent_requests`` requests and ``connection_pool_size``
+    connections per origin (the adaptive pool's limit at the end of the trial, when it reports
+    one). The smaller one caps the concurrency the target can see.
+
+    Returns:
+        ``("client.<key>", value)``, or None when the client reports neither (a test double).
+    """
+    candidates: list[tuple[str, int]] = []
+    mcr = status.get("max_concurrent_requests")
+    if isinstance(mcr, int) and mcr > 0:
+        candidates.append(("client.max_concurrent_requests", mcr))
+    if status.get("mode") != "traditional":
+        pool = statistics.get("connection_pool")
+        size = pool.get("limit") if isinstance(pool, dict) else None
+        if not isinstance(size, int) or size <= 0:
+            size = status.get("connection_pool_size")
+        if isinstance(size, int) and size > 0:
+            candidates.append(("client.connection_pool_size", size))
+    return min(candidates, key=lambda c: c[1]) if candidates else None
+
+
 def configured_level(plan: LoadPlan) -> float:
     """The configured rate (ops/s) or concurrency averaged over the window, of the plan's stripe.
 
@@ -260,27 +304,45 @@ def health_figures(
     cpu_saturated: bool,
     cpu_percent: float,
     window_s: float,
-    service: Any,
     interrupted: bool = False,
     *,
     sent: int,
+    busy_ns: int,
+    max_outstanding: int | None = None,
+    client_limit: tuple[str, int] | None = None,
+    clamped: int = 0,
 ) -> HealthFigures:
     """Judge whether the load generator itself limited the measurement (Locust-style check).
 
-    ``sent`` is the number of requests sent inside the window (completed or still in flight);
-    in open loop the achieved rate is ``sent / window``, so arrivals the generator dropped lower
-    it. An interrupted trial is not judged on achieved versus configured load.
+    Args:
+        plan, rec, lag: the trial's plan, recorder and event-loop lag monitor.
+        cpu_saturated, cpu_percent: the generator's CPU use over the window.
+        window_s: the window's length, seconds.
+        interrupted: an interrupted trial is not judged on achieved versus configured load.
+        sent: requests sent inside the window (completed or still in flight); in open loop the
+            achieved rate is ``sent / window``, so dropped and late arrivals lower it.
+        busy_ns: time spent in the client call inside the window, summed over requests, ns; in
+            closed loop the achieved concurrency is ``busy_ns / window`` (the mean number of
+            requests in the client call, measured, not inferred).
+        max_outstanding: the open loop's backlog bound.
+        client_limit: the client setting capping requests on the wire (:func:`client_limit`).
+        clamped: latencies recorded outside the histogram range (clamped to its edge).
+
+    The generator is flagged as saturated when its CPU was saturated, arrivals were dropped or
+    reached late, sends fell behind the schedule (open loop), or its event loop lagged by more
+    than ``LAG_SATURATED_S`` at p99.
     """
     warnings: list[str] = []
     configured = configured_level(plan)
-    completed = rec.successes + rec.failures
+    waiting: float | None = None
     if plan.kind == "open":
         achieved = sent / window_s if window_s > 0 else 0.0
         unit = "ops/s"
-    else:  # Little's law: mean requests in flight = completion rate x mean service time
-        mean_s = service.mean_s or 0.0
-        achieved = completed / window_s * mean_s if window_s > 0 else 0.0
+    else:
+        achieved = busy_ns / NS_PER_S / window_s if window_s > 0 else 0.0
         unit = "concurrency"
+        if client_limit is not None:
+            waiting = max(achieved - client_limit[1], 0.0)
     loop_p99 = lag.histogram.percentile_ns(99) / NS_PER_S if lag.histogram.count else None
     loop_max = lag.histogram.max_ns / NS_PER_S if lag.histogram.count else None
     send_p99 = rec.send_lag.percentile_ns(99) / NS_PER_S if rec.send_lag.count else None
@@ -290,7 +352,14 @@ def health_figures(
             f"the load generator used {cpu_percent:.0f}% of a CPU core: its own limits may cap "
             "these figures; lower the load or compare at equal load"
         )
-    if loop_p99 is not None and loop_p99 > LAG_WARN_S:
+    loop_stalled = loop_p99 is not None and loop_p99 > LAG_SATURATED_S
+    if loop_p99 is not None and loop_stalled:
+        warnings.append(
+            f"the generator's event loop lagged {loop_p99 * 1e3:.0f} ms at p99 (max "
+            f"{(loop_max or 0) * 1e3:.0f} ms): its own stalls are in every timing, so this run "
+            "does not measure the target; find the blocking call or lower the load"
+        )
+    elif loop_p99 is not None and loop_p99 > LAG_WARN_S:
         warnings.append(
             f"event-loop lag p99 {loop_p99 * 1e3:.1f} ms: the generator was busy; timings include "
             "its delays"
@@ -302,17 +371,44 @@ def health_figures(
         )
     if rec.unsent:
         warnings.append(
-            f"{rec.unsent} arrivals of the window were never sent (too many requests pending): "
-            "the latency figures leave them out; lower the offered load"
+            f"{rec.unsent} arrivals of the window were dropped ({max_outstanding} requests were "
+            "pending, load.max_outstanding): the client could not keep up with the offered rate; "
+            "the figures measure its capacity, and the latency figures leave the dropped out"
         )
-    if not interrupted and configured > 0 and achieved < ACHIEVED_WARN_RATIO * configured:
+    if rec.sent_late:
+        warnings.append(
+            f"{rec.sent_late} arrivals of the window were reached only after it closed (the "
+            f"generator fell behind, max send lag {(send_max or 0) * 1e3:.0f} ms) and not sent"
+        )
+    if clamped:
+        warnings.append(
+            f"{clamped} latencies lay outside the histogram's range (1 us to 1 h) and were "
+            "recorded at its edge"
+        )
+    capped = (
+        plan.kind == "closed"
+        and client_limit is not None
+        and configured > client_limit[1]
+        and waiting is not None
+        and waiting > 0
+    )
+    if capped and client_limit is not None and waiting is not None:
+        setting, value = client_limit
+        warnings.append(
+            f"{setting} = {value} caps the requests on the wire: of {achieved:.1f} requests in "
+            f"the client call on average, at least {waiting:.1f} waited inside the client; "
+            f"raise {setting} to load the target with {configured:.0f}"
+        )
+    elif not interrupted and configured > 0 and achieved < ACHIEVED_WARN_RATIO * configured:
         warnings.append(
             f"achieved {achieved:.1f} {unit} of the configured {configured:.1f}: the client or "
             "the target could not keep up with the offered load"
         )
     saturated = (
         cpu_saturated
+        or loop_stalled
         or rec.unsent > 0
+        or rec.sent_late > 0
         or (plan.kind == "open" and send_p99 is not None and send_p99 > LAG_WARN_S)
     )
     return HealthFigures(
@@ -326,4 +422,10 @@ def health_figures(
         unsent=rec.unsent,
         generator_saturated=saturated,
         warnings=warnings,
+        sent_late=rec.sent_late,
+        max_outstanding=max_outstanding,
+        clamped_latencies=clamped,
+        client_limit_setting=client_limit[0] if client_limit else None,
+        client_limit=client_limit[1] if client_limit else None,
+        waiting_in_client_level=waiting,
     )

@@ -1,6 +1,8 @@
 """Drive a load plan: open loop on an absolute schedule, closed loop with N workers.
 
-Both drivers run until cancelled by the trial (at the end of the window or on a stop request).
+The closed-loop driver runs until cancelled by the trial (at the end of the window or on a stop
+request); the open-loop driver ends by itself once every arrival intended inside the window has
+been sent, dropped or counted as late.
 """
 
 from __future__ import annotations
@@ -9,54 +11,96 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from harborbench.engine.schedule import LoadPlan, arrival_offsets_ns
+import numpy as np
+import numpy.typing as npt
+
+from harborbench.engine.clock import Clock
+from harborbench.engine.schedule import LoadPlan, arrival_blocks_ns
 from harborbench.units import NS_PER_S
 
-#: Open loop: at most this many requests pending at once; arrivals beyond it are counted as
-#: ``unsent`` (the generator could not keep up), so an overloaded target cannot exhaust memory.
-MAX_OUTSTANDING = 50_000
+#: The open-loop driver yields to the event loop at least once per this many arrivals handled
+#: without sleeping, whatever the rate: a generator that is behind still lets responses, the
+#: ticker and Ctrl-C (SIGINT, SIGTERM) run.
+YIELD_EVERY = 64
+
+IntArray = npt.NDArray[np.int64]
 
 
 async def drive_open_loop(
     plan: LoadPlan,
     send: Callable[[int], Coroutine[Any, Any, None]],
     start_ns: int,
-    clock: Callable[[], int],
+    clock: Clock,
     pending: set[asyncio.Task[None]],
-    on_unsent: Callable[[int], None],
+    *,
+    window_end_ns: int,
+    max_outstanding: int,
+    on_dropped: Callable[[IntArray], None],
+    on_late: Callable[[IntArray, int], None],
 ) -> None:
     """Send requests at the plan's intended times, never waiting for answers.
 
     Each arrival is a task started at ``start_ns + offset``; when the driver is behind, due
     arrivals are sent at once (their lateness is the send lag), and the schedule never drifts.
+    Every arrival intended before ``window_end_ns`` ends in exactly one of three places, so that
+    planned = sent + dropped + late:
+
+    - **sent**: a request task is started (before the window closed);
+    - **dropped**: ``max_outstanding`` requests were pending, so it is not sent (k6's
+      ``dropped_iterations``): the backlog stays bounded and the client keeps working at its
+      capacity instead of drowning in queued tasks;
+    - **late**: the driver reached it only after the window had closed (it fell behind, e.g.
+      during an event-loop stall); it is not sent.
 
     Args:
         plan: an open-loop plan.
         send: coroutine function taking the intended send time (ns).
-        start_ns: perf_counter_ns of the start of the run.
-        clock: a nanosecond clock.
+        start_ns: the clock's reading at the start of the run (warmup included), ns.
+        clock: the trial's clock.
         pending: the set of request tasks still running (shared with the trial for cleanup).
-        on_unsent: called with the intended send time (ns) of an arrival dropped because
-            :data:`MAX_OUTSTANDING` was reached.
+        window_end_ns: end of the measurement window, ns; the driver returns once every arrival
+            before it is handled.
+        max_outstanding: the most requests pending at once (>= 1).
+        on_dropped: called with the intended times (int64 array, ns) of arrivals dropped because
+            ``max_outstanding`` requests were pending.
+        on_late: called with the intended times (int64 array, ns) of arrivals reached only after
+            the window closed, and the clock's reading then (ns).
     """
-    for offset_ns in arrival_offsets_ns(plan):
-        intended_ns = start_ns + offset_ns
-        delay_ns = intended_ns - clock()
-        if delay_ns > 0:
-            await asyncio.sleep(delay_ns / NS_PER_S)
-        if len(pending) >= MAX_OUTSTANDING:
-            on_unsent(intended_ns)
-            continue
-        task: asyncio.Task[None] = asyncio.create_task(send(intended_ns))
-        pending.add(task)
-        task.add_done_callback(pending.discard)
+    handled = 0  # arrivals handled since the last yield to the event loop
+    for offsets in arrival_blocks_ns(plan):
+        block = offsets + start_ns
+        i, n = 0, len(block)
+        while i < n:
+            intended_ns = int(block[i])
+            if intended_ns >= window_end_ns:
+                return
+            if intended_ns > clock.now_ns():
+                await clock.sleep_until_ns(intended_ns)
+                handled = 0
+            elif handled >= YIELD_EVERY:
+                await asyncio.sleep(0)
+                handled = 0
+            now_ns = clock.now_ns()
+            if now_ns >= window_end_ns:
+                j = int(np.searchsorted(block, window_end_ns, side="left"))
+                on_late(block[i:j], now_ns)
+            elif len(pending) >= max_outstanding:
+                j = max(int(np.searchsorted(block, now_ns, side="right")), i + 1)
+                on_dropped(block[i:j])  # every overdue arrival finds the backlog full
+            else:
+                j = i + 1
+                task: asyncio.Task[None] = asyncio.create_task(send(intended_ns))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+            handled += j - i
+            i = j
 
 
 async def drive_closed_loop(
     plan: LoadPlan,
     send: Callable[[int], Coroutine[Any, Any, None]],
     start_ns: int,
-    clock: Callable[[], int],
+    clock: Clock,
 ) -> None:
     """Run the plan's workers; global worker *j* sends only while *j* < the step's level.
 
@@ -69,8 +113,8 @@ async def drive_closed_loop(
     Args:
         plan: a closed-loop plan.
         send: coroutine function taking the intended send time (ns; here the actual one).
-        start_ns: perf_counter_ns of the start of the run.
-        clock: a nanosecond clock.
+        start_ns: the clock's reading at the start of the run, ns.
+        clock: the trial's clock.
     """
     level = plan.steps[0].concurrency or 0
     changed = asyncio.Condition()
@@ -79,18 +123,16 @@ async def drive_closed_loop(
     async def worker(i: int) -> None:
         # No request starts after the window: it could never be measured, and the target
         # would count requests that no figure of the run accounts for.
-        while clock() < end_ns:
+        while clock.now_ns() < end_ns:
             if i >= level:
                 async with changed:
                     await changed.wait_for(lambda: i < level)
-            await send(clock())
+            await send(clock.now_ns())
 
     async def stepper() -> None:
         nonlocal level
         for step in plan.steps[1:]:
-            delay_ns = start_ns + round(step.start_s * NS_PER_S) - clock()
-            if delay_ns > 0:
-                await asyncio.sleep(delay_ns / NS_PER_S)
+            await clock.sleep_until_ns(start_ns + round(step.start_s * NS_PER_S))
             async with changed:
                 level = step.concurrency or 0
                 changed.notify_all()

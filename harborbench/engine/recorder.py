@@ -1,10 +1,14 @@
 """Collects the outcome of every request into counters and histograms (SPEC section 6).
 
-The recorder applies the measurement window: a request *sent* before the end of warmup is a
-warmup request and is excluded from every figure (it still shows in the time series, marked as
-warmup); a request that is still in flight when the window closes is counted as
-``in_flight_at_end``, never as a success or a failure. Everything else is a success or a failure
-by kind. Times are absolute ``time.perf_counter_ns()`` readings.
+The recorder applies the measurement window. An arrival belongs to the window by its *intended*
+send time (in a closed loop, the actual one): one intended before the end of warmup is a warmup
+request and is excluded from every figure (it still shows in the time series, marked as warmup).
+Every arrival of the window is accounted for exactly once: it completed in the window (a success
+or a failure by kind), was still in flight when the window closed (``in_flight_at_end``; a
+``timeout`` failure if it had waited longer than the request timeout, see
+:meth:`RequestSender.close_window <harborbench.engine.request.RequestSender.close_window>`), was
+dropped because the backlog was full (``unsent``), or was reached by the generator only after the
+window closed (``sent_late``). Times are absolute readings of the trial's clock, ns.
 
 Memory is bounded whatever the run length: latencies go into HDR histograms, and each
 one-second interval is closed (its histograms encoded to a compact string) once it can no longer
@@ -15,6 +19,9 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
 
 from harborbench.metrics.goodput import SloLimits, meets_slo, request_tpot_ns
 from harborbench.metrics.histogram import LatencyHistogram
@@ -212,7 +219,9 @@ class Recorder:
         self.failure_examples: dict[str, str] = {}
         self.warmup_requests = 0
         self.late_completions = 0
-        self.unsent = 0  # arrivals intended inside the window that were never sent
+        self.unsent = 0  # arrivals of the window dropped: the backlog was full
+        self.sent_late = 0  # arrivals of the window the generator reached after it closed
+        self.closed = False  # set when the window is closed: later outcomes are late
         self.service = LatencyHistogram()
         self.response = LatencyHistogram()
         self.send_lag = LatencyHistogram()
@@ -228,7 +237,10 @@ class Recorder:
         if not self.in_window(intended_ns):
             return
         log = self.sends
-        log.lag.record_ns(max(sent_ns - intended_ns, 0))
+        lag_ns = max(sent_ns - intended_ns, 0)
+        log.lag.record_ns(lag_ns)
+        if self.open_loop:  # the health figure: also the arrivals reached late (sent_late)
+            self.send_lag.record_ns(lag_ns)
         if log.first_intended_ns is None:
             log.first_intended_ns, log.first_sent_ns = intended_ns, sent_ns
         log.last_intended_ns, log.last_sent_ns = intended_ns, sent_ns
@@ -237,8 +249,13 @@ class Recorder:
         """Whether a request sent at ``sent_ns`` is measured (sent after warmup, before the end)."""
         return self.warmup_end_ns <= sent_ns < self.window_end_ns
 
+    def overlap_ns(self, begin_ns: int, end_ns: int) -> int:
+        """Length of ``[begin_ns, end_ns)`` inside the window, ns (0 when disjoint)."""
+        return max(min(end_ns, self.window_end_ns) - max(begin_ns, self.warmup_end_ns), 0)
+
     def _interval(self, end_ns: int) -> Interval:
-        index = (end_ns - self.warmup_end_ns) // NS_PER_S
+        # An outcome decided at the very end of the window (a timeout) is in its last second.
+        index = (min(end_ns, self.window_end_ns - 1) - self.warmup_end_ns) // NS_PER_S
         iv = self.intervals.get(index)
         if iv is None:
             iv = self.intervals[index] = Interval(index, index < 0)
@@ -258,7 +275,7 @@ class Recorder:
         if intended_ns < self.warmup_end_ns:
             self.warmup_requests += 1
             return False
-        if end_ns > self.window_end_ns:
+        if self.closed or intended_ns >= self.window_end_ns or end_ns > self.window_end_ns:
             self.late_completions += 1
             return False
         return True
@@ -302,7 +319,6 @@ class Recorder:
         if self.open_loop:
             self.response.record_ns(response_ns)
             iv.response_ns.append(response_ns)
-            self.send_lag.record_ns(max(sent_ns - intended_ns, 0))
         tpot_ns = None
         first_token_ns = None
         if stream is not None:
@@ -328,6 +344,30 @@ class Recorder:
         if self.in_window(intended_ns):
             self.unsent += 1
 
+    def arrivals_dropped(self, intended_ns: npt.NDArray[np.int64]) -> None:
+        """Count open-loop arrivals dropped because the backlog was full (int64 array, ns)."""
+        self.unsent += self._count_in_window(intended_ns)
+
+    def arrivals_late(self, intended_ns: npt.NDArray[np.int64], now_ns: int) -> None:
+        """Count open-loop arrivals of the window reached only after it closed (``sent_late``).
+
+        Their send lag (``now_ns - intended``) goes into the send-lag histogram, so a stall near
+        the end of the window shows there with its full length.
+
+        Args:
+            intended_ns: int64 array, shape (k,): their intended send times, ns.
+            now_ns: when the generator reached them, ns.
+        """
+        inside = intended_ns[self._window_mask(intended_ns)]
+        self.sent_late += len(inside)
+        self.send_lag.record_many_ns((now_ns - inside).tolist())
+
+    def _window_mask(self, intended_ns: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+        return (intended_ns >= self.warmup_end_ns) & (intended_ns < self.window_end_ns)
+
+    def _count_in_window(self, intended_ns: npt.NDArray[np.int64]) -> int:
+        return int(np.count_nonzero(self._window_mask(intended_ns)))
+
     def failure(self, intended_ns: int, sent_ns: int, end_ns: int, kind: str, detail: str) -> None:
         """Record a request that failed.
 
@@ -344,7 +384,4 @@ class Recorder:
         self.failures += 1
         self.failures_by_kind[kind] += 1
         self.failure_examples.setdefault(kind, detail[:300])
-        iv = self._interval(end_ns)
-        iv.failures += 1
-        if self.open_loop:
-            self.send_lag.record_ns(max(sent_ns - intended_ns, 0))
+        self._interval(end_ns).failures += 1

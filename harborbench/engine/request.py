@@ -15,6 +15,7 @@ from harborbench.engine.dataset import text_chars
 from harborbench.engine.prompts import CHARS_PER_TOKEN
 from harborbench.engine.recorder import Recorder, StreamSample
 from harborbench.harborai import errors as hx
+from harborbench.units import NS_PER_S
 
 
 def classify_failure(exc: BaseException) -> str:
@@ -42,13 +43,17 @@ def classify_failure(exc: BaseException) -> str:
 class RequestSender:
     """Sends one chat-completion request and records its outcome.
 
+    It also keeps the requests now in the client call, so that the window can be closed
+    exactly (:meth:`close_window`) and the mean number of requests in the client call over the
+    window (the achieved concurrency) is measured rather than inferred.
+
     Args:
         create: the client's ``chat.completions.acreate``.
         params: keyword arguments of every call (model, messages, max_tokens, stream, ...), or
             a function returning those of the next call
             (:meth:`harborbench.engine.prompts.RequestFactory.next_params`).
         recorder: where outcomes go.
-        clock: a nanosecond clock (``time.perf_counter_ns`` outside tests).
+        clock: a nanosecond clock (the trial clock's ``now_ns``).
         stream: whether the calls ask for a stream (default: ``params["stream"]`` of a dict).
     """
 
@@ -72,7 +77,15 @@ class RequestSender:
         self.stream = stream
         self.recorder = recorder
         self.clock = clock
-        self.in_flight = 0  # measured requests (sent inside the window) still pending
+        self.busy_ns = 0  # time spent in the client call inside the window, summed over requests
+        self.closed = False
+        self._active: dict[int, tuple[int, int, bool]] = {}  # key: (intended, sent, measured)
+        self._next_key = 0
+
+    @property
+    def in_flight(self) -> int:
+        """Requests of the window now in the client call (sent, not yet answered)."""
+        return sum(1 for _, _, measured in self._active.values() if measured)
 
     async def send(self, intended_ns: int) -> None:
         """Send one request whose intended send time was ``intended_ns`` and record it."""
@@ -80,16 +93,20 @@ class RequestSender:
         clock = self.clock
         params = self.next_params()  # before any await: arrivals take their requests in order
         sent_ns = clock()
-        if rec.open_loop:
+        measured = rec.in_window(intended_ns) and not self.closed
+        if measured and rec.open_loop:
             rec.sent(intended_ns, sent_ns)
-        measured = rec.in_window(sent_ns)
-        if measured:
-            self.in_flight += 1
+        key = self._next_key
+        self._next_key += 1
+        if not self.closed:
+            self._active[key] = (intended_ns, sent_ns, measured)
+        end_ns: int | None = None
         try:
             if self.stream:
                 sample, usage = await self._stream(params)
+                end_ns = clock()
                 rec.success(
-                    intended_ns, sent_ns, clock(), stream=sample,
+                    intended_ns, sent_ns, end_ns, stream=sample,
                     usage=usage, estimated_prompt_tokens=_estimate(params),
                 )  # fmt: skip
             else:
@@ -108,10 +125,49 @@ class RequestSender:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # every failure of the call is counted, never raised
-            rec.failure(intended_ns, sent_ns, clock(), classify_failure(exc), _describe(exc))
+            end_ns = clock()
+            rec.failure(intended_ns, sent_ns, end_ns, classify_failure(exc), _describe(exc))
         finally:
-            if measured:
-                self.in_flight -= 1
+            # An answer after the window's end stays active: close_window judges it as it was
+            # when the window closed (in flight, or a timeout).
+            if not self.closed and end_ns is not None and end_ns <= rec.window_end_ns:
+                del self._active[key]
+                self.busy_ns += rec.overlap_ns(sent_ns, end_ns)
+
+    def close_window(self, end_ns: int, timeout_s: float) -> int:
+        """Close the window at ``end_ns``: judge every request still in the client call.
+
+        A request of the window still pending at ``end_ns`` that has waited longer than the
+        request timeout (``end_ns - sent > timeout_s``) never came back in time: it is a
+        ``timeout`` failure, so error-rate and success-rate figures and gates see it. The others
+        are ``in_flight_at_end``. Outcomes arriving afterwards change nothing.
+
+        Args:
+            end_ns: end of the window (or the moment a stopped trial ended), ns.
+            timeout_s: the request timeout, seconds.
+
+        Returns:
+            The number of requests of the window in flight at its end (timeouts excluded).
+        """
+        rec = self.recorder
+        self.closed = True
+        timeout_ns = round(timeout_s * NS_PER_S)
+        in_flight = 0
+        for intended_ns, sent_ns, measured in self._active.values():
+            self.busy_ns += rec.overlap_ns(sent_ns, end_ns)
+            if not measured:
+                continue
+            if end_ns - sent_ns > timeout_ns:
+                rec.failure(
+                    intended_ns, sent_ns, end_ns, "timeout",
+                    f"no answer within the request timeout ({timeout_s:g} s): still pending "
+                    "when the window closed",
+                )  # fmt: skip
+            else:
+                in_flight += 1
+        self._active.clear()
+        rec.closed = True  # an answer that comes now was in flight (or a timeout) at the end
+        return in_flight
 
     async def _stream(self, params: dict[str, Any]) -> tuple[StreamSample, tuple[int, int] | None]:
         """Read one stream to its end, timing each chunk that carries text.

@@ -14,14 +14,17 @@ import contextlib
 import math
 import os
 import socket
-import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
 
 from harborbench import __version__
 from harborbench.engine.assemble import interval_rows, trial_result
+from harborbench.engine.clock import Clock
 from harborbench.engine.drivers import drive_closed_loop, drive_open_loop
 from harborbench.engine.progress import Progress, ProgressCallback
 from harborbench.engine.prompts import RequestFactory
@@ -186,6 +189,47 @@ def open_target(profile: Profile) -> Iterator[tuple[str, str | None, MockServer 
         yield server.base_url, MOCK_API_KEY, server
 
 
+class TrialClient(Protocol):
+    """What a trial needs of the client under test (``FastHarborAI`` or a test double).
+
+    ``chat.completions.acreate(**params)`` sends one request; ``optimization_status()`` and
+    ``get_statistics()`` return dicts stored in the result; ``aclose()`` releases it.
+    """
+
+    @property
+    def chat(self) -> Any: ...
+
+    def optimization_status(self) -> dict[str, Any]: ...
+
+    def get_statistics(self) -> dict[str, Any]: ...
+
+    async def aclose(self) -> None: ...
+
+
+#: Open loop: default backlog bound, in multiples of the client's ``max_concurrent_requests``.
+MAX_OUTSTANDING_PER_CLIENT_SLOT = 4
+#: The client limit assumed when the client does not report ``max_concurrent_requests``.
+DEFAULT_CLIENT_LIMIT = 100
+
+
+def max_outstanding(profile: Profile, status: dict[str, Any]) -> int:
+    """The open loop's backlog bound: ``load.max_outstanding``, or 4 x the client's limit.
+
+    Args:
+        profile: the profile (its ``load.max_outstanding`` wins when set).
+        status: the client's ``optimization_status()`` (its ``max_concurrent_requests``).
+
+    Returns:
+        The most requests pending at once (>= 1).
+    """
+    if profile.load.max_outstanding is not None:
+        return profile.load.max_outstanding
+    limit = status.get("max_concurrent_requests")
+    if not isinstance(limit, int) or limit < 1:
+        limit = DEFAULT_CLIENT_LIMIT
+    return MAX_OUTSTANDING_PER_CLIENT_SLOT * limit
+
+
 async def run_trial(
     profile: Profile,
     plan: LoadPlan,
@@ -196,23 +240,30 @@ async def run_trial(
     server: MockServer | None = None,
     progress: ProgressCallback | None = None,
     stop: asyncio.Event | None = None,
-    clock: Callable[[], int] = time.perf_counter_ns,
+    clock: Clock | None = None,
+    client: TrialClient | None = None,
     start_ns: int | None = None,
     on_rows: Callable[[list[IntervalRow]], object] | None = None,
 ) -> TrialResult:
-    """Run one trial: warmup then the measurement window, with a fresh client.
+    """Run one trial: warmup then the measurement window.
+
+    The load driver and the one-second ticker run in one ``asyncio.TaskGroup``: an exception in
+    either (or in the ``progress`` callback) ends the trial and is raised, never swallowed.
 
     Args:
         profile: the validated profile.
         plan: its load plan (:func:`plan_from_profile`).
-        base_url, api_key: the target.
+        base_url, api_key: the target (unused when ``client`` is given).
         index: 0-based trial number.
         server: the built-in mock, whose counters are reset and read around the trial.
         progress: called about once per second.
         stop: when set, the trial ends early and is marked interrupted.
-        clock: nanosecond clock.
-        start_ns: when given, the trial starts at this ``clock()`` reading (the client is built
-            first), so that shards started together share one measurement window; a start
+        clock: reads the time and sleeps (default :class:`~harborbench.engine.clock.Clock`,
+            ``time.perf_counter_ns``); tests pass a virtual clock.
+        client: the client under test; default a fresh ``create_fast_client`` for this trial,
+            closed at its end. A client passed in is used as is and not closed.
+        start_ns: when given, the trial starts at this ``clock.now_ns()`` reading (the client is
+            built first), so that shards started together share one measurement window; a start
             already in the past starts at once, keeping the schedule anchored at ``start_ns``.
         on_rows: called once per second with the time-series rows closed in that second (often
             one, none during a stall), as a shard's progress and liveness report.
@@ -223,125 +274,127 @@ async def run_trial(
     Raises:
         ProfileError: the ``client`` section is not a valid client config.
     """
+    clock = clock if clock is not None else Clock()
     factory = request_factory(profile, plan.stripe)
     slo = (
         SloLimits.from_seconds(profile.slo.ttft_max, profile.slo.tpot_max, profile.slo.latency_max)
         if profile.slo is not None
         else None
     )
-    try:
-        client = create_fast_client(client_config(profile, base_url, api_key))
-    except ConfigError as exc:
-        raise ProfileError(
-            f"client: {exc}", hint="Fix the client section of the profile."
-        ) from None
+    own_client = client is None
+    if client is None:
+        try:
+            client = create_fast_client(client_config(profile, base_url, api_key))
+        except ConfigError as exc:
+            raise ProfileError(
+                f"client: {exc}", hint="Fix the client section of the profile."
+            ) from None
     if server is not None:
         await asyncio.to_thread(server.reset_stats)
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
-    tasks: list[asyncio.Task[None]] = []
     pending: set[asyncio.Task[None]] = set()
     lag = LoopLagMonitor()
+    status = client.optimization_status()
+    backlog = max_outstanding(profile, status) if plan.kind == "open" else None
     try:
         if start_ns is None:
-            start_ns = clock()
-        elif (delay_ns := start_ns - clock()) > 0:
-            await asyncio.sleep(delay_ns / NS_PER_S)
+            start_ns = clock.now_ns()
+        else:
+            await clock.sleep_until_ns(start_ns)
         rec = Recorder(
             start_ns, plan.warmup_s, plan.window_s, open_loop=plan.kind == "open", slo=slo
         )
         sender = RequestSender(
-            client.chat.completions.acreate, factory.next_params, rec, clock,
+            client.chat.completions.acreate, factory.next_params, rec, clock.now_ns,
             stream=profile.request.stream,
         )  # fmt: skip
         sampler = ResourceSampler()
         await lag.start()
         rows: list[IntervalRow] = []
         samples: list[ResourceSample] = []
-
         if plan.kind == "open":
 
-            def unsent(intended_ns: int) -> None:
-                factory.skip()  # the next arrival keeps its own trace line
-                rec.arrival_dropped(intended_ns)
+            def dropped(intended_ns: npt.NDArray[np.int64]) -> None:
+                for _ in range(len(intended_ns)):
+                    factory.skip()  # the next arrival keeps its own trace line
+                rec.arrivals_dropped(intended_ns)
 
-            driver = asyncio.create_task(
-                drive_open_loop(plan, sender.send, start_ns, clock, pending, unsent)
-            )
+            driver = drive_open_loop(
+                plan, sender.send, start_ns, clock, pending,
+                window_end_ns=rec.window_end_ns,
+                max_outstanding=backlog or 1,
+                on_dropped=dropped, on_late=rec.arrivals_late,
+            )  # fmt: skip
         else:
-            driver = asyncio.create_task(drive_closed_loop(plan, sender.send, start_ns, clock))
-        ticker = asyncio.create_task(
-            _tick(
-                rec,
-                sampler,
-                samples,
-                rows,
-                plan,
-                clock,
-                progress,
-                sender,
-                index,
-                profile.repeat,
-                lag,
-                on_rows,
-            )
-        )
-        tasks = [ticker, driver]
-        interrupted = await _wait_window(rec.window_end_ns, driver, stop, clock)
-        end_ns = min(clock(), rec.window_end_ns)
-        in_flight_at_end = sender.in_flight + rec.late_completions
-        window_s = max((end_ns - rec.warmup_end_ns) / NS_PER_S, 0.0)
-        samples.append(sampler.sample(window_s))  # before the clean-up, which is not measured
-        await _cancel_all(tasks, pending)
+            driver = drive_closed_loop(plan, sender.send, start_ns, clock)
+        ticker = _tick(
+            rec, sampler, samples, rows, plan, clock, progress, sender, index, profile.repeat, lag,
+            on_rows,
+        )  # fmt: skip
+        try:
+            async with asyncio.TaskGroup() as group:
+                driver_task = group.create_task(driver)
+                ticker_task = group.create_task(ticker)
+                interrupted = await _wait_window(rec.window_end_ns, stop, clock)
+                ticker_task.cancel()
+                if plan.kind == "open" and not interrupted:
+                    await driver_task  # only overdue arrivals are left: counted as sent late
+                driver_task.cancel()
+                end_ns = min(clock.now_ns(), rec.window_end_ns)
+                in_flight_at_end = sender.close_window(end_ns, profile.request.timeout)
+                window_s = max((end_ns - rec.warmup_end_ns) / NS_PER_S, 0.0)
+                samples.append(sampler.sample(window_s))  # before the unmeasured clean-up
+        except BaseExceptionGroup as group_error:
+            raise _first_error(group_error) from None
+        await _cancel_all(pending)
         closed = rec.pop_intervals_before(math.inf)  # type: ignore[arg-type]
         rows.extend(interval_rows(closed, samples, plan, window_s, slo=slo is not None))
-        status = client.optimization_status()
         statistics = client.get_statistics()
     finally:
         # Structured concurrency: whatever ended the trial (the window, a stop, a bug in a
         # driver), no worker, request or timer outlives it.
-        await _cancel_all(tasks, pending)
+        await _cancel_all(pending)
         await lag.stop()
-        await client.aclose()
+        if own_client:
+            await client.aclose()
     server_stats = await asyncio.to_thread(server.stats) if server is not None else None
     return trial_result(
         profile, plan, rec, sender, lag, samples, rows, index=index, started_at=started_at,
         window_s=window_s, in_flight_at_end=in_flight_at_end, interrupted=interrupted,
-        status=status, statistics=statistics, server_stats=server_stats,
+        status=status, statistics=statistics, server_stats=server_stats, max_outstanding=backlog,
     )  # fmt: skip
 
 
-async def _cancel_all(tasks: list[asyncio.Task[None]], pending: set[asyncio.Task[None]]) -> None:
-    """Cancel the trial's tasks and every pending request, and wait until they have ended."""
-    everything = [*tasks, *pending]
+def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The error that ended a trial's task group (a bug in the driver, the ticker or progress).
+
+    The task group cancels its other tasks when one fails, so the group holds that one error;
+    it is raised as itself (its own traceback kept) so callers see the real exception type.
+    """
+    first = group.exceptions[0]
+    return _first_error(first) if isinstance(first, BaseExceptionGroup) else first
+
+
+async def _cancel_all(pending: set[asyncio.Task[None]]) -> None:
+    """Cancel every pending request, and wait until they have ended."""
+    everything = list(pending)
     for task in everything:
         task.cancel()
     await asyncio.gather(*everything, return_exceptions=True)
 
 
-async def _wait_window(
-    end_ns: int, driver: asyncio.Task[None], stop: asyncio.Event | None, clock: Callable[[], int]
-) -> bool:
+async def _wait_window(end_ns: int, stop: asyncio.Event | None, clock: Clock) -> bool:
     """Wait until the window ends; return True if stopped early by ``stop``."""
-    stop_task = asyncio.create_task(stop.wait()) if stop is not None else None
-    waiting: set[asyncio.Future[Any]] = {driver}
-    if stop_task is not None:
-        waiting.add(stop_task)
-    try:
-        while (remaining_ns := end_ns - clock()) > 0:
-            done, _ = await asyncio.wait(
-                waiting, timeout=remaining_ns / NS_PER_S, return_when=asyncio.FIRST_COMPLETED
-            )
-            if stop_task is not None and stop_task in done:
-                return True
-            if driver in done:
-                driver.result()  # a bug in a driver surfaces here
-                waiting.discard(driver)
-                if not waiting:
-                    await asyncio.sleep(max(end_ns - clock(), 0) / NS_PER_S)
-        return False
-    finally:
-        if stop_task is not None:
-            stop_task.cancel()
+    while (remaining_ns := end_ns - clock.now_ns()) > 0:
+        if stop is None:
+            await clock.sleep_until_ns(end_ns)
+            continue
+        try:
+            await asyncio.wait_for(stop.wait(), remaining_ns / NS_PER_S)
+        except TimeoutError:
+            continue
+        return True
+    return False
 
 
 async def _tick(
@@ -350,7 +403,7 @@ async def _tick(
     samples: list[ResourceSample],
     rows: list[IntervalRow],
     plan: LoadPlan,
-    clock: Callable[[], int],
+    clock: Clock,
     progress: ProgressCallback | None,
     sender: RequestSender,
     index: int,
@@ -360,15 +413,17 @@ async def _tick(
 ) -> None:
     """Once per second, on a grid aligned to the window start: sample, close intervals, report.
 
-    At the start of the window the event-loop lag is reset, so warmup stalls do not count.
+    At the start of the window the event-loop lag is reset, so warmup stalls do not count. Ticks
+    stop before the end of the window (the trial takes the last sample itself); a tick that
+    comes due late, after a stall, is still stamped with its own second.
     """
     j = -math.ceil(plan.warmup_s) + 1 if plan.warmup_s > 0 else 0
     while True:
         tick_ns = rec.warmup_end_ns + j * NS_PER_S
+        if tick_ns >= rec.window_end_ns:
+            return
         if tick_ns >= rec.start_ns:
-            delay_ns = tick_ns - clock()
-            if delay_ns > 0:
-                await asyncio.sleep(delay_ns / NS_PER_S)
+            await clock.sleep_until_ns(tick_ns)
             samples.append(sampler.sample(float(j)))
             if j == 0:
                 lag.histogram.reset()
@@ -386,7 +441,7 @@ async def _tick(
                         trial=index + 1,
                         trials=trials,
                         phase="warmup" if j <= 0 and plan.warmup_s > 0 else "measure",
-                        elapsed_s=(clock() - rec.start_ns) / NS_PER_S,
+                        elapsed_s=(clock.now_ns() - rec.start_ns) / NS_PER_S,
                         total_s=plan.total_s,
                         throughput_ops=float(last.successes) if last else 0.0,
                         p95_s=p95,

@@ -17,13 +17,13 @@ The warmup runs at the level of the first step; the measurement window follows i
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from harborbench.units import NS_PER_S
 
@@ -196,13 +196,7 @@ def trace_plan(
 def arrival_offsets_ns(plan: LoadPlan) -> Iterator[int]:
     """Intended send times of an open-loop plan, as offsets from the start in nanoseconds.
 
-    Constant arrivals within a step are at ``step.start + k / rate`` for k = 0, 1, ...; Poisson
-    arrivals have independent exponential gaps of mean ``1 / rate`` drawn from
-    ``numpy.random.default_rng(seed)``, restarting at each step boundary (the memoryless property
-    makes this exact). Offsets are computed from the step start, so rounding never accumulates.
-
-    Args:
-        plan: an open-loop plan.
+    One by one, the offsets of :func:`arrival_blocks_ns` (see there for the schedule).
 
     Yields:
         Non-decreasing offsets in ns, all below ``plan.total_s``: with ``plan.stripe = (i, n)``
@@ -211,22 +205,62 @@ def arrival_offsets_ns(plan: LoadPlan) -> Iterator[int]:
     Raises:
         ValueError: the plan is closed-loop.
     """
+    for block in arrival_blocks_ns(plan):
+        yield from block.tolist()
+
+
+#: Arrivals per block of :func:`arrival_blocks_ns` (Poisson gaps are drawn 1024 at a time).
+BLOCK = 1024
+
+IntArray = npt.NDArray[np.int64]
+
+
+def arrival_blocks_ns(plan: LoadPlan) -> Iterator[IntArray]:
+    """Intended send times of an open-loop plan, offsets from the start in ns, in blocks.
+
+    Constant arrivals within a step are at ``step.start + k / rate`` for k = 0, 1, ...; Poisson
+    arrivals have independent exponential gaps of mean ``1 / rate`` drawn from
+    ``numpy.random.default_rng(seed)``, restarting at each step boundary (the memoryless property
+    makes this exact); a trace plan replays its ``offsets_ns``. Offsets are computed from the step
+    start, so rounding never accumulates. Blocks let the driver count many overdue arrivals at
+    once (dropped, or late after a stall) instead of one Python step each.
+
+    Args:
+        plan: an open-loop plan.
+
+    Yields:
+        int64 arrays, shape (k,) with k >= 1, of non-decreasing offsets in ns, all below
+        ``plan.total_s``; concatenated they are the whole schedule. With ``plan.stripe = (i, n)``
+        only the global arrivals k with ``k mod n == i``, at their global intended times.
+
+    Raises:
+        ValueError: the plan is closed-loop.
+    """
     if plan.kind != "open":
         raise ValueError("arrival offsets exist only for open-loop plans")
     i, n = plan.stripe
-    offsets = _global_offsets_ns(plan)
-    return offsets if n == 1 else itertools.islice(offsets, i, None, n)
+    if n == 1:
+        yield from _global_blocks_ns(plan)
+        return
+    base = 0  # global index of the block's first arrival
+    for block in _global_blocks_ns(plan):
+        mine = block[(np.arange(base, base + len(block)) % n) == i]
+        base += len(block)
+        if len(mine):
+            yield mine
 
 
-def _global_offsets_ns(plan: LoadPlan) -> Iterator[int]:
+def _global_blocks_ns(plan: LoadPlan) -> Iterator[IntArray]:
     if plan.offsets_ns is not None:
         end_ns = round(plan.total_s * NS_PER_S)
         offsets = plan.offsets_ns
-        for i in range(0, len(offsets), 4096):  # in blocks: no million-element list at once
-            for offset in offsets[i : i + 4096].tolist():
-                if offset >= end_ns:
-                    return
-                yield offset
+        for k in range(0, len(offsets), 4096):  # in blocks: no million-element list at once
+            block = offsets[k : k + 4096]
+            keep = int(np.searchsorted(block, end_ns, side="left"))
+            if keep:
+                yield block[:keep].astype(np.int64, copy=False)
+            if keep < len(block):
+                return
         return
     rng = np.random.default_rng(plan.seed)
     for step in plan.steps:
@@ -236,21 +270,25 @@ def _global_offsets_ns(plan: LoadPlan) -> Iterator[int]:
         if plan.arrival == "constant":
             k = 0
             while True:
-                offset = start_ns + round(k * NS_PER_S / step.rate_ops)
-                if offset >= end_ns:
+                ks = np.arange(k, k + BLOCK, dtype=np.int64)
+                offsets = start_ns + np.rint(ks * NS_PER_S / step.rate_ops).astype(np.int64)
+                keep = int(np.searchsorted(offsets, end_ns, side="left"))
+                if keep:
+                    yield offsets[:keep]
+                if keep < BLOCK:
                     break
-                yield offset
-                k += 1
+                k += BLOCK
         else:
             t_s = 0.0
             while True:
-                # Draw gaps in blocks: one numpy call per 1024 arrivals keeps this cheap.
-                for gap in rng.exponential(1.0 / step.rate_ops, size=1024):
-                    t_s += float(gap)
-                    offset = start_ns + round(t_s * NS_PER_S)
-                    if offset >= end_ns:
-                        break
-                    yield offset
-                else:
-                    continue
-                break
+                # Gaps are drawn 1024 at a time; the running sum starts from the last arrival, in
+                # the same order of additions as one by one, so offsets are exactly reproducible.
+                gaps = rng.exponential(1.0 / step.rate_ops, size=BLOCK)
+                times_s = np.cumsum(np.concatenate(([t_s], gaps)))[1:]
+                offsets = start_ns + np.rint(times_s * NS_PER_S).astype(np.int64)
+                keep = int(np.searchsorted(offsets, end_ns, side="left"))
+                if keep:
+                    yield offsets[:keep]
+                if keep < BLOCK:
+                    break
+                t_s = float(times_s[-1])

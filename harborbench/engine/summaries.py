@@ -11,7 +11,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from harborbench.engine.recorder import StreamStats
-from harborbench.metrics.histogram import LatencyHistogram
+from harborbench.metrics.histogram import LatencyHistogram, is_insufficient
+from harborbench.metrics.resources import combined_verdict, growth_verdict, slope_verdict
 from harborbench.result import (
     CpuFigures,
     HealthFigures,
@@ -25,9 +26,6 @@ from harborbench.result import (
 from harborbench.units import NS_PER_S
 
 PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p95", 95.0), ("p99", 99.0), ("p999", 99.9))
-#: A percentile q is marked insufficient when fewer than this many samples lie above it,
-#: i.e. when count * (1 - q/100) < MIN_TAIL_SAMPLES (p99 needs 1000 samples, p99.9 10000).
-MIN_TAIL_SAMPLES = 10
 
 
 def latency_summary(h: LatencyHistogram) -> LatencySummary:
@@ -37,21 +35,33 @@ def latency_summary(h: LatencyHistogram) -> LatencySummary:
     insufficient = []
     for label, q in PERCENTILES:
         values[f"{label}_s"] = h.percentile_ns(q) / NS_PER_S if n else None
-        if n * (1 - q / 100) < MIN_TAIL_SAMPLES:
+        if is_insufficient(q, n):
             insufficient.append(label)
     return LatencySummary(
         count=n,
+        p50_s=values["p50_s"],
+        p90_s=values["p90_s"],
+        p95_s=values["p95_s"],
+        p99_s=values["p99_s"],
+        p999_s=values["p999_s"],
         max_s=h.max_ns / NS_PER_S if n else None,
         mean_s=h.mean_ns / NS_PER_S if n else None,
         insufficient=insufficient,
         histogram=h.encode() if n else "",
-        **values,
+        clamped_below=h.clamped_below_count,
+        clamped_above=h.clamped_above_count,
     )
 
 
 def decode(summary: LatencySummary) -> LatencyHistogram:
-    """The histogram behind a summary (empty if it had no samples)."""
-    return LatencyHistogram.decode(summary.histogram) if summary.histogram else LatencyHistogram()
+    """The histogram behind a summary, clamped counts included (empty if it had no samples)."""
+    if not summary.histogram:
+        return LatencyHistogram()
+    return LatencyHistogram.decode(
+        summary.histogram,
+        clamped_below=summary.clamped_below,
+        clamped_above=summary.clamped_above,
+    )
 
 
 def merged_summary(summaries: list[LatencySummary]) -> LatencySummary:
@@ -220,18 +230,37 @@ _VERDICT_RANK = {"pass": 0, "inconclusive": 1, "fail": 2}
 
 
 def _merged_memory(trials: list[TrialResult]) -> MemoryFigures:
-    """RSS over the whole run, so growth from one trial to the next is not hidden."""
-    start = trials[0].memory.rss_start_bytes
-    end = trials[-1].memory.rss_end_bytes
-    worst = max(trials, key=lambda t: _VERDICT_RANK[t.memory.verdict]).memory
+    """Memory over the whole run: growth from the first trial's fitted start to the last trial's
+    fitted end (so growth from one trial to the next is not hidden), the slope of the trial with
+    the worst slope verdict, and the verdict judged again by the one rule."""
+    first, last = trials[0].memory, trials[-1].memory
+    start, end = first.rss_start_bytes, last.rss_end_bytes
     growth = 100.0 * (end - start) / start if start else 0.0
+    worst = max(
+        (t.memory for t in trials),
+        key=lambda m: (
+            _VERDICT_RANK[
+                slope_verdict(
+                    m.slope_ci_low, m.slope_ci_high, m.trend_window_s, m.samples,
+                    m.max_slope_mb_per_min,
+                )
+            ],
+            m.slope_ci_high or 0.0,
+        ),
+    )  # fmt: skip
+    g = growth_verdict(growth, first.max_growth_pct)
+    s = slope_verdict(
+        worst.slope_ci_low, worst.slope_ci_high, worst.trend_window_s, worst.samples,
+        worst.max_slope_mb_per_min,
+    )  # fmt: skip
     return worst.model_copy(
         update={
             "rss_start_bytes": start,
             "rss_end_bytes": end,
             "rss_max_bytes": max(t.memory.rss_max_bytes for t in trials),
             "growth_pct": growth,
-            "reason": f"over {len(trials)} trials RSS grew {growth:.2f}%; slope and verdict of "
+            "verdict": combined_verdict(g, s),
+            "reason": f"over {len(trials)} trials RSS grew {growth:.2f}% (fitted lines); slope of "
             f"the worst trial: {worst.reason}",
         }
     )

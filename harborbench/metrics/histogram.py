@@ -95,6 +95,7 @@ def min_samples_for(q: float) -> int:
     """
     if not 0.0 <= q < 100.0:
         raise ValueError(f"percentile must be in [0, 100), got {q!r}")
+    _check_percentile(q)
     tail = (100 - Fraction(repr(q))) / 100
     return int(-(-Fraction(MIN_TAIL_SAMPLES) // tail))
 
@@ -168,8 +169,18 @@ _LAYOUT = _Layout()
 
 
 def _check_percentile(q: float) -> None:
+    """Refuse a percentile outside [0, 100], and a fraction such as 0.99 meant as p99.
+
+    Percentiles are on the 0-100 scale everywhere; ``0 < q < 1`` is refused rather than read as
+    p0.99, the silent wrong answer a caller thinking in fractions would get.
+    """
     if not 0.0 <= q <= 100.0:  # also rejects NaN
         raise ValueError(f"percentile must be in [0, 100], got {q!r}")
+    if 0.0 < q < 1.0:
+        raise ValueError(
+            f"percentile {q!r} looks like a fraction: percentiles are on the 0-100 scale "
+            f"(write {q * 100:g} for p{q * 100:g})"
+        )
 
 
 def percentile_ns_from_counts(
@@ -196,6 +207,13 @@ def percentile_ns_from_counts(
         ValueError: if ``q`` is outside [0, 100] or a row has no samples.
     """
     _check_percentile(q)
+    return _percentile_of_counts(bucket_index, counts, q)
+
+
+def _percentile_of_counts(
+    bucket_index: npt.NDArray[np.integer[Any]], counts: npt.NDArray[Any], q: float
+) -> IntArray:
+    """:func:`percentile_ns_from_counts` for a ``q`` already known to lie in [0, 100]."""
     matrix = np.atleast_2d(counts)
     cumulative = np.cumsum(matrix, axis=1, dtype=np.float64)
     totals = cumulative[:, -1] if cumulative.shape[1] else np.zeros(len(cumulative))
@@ -435,7 +453,8 @@ class LatencyHistogram:
             ``max(1, int(q * count / 100 + 0.5))``; within 0.1 % above that sample.
 
         Raises:
-            ValueError: if ``q`` is outside [0, 100] or the histogram is empty.
+            ValueError: if ``q`` is outside [0, 100], is a fraction in (0, 1) (``0.99`` for
+                p99: write ``99``), or the histogram is empty.
         """
         _check_percentile(q)
         index, counts = self._require_samples()
@@ -505,7 +524,8 @@ class LatencyHistogram:
             percentiles.append(100.0 * (1.0 - 2.0 ** (-k / ticks_per_half_distance)))
             k += 1
         percentiles.append(100.0)
-        return [(q, int(percentile_ns_from_counts(index, counts, q))) for q in percentiles]
+        # Dense ticks put points below p1 (p0.69 ...): read them without the fraction check.
+        return [(q, int(_percentile_of_counts(index, counts, q))) for q in percentiles]
 
     def encode(self) -> str:
         """Serialize to HdrHistogram's own compressed, base64 V2 encoding (``HISTF...``).

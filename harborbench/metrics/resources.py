@@ -151,17 +151,73 @@ def cpu_summary(samples: Sequence[ResourceSample], successful_ops: int) -> CpuSu
     )
 
 
-def _theil_sen(x: FloatArray, y: FloatArray, confidence: float) -> tuple[float, float, float]:
-    """Theil-Sen slope and Sen's interval of y on x; (slope, low, high), NaN bounds if undefined."""
+def _theil_sen(
+    x: FloatArray, y: FloatArray, confidence: float
+) -> tuple[float, float, float, float]:
+    """Theil-Sen fit of y on x: (slope, Sen's low, Sen's high, intercept); NaN bounds if undefined.
+
+    The intercept is Sen's: the median of ``y - slope * x``.
+    """
     if np.ptp(y) == 0:  # flat series: every pairwise slope is 0 (Sen's variance would be 0)
-        return 0.0, 0.0, 0.0
+        return 0.0, 0.0, 0.0, float(y[0])
+    from scipy import stats as scipy_stats  # imported here: scipy costs start-up time
+
     with warnings.catch_warnings():
         # Sen's variance can come out <= 0 for heavily tied data: scipy then warns and gives NaN.
         warnings.simplefilter("ignore", RuntimeWarning)
         from scipy import stats as scipy_stats  # imported where used: scipy is slow to import
 
         fit = scipy_stats.theilslopes(y, x, alpha=confidence)
-    return float(fit[0]), float(fit[2]), float(fit[3])
+    return float(fit[0]), float(fit[2]), float(fit[3]), float(fit[1])
+
+
+def growth_verdict(growth_pct: float | None, max_growth_pct: float) -> Verdict:
+    """The memory-growth judgement (the one rule, used by the trend and by the gate).
+
+    Args:
+        growth_pct: robust growth over the window, percent (None: no trend could be fitted).
+        max_growth_pct: the limit, percent; growth must stay below it (plan: < 20%).
+
+    Returns:
+        ``"inconclusive"`` without a growth figure, ``"fail"`` at or above the limit, else
+        ``"pass"``.
+    """
+    if growth_pct is None or not math.isfinite(growth_pct):
+        return "inconclusive"
+    return "fail" if growth_pct >= max_growth_pct else "pass"
+
+
+def slope_verdict(
+    ci_low: float | None,
+    ci_high: float | None,
+    window_s: float,
+    n_samples: int,
+    max_slope_mb_per_min: float,
+    *,
+    min_window_s: float = 300.0,
+    min_samples: int = MIN_TREND_SAMPLES,
+) -> Verdict:
+    """The memory-slope judgement (the one rule, used by the trend and by the gate).
+
+    The slope must stay below the limit (plan: < 5 MB/min over at least 5 minutes): it passes
+    when the whole confidence interval lies below the limit, fails when the whole interval lies
+    at or above it, and is inconclusive when the interval straddles it, is undefined, or the
+    window is shorter than ``min_window_s`` or has fewer than ``min_samples`` samples.
+    """
+    if ci_low is None or ci_high is None or not (math.isfinite(ci_low) and math.isfinite(ci_high)):
+        return "inconclusive"
+    if window_s < min_window_s or n_samples < min_samples:
+        return "inconclusive"
+    if ci_high < max_slope_mb_per_min:
+        return "pass"
+    return "fail" if ci_low >= max_slope_mb_per_min else "inconclusive"
+
+
+def combined_verdict(growth: Verdict, slope: Verdict) -> Verdict:
+    """The memory verdict: fail if either part fails, pass if both pass, else inconclusive."""
+    if "fail" in (growth, slope):
+        return "fail"
+    return "pass" if growth == slope == "pass" else "inconclusive"
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,18 +225,20 @@ class MemoryTrend:
     """RSS growth and robust slope over a window, with a verdict.
 
     Attributes:
-        growth_pct: ``100 * (rss_last - rss_first) / rss_first``, percent, from the first sample
-            of the window (0.0 with fewer than 2 samples or a zero-length window).
+        growth_pct: growth of the fitted Theil-Sen line over the window, percent of its level at
+            the window's start: ``100 * (level_end - level_start) / level_start``. Judged from the
+            whole series, so a sawtooth (allocator, garbage collector) or one odd sample at
+            either end does not decide it (0.0 with fewer than 2 samples or a zero-length window).
+        level_start_bytes, level_end_bytes: the fitted line at the first and last sample times,
+            bytes (the first and last samples themselves when no line can be fitted).
         slope_mb_per_min: Theil-Sen slope of RSS against time, MB/min (None with fewer than 2
             samples or a zero-length window; the three slope fields are None together).
         slope_ci_low: lower bound of its confidence interval (95 % by default), MB/min.
         slope_ci_high: upper bound, MB/min.
         window_s: time from the first to the last sample, seconds.
         n_samples: number of samples.
-        verdict: ``"fail"`` if the growth exceeds its limit or the whole slope interval lies above
-            the slope limit; ``"pass"`` if the growth is within its limit and the whole slope
-            interval is at or below the slope limit; ``"inconclusive"`` otherwise (interval
-            straddling the limit, window too short, too few samples).
+        verdict: ``"fail"`` if either :func:`growth_verdict` or :func:`slope_verdict` fails,
+            ``"pass"`` if both pass, ``"inconclusive"`` otherwise.
         reason: one sentence explaining the verdict, with the figures.
     """
 
@@ -192,6 +250,8 @@ class MemoryTrend:
     n_samples: int
     verdict: Verdict
     reason: str
+    level_start_bytes: float = 0.0
+    level_end_bytes: float = 0.0
 
 
 def memory_trend(
@@ -210,7 +270,8 @@ def memory_trend(
     "A rank-invariant method of linear and polynomial regression analysis", 1950; P. K. Sen,
     "Estimates of the regression coefficient based on Kendall's tau", JASA 1968) with Sen's
     confidence interval, computed by ``scipy.stats.theilslopes``. It tolerates up to ~29 % of
-    outlying points (a garbage-collection spike, an allocation burst), unlike least squares.
+    outlying points (a garbage-collection spike, an allocation burst), unlike least squares. The
+    growth is read from the same fitted line (Sen's intercept), not from two single samples.
 
     Args:
         t_s: float array, shape (n,): sample times in seconds, non-decreasing (pairs of samples
@@ -224,7 +285,7 @@ def memory_trend(
 
     Returns:
         the trend and its verdict (see :class:`MemoryTrend`). A window too short for a slope never
-        passes: it is inconclusive, or fails if the growth alone already exceeds its limit.
+        passes: it is inconclusive, or fails if the growth alone already reaches its limit.
 
     Raises:
         ValueError: if the arrays differ in shape, are not 1-D, hold non-finite values, the
@@ -248,34 +309,52 @@ def memory_trend(
     window_s = float(t[-1] - t[0]) if n else 0.0
     if n < 2 or window_s <= 0:
         reason = f"{n} RSS sample(s) over {window_s:g} s: no trend"
-        return MemoryTrend(0.0, None, None, None, window_s, n, "inconclusive", reason)
-    growth_pct = float(100.0 * (rss[-1] - rss[0]) / rss[0])
-    slope, low, high = _theil_sen(t / 60.0, rss / BYTES_PER_MB, confidence)
+        first = float(rss[0]) if n else 0.0
+        last = float(rss[-1]) if n else 0.0
+        return MemoryTrend(0.0, None, None, None, window_s, n, "inconclusive", reason, first, last)
+    x_min = (t - t[0]) / 60.0
+    slope, low, high, intercept = _theil_sen(x_min, rss / BYTES_PER_MB, confidence)
+    level_start = intercept * BYTES_PER_MB
+    level_end = (intercept + slope * x_min[-1]) * BYTES_PER_MB
+    if level_start <= 0:  # a line through a steep fall: growth from the first sample instead
+        level_start = float(rss[0])
+    growth_pct = float(100.0 * (level_end - level_start) / level_start)
     level = f"{confidence:.0%}"
     slope_text = f"slope {slope:.3g} MB/min ({level} CI {low:.3g} to {high:.3g})"
-    growth_text = f"growth {growth_pct:.3g}%"
-
-    verdict: Verdict
-    if not (math.isfinite(low) and math.isfinite(high)):
-        verdict = "fail" if growth_pct > max_growth_pct else "inconclusive"
+    growth_text = f"growth {growth_pct:.3g}% (fitted line)"
+    finite = math.isfinite(low) and math.isfinite(high)
+    g = growth_verdict(growth_pct, max_growth_pct)
+    s = slope_verdict(
+        low if finite else None, high if finite else None, window_s, n, max_slope_mb_per_min,
+        min_window_s=min_window_s, min_samples=min_samples,
+    )  # fmt: skip
+    verdict: Verdict = (
+        "fail" if "fail" in (g, s) else "pass" if g == s == "pass" else "inconclusive"
+    )
+    if not finite:
         reason = f"{growth_text}; the slope interval is undefined for these samples"
-        return MemoryTrend(growth_pct, slope, None, None, window_s, n, verdict, reason)
-    if growth_pct > max_growth_pct:
-        verdict = "fail"
-        reason = f"{growth_text} exceeds {max_growth_pct:g}% ({slope_text})"
+    elif g == "fail":
+        reason = f"{growth_text} reaches {max_growth_pct:g}% ({slope_text})"
     elif window_s < min_window_s or n < min_samples:
-        verdict = "inconclusive"
         reason = (
             f"window {window_s:.0f} s with {n} samples is too short for a slope "
             f"(needs >= {min_window_s:.0f} s and >= {min_samples} samples); {growth_text}"
         )
-    elif low > max_slope_mb_per_min:
-        verdict = "fail"
+    elif s == "fail":
         reason = f"{slope_text} lies above {max_slope_mb_per_min:g} MB/min; {growth_text}"
-    elif high <= max_slope_mb_per_min:
-        verdict = "pass"
+    elif s == "pass":
         reason = f"{slope_text} is within {max_slope_mb_per_min:g} MB/min; {growth_text}"
     else:
-        verdict = "inconclusive"
         reason = f"{slope_text} straddles {max_slope_mb_per_min:g} MB/min; {growth_text}"
-    return MemoryTrend(growth_pct, slope, low, high, window_s, n, verdict, reason)
+    return MemoryTrend(
+        growth_pct,
+        slope,
+        low if finite else None,
+        high if finite else None,
+        window_s,
+        n,
+        verdict,
+        reason,
+        level_start,
+        level_end,
+    )

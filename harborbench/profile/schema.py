@@ -332,12 +332,20 @@ class LoadSpec(_Model):
             profile's folder. With it: ``timestamp_unit`` (``ms`` or ``s``), ``time_scale``
             (arrival times are multiplied by it: 0.5 replays twice as fast) and ``limit`` (replay
             only the first N lines).
+
+    Open loop only:
+        max_outstanding: the most requests pending at once; an arrival beyond it is not sent but
+            counted as dropped (k6's ``dropped_iterations``) and the generator is flagged as
+            saturated. Default: 4 x the client's ``max_concurrent_requests`` (the requests the
+            client can have on the wire plus a bounded queue), so an overloaded client keeps
+            working at its capacity instead of drowning in a backlog of tasks.
     """
 
     concurrency: Concurrency | None = None
     rate: Rate | None = None
     arrival: Literal["constant", "poisson"] = "constant"
     stages: list[Stage] | None = Field(default=None, min_length=1)
+    max_outstanding: int | None = Field(default=None, ge=1)
     timestamp_unit: Literal["ms", "s"] = "ms"  # before trace: the trace's check reads it
     time_scale: float = Field(default=1.0, gt=0, le=1000)
     limit: int | None = Field(default=None, ge=1)
@@ -380,6 +388,13 @@ class LoadSpec(_Model):
                 )
         if self.arrival == "poisson" and self.kind == "closed":
             raise AtKey("arrival", "arrival applies to open-loop rates; remove it or use rate")
+        closed = self.kind == "closed" or self.stage_kind == "concurrency"
+        if self.max_outstanding is not None and closed:
+            raise AtKey(
+                "max_outstanding",
+                "max_outstanding bounds an open loop's backlog; a closed loop has concurrency "
+                "requests at most: remove it or use rate",
+            )
         return self
 
     @property

@@ -126,6 +126,7 @@ async def run_shard_trial(
     Returns:
         The shard's trial result.
     """
+    from harborbench.engine.clock import Clock
     from harborbench.engine.runner import plan_from_profile, run_trial
 
     plan = dataclasses.replace(plan_from_profile(spec.profile), stripe=(spec.index, spec.count))
@@ -140,7 +141,7 @@ async def run_shard_trial(
 
     result = await run_trial(
         spec.profile, plan, spec.base_url, spec.api_key,
-        index=trial, progress=progress, stop=stop, clock=clock, start_ns=t0_ns,
+        index=trial, progress=progress, stop=stop, clock=Clock(clock), start_ns=t0_ns,
         on_rows=pending.extend,
     )  # fmt: skip
     return ShardTrial(spec.index, result, lateness_s)

@@ -1,73 +1,194 @@
-"""Drivers with a fake transport: what is sent, when, and how many at once."""
+"""Drivers on virtual time with a fake send: what is sent, when, and how many at once."""
 
 from __future__ import annotations
 
 import asyncio
-import time
+from typing import Any
 
+import numpy as np
+import pytest
+
+from harborbench.engine import drivers
+from harborbench.engine.clock import LoopClock
 from harborbench.engine.drivers import drive_closed_loop, drive_open_loop
 from harborbench.engine.schedule import arrival_offsets_ns, build_plan
+
+MS = 1_000_000
+
+pytestmark = pytest.mark.looptime  # virtual time: no test here waits for real
+
+
+class Tally:
+    def __init__(self) -> None:
+        self.dropped: list[int] = []
+        self.late: list[tuple[int, int]] = []
+
+    def on_dropped(self, intended: Any) -> None:
+        self.dropped.extend(np.asarray(intended).tolist())
+
+    def on_late(self, intended: Any, now: int) -> None:
+        self.late.extend((t, now) for t in np.asarray(intended).tolist())
 
 
 async def test_open_loop_sends_every_arrival_at_its_intended_time() -> None:
     plan = build_plan(warmup_s=0, levels=[(0.5, 200.0)], kind="open")
-    intended: list[int] = []
-    lateness: list[int] = []
-    start = time.perf_counter_ns()
+    sent: list[tuple[int, int]] = []
+    clock = LoopClock()
+    tally = Tally()
 
-    async def send(t: int) -> None:
-        intended.append(t)
-        lateness.append(time.perf_counter_ns() - t)
-        await asyncio.sleep(0.05)  # answers arrive later: the open loop must not wait for them
+    async def main() -> int:
+        start = clock.now_ns()
 
-    pending: set[asyncio.Task[None]] = set()
-    await drive_open_loop(plan, send, start, time.perf_counter_ns, pending, lambda t: None)
-    await asyncio.gather(*pending)
-    assert intended == [start + o for o in arrival_offsets_ns(plan)]
-    assert min(lateness) >= 0  # never sent early
+        async def send(t: int) -> None:
+            sent.append((t, clock.now_ns()))
+            await asyncio.sleep(0.05)  # answers come later: the open loop must not wait for them
+
+        pending: set[asyncio.Task[None]] = set()
+        await drive_open_loop(
+            plan, send, start, clock, pending, window_end_ns=start + 500 * MS,
+            max_outstanding=1000, on_dropped=tally.on_dropped, on_late=tally.on_late,
+        )  # fmt: skip
+        await asyncio.gather(*pending)
+        return start
+
+    start = await main()
+    assert [t for t, _ in sent] == [start + o for o in arrival_offsets_ns(plan)]
+    assert all(actual == intended for intended, actual in sent)  # on time, to the ns
+    assert tally.dropped == [] and tally.late == []
 
 
-async def test_open_loop_counts_unsent_when_too_many_are_pending(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import harborbench.engine.drivers as drivers
+async def test_open_loop_drops_arrivals_beyond_max_outstanding() -> None:
+    plan = build_plan(warmup_s=0, levels=[(0.1, 100.0)], kind="open")  # 10 arrivals
+    tally = Tally()
 
-    monkeypatch.setattr(drivers, "MAX_OUTSTANDING", 5)
-    plan = build_plan(warmup_s=0, levels=[(0.1, 100.0)], kind="open")
-    release = asyncio.Event()
-    unsent = 0
+    async def main() -> int:
+        clock = LoopClock()
+        release = asyncio.Event()
 
-    def on_unsent(intended_ns: int) -> None:
-        nonlocal unsent
-        unsent += 1
+        async def send(t: int) -> None:
+            await release.wait()
 
-    async def send(t: int) -> None:
-        await release.wait()
+        pending: set[asyncio.Task[None]] = set()
+        start = clock.now_ns()
+        await drive_open_loop(
+            plan, send, start, clock, pending, window_end_ns=start + 100 * MS,
+            max_outstanding=5, on_dropped=tally.on_dropped, on_late=tally.on_late,
+        )  # fmt: skip
+        n = len(pending)
+        release.set()
+        await asyncio.gather(*pending)
+        return n
 
-    pending: set[asyncio.Task[None]] = set()
-    await drive_open_loop(
-        plan, send, time.perf_counter_ns(), time.perf_counter_ns, pending, on_unsent
-    )
-    assert len(pending) == 5
-    assert unsent == 10 - 5
-    release.set()
-    await asyncio.gather(*pending)
+    assert await main() == 5
+    assert len(tally.dropped) == 10 - 5
+    assert tally.late == []
+
+
+async def test_after_a_stall_past_the_window_end_the_rest_are_counted_late_not_lost() -> None:
+    """A 1.5 s stall at 0.9 s of a 1 s window: arrivals 0.91 .. 0.99 are reached at 2.41 s."""
+    plan = build_plan(warmup_s=0, levels=[(1.0, 100.0)], kind="open")
+    tally = Tally()
+    sent: list[int] = []
+
+    class Stalling(LoopClock):
+        skew = 0
+
+        def now_ns(self) -> int:
+            return super().now_ns() + self.skew
+
+    clock = Stalling()
+
+    async def main() -> int:
+        start = clock.now_ns()
+
+        async def send(t: int) -> None:
+            sent.append(t)
+            if t - start == 900 * MS:
+                clock.skew = 1500 * MS  # the loop is blocked for 1.5 s inside this call
+
+        pending: set[asyncio.Task[None]] = set()
+        await drive_open_loop(
+            plan, send, start, clock, pending, window_end_ns=start + 1000 * MS,
+            max_outstanding=1000, on_dropped=tally.on_dropped, on_late=tally.on_late,
+        )  # fmt: skip
+        await asyncio.gather(*pending)
+        return start
+
+    start = await main()
+    assert len(sent) == 91  # 0.00 .. 0.90
+    assert [t - start for t, _ in tally.late] == [k * 10 * MS for k in range(91, 100)]
+    assert {now - start for _, now in tally.late} == {2410 * MS}  # woke for 0.91 s, 1.5 s late
+    assert len(sent) + len(tally.late) + len(tally.dropped) == 100  # every arrival accounted
+
+
+async def test_open_loop_yields_to_the_event_loop_whatever_the_rate() -> None:
+    """At 1e8 ops/s the driver is always behind; other tasks (Ctrl-C, the ticker) still run."""
+    plan = build_plan(warmup_s=0, levels=[(0.0001, 1e8)], kind="open")  # 10,000 arrivals
+    ticks = 0
+    sent = 0
+
+    class Behind(LoopClock):
+        def now_ns(self) -> int:
+            return super().now_ns() + 1 * MS  # every arrival is already due
+
+    async def main() -> None:
+        nonlocal ticks
+        clock = Behind()
+        pending: set[asyncio.Task[None]] = set()
+        done = False
+
+        async def other() -> None:
+            nonlocal ticks
+            while not done:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        async def send(t: int) -> None:
+            nonlocal sent
+            sent += 1
+
+        watcher = asyncio.create_task(other())
+        start = clock.now_ns() - 1 * MS
+        await drive_open_loop(
+            plan, send, start, clock, pending, window_end_ns=start + 10**9,
+            max_outstanding=10**6, on_dropped=lambda a: None, on_late=lambda a, n: None,
+        )  # fmt: skip
+        done = True
+        await watcher
+        await asyncio.gather(*pending)
+
+    await main()
+    assert sent == 10_000
+    # Without a yield the other task would not run once until the driver returned.
+    assert ticks >= 10_000 // drivers.YIELD_EVERY - 1
 
 
 async def test_closed_loop_holds_the_level_of_each_step() -> None:
     plan = build_plan(warmup_s=0, levels=[(0.3, 2), (0.3, 6)], kind="closed")
     in_flight = 0
     peak_by_step = {0: 0, 1: 0}
-    start = time.perf_counter_ns()
 
-    async def send(t: int) -> None:
+    async def main() -> None:
         nonlocal in_flight
-        in_flight += 1
-        step = 0 if (time.perf_counter_ns() - start) < 0.3e9 else 1
-        peak_by_step[step] = max(peak_by_step[step], in_flight)
-        await asyncio.sleep(0.01)
-        in_flight -= 1
+        clock = LoopClock()
+        start = clock.now_ns()
 
-    task = asyncio.create_task(drive_closed_loop(plan, send, start, time.perf_counter_ns))
-    await asyncio.sleep(0.55)
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+        async def send(t: int) -> None:
+            nonlocal in_flight
+            in_flight += 1
+            step = 0 if (clock.now_ns() - start) < 300 * MS else 1
+            peak_by_step[step] = max(peak_by_step[step], in_flight)
+            await asyncio.sleep(0.01)
+            in_flight -= 1
+
+        task = asyncio.create_task(drive_closed_loop(plan, send, start, clock))
+        await asyncio.sleep(0.55)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    await main()
     assert peak_by_step == {0: 2, 1: 6}
+
+
+def test_yield_every_is_a_small_bound() -> None:
+    assert 1 <= drivers.YIELD_EVERY <= 1000

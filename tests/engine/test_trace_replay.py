@@ -10,6 +10,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from harborbench.engine.clock import Clock
 from harborbench.engine.drivers import drive_open_loop
 from harborbench.engine.prompts import CHARS_PER_TOKEN, RequestFactory
 from harborbench.engine.recorder import Recorder
@@ -52,7 +53,10 @@ async def test_a_trace_is_replayed_at_its_timestamps_within_the_reported_send_la
     factory = RequestFactory(RequestSpec(), seed=0, trace=trace)
     sender = RequestSender(create, factory.next_params, rec, clock, stream=False)
     pending: set[asyncio.Task[None]] = set()
-    await drive_open_loop(plan, sender.send, start, clock, pending, rec.arrival_dropped)
+    await drive_open_loop(
+        plan, sender.send, start, Clock(clock), pending, window_end_ns=rec.window_end_ns,
+        max_outstanding=100, on_dropped=rec.arrivals_dropped, on_late=rec.arrivals_late,
+    )  # fmt: skip
     await asyncio.gather(*pending)
 
     figures = replay_figures(str(path), len(ROWS), trace, 0.5, plan, rec.sends)

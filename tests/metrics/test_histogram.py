@@ -298,3 +298,26 @@ def test_percentile_of_count_rows_equals_percentile_of_merges() -> None:
     empty_index, empty = counts_matrix([])
     assert empty_index.shape == (0,)
     assert empty.shape == (0, 0)
+
+
+@pytest.mark.parametrize("q", [0.5, 0.9, 0.99, 0.999])
+def test_percentile_apis_refuse_a_fraction(q: float) -> None:
+    """percentile_ns(0.99) would silently be p0.99; the scale is 0-100."""
+    from harborbench.metrics.histogram import min_samples_for, percentile_ns_from_counts
+
+    h = LatencyHistogram()
+    h.record_many_ns([1_000_000, 2_000_000])
+    with pytest.raises(ValueError, match="0-100 scale"):
+        h.percentile_ns(q)
+    index, counts = h._nonzero()
+    with pytest.raises(ValueError, match="0-100 scale"):
+        percentile_ns_from_counts(index, counts, q)
+    with pytest.raises(ValueError, match="0-100 scale"):
+        min_samples_for(q)
+
+
+def test_percentile_edges_next_to_the_fraction_range_are_accepted() -> None:
+    h = LatencyHistogram()
+    h.record_many_ns(list(range(1_000_000, 101_000_000, 1_000_000)))  # 1..100 ms
+    assert h.percentile_ns(0) <= 1_000_000 <= h.percentile_ns(1)
+    assert h.percentile_spectrum(100)[1][0] < 1  # dense plot ticks below p1 still work

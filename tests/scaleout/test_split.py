@@ -8,6 +8,7 @@ import dataclasses
 import pytest
 
 from harborbench.engine.assemble import configured_level
+from harborbench.engine.clock import Clock
 from harborbench.engine.drivers import drive_closed_loop
 from harborbench.engine.schedule import LoadPlan, arrival_offsets_ns, build_plan
 
@@ -66,7 +67,7 @@ async def test_closed_loop_driver_runs_only_its_workers() -> None:
         sent.append(len(sent))
         await gate.wait()  # every worker holds one request until the level changes
 
-    task = asyncio.create_task(drive_closed_loop(plan, send, 0, lambda: now[0]))
+    task = asyncio.create_task(drive_closed_loop(plan, send, 0, Clock(lambda: now[0])))
     for _ in range(5):
         await asyncio.sleep(0)
     assert len(sent) == 3  # workers 1, 4, 7
