@@ -126,21 +126,27 @@ def run_command(
         result = runner.run(main())
     assert isinstance(result, RunResult)
     folder = writer.save(result)
-    if not no_html:
+    # A stopped run ends at once: its report.html (charts, seconds of plotting) is left to
+    # `harborbench report NAME`.
+    html = not no_html and not result.interrupted
+    if html:
         from harborbench.report.html import write_run_html
 
         write_run_html(result, folder)
     if as_json:
         typer.echo((folder / "result.json").read_text(encoding="utf-8"), nl=False)
     elif not quiet:
-        render_summary(result, stdout, folder=str(folder), html=not no_html)
+        render_summary(result, stdout, folder=str(folder), html=html)
     if result.status == "incomplete":
         lost = "; ".join(f"shard {s.index}: {s.reason}" for s in result.shards if s.reason)
         raise RunFailedError(
             f"incomplete run: {lost}. The survivors' figures, labelled as such, are in {folder}/."
         )
     if result.interrupted:
-        raise Interrupted(f"Interrupted; the partial result is in {folder}/.")
+        raise Interrupted(
+            f"Interrupted; the partial result is in {folder}/.",
+            hint=None if no_html else f"Write its report.html with: harborbench report {folder}",
+        )
     failed = [g.name for g in result.gates if g.verdict == "fail"]
     if failed:
         raise GateFailed(

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import math
 import os
 import socket
+import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -526,7 +528,15 @@ async def arun(
     environment = collect_environment()
     trials: list[TrialResult] = []
     interrupted = False
+    # scipy (the memory fit that ends every trial) is slow to import: load it while the target
+    # starts, and wait for it before the first trial, so that neither the end of a trial nor a
+    # Ctrl-C waits for the import and no import competes with the load for the GIL.
+    preload = threading.Thread(
+        target=importlib.import_module, args=("scipy.stats",), name="preload", daemon=True
+    )
+    preload.start()
     with open_target(profile) as (base_url, api_key, server):
+        await asyncio.to_thread(preload.join)
         for index in range(profile.repeat):
             trial = await run_trial(
                 profile, plan, base_url, api_key,

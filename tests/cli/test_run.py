@@ -97,13 +97,17 @@ def test_unknown_set_path_exits_2(cli, tmp_path: Path) -> None:  # type: ignore[
     assert code == 2 and "lod" in err
 
 
-def _wait_until_measuring(proc: subprocess.Popen[bytes], after_s: float = 2.0) -> None:
-    """Wait until the run has started its mock server (a child process), then ``after_s``: a
-    fixed sleep from the start would signal a run still importing on a busy machine."""
+def _wait_until_measuring(proc: subprocess.Popen[bytes], after_s: float = 1.5) -> None:
+    """Wait until the run sends requests (it holds a TCP connection to its mock), then
+    ``after_s``: a fixed sleep from the start would signal a run still starting on a busy
+    machine."""
     import psutil
 
+    run = psutil.Process(proc.pid)
     deadline = time.monotonic() + 60
-    while not psutil.Process(proc.pid).children() and time.monotonic() < deadline:
+    while time.monotonic() < deadline and not any(
+        c.status == psutil.CONN_ESTABLISHED for c in run.net_connections(kind="tcp")
+    ):
         time.sleep(0.1)
     time.sleep(after_s)
 
@@ -131,6 +135,9 @@ def test_ctrl_c_stops_within_a_second_writes_partial_result_and_exits_130(tmp_pa
     assert result.interrupted
     assert result.total is not None and result.total.successes > 0
     assert result.total.window_s < 30
+    # a stopped run does not spend seconds plotting; it says how to write the report
+    assert not (tmp_path / "steady" / "report.html").exists()
+    assert "harborbench report" in err.decode()
 
 
 def test_an_unwritable_reports_dir_is_refused_before_measuring(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
