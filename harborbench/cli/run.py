@@ -233,6 +233,13 @@ def scaleout_plan(
         if n is None or n == 1:
             return None
         check_split(profile, n)
+        usable = resolve_workers("auto")
+        if n > usable:
+            raise UserInputError(
+                f"--workers {n}: this host has {usable} usable core(s); a shard is one event "
+                "loop on one core, so more shards than cores only compete for them.",
+                hint=f"Use --workers auto ({usable}), or --ray to spread shards over hosts.",
+            )
         from harborbench.scaleout.local import LocalBackend
 
         return LocalBackend, n

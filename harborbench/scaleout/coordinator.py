@@ -43,6 +43,8 @@ SILENT_LOST_S = 3.0
 START_MARGIN_S = 1.0
 #: Deadline for every shard to be ready (spawn imports numpy, scipy, aiohttp: 5-7 s each).
 PREPARE_DEADLINE_S = 120.0
+#: The largest shard count accepted (a shard is a process or an actor with one core).
+MAX_WORKERS = 1024
 #: After a stop or a lost shard, how long the others have to send their partial results.
 STOP_GRACE_S = 15.0
 
@@ -60,6 +62,11 @@ def resolve_workers(value: str) -> int:
         n = int(value)
     except ValueError:
         n = 0
+    if n > MAX_WORKERS:
+        raise UserInputError(
+            f"--workers {n}: at most {MAX_WORKERS} shards.",
+            hint="A shard drives one core; use fewer shards with more load each.",
+        )
     if n < 1 or str(n) != value.strip():
         raise UserInputError(
             f"--workers {value!r} is not a shard count.",

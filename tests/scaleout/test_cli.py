@@ -85,3 +85,17 @@ def test_compare_lists_a_different_topology_and_an_incomplete_run() -> None:
     c = b.model_copy(update={"status": "incomplete"})
     keys = [(d.key, d.a, d.b) for d in comparability(b, c).workload]
     assert keys == [("status", "complete", "incomplete")]
+
+
+def test_more_local_shards_than_usable_cores_is_refused(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from harborbench.scaleout.coordinator import resolve_workers
+
+    usable = resolve_workers("auto")
+    path = tmp_path / "wide.yaml"
+    path.write_text("name: p\nload: {concurrency: 2000}\nduration: 1s\n", encoding="utf-8")
+    code, _, err = cli("run", str(path), "--workers", str(usable + 1))
+    assert code == 2
+    assert f"this host has {usable} usable core(s)" in " ".join(err.split())
+    code, _, err = cli("run", str(path), "--workers", "1025")
+    assert code == 2
+    assert "at most 1024 shards" in " ".join(err.split())
