@@ -160,8 +160,6 @@ def _theil_sen(
     """
     if np.ptp(y) == 0:  # flat series: every pairwise slope is 0 (Sen's variance would be 0)
         return 0.0, 0.0, 0.0, float(y[0])
-    from scipy import stats as scipy_stats  # imported here: scipy costs start-up time
-
     with warnings.catch_warnings():
         # Sen's variance can come out <= 0 for heavily tied data: scipy then warns and gives NaN.
         warnings.simplefilter("ignore", RuntimeWarning)
