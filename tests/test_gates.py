@@ -22,6 +22,10 @@ def _memory(**kw: Any) -> MemoryFigures:
     fields: dict[str, Any] = {
         "growth_pct": 1.0,
         "slope_mb_per_min": 1.0,
+        "slope_ci_low": 0.9,
+        "slope_ci_high": 1.1,
+        "trend_window_s": 300.0,
+        "samples": 300,
         "verdict": "pass",
         "reason": "window of 5 min",
     }
@@ -195,26 +199,44 @@ def test_memory_growth_gate(growth: float, verdict: str) -> None:
     assert (gate.verdict, gate.alert) == (verdict, "ok")
     assert gate.threshold == "< 20%"
     assert gate.observed == f"{growth:+.1f}%"
-    assert gate.detail == "RSS growth over the window"
+    assert gate.detail == "RSS growth over the window (fitted Theil-Sen line)"
 
 
 @pytest.mark.parametrize(
-    ("slope", "verdict", "alert"),
-    [(4.99, "pass", "ok"), (5.0, "fail", "ok"), (10.0, "fail", "ok"), (10.01, "fail", "warning")],
+    ("low", "high", "verdict"),
+    [
+        (4.0, 4.99, "pass"),  # the whole interval below the limit
+        (4.0, 5.0, "inconclusive"),  # it reaches the limit: straddles
+        (4.99, 6.0, "inconclusive"),
+        (5.0, 6.0, "fail"),  # the whole interval at or above the limit
+    ],
 )
-def test_memory_slope_gate_and_alert(slope: float, verdict: str, alert: str) -> None:
-    trial = _trial(memory=_memory(slope_mb_per_min=slope))
+def test_memory_slope_gate_judges_the_whole_interval(low: float, high: float, verdict: str) -> None:
+    trial = _trial(memory=_memory(slope_mb_per_min=(low + high) / 2, slope_ci_low=low,
+                                  slope_ci_high=high))  # fmt: skip
     gate = _gate(trial, "memory slope", memory_slope_max_mb_per_min=5.0)
-    assert (gate.verdict, gate.alert) == (verdict, alert)
+    assert gate.verdict == verdict
     assert gate.threshold == "< 5 MB/min"
-    assert gate.observed == f"{slope:+.2f} MB/min"
+    assert gate.observed == f"{(low + high) / 2:+.2f} MB/min"
     assert gate.detail == "window of 5 min"
 
 
+@pytest.mark.parametrize(("slope", "alert"), [(10.0, "ok"), (10.01, "warning")])
+def test_memory_slope_alert_above_10_mb_per_min(slope: float, alert: str) -> None:
+    trial = _trial(memory=_memory(slope_mb_per_min=slope, slope_ci_low=slope - 0.1,
+                                  slope_ci_high=slope + 0.1))  # fmt: skip
+    gate = _gate(trial, "memory slope", memory_slope_max_mb_per_min=5.0)
+    assert (gate.verdict, gate.alert) == ("fail", alert)
+
+
 def test_memory_slope_from_a_short_window_is_inconclusive_never_a_pass() -> None:
-    trial = _trial(memory=_memory(slope_mb_per_min=0.1, verdict="inconclusive", reason="short"))
+    trial = _trial(memory=_memory(slope_mb_per_min=0.1, slope_ci_low=0.0, slope_ci_high=0.2,
+                                  trend_window_s=299.0, reason="short"))  # fmt: skip
     gate = _gate(trial, "memory slope", memory_slope_max_mb_per_min=5.0)
     assert (gate.verdict, gate.detail) == ("inconclusive", "short")
-    trial = _trial(memory=_memory(slope_mb_per_min=None))
+    trial = _trial(memory=_memory(slope_mb_per_min=0.1, slope_ci_low=0.0, slope_ci_high=0.2,
+                                  trend_window_s=300.0))  # fmt: skip
+    assert _gate(trial, "memory slope", memory_slope_max_mb_per_min=5.0).verdict == "pass"
+    trial = _trial(memory=_memory(slope_mb_per_min=None, slope_ci_low=None, slope_ci_high=None))
     gate = _gate(trial, "memory slope", memory_slope_max_mb_per_min=5.0)
     assert (gate.verdict, gate.observed, gate.alert) == ("inconclusive", "n/a", "ok")

@@ -44,7 +44,7 @@ Examples:
 
   harborbench run profiles/steady.yaml --ray local --workers 2   # needs the ray extra
 
-  harborbench run profiles/steady.yaml --loop uvloop   # needs: pip install 'harborbench[uvloop]'
+  harborbench run profiles/steady.yaml --loop uvloop   # needs the uvloop extra
 
 Exit codes: 0 all gates pass, 1 a gate failed, 2 bad profile or option, 3 a gate
 inconclusive, 4 the run failed, 130 interrupted.
@@ -78,7 +78,7 @@ def run_command(
     ),
     loop: str = typer.Option(
         "asyncio", "--loop", metavar="asyncio|uvloop",
-        help="Event loop of a one-process run; uvloop needs pip install 'harborbench[uvloop]'.",
+        help="Event loop of a one-process run; uvloop needs pip install 'harborbench\\[uvloop]'.",
     ),
 ) -> None:  # fmt: skip
     from harborbench.engine.runner import arun

@@ -214,7 +214,18 @@ def _merged_health(
         unsent=sum(h.unsent for h in hs),
         generator_saturated=any(h.generator_saturated for h in hs),
         warnings=warnings,
+        sent_late=sum(h.sent_late for h in hs),
+        max_outstanding=_sum_or_none([h.max_outstanding for h in hs]),
+        clamped_latencies=sum(h.clamped_latencies for h in hs),
+        client_limit_setting=hs[0].client_limit_setting,
+        client_limit=_sum_or_none([h.client_limit for h in hs]),  # N shards are N clients
+        waiting_in_client_level=_sum_or_none([h.waiting_in_client_level for h in hs]),
     )
+
+
+def _sum_or_none(values: list[Any]) -> Any:
+    present = [v for v in values if v is not None]
+    return sum(present) if present else None
 
 
 def _merged_memory(
@@ -222,29 +233,39 @@ def _merged_memory(
 ) -> MemoryFigures:
     """RSS of all shards summed; the slope of the summed series is fitted here (Theil-Sen)."""
     window = [r for r in timeseries if not r.warmup and r.rss_bytes is not None]
+    max_slope = gates.memory_slope_max_mb_per_min or 5.0
+    max_growth = gates.memory_growth_max_pct or 20.0
     trend = memory_trend(
         np.array([r.t_s + 1 for r in window], dtype=float),
         np.array([r.rss_bytes for r in window], dtype=float),
-        max_slope_mb_per_min=gates.memory_slope_max_mb_per_min or 5.0,
-        max_growth_pct=gates.memory_growth_max_pct or 20.0,
+        max_slope_mb_per_min=max_slope,
+        max_growth_pct=max_growth,
     )
-    start = sum(t.memory.rss_start_bytes for t in shards)
-    end = sum(t.memory.rss_end_bytes for t in shards)
-    series = [start, end, *(int(r.rss_bytes or 0) for r in window)]
 
     def finite(x: float | None) -> float | None:
         return None if x is None or not np.isfinite(x) else float(x)
 
+    # The fitted line of the summed series; the sum of the shards' own lines if it has none.
+    start = finite(trend.level_start_bytes)
+    end = finite(trend.level_end_bytes)
+    if start is None or end is None:
+        start = float(sum(t.memory.rss_start_bytes for t in shards))
+        end = float(sum(t.memory.rss_end_bytes for t in shards))
+    growth = finite(trend.growth_pct)
     return MemoryFigures(
-        rss_start_bytes=start,
-        rss_end_bytes=end,
-        rss_max_bytes=max(series),
-        growth_pct=100.0 * (end - start) / start if start else 0.0,
+        rss_start_bytes=round(start),
+        rss_end_bytes=round(end),
+        rss_max_bytes=max([round(start), round(end), *(int(r.rss_bytes or 0) for r in window)]),
+        growth_pct=growth if growth is not None else 0.0,
         slope_mb_per_min=finite(trend.slope_mb_per_min),
         slope_ci_low=finite(trend.slope_ci_low),
         slope_ci_high=finite(trend.slope_ci_high),
         verdict=trend.verdict,
         reason=f"RSS of {len(shards)} shard(s) summed: {trend.reason}",
+        trend_window_s=trend.window_s,
+        samples=trend.n_samples,
+        max_growth_pct=max_growth,
+        max_slope_mb_per_min=max_slope,
     )
 
 
@@ -254,14 +275,9 @@ def planned_in_window(plan: LoadPlan) -> int:
     return sum(1 for k in arrival_offsets_ns(plan) if lo <= k < hi)
 
 
-def counts_sent_late() -> bool:
-    """Whether this engine counts arrivals sent after the window (needed to balance arrivals)."""
-    return "sent_late" in HealthFigures.model_fields
-
-
 def sent_late(t: TrialResult) -> int:
-    """Arrivals of the window sent after it closed, where the engine counts them (else 0)."""
-    return int(getattr(t.health, "sent_late", 0) or 0)
+    """Arrivals of the window the generator reached only after it closed."""
+    return t.health.sent_late
 
 
 def check_invariants(
@@ -274,8 +290,7 @@ def check_invariants(
 
     Checks (docs: SCALEOUT.md, "Merge rules"): summed shard successes = merged successes = sum
     of the window's per-second rows; the merged service histogram holds every success; open
-    loop, complete runs, where the engine counts arrivals sent late: planned = sent in window +
-    unsent + sent late; with the built-in mock,
+    loop, complete runs: planned = sent in window + unsent + sent late; with the built-in mock,
     client total - in flight <= server total <= client total + sent late, where the client total
     is every request the shards sent (warmup, completed, in flight).
 
@@ -301,7 +316,7 @@ def check_invariants(
             f"{merged.successes} successes"
         )
     late = sum(sent_late(t) for t in shards)
-    if plan.kind == "open" and not merged.interrupted and counts_sent_late():
+    if plan.kind == "open" and not merged.interrupted:
         planned = planned_in_window(plan)
         sent = merged.successes + merged.failures + merged.in_flight_at_end
         if planned != sent + merged.health.unsent + late:

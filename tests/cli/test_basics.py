@@ -105,7 +105,11 @@ def test_the_signal_handlers_are_put_back_after_the_loop() -> None:
     with sigterm_as_ctrl_c():
         handler = signal.getsignal(signal.SIGTERM)
         assert handler not in (signal.SIG_DFL, before)
-        asyncio.run(inside())
+        loop = asyncio.new_event_loop()  # not asyncio.run: it would replace (and leak) the
+        try:  # event loop that pytest-asyncio left set for this thread
+            loop.run_until_complete(inside())
+        finally:
+            loop.close()
         assert signal.getsignal(signal.SIGTERM) is handler  # asyncio would leave SIG_DFL
     assert signal.getsignal(signal.SIGTERM) is before
 

@@ -97,6 +97,17 @@ def test_unknown_set_path_exits_2(cli, tmp_path: Path) -> None:  # type: ignore[
     assert code == 2 and "lod" in err
 
 
+def _wait_until_measuring(proc: subprocess.Popen[bytes], after_s: float = 2.0) -> None:
+    """Wait until the run has started its mock server (a child process), then ``after_s``: a
+    fixed sleep from the start would signal a run still importing on a busy machine."""
+    import psutil
+
+    deadline = time.monotonic() + 60
+    while not psutil.Process(proc.pid).children() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(after_s)
+
+
 def test_ctrl_c_stops_within_a_second_writes_partial_result_and_exits_130(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
@@ -106,7 +117,7 @@ def test_ctrl_c_stops_within_a_second_writes_partial_result_and_exits_130(tmp_pa
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
     )  # fmt: skip
     try:
-        time.sleep(4)  # mock start-up plus a couple of seconds of measurement
+        _wait_until_measuring(proc)  # then a couple of seconds of measurement
         sent = time.monotonic()
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=20)
@@ -148,7 +159,7 @@ def test_sigterm_keeps_the_partial_result_like_ctrl_c(tmp_path: Path) -> None:
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
-        time.sleep(4)
+        _wait_until_measuring(proc)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=20)
     finally:

@@ -62,3 +62,9 @@ def test_unknown_loop_exits_2(cli, tmp_path: Path) -> None:  # type: ignore[no-u
     )  # fmt: skip
     assert code == 2
     assert "--loop 'trio'" in err and "asyncio or uvloop" in err
+
+
+def test_help_names_the_extra_intact(cli) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = cli("run", "--help")
+    assert code == 0
+    assert "harborbench[uvloop]" in " ".join(out.split())  # not eaten as console markup

@@ -44,7 +44,7 @@ def test_verdict_needs_the_whole_interval_strictly_beyond_the_margin() -> None:
 
 @pytest.mark.parametrize(
     ("q", "n"),
-    [(0.0, 10), (0.5, 11), (50.0, 20), (90.0, 100), (97.0, 334), (99.0, 1000), (99.9, 10000)],
+    [(0.0, 10), (1.0, 11), (50.0, 20), (90.0, 100), (97.0, 334), (99.0, 1000), (99.9, 10000)],
 )
 def test_min_samples_for_rounds_up(q: float, n: int) -> None:
     assert min_samples_for(q) == n

@@ -79,6 +79,7 @@ def start_cli(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
          str(tmp_path / "reports"), "--no-html"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
         start_new_session=True,  # its own process group, as a terminal gives a command
+        env={**os.environ, "COLUMNS": "240"},  # summary lines unwrapped
     )  # fmt: skip
 
 
@@ -111,11 +112,15 @@ def test_sigkill_of_one_shard_gives_exit_4_and_an_incomplete_result(tmp_path: Pa
         assert len(shards) == 2
         victim = shards[0]
         victim.send_signal(signal.SIGKILL)
-        _, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=60)
     finally:
         finish(proc)
     assert proc.returncode == 4, err
     assert "incomplete run" in err and "SIGKILL" in err
+    # The summary: the run marked incomplete, then one line per shard under the merged figures.
+    summary = " ".join(out.split())
+    assert "INCOMPLETE: a shard was lost; survivors only" in summary
+    assert "2 shard(s) via multiprocessing" in summary and "lost: process" in summary
     result = load_result(tmp_path / "reports" / "killed" / "result.json")
     assert result.status == "incomplete" and result.gates == []
     lost = [s for s in result.shards if s.status == "lost"]

@@ -99,3 +99,18 @@ def test_merge_rows_sums_matching_seconds_only() -> None:
 def test_nothing_to_merge() -> None:
     with pytest.raises(ValueError, match="no shard results"):
         merge_shards([], PLAN, Gates())
+
+
+def test_open_loop_arrivals_balance_planned_sent_unsent_and_sent_late() -> None:
+    plan = build_plan(warmup_s=0, levels=[(2.0, 10.0)], kind="open")  # 20 planned arrivals
+    shards = [synthetic_shard([[1_000] * 4, [1_000] * 3]) for _ in range(2)]  # 7 + 1 + 2 each
+    merged = merge_shards(shards, plan, Gates())
+    assert check_invariants(shards, merged, plan) == []
+    late = shards[0].model_copy(
+        update={"health": shards[0].health.model_copy(update={"sent_late": 1})}
+    )
+    merged = merge_shards([late, shards[1]], plan, Gates())
+    assert merged.health.sent_late == 1
+    assert check_invariants([late, shards[1]], merged, plan) == [
+        "open-loop arrivals do not add up: planned 20 != sent in window 20 + unsent 0 + sent late 1"
+    ]

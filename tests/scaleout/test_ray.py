@@ -39,6 +39,13 @@ def ray_listeners() -> list[tuple[str, int, str]]:
     ]
 
 
+def is_ray(p: psutil.Process) -> bool:
+    """A process of the Ray node (GCS, raylet, workers, agents) started by this test process."""
+    with contextlib.suppress(psutil.Error):
+        return "ray" in " ".join(p.cmdline()) or p.name().startswith(("ray", "gcs_server"))
+    return False
+
+
 @pytest.fixture(scope="session")
 def ray_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     patch = pytest.MonkeyPatch()
@@ -52,7 +59,7 @@ def ray_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         address="local", num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
         log_to_driver=False,
     )  # fmt: skip
-    node_pids = [p.pid for p in psutil.Process().children(recursive=True)]
+    node = [p for p in psutil.Process().children(recursive=True) if is_ray(p)]
     try:
         listening = ray_listeners()
         assert len(listening) >= 2, "Ray's GCS and raylet should be listening"
@@ -61,7 +68,9 @@ def ray_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     finally:
         ray.shutdown()
         patch.undo()
-    assert all(gone(pid) for pid in node_pids)  # no Ray process left behind
+    assert node, "no Ray node process found"
+    _, alive = psutil.wait_procs(node, timeout=30)  # shutdown signals them; they exit soon after
+    assert [p.pid for p in alive if not gone(p.pid)] == []  # no Ray process left behind
 
 
 async def test_two_ray_actors_against_the_mock_merge_into_one_result(
