@@ -95,7 +95,6 @@ def min_samples_for(q: float) -> int:
     """
     if not 0.0 <= q < 100.0:
         raise ValueError(f"percentile must be in [0, 100), got {q!r}")
-    _check_percentile(q)
     tail = (100 - Fraction(repr(q))) / 100
     return int(-(-Fraction(MIN_TAIL_SAMPLES) // tail))
 
