@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+
 import pytest
 
 from harborbench.cli import main
+
+
+@pytest.fixture(autouse=True)
+def _no_implicit_event_loop(request: pytest.FixtureRequest) -> None:
+    """In a synchronous test, mark "no current event loop" explicitly.
+
+    The looptime plugin asks the policy for the current loop before every test; in a
+    synchronous test with none set, Python 3.11's policy then creates one and sets it, and the
+    next ``asyncio.run`` replaces it without closing it: an "unclosed event loop" warning that
+    fails a random later test (warnings are errors here). With the loop explicitly unset, the
+    policy raises instead, which looptime ignores.
+    """
+    if not inspect.iscoroutinefunction(getattr(request, "function", None)):
+        asyncio.set_event_loop(None)
 
 
 @pytest.fixture
