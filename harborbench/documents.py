@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import importlib
 import json
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -99,6 +100,10 @@ def current_version(kind: str) -> int:
     return int(default)
 
 
+#: The largest JSON file read (a day-long run's result is a few hundred MB at most).
+MAX_DOCUMENT_BYTES = 1 << 30
+
+
 def load_document(
     path: str | Path, expect: Kind | None = None, command: str | None = None
 ) -> BaseModel:
@@ -120,6 +125,17 @@ def load_document(
     """
     p = Path(path)
     try:
+        mode = p.stat().st_mode
+        if not stat.S_ISREG(mode):  # a FIFO would block the read, /dev/zero never ends
+            raise ResultFileError(
+                f"{p}: not a regular file (a folder, device, FIFO or socket).",
+                hint="Give a run name or the path of a result.json.",
+            )
+        if p.stat().st_size > MAX_DOCUMENT_BYTES:
+            raise ResultFileError(
+                f"{p}: larger than {MAX_DOCUMENT_BYTES >> 20} MiB, more than harborbench writes; "
+                "is it the right file?"
+            )
         data = json.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         what = "result file" if expect in (None, "run") else f"{expect} file"

@@ -212,7 +212,9 @@ def measure_interleaved(
 
     def result(side: int, trials: list[TrialResult], interrupted: bool) -> RunResult:
         p = profiles[side]
-        return build_result(p, p.name, trials, environment, interrupted=interrupted)
+        return build_result(
+            p, p.name, trials, environment, interrupted=interrupted, interleaved=True
+        )
 
     def save(ta: list[TrialResult], tb: list[TrialResult]) -> None:
         for side, trials in enumerate((ta, tb)):

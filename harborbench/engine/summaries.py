@@ -112,14 +112,19 @@ def merged_stream_summary(streams: list[StreamSummary], window_s: float) -> Stre
     )
 
 
-def merge_trials(trials: list[TrialResult]) -> TrialResult:
+def merge_trials(trials: list[TrialResult], *, interleaved: bool = False) -> TrialResult:
     """All trials as one: counts and CPU seconds summed, windows added, histograms merged.
 
     Rates are recomputed from the sums (total successes / total window, goodput likewise); RSS
-    start, end, max and
-    growth span the whole run (first trial's start to last trial's end); the memory slope and
-    verdict and the event-loop and send lags are the worst trial's; the time series is the
-    first trial's.
+    start, end, max and growth span the whole run (first trial's start to last trial's end); the
+    memory slope and verdict and the event-loop and send lags are the worst trial's; the time
+    series is the first trial's.
+
+    Args:
+        trials: the run's trials, in order.
+        interleaved: the trials alternated in one process with another run's (``compare --run``,
+            rollback-check's rounds): RSS from the first trial to the last would include the
+            other run's memory, so growth is the worst single trial's.
     """
     if len(trials) == 1:
         return trials[0]
@@ -139,7 +144,7 @@ def merge_trials(trials: list[TrialResult]) -> TrialResult:
     if streams:
         stream = merged_stream_summary(streams, window_s)
     responses = [t.response_time for t in trials if t.response_time is not None]
-    memory = _merged_memory(trials)
+    memory = _merged_memory(trials, interleaved)
     health = trials[0].health
     warnings = sorted({w for t in trials for w in t.health.warnings})
     worst = _worst  # lags of the worst trial: a stall in any trial must stay visible
@@ -229,11 +234,16 @@ def _worst(values: Iterable[float | None]) -> float | None:
 _VERDICT_RANK = {"pass": 0, "inconclusive": 1, "fail": 2}
 
 
-def _merged_memory(trials: list[TrialResult]) -> MemoryFigures:
+def _merged_memory(trials: list[TrialResult], interleaved: bool = False) -> MemoryFigures:
     """Memory over the whole run: growth from the first trial's fitted start to the last trial's
     fitted end (so growth from one trial to the next is not hidden), the slope of the trial with
-    the worst slope verdict, and the verdict judged again by the one rule."""
+    the worst slope verdict, and the verdict judged again by the one rule. With ``interleaved``
+    trials (another run's trials ran between them in the same process), the growth is the worst
+    single trial's instead: the span from first to last would count the other run's memory."""
     first, last = trials[0].memory, trials[-1].memory
+    if interleaved:
+        grown = max((t.memory for t in trials), key=lambda m: m.growth_pct)
+        first, last = grown, grown
     start, end = first.rss_start_bytes, last.rss_end_bytes
     growth = 100.0 * (end - start) / start if start else 0.0
     worst = max(
@@ -260,7 +270,12 @@ def _merged_memory(trials: list[TrialResult]) -> MemoryFigures:
             "rss_max_bytes": max(t.memory.rss_max_bytes for t in trials),
             "growth_pct": growth,
             "verdict": combined_verdict(g, s),
-            "reason": f"over {len(trials)} trials RSS grew {growth:.2f}% (fitted lines); slope of "
-            f"the worst trial: {worst.reason}",
+            "reason": (
+                f"RSS grew {growth:.2f}% in the trial that grew most (trials interleaved with "
+                "another run's)"
+                if interleaved
+                else f"over {len(trials)} trials RSS grew {growth:.2f}% (fitted lines)"
+            )
+            + f"; slope of the worst trial: {worst.reason}",
         }
     )

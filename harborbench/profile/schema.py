@@ -100,6 +100,30 @@ def _concurrency_bound(value: int) -> int:
     return value
 
 
+#: The longest warmup and measurement window, seconds: the run keeps one row per second of
+#: both, and a user who types 1000h means something else.
+MAX_WARMUP_S = 3600.0
+MAX_DURATION_S = 24 * 3600.0
+
+
+def _warmup_bound(value: float) -> float:
+    if value > MAX_WARMUP_S:
+        raise ValueError(
+            f"{duration_text(value)} is above the limit of 1h for a warmup (the run keeps one "
+            "row per second of it); shorten it"
+        )
+    return value
+
+
+def _duration_bound(value: float) -> float:
+    if value > MAX_DURATION_S:
+        raise ValueError(
+            f"{duration_text(value)} is above the limit of 24h for one measurement window (the "
+            "run keeps one row per second of it); shorten it, or use repeat for several windows"
+        )
+    return value
+
+
 #: An arrival rate, ops/s, in (0, MAX_RATE_OPS].
 Rate = Annotated[float, Field(gt=0), AfterValidator(_rate_bound)]
 #: A number of closed-loop workers, in [1, MAX_CONCURRENCY].
@@ -498,8 +522,8 @@ class Profile(_Model):
     request: RequestSpec = Field(default_factory=RequestSpec)
     client: dict[str, Any] = Field(default_factory=dict)
     load: LoadSpec
-    warmup: Duration = Field(default=0.0, ge=0)
-    duration: Duration = Field(gt=0)
+    warmup: Annotated[Duration, Field(default=0.0, ge=0), AfterValidator(_warmup_bound)] = 0.0
+    duration: Annotated[Duration, Field(gt=0), AfterValidator(_duration_bound)]
     repeat: int = Field(default=1, ge=1)
     seed: int = Field(default=0, ge=0)
     gates: Gates = Field(default_factory=Gates)

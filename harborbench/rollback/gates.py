@@ -289,8 +289,8 @@ async def measure_gates(
 
     def results(ta: list[TrialResult], tb: list[TrialResult]) -> tuple[RunResult, RunResult]:
         return (
-            build_result(sides[0], sides[0].name, ta, env, interrupted=False),
-            build_result(sides[1], sides[1].name, tb, env, interrupted=False),
+            build_result(sides[0], sides[0].name, ta, env, interrupted=False, interleaved=True),
+            build_result(sides[1], sides[1].name, tb, env, interrupted=False, interleaved=True),
         )
 
     def judge(ta: list[TrialResult], tb: list[TrialResult]) -> Comparison:

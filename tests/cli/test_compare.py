@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -380,3 +381,16 @@ def test_an_interrupted_session_keeps_what_was_measured(  # type: ignore[no-unty
     else:
         assert not folder.exists()
         assert "before a complete round" in " ".join(err.split())
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo"])
+def test_a_device_or_fifo_as_a_result_is_refused_at_once(cli, tmp_path: Path, kind: str) -> None:  # type: ignore[no-untyped-def]
+    # /dev/zero grew the reader to 24 GB; a FIFO blocked it forever.
+    if kind == "fifo":
+        path = tmp_path / "pipe.json"
+        os.mkfifo(path)
+    else:
+        path = Path("/dev/zero")
+    code, _, err = cli("compare", str(path), str(path))
+    assert code == 2
+    assert "not a regular file" in err and "Traceback" not in err

@@ -62,3 +62,9 @@ async def test_merged_memory_spans_the_whole_run() -> None:
     assert (memory.rss_start_bytes, memory.rss_end_bytes) == (100 * mb, 112 * mb)
     assert memory.rss_max_bytes == 113 * mb
     assert memory.growth_pct == pytest.approx(12.0)  # not the worst trial's 1.8%
+    # Interleaved with another run's trials in one process (compare --run, rollback-check): the
+    # span from the first trial to the last would count the other run's memory.
+    interleaved = merge_trials([first, second], interleaved=True).memory
+    assert (interleaved.rss_start_bytes, interleaved.rss_end_bytes) == (110 * mb, 112 * mb)
+    assert interleaved.growth_pct == pytest.approx(200 / 110)
+    assert "interleaved" in interleaved.reason

@@ -15,6 +15,7 @@ from harborbench.profile import (
     load_profile,
     load_profile_dict,
 )
+from harborbench.units import parse_duration
 
 PROFILES = Path(__file__).resolve().parents[2] / "profiles"
 SHIPPED = sorted(PROFILES.glob("*.yaml"))
@@ -408,3 +409,14 @@ def test_profile_is_frozen() -> None:
     with pytest.raises(ValueError, match="frozen"):
         profile.seed = 3  # type: ignore[misc]
     assert isinstance(profile, Profile)
+
+
+@pytest.mark.parametrize(
+    ("key", "ok", "too_long"), [("warmup", "1h", "3601s"), ("duration", "24h", "86401s")]
+)
+def test_warmup_and_duration_are_bounded(key: str, ok: str, too_long: str) -> None:
+    # A warmup of 1000h could not be stopped and filled the memory (one row per second).
+    base = {"name": "b", "load": {"rate": 10}, "duration": "1s"}
+    assert getattr(load_profile_dict({**base, key: ok}), key) == parse_duration(ok)
+    with pytest.raises(ProfileError, match="above the limit"):
+        load_profile_dict({**base, key: too_long})
