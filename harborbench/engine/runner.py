@@ -45,6 +45,7 @@ from harborbench.errors import (
 )
 from harborbench.gates import evaluate_gates
 from harborbench.harborai import create_fast_client
+from harborbench.harborai.config import ClientConfig
 from harborbench.harborai.errors import ConfigError
 from harborbench.metrics.goodput import SloLimits
 from harborbench.metrics.looplag import LoopLagMonitor
@@ -98,22 +99,25 @@ def plan_from_profile(profile: Profile) -> LoadPlan:
     )
 
 
-def client_config(profile: Profile, base_url: str, api_key: str | None) -> dict[str, Any]:
-    """The config given to ``create_fast_client``: the profile's ``client`` plus the target,
-    and the request headers (values from the environment resolved here, never stored).
+def client_config(profile: Profile, base_url: str, api_key: str | None) -> ClientConfig:
+    """The config given to ``create_fast_client``: the profile's ``client`` (validated when the
+    profile was loaded; not validated again) plus the target, the timeout (unless the client
+    section sets ``timeout_s``) and the request headers (values from the environment resolved
+    here, never stored).
 
     Raises:
         ProfileError: a header names an environment variable that is not set.
     """
-    config = dict(profile.client)
-    config["base_url"] = base_url
+    client = profile.client
+    update: dict[str, Any] = {"base_url": base_url}
     if api_key is not None:
-        config["api_key"] = api_key
-    config.setdefault("timeout_s", profile.request.timeout)
+        update["api_key"] = api_key
+    if "timeout_s" not in client.model_fields_set:
+        update["timeout_s"] = profile.request.timeout
     headers = resolve_headers(profile)
     if headers:
-        config["default_headers"] = headers
-    return config
+        update["default_headers"] = headers
+    return client.model_copy(update=update)
 
 
 def resolve_headers(profile: Profile) -> dict[str, str]:

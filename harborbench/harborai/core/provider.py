@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from harborbench.harborai.config import ProviderConfig
+from harborbench.harborai.config import Target
 from harborbench.harborai.errors import ConfigError
 
 __all__ = ["DEFAULT_ROUTE", "ProviderPlugin", "RequestSpec", "build_body", "make_plugin"]
@@ -45,11 +45,11 @@ class ProviderPlugin:
     pool_key: str = ""
 
 
-def make_plugin(provider: ProviderConfig) -> ProviderPlugin:
+def make_plugin(provider: Target) -> ProviderPlugin:
     """Create the plugin of one provider, reading its API key from the environment if named.
 
     Args:
-        provider: the provider's resolved configuration.
+        provider: the provider's resolved target.
 
     Returns:
         the plugin.

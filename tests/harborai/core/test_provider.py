@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from harborbench.harborai.config import ProviderConfig
+from harborbench.harborai.config import Target
 from harborbench.harborai.core.provider import build_body, make_plugin
 from harborbench.harborai.errors import ConfigError
 
 
-def provider(**kw: object) -> ProviderConfig:
+def provider(**kw: object) -> Target:
     base: dict[str, object] = {
         "name": "p",
         "base_url": "https://api.example.com/v1",
@@ -20,7 +20,7 @@ def provider(**kw: object) -> ProviderConfig:
         "models": ("m",),
     }
     base.update(kw)
-    return ProviderConfig(**base)  # type: ignore[arg-type]
+    return Target(**base)  # type: ignore[arg-type]
 
 
 def test_plugin_urls_and_headers_never_show_the_key(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 
 import aiohttp
 
-from harborbench.harborai.config import PoolConfig
+from harborbench.harborai.config import Limits
 from harborbench.harborai.core.limiter import AsyncLimiter
 
 __all__ = ["BasicConnectionPool", "CountingConnector", "OptimizedConnectionPool", "PoolLease"]
@@ -115,7 +115,9 @@ class OptimizedConnectionPool:
     Create and use it inside one running event loop; close it with :meth:`aclose`.
 
     Args:
-        config: pool sizes (initial, min, max), ``adaptive`` and the health-check interval.
+        limits: the effective sizes; the pool reads ``pool_initial_size``, ``pool_min_size``
+            and ``pool_max_size`` (connections per origin).
+        adaptive: whether :meth:`adapt` changes the limit (``connection_pool.adaptive``).
         keepalive_timeout_s: float, seconds an idle connection is kept open.
 
     Adaptation (:meth:`adapt`, called by the concurrency manager every health-check interval):
@@ -125,8 +127,13 @@ class OptimizedConnectionPool:
     utilization controller, not taken from a paper.
     """
 
-    def __init__(self, config: PoolConfig, *, keepalive_timeout_s: float = 30.0) -> None:
-        self._config = config
+    def __init__(
+        self, limits: Limits, *, adaptive: bool = True, keepalive_timeout_s: float = 30.0
+    ) -> None:
+        self._initial_size = limits.pool_initial_size
+        self._min_size = limits.pool_min_size
+        self._max_size = limits.pool_max_size
+        self._adaptive = adaptive
         self._keepalive_timeout_s = keepalive_timeout_s
         self._origins: dict[str, _Origin] = {}
         self._retired: set[PoolLease] = set()  # replaced leases whose session is still open
@@ -156,7 +163,7 @@ class OptimizedConnectionPool:
             if self._closed:
                 raise RuntimeError("connection pool is closed")
             session = self._new_session(headers)
-            entry = _Origin(PoolLease(session), AsyncLimiter(self._config.initial_size), headers)
+            entry = _Origin(PoolLease(session), AsyncLimiter(self._initial_size), headers)
             self._origins[origin] = entry
         return entry
 
@@ -235,23 +242,22 @@ class OptimizedConnectionPool:
     # --- maintenance -----------------------------------------------------------------------
     def adapt(self) -> None:
         """Run one adaptation step on every origin's limit (no-op unless ``adaptive``)."""
-        cfg = self._config
         for entry in self._origins.values():
             gate = entry.gate
             peak = gate.take_window()
             acquisitions, waits = entry.window_acquisitions, entry.window_waits
             entry.window_acquisitions = entry.window_waits = 0
-            if not cfg.adaptive or acquisitions == 0:
+            if not self._adaptive or acquisitions == 0:
                 continue
             limit = gate.limit
             step = max(1, int(limit * _STEP_RATIO))
             if waits > _GROW_WAIT_RATIO * acquisitions and peak >= limit:
-                new = min(cfg.max_size, limit + step)
+                new = min(self._max_size, limit + step)
                 if new != limit:
                     gate.set_limit(new)
                     self.limit_increases += 1
             elif peak < _SHRINK_UTILIZATION * limit:
-                new = max(cfg.min_size, peak, limit - step)
+                new = max(self._min_size, peak, limit - step)
                 if new != limit:
                     gate.set_limit(new)
                     self.limit_decreases += 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from harborbench.harborai.config import PoolConfig
+from harborbench.harborai.config import Limits
 from harborbench.harborai.core.optimizations.optimized_connection_pool import (
     BasicConnectionPool,
     OptimizedConnectionPool,
@@ -15,16 +15,19 @@ BODY = b'{"model": "m", "messages": [{"role": "user", "content": "hi"}]}'
 HEADERS = {"Content-Type": "application/json"}
 
 
-def pool_config(**kw: object) -> PoolConfig:
-    base: dict[str, object] = {
-        "initial_size": 4,
-        "min_size": 2,
-        "max_size": 8,
-        "adaptive": True,
-        "health_check_interval_s": 5.0,
-    }
-    base.update(kw)
-    return PoolConfig(**base)  # type: ignore[arg-type]
+def make_pool(
+    initial_size: int = 4, min_size: int = 2, max_size: int = 8, adaptive: bool = True
+) -> OptimizedConnectionPool:
+    limits = Limits(
+        max_concurrent_requests=100,
+        connection_pool_size=initial_size,
+        pool_min_size=min_size,
+        pool_max_size=max_size,
+        pool_initial_size=initial_size,
+        workers=100,
+        min_limit=1,
+    )
+    return OptimizedConnectionPool(limits, adaptive=adaptive)
 
 
 async def _post(pool: OptimizedConnectionPool | BasicConnectionPool, server: FixtureServer) -> None:
@@ -41,7 +44,7 @@ async def _post(pool: OptimizedConnectionPool | BasicConnectionPool, server: Fix
 
 
 async def test_counters_from_tracing_match_the_server(server: FixtureServer) -> None:
-    pool = OptimizedConnectionPool(pool_config(initial_size=3))
+    pool = make_pool(initial_size=3)
     for _ in range(4):
         await asyncio.gather(*(_post(pool, server) for _ in range(6)))
     stats = pool.statistics()
@@ -54,7 +57,7 @@ async def test_counters_from_tracing_match_the_server(server: FixtureServer) -> 
 
 
 async def test_adapt_grows_under_waits_and_shrinks_when_idle(server: FixtureServer) -> None:
-    pool = OptimizedConnectionPool(pool_config(initial_size=2, min_size=2, max_size=5))
+    pool = make_pool(initial_size=2, min_size=2, max_size=5)
     origin = f"http://127.0.0.1:{server.port}"
     await asyncio.gather(*(_post(pool, server) for _ in range(10)))
     pool.adapt()
@@ -77,7 +80,7 @@ async def test_adapt_grows_under_waits_and_shrinks_when_idle(server: FixtureServ
 
 
 async def test_adapt_is_a_no_op_when_not_adaptive(server: FixtureServer) -> None:
-    pool = OptimizedConnectionPool(pool_config(initial_size=2, adaptive=False))
+    pool = make_pool(initial_size=2, adaptive=False)
     await asyncio.gather(*(_post(pool, server) for _ in range(10)))
     pool.adapt()
     assert pool.limit(f"http://127.0.0.1:{server.port}") == 2
@@ -85,7 +88,7 @@ async def test_adapt_is_a_no_op_when_not_adaptive(server: FixtureServer) -> None
 
 
 async def test_health_check_replaces_closed_and_failing_sessions(server: FixtureServer) -> None:
-    pool = OptimizedConnectionPool(pool_config())
+    pool = make_pool()
     origin = f"http://127.0.0.1:{server.port}"
     await _post(pool, server)
     first = pool._origins[origin].lease.session
@@ -122,7 +125,7 @@ async def _fail_three_times(pool: OptimizedConnectionPool, origin: str) -> None:
 
 
 async def test_health_check_keeps_a_session_that_serves_streams(server: FixtureServer) -> None:
-    pool = OptimizedConnectionPool(pool_config())
+    pool = make_pool()
     origin = f"http://127.0.0.1:{server.port}"
     streaming = await pool.acquire(origin)
     streaming.streams += 1  # what the concurrency manager does when a stream opens
@@ -139,7 +142,7 @@ async def test_health_check_keeps_a_session_that_serves_streams(server: FixtureS
 async def test_aclose_closes_a_retired_session_that_is_still_in_use(
     server: FixtureServer,
 ) -> None:
-    pool = OptimizedConnectionPool(pool_config())
+    pool = make_pool()
     origin = f"http://127.0.0.1:{server.port}"
     busy = await pool.acquire(origin)
     await _fail_three_times(pool, origin)
@@ -154,7 +157,7 @@ async def test_aclose_closes_a_retired_session_that_is_still_in_use(
 async def test_a_retired_session_is_closed_when_its_last_request_ends(
     server: FixtureServer,
 ) -> None:
-    pool = OptimizedConnectionPool(pool_config())
+    pool = make_pool()
     origin = f"http://127.0.0.1:{server.port}"
     busy = await pool.acquire(origin)
     await _fail_three_times(pool, origin)
