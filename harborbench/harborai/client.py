@@ -284,15 +284,21 @@ class FastHarborAI:
     """The HarborAI-style client; build it with :func:`create_fast_client`.
 
     Args:
-        config: the resolved configuration (:func:`~.config.resolve_config`).
+        config: the resolved configuration (:func:`~.config.resolve_config`), or a config
+            dict or :class:`~.config.ClientConfig`, resolved here.
+
+    Raises:
+        ConfigError: as :func:`create_fast_client`.
 
     Use ``client.chat.completions.create(...)`` / ``await ...acreate(...)``, then ``close()`` or
     ``await aclose()`` (or a ``with`` / ``async with`` block). After closing, calls raise
     ClientClosedError.
     """
 
-    def __init__(self, config: ResolvedConfig) -> None:
+    def __init__(self, config: ResolvedConfig | ClientConfig | Mapping[str, Any]) -> None:
         start_ns = time.perf_counter_ns()
+        if not isinstance(config, ResolvedConfig):
+            config = resolve_config(config)
         self.config = config
         self._string_pool = (
             StringPool(_STRING_POOL_ENTRIES) if config.config.enable_memory_optimization else None

@@ -570,7 +570,10 @@ class Profile(_Model):
         if not isinstance(value, Mapping):
             return value  # the model says what is expected
         if "default_headers" in value:
-            raise AtKey("default_headers", "headers do not belong in client; set request.headers")
+            raise AtKey(
+                "default_headers",
+                "'default_headers' does not belong in client; set request.headers",
+            )
         for forbidden, to in (("base_url", "target.base_url"), ("api_key_env", None)):
             if forbidden in value:
                 to = to or "target.api_key_env"

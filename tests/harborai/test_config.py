@@ -292,3 +292,19 @@ def test_component_reasons_say_whether_the_flag_was_written() -> None:
         "concurrency_optimization.use_optimized_connection_pool is true (default)"
     )
     assert cfg.concurrency_manager.reason == "optimized mode; enforces max_concurrent_requests=100"
+
+
+def test_the_client_takes_a_dict_a_model_or_a_resolved_config() -> None:
+    from harborbench.harborai import FastHarborAI, create_fast_client
+
+    for client in (
+        FastHarborAI({"base_url": URL, "max_concurrent_requests": 3}),
+        FastHarborAI(parse_config({"base_url": URL, "max_concurrent_requests": 3})),
+        create_fast_client(parse_config({"max_concurrent_requests": 3}), base_url=URL),
+    ):
+        try:
+            assert client.optimization_status()["max_concurrent_requests"] == 3
+        finally:
+            client.close()
+    with pytest.raises(ConfigError, match="'max_concurent_requests': Extra inputs"):
+        FastHarborAI({"base_url": URL, "max_concurent_requests": 3})

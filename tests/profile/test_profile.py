@@ -362,6 +362,39 @@ def test_client_config_errors_name_the_client_key(tmp_path: Path) -> None:
     ) in message
 
 
+@pytest.mark.parametrize(
+    ("client", "expected"),
+    [
+        (
+            "client:\n  connection_pool:\n    min_size: 0\n",
+            ":7: client.connection_pool.min_size: Input should be greater than or equal to 1, "
+            "got 0",
+        ),
+        (
+            "client:\n  providers:\n    p1: {base_url: 'http://h/v1', models: [m], model: [m]}\n",
+            ":7: client.providers.p1.model: unknown key 'model'; did you mean 'models'?",
+        ),
+        (
+            "client:\n  max_concurrent_requests: '8'\n",
+            ":6: client.max_concurrent_requests: "
+            "expected an integer, got the text '8'; write it without quotes",
+        ),
+        (
+            "client:\n  base_url: http://h/v1\n",
+            ":6: client.base_url: 'base_url' does not belong "
+            "in client; set target.base_url instead",
+        ),
+    ],
+)
+def test_client_errors_go_through_the_profile_formatter(
+    tmp_path: Path, client: str, expected: str
+) -> None:
+    path = write(tmp_path, MINIMAL + client)
+    message = error_of(path)
+    assert f"{path}{expected}" in message
+    assert message.count("\n") == 0  # one problem, one line
+
+
 def test_mock_and_base_url_are_exclusive(tmp_path: Path) -> None:
     path = write(tmp_path, MINIMAL + "target:\n  mock: {}\n  base_url: http://h/v1\n")
     assert f"{path}:7: target.base_url: give either mock or base_url" in error_of(path)
