@@ -303,8 +303,27 @@ def test_the_client_takes_a_dict_a_model_or_a_resolved_config() -> None:
         create_fast_client(parse_config({"max_concurrent_requests": 3}), base_url=URL),
     ):
         try:
-            assert client.optimization_status()["max_concurrent_requests"] == 3
+            status = client.optimization_status()
+            assert status["max_concurrent_requests"] == 3
+            assert status["connection_pool_max_size"] == 50  # max(pool size 50, 3)
         finally:
             client.close()
     with pytest.raises(ConfigError, match="'max_concurent_requests': Extra inputs"):
         FastHarborAI({"base_url": URL, "max_concurent_requests": 3})
+
+
+def test_the_pool_cap_in_the_status_is_the_effective_max_size() -> None:
+    from harborbench.harborai import FastHarborAI
+
+    cases = [
+        ({}, 100),  # max(connection_pool_size 50, max_concurrent_requests 100)
+        ({"connection_pool": {"max_size": 7}}, 7),
+        ({"connection_pool": {"adaptive": False}}, None),  # a fixed pool: no cap to report
+        ({"concurrency_optimization": {"use_optimized_connection_pool": False}}, None),
+    ]
+    for config, cap in cases:
+        client = FastHarborAI(resolve_config(config, base_url=URL, environ={}))
+        try:
+            assert client.optimization_status()["connection_pool_max_size"] == cap, config
+        finally:
+            client.close()
