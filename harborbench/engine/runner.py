@@ -1,10 +1,11 @@
 """The runner: drives the client under test through a profile and measures it.
 
-``run(profile)`` is the library entry point behind ``harborbench run``: it starts the target
-(the built-in mock in its own process, or an external ``base_url``), runs ``profile.repeat``
-trials, and returns a :class:`~harborbench.result.RunResult`. It never prints: progress reaches
-the caller through a callback, and each finished trial through ``on_trial`` so that the caller
-can save results as it goes.
+``run(profile)`` is the library entry point behind ``harborbench run``: through a
+:class:`~harborbench.engine.session.MeasurementSession` it starts the target (the built-in mock in
+its own process, or an external ``base_url``), runs ``profile.repeat`` trials
+(:func:`run_trial`), and returns a :class:`~harborbench.result.RunResult`. It never prints:
+progress reaches the caller through a callback, and each finished trial through ``on_trial`` so
+that the caller can save results as it goes.
 """
 
 from __future__ import annotations
