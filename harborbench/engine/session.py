@@ -76,7 +76,8 @@ class MeasurementSession:
     An async context manager. Entering it collects the environment, starts importing scipy in
     a thread, opens the profile's target (:func:`~harborbench.engine.runner.open_target`) unless
     ``target`` is given, and waits for the import. Leaving it closes the target it opened
-    (a ``target`` passed in belongs to the caller and stays open).
+    (a ``target`` passed in belongs to the caller and stays open). A session is entered once;
+    its results can still be built after it is left.
 
     Args:
         profile: the profile whose ``target`` section names the target. Trials of any profile
@@ -107,6 +108,7 @@ class MeasurementSession:
         # Keyed by id; the profile is kept so that its id cannot be reused by another object.
         self._plans: dict[int, tuple[Profile, LoadPlan]] = {}
         self._exit = contextlib.ExitStack()
+        self._entered = False
 
     @property
     def target(self) -> Target:
@@ -131,6 +133,9 @@ class MeasurementSession:
         return self._environment
 
     async def __aenter__(self) -> Self:
+        if self._entered:
+            raise RuntimeError("a MeasurementSession is entered once; make a new one")
+        self._entered = True
         if self._environment is None:
             self._environment = collect_environment()
         preload = threading.Thread(

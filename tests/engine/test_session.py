@@ -87,6 +87,9 @@ async def test_the_plan_is_computed_once_per_profile(monkeypatch: pytest.MonkeyP
         ta = [await s.trial(a, index=i) for i in range(3)]
         tb = await s.trial(b, index=0)
     assert made == ["virtual", "b"]
+    with pytest.raises(RuntimeError, match="entered once"):
+        async with s:
+            pytest.fail("entered twice")
     assert s.plan(a) is s.plan(a)
     assert [t.successes for t in ta] == [20, 20, 20]
     assert tb.successes == 40  # b's own plan, not a's
