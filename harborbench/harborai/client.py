@@ -453,6 +453,12 @@ class FastHarborAI:
             "performance_mode": cfg.performance_mode,
             "max_concurrent_requests": cfg.max_concurrent_requests,
             "connection_pool_size": cfg.connection_pool_size,
+            # The adaptive pool grows on demand up to its max_size: that is its cap on connections.
+            "connection_pool_max_size": (
+                cfg.pool.max_size
+                if cfg.mode == "optimized" and cfg.connection_pool.active and cfg.pool.adaptive
+                else None
+            ),
             "components": {
                 "lockfree_plugin_manager": _decision(cfg.plugin_manager),
                 "optimized_connection_pool": _decision(cfg.connection_pool),

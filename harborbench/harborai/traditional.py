@@ -19,7 +19,6 @@ timeout, still holding its place among the ``max_concurrent_requests`` threads).
 from __future__ import annotations
 
 import asyncio
-import json
 import queue
 import threading
 import time
@@ -27,6 +26,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import orjson
 import urllib3
 from urllib3.exceptions import (
     HTTPError,
@@ -299,7 +299,7 @@ class TraditionalEngine:
                     body=raw[:1024].decode("utf-8", "replace"),
                 )
             try:
-                data = json.loads(raw)
+                data = orjson.loads(raw)
             except ValueError as exc:
                 raise InvalidResponseError(f"response body is not JSON: {raw[:200]!r}") from exc
             result = ChatCompletion.from_json(data, self._intern)

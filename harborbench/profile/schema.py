@@ -34,7 +34,7 @@ from harborbench.engine.trace import Trace, load_trace
 from harborbench.mockserver.settings import MockSettings
 from harborbench.profile.diagnostics import AtKey
 from harborbench.profile.overrides import duration_text
-from harborbench.units import parse_duration
+from harborbench.units import NS_PER_S, parse_duration
 
 #: Highest open-loop arrival rate a profile may ask for, ops/s. One harborbench process peaks
 #: near 10,000 ops/s against the mock on 2 cores (benchmarks/harness_overhead.py); ten times that
@@ -639,7 +639,7 @@ def _duration_from_trace(data: dict[str, Any], load: dict[str, Any], info: Valid
         warmup_s = _duration_in(warmup) if isinstance(warmup, str) else 0.0
     except (ValueError, TypeError, OSError):
         return data  # the bad trace or value is reported on its own key
-    last_s = float(trace.offsets_ns[-1]) / 1e9 if len(trace) else 0.0
+    last_s = float(trace.offsets_ns[-1]) / NS_PER_S if len(trace) else 0.0
     window_s = max(last_s + TRACE_TAIL_S - warmup_s, TRACE_TAIL_S)
     return {**data, "duration": duration_text(round(window_s, 3))}
 

@@ -7,12 +7,13 @@ Neither ``repr`` nor ``str`` of any object here shows the API key or the auth he
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
+
+import orjson
 
 from harborbench.harborai.config import ProviderConfig
 from harborbench.harborai.errors import ConfigError
@@ -101,7 +102,7 @@ class RequestSpec:
     stream: bool
 
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_OPTIONS = orjson.OPT_NON_STR_KEYS  # like json.dumps: int or float keys become strings
 
 
 def build_body(model: str, messages: Any, stream: bool, params: Mapping[str, Any]) -> bytes:
@@ -124,4 +125,4 @@ def build_body(model: str, messages: Any, stream: bool, params: Mapping[str, Any
     if stream:
         payload["stream"] = True
     payload.update(params)
-    return _dumps(payload).encode()
+    return orjson.dumps(payload, option=_OPTIONS)
