@@ -1,21 +1,20 @@
 """The runner: drives the client under test through a profile and measures it.
 
-``run(profile)`` is the library entry point behind ``harborbench run``: it starts the target
-(the built-in mock in its own process, or an external ``base_url``), runs ``profile.repeat``
-trials, and returns a :class:`~harborbench.result.RunResult`. It never prints: progress reaches
-the caller through a callback, and each finished trial through ``on_trial`` so that the caller
-can save results as it goes.
+``run(profile)`` is the library entry point behind ``harborbench run``: through a
+:class:`~harborbench.engine.session.MeasurementSession` it starts the target (the built-in mock in
+its own process, or an external ``base_url``), runs ``profile.repeat`` trials
+(:func:`run_trial`), and returns a :class:`~harborbench.result.RunResult`. It never prints:
+progress reaches the caller through a callback, and each finished trial through ``on_trial`` so
+that the caller can save results as it goes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import math
 import os
 import socket
-import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -36,7 +35,6 @@ from harborbench.engine.schedule import LoadPlan, build_plan, trace_plan
 from harborbench.engine.summaries import (
     merge_trials,
 )
-from harborbench.environment import collect_environment
 from harborbench.errors import (
     AllRequestsFailedError,
     ProfileError,
@@ -532,37 +530,23 @@ async def arun(
             to ``on_trial`` first).
         ProfileError: the client section or the API key variable is wrong.
     """
+    from harborbench.engine.session import MeasurementSession  # it builds on this module
+
     run_name = name or profile.name
-    plan = plan_from_profile(profile)
-    environment = collect_environment()
+    session = MeasurementSession(profile)
     trials: list[TrialResult] = []
     interrupted = False
-    # scipy (the memory fit that ends every trial) is slow to import: load it while the target
-    # starts, and wait for it before the first trial, so that neither the end of a trial nor a
-    # Ctrl-C waits for the import and no import competes with the load for the GIL.
-    preload = threading.Thread(
-        target=importlib.import_module, args=("scipy.stats",), name="preload", daemon=True
-    )
-    preload.start()
-    with open_target(profile) as (base_url, api_key, server):
-        await asyncio.to_thread(preload.join)
+    async with session:
         for index in range(profile.repeat):
-            trial = await run_trial(
-                profile, plan, base_url, api_key,
-                index=index, server=server, progress=progress, stop=stop,
-            )  # fmt: skip
+            trial = await session.trial(profile, index=index, progress=progress, stop=stop)
             trials.append(trial)
             interrupted = trial.interrupted
             if on_trial is not None:
-                on_trial(
-                    build_result(profile, run_name, trials, environment, interrupted=interrupted)
-                )
+                on_trial(session.result(profile, trials, interrupted=interrupted, name=run_name))
             if interrupted:
                 break
-    result = build_result(profile, run_name, trials, environment, interrupted=interrupted)
-    total = result.total
-    if not interrupted and total is not None and total.successes == 0:
-        raise _nothing_succeeded(total, base_url)
+    result = session.result(profile, trials, interrupted=interrupted, name=run_name)
+    session.check_succeeded(result)
     return result
 
 

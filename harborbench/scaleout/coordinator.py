@@ -22,12 +22,9 @@ from typing import TYPE_CHECKING
 
 from harborbench import __version__
 from harborbench.engine.progress import Progress, ProgressCallback
-from harborbench.engine.runner import (
-    _nothing_succeeded as nothing_succeeded,
-)
-from harborbench.engine.runner import build_result, open_target, plan_from_profile
+from harborbench.engine.runner import plan_from_profile
 from harborbench.engine.schedule import LoadPlan
-from harborbench.environment import collect_environment
+from harborbench.engine.session import MeasurementSession
 from harborbench.errors import UserInputError
 from harborbench.result import IntervalRow, RunResult, ShardRecord, TrialResult
 from harborbench.scaleout.backend import Backend, Lost
@@ -140,8 +137,8 @@ async def arun_sharded(
     """
     check_split(profile, workers)
     run_name = name or profile.name
-    plan = plan_from_profile(profile)
-    environment = collect_environment()
+    session = MeasurementSession(profile)
+    plan = session.plan(profile)
     topo = backend.topology(workers)
     merged_trials: list[TrialResult] = []
     records = [ShardRecord(index=i, status="ok") for i in range(workers)]
@@ -151,9 +148,7 @@ async def arun_sharded(
     interrupted = False
 
     def result_so_far() -> RunResult:
-        result = build_result(
-            profile, run_name, merged_trials, environment, interrupted=interrupted
-        )
+        result = session.result(profile, merged_trials, interrupted=interrupted, name=run_name)
         shards = [
             r.model_copy(
                 update={
@@ -170,8 +165,12 @@ async def arun_sharded(
             update |= {"status": "incomplete", "gates": []}
         return result.model_copy(update=update)
 
-    with open_target(profile) as (base_url, api_key, server):
-        specs = [ShardSpec(profile, base_url, api_key, i, workers) for i in range(workers)]
+    async with session:
+        target = session.target
+        server = target.server
+        specs = [
+            ShardSpec(profile, target.base_url, target.api_key, i, workers) for i in range(workers)
+        ]
         try:
             infos = await asyncio.to_thread(backend.prepare, specs, PREPARE_DEADLINE_S)
             _check_versions(infos)
@@ -219,9 +218,7 @@ async def arun_sharded(
         finally:
             await asyncio.to_thread(backend.close)
     result = result_so_far()
-    total = result.total
-    if not interrupted and total is not None and total.successes == 0:
-        raise nothing_succeeded(total, base_url)  # exit 4, as in one process
+    session.check_succeeded(result)  # exit 4, as in one process
     return result
 
 

@@ -325,6 +325,7 @@ async def test_a_saturated_recommendation_carries_a_note(monkeypatch: pytest.Mon
     import contextlib
     from typing import Any
 
+    import harborbench.engine.session as session_module
     import harborbench.tune as tune_module
     from harborbench.engine.runner import arun
 
@@ -341,8 +342,8 @@ async def test_a_saturated_recommendation_carries_a_note(monkeypatch: pytest.Mon
     async def fake_trial(*args: Any, **kwargs: Any) -> TrialResult:
         return saturated  # flat throughput: the load phase stops at the second point
 
-    monkeypatch.setattr(tune_module, "open_target", no_target)
-    monkeypatch.setattr(tune_module, "run_trial", fake_trial)
+    monkeypatch.setattr(session_module, "open_target", no_target)
+    monkeypatch.setattr(session_module, "run_trial", fake_trial)
     result = await tune_module.atune(
         OPTIMIZED.model_copy(update={"gates": OPTIMIZED.gates.model_copy(update={
             "throughput_min": None, "p95_max": None})}),
