@@ -19,10 +19,14 @@ mutmut="${MUTMUT:-$root/.venv/bin/mutmut}"
 case "$pkg" in
     metrics) mutate='"harborbench/metrics/*"'; tests='"tests/metrics"' ;;
     gates) mutate='"harborbench/gates.py"'; tests='"tests/test_gates.py"' ;;
-    engine) mutate='"harborbench/engine/*"'; tests='"tests/engine", "-m", "not slow"' ;;
+    # engine: the unit tier only (fake client, virtual time); the real-server files are the
+    # integration tier, too slow to run once per mutant.
+    engine) mutate='"harborbench/engine/*"'
+        tests='"tests/engine", "-m", "not slow", "--ignore=tests/engine/test_runner_integration.py", "--ignore=tests/engine/test_runner_failures.py", "--ignore=tests/engine/test_summaries.py", "--ignore=tests/engine/test_response_variants.py", "--ignore=tests/engine/test_workload_run.py"' ;;
     compare) mutate='"harborbench/compare/*"'; tests='"tests/compare"' ;;
     tune) mutate='"harborbench/tune/*"'; tests='"tests/tune", "-m", "not slow"' ;;
-    rollback-gates) mutate='"harborbench/rollback/gates.py"'; tests='"tests/rollback"' ;;
+    # rollback-gates: the smoke tests start a mock server and never call the gates.
+    rollback-gates) mutate='"harborbench/rollback/gates.py"'; tests='"tests/rollback", "-k", "not smoke"' ;;
     *) echo "unknown package: $pkg" >&2; exit 2 ;;
 esac
 
