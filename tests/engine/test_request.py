@@ -46,7 +46,6 @@ def usage(prompt: Any, completion: Any) -> Any:
         (hx.APIStatusError(503), "http_503"),
         (hx.APIStatusError(429), "http_429"),
         (hx.APITimeoutError("slow"), "timeout"),
-        (asyncio.TimeoutError(), "timeout"),
         (TimeoutError(), "timeout"),
         (hx.APIConnectionError("refused"), "connection"),
         (hx.StreamError("broke"), "stream"),
@@ -302,8 +301,12 @@ async def stream_run(chunks: list[Any], gaps: list[int], **kw: Any) -> tuple[Rec
         assert params["stream"] is True
         return fake
 
-    s, rec = sender(create, clock, stream=True,
-                    params={"model": "m", "stream": True, "messages": [{"content": "a" * 40}]})
+    s, rec = sender(
+        create,
+        clock,
+        stream=True,
+        params={"model": "m", "stream": True, "messages": [{"content": "a" * 40}]},
+    )
     await s.send(2 * S)
     return rec, fake
 
