@@ -29,7 +29,7 @@ from harborbench.rollback.gates import (
     load_gates_file,
     measure_gates,
 )
-from harborbench.rollback.matrix import OPTIMIZED_CONFIG
+from harborbench.rollback.matrix import OPTIMIZED_CONFIG, ROLLBACK_PATHS
 from tests.compare.test_compare import make_trial
 
 
@@ -84,6 +84,9 @@ def test_gate_settings_file_keys_replace_defaults_and_flags_win(tmp_path: Path) 
     assert flags.absolute.cpu_efficiency_gain_min_pct is None  # never an absolute gate here
     unset = gate_settings(Gates())
     assert unset == GateSettings()
+    # a flag left out (None) does not stop the flags after it
+    later = gate_settings(throughput_min=None, p95_max=0.3, throughput_ratio_min=None)
+    assert (later.absolute.p95_max, later.throughput_ratio_min) == (0.3, 0.8)
 
 
 def test_load_gates_file_reports_an_unreadable_file(tmp_path: Path) -> None:
@@ -115,6 +118,19 @@ def test_load_gates_file_errors_start_with_the_file(tmp_path: Path) -> None:
     with pytest.raises(UserInputError) as bad:
         load_gates_file(f)
     assert str(bad.value).startswith(f"invalid gates file {f}:1: p95_max")
+    f.write_text("throughput_mni: 1\np95_mx: 2\n")
+    with pytest.raises(UserInputError) as two:
+        load_gates_file(f)
+    assert str(two.value).startswith(f"invalid gates file {f}:1: throughput_mni")
+    assert f"; {f}:2: p95_mx" in str(two.value)
+    f.write_text("p95_max: 1\np95_max: 2\nerror_rate_max: 1\nerror_rate_max: 2\n")
+    with pytest.raises(UserInputError) as yaml_two:
+        load_gates_file(f)
+    assert str(yaml_two.value) == (
+        f"invalid gates file {f}:2: p95_max: duplicate key 'p95_max' (first on line 1); keep "
+        f"only one of them; {f}:4: error_rate_max: duplicate key 'error_rate_max' (first on "
+        "line 3); keep only one of them"
+    )
     f.write_text("throughput_min: 800\n")
     assert load_gates_file(f).throughput_min == 800.0
 
@@ -216,6 +232,9 @@ class FakeTrials:
                        index: int, server: Any, stop: Any) -> Any:  # fmt: skip
         side = profile.name.removeprefix("rollback-")
         self.calls.append((side, index, os.environ.get(DISABLE_ENV_VAR)))
+        # path 2's config (optimization off) against path 1's (optimized)
+        expected = ROLLBACK_PATHS[1].config if side == "traditional" else OPTIMIZED_CONFIG
+        assert profile.client == dict(expected)
         assert (base_url, api_key, server) == ("http://127.0.0.1:1/v1", "k", "srv")
         assert plan.max_concurrency == 48
         trial = make_trial(index, [1000] * 4, seed=len(self.calls))
