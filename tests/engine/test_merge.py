@@ -411,3 +411,4 @@ def test_stream_summary_of_one_trial() -> None:
     assert (s.tokens_from_usage, s.tokens_from_chunk_count, s.token_source) == (2, 1, "mixed")
     assert (s.per_chunk_tokens_known, s.done_marker_missing) == (1, 4)
     assert stream_summary(stats, 0.0).output_tokens_per_s == 0.0
+    assert stream_summary(stats, 0.5).output_tokens_per_s == 60.0

@@ -76,13 +76,14 @@ def test_warmup_outcomes_show_in_warmup_rows_only() -> None:
     rec = make(open_loop=True)
     rec.success(W0 - 3 * S, W0 - 3 * S + 1000, W0 - 2 * S + 500)  # sent and done in warmup
     rec.failure(W0 - S, W0 - S, W0 - 1, "http_500", "warm")
+    rec.failure(W0 - S, W0 - S, W0 - 2, "http_500", "warm")
     rec.failure(W0 - S, W0 - S, W0, "http_500", "warm")  # done at the window start: no row
     rec.success(W0 - S, W0 - S, W0)
-    assert (rec.successes, rec.failures, rec.warmup_requests) == (0, 0, 4)
+    assert (rec.successes, rec.failures, rec.warmup_requests) == (0, 0, 5)
     assert rec.failures_by_kind == {}
     ivs = rec.pop_intervals_before(0)
     assert [(iv.index, iv.warmup, iv.successes, iv.failures) for iv in ivs] == [
-        (-2, True, 1, 0), (-1, True, 0, 1),
+        (-2, True, 1, 0), (-1, True, 0, 2),
     ]  # fmt: skip
     assert ivs[0].service_ns == [S - 500] and ivs[0].response_ns == [S + 500]
     assert rec.intervals == {}
@@ -168,6 +169,10 @@ def test_dropped_and_late_arrivals_count_inside_the_window_only() -> None:
     assert rec.sent_late == 2
     assert rec.send_lag.count == 2
     assert (rec.send_lag.min_ns, rec.send_lag.max_ns) == (1200, 1500)
+    rec.arrivals_late(np.array([], dtype=np.int64), W1)
+    assert rec.sent_late == 2
+    rec.arrivals_late(np.array([W1 - 1100], dtype=np.int64), W1)
+    assert rec.sent_late == 3 and rec.send_lag.count == 3
 
 
 def test_slo_is_judged_from_the_intended_send_in_open_loop() -> None:
@@ -228,6 +233,18 @@ def test_stream_record_without_per_chunk_counts_estimates_the_first_chunk() -> N
                        usage_tokens=4, chunk_tokens=[4])  # fmt: skip
     assert st.record(9_000, 13_000, odd) == 1500  # estimated first chunk 2 tokens: 3000 / 2
     assert st.per_chunk_tokens_known == 0
+    assert (st.tokens_from_usage, st.tokens_from_chunk_count, st.done_marker_missing) == (2, 1, 1)
+    st.record(9_000, 13_000, chunks_only)
+    assert (st.tokens_from_usage, st.tokens_from_chunk_count, st.done_marker_missing) == (2, 2, 1)
+    st.record(9_000, 18_000, sample)
+    assert (st.tokens_from_usage, st.done_marker_missing) == (3, 2)
+
+
+def test_stream_record_of_no_content_chunk() -> None:
+    st = StreamStats()
+    empty = StreamSample(first_token_ns=10_000, chunk_gaps_ns=[], content_chunks=0, usage_tokens=3)
+    assert st.record(9_000, 16_000, empty) == 2000  # no first chunk: 6000 ns over 3 tokens
+    assert (st.output_tokens, st.output_chunks) == (3, 0)
 
 
 def test_one_chunk_holding_every_token_has_no_tpot() -> None:

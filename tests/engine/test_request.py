@@ -355,6 +355,29 @@ async def test_a_stream_with_usage_only_at_the_end_has_no_per_chunk_counts() -> 
     assert st.itl.count == 0
 
 
+async def test_usage_that_starts_after_the_first_chunk_gives_no_per_chunk_counts() -> None:
+    chunks = [chunk("a"), chunk("bc", 3), chunk("d", 4)]
+    rec, _ = await stream_run(chunks, [1000 * US, 500 * US, 500 * US])
+    assert rec.successes == 1
+    st = rec.stream
+    assert (st.output_tokens, st.per_chunk_tokens_known, st.itl.count) == (4, 0, 0)
+
+
+async def test_a_stream_without_aclose_is_read_to_its_end() -> None:
+    clock = Clock(2 * S)
+
+    class Bare:
+        def __aiter__(self) -> AsyncIterator[Any]:
+            return FakeStream(clock, [chunk("a"), chunk("b")], [1000 * US, 1000 * US])._gen()
+
+    async def create(**params: Any) -> Any:
+        return Bare()
+
+    s, rec = sender(create, clock, stream=True)
+    await s.send(2 * S)
+    assert rec.successes == 1 and rec.stream.output_tokens == 2
+
+
 async def test_a_stream_missing_the_done_marker_is_counted() -> None:
     rec, _ = await stream_run([chunk("a")], [1000 * US], done_marker_missing=True)
     assert rec.stream.done_marker_missing == 1 and rec.successes == 1

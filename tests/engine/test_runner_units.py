@@ -122,6 +122,8 @@ def test_redacted_profile_keeps_variable_names_and_hides_literal_values() -> Non
     assert REDACTED == "<redacted>"
     assert data["name"] == "virtual" and data["load"]["concurrency"] == 1
     assert redacted_profile(profile({"concurrency": 1}))["request"]["headers"] == {}
+    mock = redacted_profile(profile({"concurrency": 1}, target={"mock": {}}))
+    assert mock["target"]["mock"]["models"] == ["harbor-mock"]  # JSON data: lists, not tuples
 
 
 def test_build_result_merges_the_trials_and_judges_the_gates() -> None:
@@ -229,7 +231,9 @@ def test_an_unreachable_target_is_refused_before_measuring() -> None:
         port = s.getsockname()[1]
     with pytest.raises(TargetUnreachableError) as err:
         check_target_reachable(f"http://127.0.0.1:{port}/v1", timeout_s=1.0)
-    assert err.value.message.startswith(f"cannot connect to the target 127.0.0.1:{port} (")
+    assert err.value.message == (
+        f"cannot connect to the target 127.0.0.1:{port} (Connection refused)."
+    )
     assert err.value.hint == "Start the server, or fix target.base_url in the profile."
     for bad in ("ftp://h/v1", "127.0.0.1:8000/v1", "http:///v1"):
         with pytest.raises(ProfileError) as perr:

@@ -203,6 +203,9 @@ def test_trace_plans_rate_their_steps_and_cut_at_the_end() -> None:
     ]  # fmt: skip
     assert (plan.kind, plan.arrival, plan.warmup_s) == ("open", "constant", 1.0)
     assert offsets(plan) == [0, 500 * ms, 1000 * ms, 1000 * ms, 1999 * ms]
+    quiet = trace_plan(warmup_s=1.0, window_s=1.0, offsets_ns=trace[trace >= 1000 * ms])
+    assert quiet.steps[0].rate_ops == 0.0  # a span without arrivals: rate 0
+    assert (quiet.configured_level(0.5), quiet.configured_level(1.5)) == (0.0, 3.0)
     no_warmup = trace_plan(warmup_s=0.0, window_s=4.0, offsets_ns=trace)
     assert [(s.start_s, s.rate_ops) for s in no_warmup.steps] == [(0.0, 7 / 4)]
     assert offsets(no_warmup) == trace.tolist()
