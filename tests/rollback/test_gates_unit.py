@@ -267,3 +267,38 @@ def test_measure_gates_reports_progress_and_judges_the_optimized_side(
     assert (row.key, row.verdict) == ("absolute.throughput", "pass")
     assert row.details["generator_warnings"] == ["a busy", "z slow"]
     assert (out.rounds, out.interrupted) == (2, False)
+
+
+def test_the_relative_gates_compare_interleaved_paired_rounds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Both sides are built as interleaved runs (memory judged per trial), neither marked
+    interrupted, and compared paired at the workload's confidence."""
+    fake = FakeTrials()
+    monkeypatch.setattr(gates_module, "run_trial", fake)
+    seen: list[tuple[Any, Any, dict[str, Any]]] = []
+    real = gates_module.compare_results
+
+    def spy(a: Any, b: Any, **kw: Any) -> Any:
+        seen.append((a, b, kw))
+        return real(a, b, **kw)
+
+    monkeypatch.setattr(gates_module, "compare_results", spy)
+    settings = GateSettings(Gates(memory_growth_max_pct=20), throughput_ratio_min=0.5,
+                            cpu_efficiency_gain_min_pct=None)  # fmt: skip
+
+    async def main() -> Any:
+        return await measure_gates("http://127.0.0.1:1/v1", "k", "srv", settings,
+                                   GateWorkload(rounds=2, confidence=0.9))  # fmt: skip
+
+    out = asyncio.run(main())
+    a, b, kw = seen[-1]
+    assert (a.name, b.name) == ("rollback-traditional", "rollback-optimized")
+    assert a.profile["client"] == ROLLBACK_PATHS[1].config
+    assert b.profile["client"] == OPTIMIZED_CONFIG
+    assert (a.interrupted, b.interrupted) == (False, False)
+    assert (kw["confidence"], kw["paired"]) == (0.9, True)
+    for run in (a, b):
+        assert "interleaved" in run.total.memory.reason
+    (memory,) = [r for r in out.rows if r.key == "absolute.memory_growth"]
+    assert memory.verdict == "pass"
