@@ -412,3 +412,69 @@ def test_stream_summary_of_one_trial() -> None:
     assert (s.per_chunk_tokens_known, s.done_marker_missing) == (1, 4)
     assert stream_summary(stats, 0.0).output_tokens_per_s == 0.0
     assert stream_summary(stats, 0.5).output_tokens_per_s == 60.0
+
+
+def test_the_rest_of_the_total_is_the_first_trials() -> None:
+    a, b = two()
+    a = a.model_copy(update={"started_at": "first", "client_status": {"k": 1},
+                             "connections": {"c": 1}})  # fmt: skip
+    b = b.model_copy(update={"started_at": "second", "client_status": {"k": 2},
+                             "connections": {"c": 2}, "timeseries": []})  # fmt: skip
+    t = merge_trials([a, b])
+    assert (t.started_at, t.client_status, t.connections) == ("first", {"k": 1}, {"c": 1})
+    assert t.timeseries == a.timeseries
+
+
+def test_less_than_a_cpu_second_still_gives_the_efficiency() -> None:
+    a, b = two()
+    small = [
+        x.model_copy(update={"cpu": x.cpu.model_copy(update={"cpu_seconds": s})})
+        for x, s in ((a, 0.2), (b, 0.3))
+    ]
+    assert merge_trials(small).cpu.ops_per_cpu_second == pytest.approx(260.0)
+
+
+def test_memory_growth_spans_three_trials_to_the_last() -> None:
+    a, b = two()
+    c = a.model_copy(update={"memory": memory(rss_start_bytes=1, rss_end_bytes=150_000_000)})
+    m = merge_trials([a, b, c]).memory
+    assert (m.rss_start_bytes, m.rss_end_bytes) == (100_000_000, 150_000_000)
+    assert m.growth_pct == pytest.approx(50.0)
+
+
+def test_the_worst_slope_is_ranked_by_verdict_before_its_upper_bound() -> None:
+    a, b = two()
+    long = {"trend_window_s": 600.0, "samples": 600, "max_slope_mb_per_min": 5.0}
+    failing = memory(slope_ci_low=6.0, slope_ci_high=7.0, reason="fails", rss_start_bytes=90,
+                     **long)  # fmt: skip
+    wide = memory(slope_ci_low=-1.0, slope_ci_high=9.0, reason="undecided, wide",
+                  rss_start_bytes=80, **long)  # fmt: skip
+    for order in ([failing, wide], [wide, failing]):
+        t = merge_trials([
+            a.model_copy(update={"memory": order[0]}), b.model_copy(update={"memory": order[1]}),
+        ])  # fmt: skip
+        assert t.memory.reason.endswith("worst trial: fails")
+        assert t.memory.slope_ci_high == 7.0
+        assert t.memory.rss_start_bytes == order[0].rss_start_bytes  # the first trial's start
+    # an undecided slope without an interval ranks below one with an upper bound above 0
+    none = memory(reason="no interval")
+    low = memory(slope_ci_low=-1.0, slope_ci_high=0.5, reason="low bound")
+    for order in ([none, low], [low, none]):
+        t = merge_trials([
+            a.model_copy(update={"memory": order[0]}), b.model_copy(update={"memory": order[1]}),
+        ])  # fmt: skip
+        assert t.memory.reason.endswith("worst trial: low bound")
+
+
+def test_the_replay_header_is_the_first_trials() -> None:
+    a, b = two()
+
+    def replay(name: str) -> ReplayFigures:
+        return ReplayFigures(
+            trace=name, trace_lines=1, replayed_lines=1, time_scale=1.0, planned_in_window=1,
+            sent_in_window=1, trace_span_s=None, achieved_span_s=None, send_lag=summary(1000),
+        )  # fmt: skip
+
+    t = merge_trials([a.model_copy(update={"replay": replay("first.jsonl")}),
+                      b.model_copy(update={"replay": replay("second.jsonl")})])  # fmt: skip
+    assert t.replay is not None and t.replay.trace == "first.jsonl"
