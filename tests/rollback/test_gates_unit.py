@@ -302,3 +302,46 @@ def test_the_relative_gates_compare_interleaved_paired_rounds(
         assert "interleaved" in run.total.memory.reason
     (memory,) = [r for r in out.rows if r.key == "absolute.memory_growth"]
     assert memory.verdict == "pass"
+    (relative,) = [r for r in out.rows if r.key == "relative.throughput_ratio"]
+    assert relative.details["generator_warnings"] == ["a busy", "z slow"]
+
+
+class StopAt(FakeTrials):
+    """Sets ``stop`` during one trial; the trial itself still completes (a Ctrl-C at its end)."""
+
+    def __init__(self, at: tuple[str, int], interrupted: bool = False) -> None:
+        super().__init__()
+        self.at, self.interrupted = at, interrupted
+
+    async def __call__(self, profile: Any, plan: Any, *a: Any, stop: Any, **kw: Any) -> Any:
+        trial = await super().__call__(profile, plan, *a, stop=stop, **kw)
+        if self.calls[-1][:2] == self.at:
+            stop.set()
+            trial = trial.model_copy(update={"interrupted": self.interrupted})
+        return trial
+
+
+def measure_stopped(monkeypatch: pytest.MonkeyPatch, fake: StopAt) -> Any:
+    monkeypatch.setattr(gates_module, "run_trial", fake)
+    settings = GateSettings(Gates(throughput_min=500), throughput_ratio_min=0.5,
+                            cpu_efficiency_gain_min_pct=None)  # fmt: skip
+
+    async def main() -> Any:
+        return await measure_gates("http://127.0.0.1:1/v1", "k", "srv", settings,
+                                   GateWorkload(rounds=2), stop=asyncio.Event())  # fmt: skip
+
+    return asyncio.run(main())
+
+
+def test_a_stop_after_a_complete_trial_ends_the_rounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = StopAt(("optimized", 0))
+    out = measure_stopped(monkeypatch, fake)
+    assert [c[:2] for c in fake.calls] == [("traditional", 0), ("optimized", 0)]
+    # the session counts a round once it has gone on past it; the optimized trial is judged
+    assert (out.interrupted, out.stop_reason, out.rounds) == (True, "interrupted", 0)
+    assert [r.key for r in out.rows] == ["absolute.throughput"]
+
+
+def test_a_stop_in_the_first_trial_judges_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    out = measure_stopped(monkeypatch, StopAt(("traditional", 0), interrupted=True))
+    assert (out.rows, out.rounds, out.interrupted) == ([], 0, True)
