@@ -323,3 +323,44 @@ def test_fill_gaps_gives_one_row_per_second_with_zeros() -> None:
     assert (rows[3].rss_bytes, rows[3].cpu_percent) == (9, 2.0)
     assert (gap.service_p50_s, gap.service_histogram, gap.response_histogram) == (None, "", "")
     assert fill_gaps([], 0, 0, [])[0].rss_bytes is None
+
+
+def test_more_edges_of_the_health_verdict() -> None:
+    # half a second of window: rates are per second all the same
+    assert judge("open", level=10, sent=5, window_s=0.5).achieved_level == 10.0
+    assert judge(level=4, busy_ns=2 * S, window_s=0.5).achieved_level == 4.0
+    # one worker configured, half of one achieved: warned
+    one = judge(level=1, busy_ns=5 * S)
+    assert one.warnings[0].startswith("achieved 0.5 concurrency of the configured 1.0")
+    # half a request waiting inside the client is already a cap
+    h = judge(level=200, busy_ns=505 * S, client_limit=("client.max_concurrent_requests", 50))
+    assert h.waiting_in_client_level == pytest.approx(0.5)
+    assert h.warnings[0].startswith("client.max_concurrent_requests = 50 caps")
+    # the lags are printed in milliseconds
+    stalled = judge("open", level=10, loop_p99_ns=750_000_000, loop_max_ns=1_500_000_000,
+                    send_p99_ns=750_000_000)  # fmt: skip
+    assert stalled.warnings[0].startswith(
+        "the generator's event loop lagged 750 ms at p99 (max 1500 ms)"
+    )
+    assert stalled.warnings[1].startswith("sends fell behind the schedule (p99 750.0 ms)")
+
+
+def test_interval_percentiles_are_the_named_ranks() -> None:
+    plan = build_plan(warmup_s=0, levels=[(1.0, 10.0)], kind="open")
+    values = list(range(1000, 1100))  # 100 exact values: rank q is the q-th value
+    (r,) = interval_rows([Interval(0, False, successes=100, service_ns=values,
+                                   response_ns=values)], [], plan, None)  # fmt: skip
+    assert (r.service_p50_s, r.service_p95_s, r.service_p99_s) == (1049e-9, 1094e-9, 1098e-9)
+    assert r.response_p99_s == 1098e-9
+
+
+def test_gaps_from_the_window_start_are_not_warmup() -> None:
+    assert [r.warmup for r in fill_gaps([], -1, 1, [])] == [True, False, False]
+
+
+def test_more_edges_of_the_configured_level_and_client_limit() -> None:
+    half = build_plan(warmup_s=0, levels=[(0.5, 10.0)], kind="open")
+    assert configured_level(half) == 10.0
+    assert client_limit({"connection_pool_size": 30}, {"connection_pool": {"limit": 1}}) == (
+        "client.connection_pool_size", 1,
+    )  # fmt: skip

@@ -48,3 +48,24 @@ async def test_a_shard_runs_only_its_stripe_of_workers() -> None:
     assert max(n for _, n in sends) == 2
     whole = await run_closed(plan, 0.25)
     assert len(whole) == 14
+
+
+async def test_arrivals_reached_at_the_window_end_are_late() -> None:
+    from harborbench.engine.clock import Clock
+    from harborbench.engine.drivers import drive_open_loop
+
+    plan = build_plan(warmup_s=0, levels=[(1.0, 4.0)], kind="open")
+    end = 1_000_000_000
+    late: list[tuple[list[int], int]] = []
+    sent: list[int] = []
+
+    async def send(t: int) -> None:
+        sent.append(t)
+
+    # the clock reads exactly the window's end (a stall just ended): nothing more is sent
+    await drive_open_loop(
+        plan, send, 0, Clock(lambda: end), set(), window_end_ns=end, max_outstanding=10,
+        on_dropped=lambda a: None, on_late=lambda a, now: late.append((a.tolist(), now)),
+    )  # fmt: skip
+    assert sent == []
+    assert late == [([0, 250_000_000, 500_000_000, 750_000_000], end)]

@@ -198,13 +198,14 @@ async def test_closing_the_window_judges_pending_requests_by_the_timeout() -> No
         return reply()
 
     s, rec = sender(create, clock)
-    tasks = [asyncio.create_task(s.send(1 * S))]  # sent at 1 s
+    clock.now = 0
+    tasks = [asyncio.create_task(s.send(0))]  # a warmup request, never measured
+    await asyncio.sleep(0)
+    clock.now = 1 * S
+    tasks.append(asyncio.create_task(s.send(1 * S)))  # sent at 1 s
     await asyncio.sleep(0)
     clock.now = 2 * S
     tasks.append(asyncio.create_task(s.send(2 * S)))  # sent at 2 s
-    await asyncio.sleep(0)
-    clock.now = 0
-    tasks.append(asyncio.create_task(s.send(0)))  # a warmup request, never measured
     await asyncio.sleep(0)
     assert s.in_flight == 2
     # at 11 s: the first has waited 10 s (more than 9 s), the second exactly 9 s

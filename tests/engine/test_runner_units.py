@@ -305,3 +305,31 @@ async def test_cancel_all_cancels_and_waits() -> None:
 
 def test_the_mock_key_is_not_a_secret() -> None:
     assert MOCK_API_KEY == "harborbench-mock-key"
+
+
+def test_plan_of_a_trace_profile_and_of_one_stage(tmp_path: Any) -> None:
+    import json
+
+    trace = tmp_path / "t.jsonl"
+    rows = [{"timestamp": ms, "input_length": 1, "output_length": 1} for ms in (0, 400, 1500)]
+    trace.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    prof = profile({"trace": str(trace)}, warmup="1s", duration="2s", request={"max_tokens": 4})
+    plan = plan_from_profile(prof)
+    assert (plan.kind, plan.warmup_s, plan.window_s) == ("open", 1.0, 2.0)
+    assert plan.offsets_ns is not None
+    assert plan.offsets_ns.tolist() == [0, 400_000_000, 1_500_000_000]
+    one = plan_from_profile(profile({"stages": [{"duration": "2s", "rate": 10}]}, duration="2s"))
+    assert one.kind == "open" and one.steps == (Step(0.0, 2.0, rate_ops=10.0),)
+
+
+@pytest.mark.looptime
+async def test_the_window_waits_for_a_slow_clock() -> None:
+    """A clock running at half the loop's speed: the wait wakes early and goes on waiting."""
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    clock = runner.Clock(lambda: round((loop.time() - t0) * 1e9 / 2))
+    assert await runner._wait_window(100_000_000, None, clock) is False
+    assert clock.now_ns() >= 100_000_000
+    stop = asyncio.Event()
+    assert await runner._wait_window(200_000_000, stop, clock) is False
+    assert clock.now_ns() >= 200_000_000

@@ -139,6 +139,9 @@ async def test_a_stop_ends_the_trial_early_and_marks_it_interrupted() -> None:
     assert t.interrupted
     assert t.window_s == pytest.approx(0.4375)
     assert (t.successes, t.in_flight_at_end) == (1, 1)  # answered at 1.25 s; 1.25 s pending
+    # the last, partial second is rated over its length
+    assert t.timeseries[-1].t_s == 0.0
+    assert t.timeseries[-1].throughput_ops == pytest.approx(1 / 0.4375)
     assert not any("keep up" in w for w in t.health.warnings)
 
 
@@ -184,3 +187,56 @@ async def test_a_trial_starts_at_the_given_instant() -> None:
                     start_ns=start)  # fmt: skip
     assert clock.now_ns() >= start + 1_000_000_000
     assert t.successes == 4 and t.health.send_lag_max_s == pytest.approx(1e-6)
+
+
+async def test_a_freed_slot_is_used_by_the_next_arrival_not_dropped_early() -> None:
+    prof = profile({"rate": 10, "max_outstanding": 1}, duration="1s")
+    t = await trial(prof, FakeClient(after(0.15)))
+    # sent at 0, 0.2, 0.4, 0.6, 0.8 s; each one in between finds the one slot taken
+    assert (t.successes, t.in_flight_at_end, t.health.unsent) == (5, 0, 5)
+
+
+async def test_goodput_counts_the_requests_within_the_objectives() -> None:
+    async def behaviour(i: int) -> Any:
+        await asyncio.sleep(0.125 if i % 2 else 0.25)
+        return response()
+
+    prof = profile({"concurrency": 1}, duration="2s", slo={"latency_max": "200ms"})
+    batches: list[list[IntervalRow]] = []
+    t = await trial(prof, FakeClient(behaviour), on_rows=batches.append)
+    # 0.25 s then 0.125 s, alternately: 5 pairs in 1.875 s, then one of 0.25 s in flight
+    assert (t.successes, t.slo_met, t.in_flight_at_end) == (10, 5, 1)
+    assert t.goodput_ops == 2.5
+    assert [r.slo_met for b in batches for r in b] == [2]  # met at 0.375 and 0.75 s
+    assert [r.slo_met for r in t.timeseries] == [2, 3]
+
+
+async def test_warmup_ticks_start_at_the_first_whole_second() -> None:
+    seen: list[Progress] = []
+    prof = profile({"concurrency": 1}, warmup="2s", duration="1s")
+    await trial(prof, FakeClient(after(0.3125)), progress=seen.append)
+    assert [(p.phase, p.elapsed_s) for p in seen] == [("warmup", 1.0), ("warmup", 2.0)]
+
+
+async def test_elapsed_time_counts_from_the_trials_own_start() -> None:
+    clock = LoopClock()
+    seen: list[Progress] = []
+    start = clock.now_ns() + 3_000_000_000
+    await trial(profile({"concurrency": 1}, duration="2s"), FakeClient(after(0.3125)), clock,
+                start_ns=start, progress=seen.append)  # fmt: skip
+    assert [p.elapsed_s for p in seen] == [0.0, 1.0]
+
+
+async def test_a_stop_that_never_comes_lets_the_window_run_to_its_end() -> None:
+    t = await trial(profile({"concurrency": 1}, duration="1s"), FakeClient(after(0.3125)),
+                    stop=asyncio.Event())  # fmt: skip
+    assert not t.interrupted and t.window_s == 1.0 and t.successes == 3
+
+
+async def test_a_broken_progress_callback_is_raised_as_itself() -> None:
+    def progress(p: Progress) -> None:
+        raise KeyError("display broke")
+
+    with pytest.raises(KeyError, match="display broke"):
+        await trial(profile({"rate": 4}, duration="2s"), FakeClient(after(0.125)),
+                    progress=progress)  # fmt: skip
