@@ -118,6 +118,9 @@ def test_a_success_records_service_response_and_interval_values() -> None:
 
 def test_usage_and_estimates_are_summed() -> None:
     rec = make()
+    rec.success(W0, W0, W0 + 1500, usage=(1, 1))  # no estimate given: none added
+    assert rec.tokens.estimated_prompt_tokens == 0
+    rec = make()
     rec.success(W0, W0, W0 + 1500, usage=(7, 3), estimated_prompt_tokens=6)
     rec.success(W0, W0, W0 + 1500, usage=(1, 2), estimated_prompt_tokens=4)
     rec.success(W0, W0, W0 + 1500, estimated_prompt_tokens=100)
@@ -183,9 +186,26 @@ def test_slo_is_judged_from_the_intended_send_in_open_loop() -> None:
     assert rec.slo_met == 1
     closed = make(open_loop=False, slo=limits)
     closed.success(W0, W0 + 1000, W0 + 3000)  # from the actual send: 2000 ns, met
-    assert closed.slo_met == 1
+    closed.success(W0, W0 + 1000, W0 + 2000)
+    assert closed.slo_met == 2
     (iv,) = closed.pop_intervals_before(1)
-    assert iv.slo_met == 1
+    assert iv.slo_met == 2
+
+
+def test_slo_tpot_is_judged_on_streams() -> None:
+    limits = SloLimits.from_seconds(None, 1000e-9, None)  # tpot <= 1000 ns
+    rec = make(open_loop=True, slo=limits)
+    fast = StreamSample(first_token_ns=W0 + 1000, chunk_gaps_ns=[1000], content_chunks=2,
+                        usage_tokens=2)  # fmt: skip
+    rec.success(W0, W0, W0 + 2000, stream=fast)  # (2000 - 1000) / (2 - 1) = 1000 ns: met
+    rec.success(W0, W0, W0 + 2001, stream=fast)  # 1001 ns: missed
+    assert rec.slo_met == 1
+
+
+def test_an_outcome_at_the_end_of_a_window_of_odd_length_is_in_its_last_second() -> None:
+    rec = Recorder(0, 0.0, 1.000000001, open_loop=False)
+    rec.success(0, 0, 1_000_000_001)
+    assert [iv.index for iv in rec.pop_intervals_before(5)] == [1]
 
 
 def test_slo_ttft_is_from_the_start_of_the_request() -> None:

@@ -318,6 +318,8 @@ def test_plan_of_a_trace_profile_and_of_one_stage(tmp_path: Any) -> None:
     assert (plan.kind, plan.warmup_s, plan.window_s) == ("open", 1.0, 2.0)
     assert plan.offsets_ns is not None
     assert plan.offsets_ns.tolist() == [0, 400_000_000, 1_500_000_000]
+    params = request_factory(prof).next_params()
+    assert params["max_tokens"] == 1  # the trace's output length, not request.max_tokens
     one = plan_from_profile(profile({"stages": [{"duration": "2s", "rate": 10}]}, duration="2s"))
     assert one.kind == "open" and one.steps == (Step(0.0, 2.0, rate_ops=10.0),)
 

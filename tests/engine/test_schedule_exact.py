@@ -216,6 +216,7 @@ def test_long_traces_are_replayed_in_blocks_to_the_end() -> None:
     plan = trace_plan(warmup_s=0.0, window_s=9.0, offsets_ns=trace)
     blocks = list(arrival_blocks_ns(plan))
     assert [len(b) for b in blocks] == [4096, 4096, 9000 - 8192]
+    assert all(b.dtype == np.int64 for b in blocks)
     assert np.concatenate(blocks).tolist() == trace[:9000].tolist()
     whole = trace_plan(warmup_s=0.0, window_s=20.0, offsets_ns=trace)
     assert len(offsets(whole)) == 10_000
