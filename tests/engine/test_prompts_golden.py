@@ -5,7 +5,9 @@ the generator is a deliberate one."""
 from __future__ import annotations
 
 import hashlib
+import json
 import random
+from pathlib import Path
 
 from harborbench.engine.prompts import (
     CHARS_PER_TOKEN,
@@ -17,6 +19,7 @@ from harborbench.engine.prompts import (
     _words,
     prompt_text,
 )
+from harborbench.engine.trace import load_trace
 from harborbench.profile import RequestSpec
 
 
@@ -76,3 +79,41 @@ def test_default_requests_are_pinned() -> None:
     assert f.issued == 2
     f.skip()
     assert f.issued == 3
+
+
+def test_drawn_lengths_of_a_shard_are_pinned() -> None:
+    request = RequestSpec(
+        prompt_tokens={"distribution": "uniform", "low": 20, "high": 60},
+        max_tokens={"distribution": "uniform", "low": 5, "high": 9},
+    )  # type: ignore[arg-type]
+
+    def lengths(stripe: tuple[int, int]) -> list[tuple[int, int]]:
+        f = RequestFactory(request, 2, stripe=stripe)
+        params = [f.next_params() for _ in range(4)]
+        return [(len(p["messages"][0]["content"]) // CHARS_PER_TOKEN, p["max_tokens"])
+                for p in params]  # fmt: skip
+
+    assert lengths((1, 3)) == [(41, 8), (52, 7), (44, 6), (50, 7)]
+    assert lengths((0, 1)) == [(45, 7), (42, 9), (52, 6), (44, 5)]
+
+
+def test_generated_prompts_without_a_prefix_start_with_the_tag() -> None:
+    f = RequestFactory(RequestSpec(prompt_tokens=8), 1)  # type: ignore[arg-type]
+    content = f.next_params()["messages"][0]["content"]
+    assert len(content) == 32
+    assert content[:16] == prompt_text(1, 0, 8)[:16] and content[16] == " "
+    assert content == prompt_text(1, 0, 8)
+
+
+def test_fixed_messages_stream_options_and_the_end_of_a_trace(tmp_path: Path) -> None:
+    fixed = RequestFactory(RequestSpec(messages=[{"role": "user", "content": "hi"}]), 1)  # type: ignore[list-item]
+    assert fixed.next_params()["messages"] == [{"role": "user", "content": "hi"}]
+    streamed = RequestFactory(RequestSpec(stream=True), 1).next_params()
+    assert streamed["stream_options"] == {"include_usage": True}
+    path = tmp_path / "t.jsonl"
+    rows = [{"timestamp": t, "input_length": 6, "output_length": 3} for t in (0, 1)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    f = RequestFactory(RequestSpec(), 1, trace=load_trace(path))
+    params = [f.next_params() for _ in range(3)]
+    assert [p["max_tokens"] for p in params] == [3, 3, 64]  # past the trace: the defaults
+    assert params[2]["messages"][0]["content"].endswith(DEFAULT_MESSAGES[0][1])

@@ -335,3 +335,20 @@ async def test_the_window_waits_for_a_slow_clock() -> None:
     stop = asyncio.Event()
     assert await runner._wait_window(200_000_000, stop, clock) is False
     assert clock.now_ns() >= 200_000_000
+
+
+def test_the_failure_message_in_full() -> None:
+    no_example = silent({"http_500": 2}).model_copy(update={"failure_examples": {}})
+    err = runner._nothing_succeeded(no_example, "http://h/v1")
+    assert err.message == "every measured request failed (http_500 x2); first error: "
+    dotted = silent({"http_404": 1}).model_copy(update={"failure_examples": {"http_404": "gone."}})
+    err404 = runner._nothing_succeeded(dotted, "http://h/PREFIX/")
+    assert err404.message == "every measured request failed (http_404 x1); first error: gone."
+    assert err404.hint is not None and err404.hint.endswith(
+        "set target.base_url to http://h/PREFIX/v1."
+    )
+    warm = runner._nothing_succeeded(silent({}, in_flight=0, window=3), "http://h/v1")
+    assert warm.message == (
+        "no request was sent inside the 3.0 s window: the requests sent during warmup were still "
+        "pending and held every worker (or every slot of the client), so nothing was measured."
+    )

@@ -222,3 +222,22 @@ def test_long_traces_are_replayed_in_blocks_to_the_end() -> None:
     assert len(offsets(whole)) == 10_000
     first_block_only = trace_plan(warmup_s=0.0, window_s=4.096, offsets_ns=trace)
     assert [len(b) for b in arrival_blocks_ns(first_block_only)] == [4096]
+
+
+def test_two_stripes_split_the_arrivals_and_the_rate() -> None:
+    plan = build_plan(warmup_s=0, levels=[(1.0, 4.0)], kind="open")
+    assert dataclasses.replace(plan, stripe=(0, 2)).share(4.0) == 2.0
+    assert offsets(dataclasses.replace(plan, stripe=(1, 2))) == [250_000_000, 750_000_000]
+    with pytest.raises(ValueError, match=r"^a load plan needs at least one step$"):
+        build_plan(warmup_s=0, levels=[], kind="open")
+    closed = build_plan(warmup_s=0, levels=[(1.0, 2)], kind="closed")
+    with pytest.raises(ValueError, match=r"^arrival offsets exist only for open-loop plans$"):
+        list(arrival_blocks_ns(closed))
+
+
+def test_a_window_span_without_arrivals_has_a_configured_level_of_zero() -> None:
+    from harborbench.engine.assemble import configured_level
+
+    trace = np.array([0, 100_000_000], dtype=np.int64)
+    plan = trace_plan(warmup_s=1.0, window_s=1.0, offsets_ns=trace)
+    assert configured_level(plan) == 0.0

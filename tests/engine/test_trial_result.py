@@ -144,3 +144,23 @@ def test_stream_goodput_and_replay_figures_of_the_profile(tmp_path: Path) -> Non
         request=bare,
     ).replay
     assert seconds is not None and (seconds.replayed_lines, seconds.planned_in_window) == (5, 1)
+
+
+def test_interrupted_and_sent_reach_the_health_verdict() -> None:
+    prof = profile({"rate": 10})
+    plan = plan_from_profile(prof)
+    rec = Recorder(0, 0.0, 2.0, open_loop=True)
+    rec.successes = 3
+    sender = RequestSender(lambda **p: None, {}, rec, lambda: 0)
+
+    def judged(interrupted: bool) -> TrialResult:
+        return trial_result(
+            prof, plan, rec, sender, LoopLagMonitor(), [], [], index=0, started_at="s",
+            window_s=2.0, in_flight_at_end=1, interrupted=interrupted, status={}, statistics={},
+            server_stats=None,
+        )  # fmt: skip
+
+    t = judged(False)
+    assert t.health.achieved_level == 2.0  # (3 completed + 1 in flight) / 2 s
+    assert any("keep up" in w for w in t.health.warnings)
+    assert not any("keep up" in w for w in judged(True).health.warnings)
