@@ -183,7 +183,10 @@ async def run_session(
             if on_round is not None:
                 on_round(*trials)
             if trial.interrupted or (stop is not None and stop.is_set()):
-                return SessionOutcome(trials, comparison, rounds, "interrupted", clock() - start)
+                # A round whose second trial still ran whole is complete: it counts (and is
+                # judged) even though the stop came during it.
+                whole = rounds + (side == order[1] and not trial.interrupted)
+                return SessionOutcome(trials, comparison, whole, "interrupted", clock() - start)
         rounds += 1
         if rounds >= budget.rounds and gates:
             comparison = compare(*trials)

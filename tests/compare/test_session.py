@@ -116,6 +116,26 @@ def test_an_interrupt_keeps_the_trials_measured() -> None:
     assert out.trials[1][-1].interrupted
 
 
+def test_a_stop_during_the_last_trial_of_a_round_that_still_ran_whole_counts_the_round() -> None:
+    lab = _Lab(ratio=1.0, drift=[1.0])
+    stop = asyncio.Event()
+    calls: list[tuple[int, int]] = []
+
+    async def trial(side: int, index: int) -> TrialResult:
+        calls.append((side, index))
+        result = await lab.trial(side, index)
+        if (side, index) == (1, 0):
+            stop.set()  # Ctrl-C as B's trial of round 1 ends: B's trial is whole
+        return result
+
+    out = asyncio.run(
+        run_session(trial, lab.compare, SessionBudget(rounds=3), gates=GATE, stop=stop,
+                    clock=lab.clock)
+    )  # fmt: skip
+    assert calls == [(0, 0), (1, 0)]
+    assert out.stop_reason == "interrupted" and out.rounds == 1
+
+
 def _cmp(rounds: int, verdicts: Sequence[str], env_differs: bool = False) -> Comparison:
     a = make_run("a", [[1000] * 12] * rounds)
     b = make_run(

@@ -240,30 +240,27 @@ def test_configured_level_weights_each_stage_by_its_time_in_the_window() -> None
 
 
 def test_client_limit_picks_the_smaller_setting() -> None:
-    assert client_limit({"max_concurrent_requests": 50, "connection_pool_size": 50}, {}) == (
+    assert client_limit({"max_concurrent_requests": 50, "connection_pool_size": 50}) == (
         "client.max_concurrent_requests", 50,
     )  # fmt: skip
-    assert client_limit({"max_concurrent_requests": 40, "connection_pool_size": 50}, {}) == (
+    assert client_limit({"max_concurrent_requests": 40, "connection_pool_size": 50}) == (
         "client.max_concurrent_requests", 40,
     )  # fmt: skip
-    assert client_limit({"max_concurrent_requests": 1}, {}) == (
-        "client.max_concurrent_requests", 1,
-    )  # fmt: skip
+    assert client_limit({"max_concurrent_requests": 1}) == ("client.max_concurrent_requests", 1)
     for bad in (0, -1, "8", None):
-        assert client_limit({"max_concurrent_requests": bad}, {}) is None
-        assert client_limit({"connection_pool_size": bad}, {}) is None
-    assert client_limit({"connection_pool_size": 1}, {}) == ("client.connection_pool_size", 1)
-    # the adaptive pool's limit wins over the configured size; a bad one falls back to it
-    status = {"connection_pool_size": 30}
-    assert client_limit(status, {"connection_pool": {"limit": 20}}) == (
-        "client.connection_pool_size", 20,
-    )  # fmt: skip
+        assert client_limit({"max_concurrent_requests": bad}) is None
+        assert client_limit({"connection_pool_size": bad}) is None
+        assert client_limit({"connection_pool_max_size": bad}) is None
+    assert client_limit({"connection_pool_size": 1}) == ("client.connection_pool_size", 1)
+    # the adaptive pool grows on demand up to its max_size: that is its cap, not the start size
+    status = {"connection_pool_size": 30, "connection_pool_max_size": 20}
+    assert client_limit(status) == ("client.connection_pool.max_size", 20)
     for bad in (0, "20", None):
-        assert client_limit(status, {"connection_pool": {"limit": bad}}) == (
+        assert client_limit({**status, "connection_pool_max_size": bad}) == (
             "client.connection_pool_size", 30,
         )  # fmt: skip
-    assert client_limit(status, {"connection_pool": 20}) == ("client.connection_pool_size", 30)
-    assert client_limit({"mode": "traditional", "connection_pool_size": 30}, {}) is None
+    assert client_limit({**status, "mode": "traditional"}) is None
+    assert client_limit({"mode": "traditional", "connection_pool_size": 30}) is None
 
 
 def sample(t_s: float, rss: int, cpu_percent: float = 0.0) -> ResourceSample:
@@ -361,6 +358,6 @@ def test_gaps_from_the_window_start_are_not_warmup() -> None:
 def test_more_edges_of_the_configured_level_and_client_limit() -> None:
     half = build_plan(warmup_s=0, levels=[(0.5, 10.0)], kind="open")
     assert configured_level(half) == 10.0
-    assert client_limit({"connection_pool_size": 30}, {"connection_pool": {"limit": 1}}) == (
-        "client.connection_pool_size", 1,
+    assert client_limit({"connection_pool_size": 30, "connection_pool_max_size": 1}) == (
+        "client.connection_pool.max_size", 1,
     )  # fmt: skip

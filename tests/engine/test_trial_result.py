@@ -97,15 +97,18 @@ def test_connections_name_the_pool_and_the_server_counters() -> None:
     server = {"connections_accepted": 4, "requests_total": 9, "max_in_flight": 2, "other": 1}
     t = trial_result(
         prof, plan, rec, sender, LoopLagMonitor(), [], [], index=0, started_at="s",
-        window_s=1.0, in_flight_at_end=0, interrupted=False, status={"mode": "x"},
-        statistics=stats, server_stats=server,
+        window_s=1.0, in_flight_at_end=0, interrupted=False,
+        status={"mode": "x", "connection_pool_max_size": 8}, statistics=stats, server_stats=server,
     )  # fmt: skip
     assert t.connections == {
         "client": {"limit": 8, "open": 3}, "server_connections_accepted": 4,
         "server_requests_total": 9, "server_max_in_flight": 2,
     }  # fmt: skip
-    assert (t.client_status, t.client_statistics, t.server_stats) == ({"mode": "x"}, stats, server)
-    assert t.health.client_limit == 8
+    status = {"mode": "x", "connection_pool_max_size": 8}
+    assert (t.client_status, t.client_statistics, t.server_stats) == (status, stats, server)
+    assert (t.health.client_limit_setting, t.health.client_limit) == (
+        "client.connection_pool.max_size", 8,
+    )  # fmt: skip
 
 
 def test_stream_goodput_and_replay_figures_of_the_profile(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+import harborbench.engine.session as session_module
 import harborbench.rollback.gates as gates_module
 from harborbench.errors import UserInputError
 from harborbench.harborai.config import DISABLE_ENV_VAR
@@ -144,7 +145,7 @@ def test_the_gate_profiles() -> None:
     assert p.request.model == "gpt-4o-mini"
     assert p.request.max_tokens.value == 64  # type: ignore[union-attr]
     assert p.request.prompt_tokens.value == 200  # type: ignore[union-attr]
-    assert p.client == dict(OPTIMIZED_CONFIG)
+    assert p.client.model_dump(exclude_unset=True) == dict(OPTIMIZED_CONFIG)
     assert p.target.mock is not None
 
 
@@ -229,12 +230,12 @@ class FakeTrials:
         self.calls: list[tuple[str, int, str | None]] = []
 
     async def __call__(self, profile: Any, plan: Any, base_url: str, api_key: str, *,
-                       index: int, server: Any, stop: Any) -> Any:  # fmt: skip
+                       index: int, server: Any, stop: Any, **hooks: Any) -> Any:  # fmt: skip
         side = profile.name.removeprefix("rollback-")
         self.calls.append((side, index, os.environ.get(DISABLE_ENV_VAR)))
         # path 2's config (optimization off) against path 1's (optimized)
         expected = ROLLBACK_PATHS[1].config if side == "traditional" else OPTIMIZED_CONFIG
-        assert profile.client == dict(expected)
+        assert profile.client.model_dump(exclude_unset=True) == dict(expected)
         assert (base_url, api_key, server) == ("http://127.0.0.1:1/v1", "k", "srv")
         assert plan.max_concurrency == 48
         trial = make_trial(index, [1000] * 4, seed=len(self.calls))
@@ -248,7 +249,7 @@ def test_measure_gates_reports_progress_and_judges_the_optimized_side(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     fake = FakeTrials()
-    monkeypatch.setattr(gates_module, "run_trial", fake)
+    monkeypatch.setattr(session_module, "run_trial", fake)
     monkeypatch.setenv(DISABLE_ENV_VAR, "true")
     lines: list[str] = []
     settings = GateSettings(Gates(throughput_min=500), throughput_ratio_min=None,
@@ -275,7 +276,7 @@ def test_the_relative_gates_compare_interleaved_paired_rounds(
     """Both sides are built as interleaved runs (memory judged per trial), neither marked
     interrupted, and compared paired at the workload's confidence."""
     fake = FakeTrials()
-    monkeypatch.setattr(gates_module, "run_trial", fake)
+    monkeypatch.setattr(session_module, "run_trial", fake)
     seen: list[tuple[Any, Any, dict[str, Any]]] = []
     real = gates_module.compare_results
 
@@ -322,7 +323,7 @@ class StopAt(FakeTrials):
 
 
 def measure_stopped(monkeypatch: pytest.MonkeyPatch, fake: StopAt) -> Any:
-    monkeypatch.setattr(gates_module, "run_trial", fake)
+    monkeypatch.setattr(session_module, "run_trial", fake)
     settings = GateSettings(Gates(throughput_min=500), throughput_ratio_min=0.5,
                             cpu_efficiency_gain_min_pct=None)  # fmt: skip
 
@@ -337,9 +338,18 @@ def test_a_stop_after_a_complete_trial_ends_the_rounds(monkeypatch: pytest.Monke
     fake = StopAt(("optimized", 0))
     out = measure_stopped(monkeypatch, fake)
     assert [c[:2] for c in fake.calls] == [("traditional", 0), ("optimized", 0)]
-    # the session counts a round once it has gone on past it; the optimized trial is judged
-    assert (out.interrupted, out.stop_reason, out.rounds) == (True, "interrupted", 0)
-    assert [r.key for r in out.rows] == ["absolute.throughput"]
+    # both trials of round 1 ran whole: the round counts, and the relative gates judge it
+    assert (out.interrupted, out.stop_reason, out.rounds) == (True, "interrupted", 1)
+    assert "relative.throughput_ratio" in [r.key for r in out.rows]
+
+
+def test_a_stop_after_the_first_trial_of_a_round_counts_no_round(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake = StopAt(("traditional", 0))
+    out = measure_stopped(monkeypatch, fake)
+    assert [c[:2] for c in fake.calls] == [("traditional", 0)]
+    assert (out.interrupted, out.rounds) == (True, 0)
 
 
 def test_a_stop_in_the_first_trial_judges_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
