@@ -264,3 +264,36 @@ def test_more_data_hint_texts() -> None:
         "The smallest change these data can detect is 4.0%; the estimate lies on the threshold: "
         "more data alone may not decide it."
     )
+
+
+def test_the_reference_row_of_the_csv() -> None:
+    from harborbench.compare import compare_results, tidy_rows
+    from tests.compare.test_compare import make_run
+
+    c = compare_results(make_run("a", [[600] * 12]), make_run("b", [[800] * 12]), n_resamples=100)
+    ref = c.reference
+    assert ref is not None
+    row = tidy_rows(c)[-1]
+    assert row == {
+        "a_run": "plan_reference",
+        "b_run": "b",
+        "metric": "throughput_vs_plan_baseline",
+        "unit": "ops/s",
+        "better": "higher",
+        "a": 505.6,
+        "b": 800.0,
+        "ratio": pytest.approx(800.0 / 505.6),
+        "change_pct": pytest.approx(100.0 * (800.0 / 505.6 - 1.0)),
+        "ci_low": None,
+        "ci_high": None,
+        "ci_of": "ratio",
+        "confidence": 0.95,
+        "method": ref.label,
+        "p_value": None,
+        "min_detectable_pct": None,
+        "n_a": 0,
+        "n_b": 12,
+        "verdict": "target 1000 ops/s missed",
+        "reason": ref.reason,
+    }
+    assert list(row) == list(tidy_rows(c)[0])  # the same columns in the same order
