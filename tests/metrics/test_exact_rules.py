@@ -251,7 +251,7 @@ def test_memory_trend_reasons_of_a_failing_and_a_straddling_slope() -> None:
 def test_memory_trend_growth_from_the_first_sample_when_the_line_starts_at_or_below_zero() -> None:
     # a steep rise from a low plateau: the robust line crosses zero before the window starts
     t = [0.0, 60.0, 120.0, 180.0, 240.0, 300.0]
-    trend = memory_trend(t, [1e6, 1e6, 1e6, 100e6, 200e6, 300e6])
+    trend = memory_trend(t, [1e6, 2e6, 1e6, 100e6, 200e6, 300e6])
     assert trend.level_start_bytes == 1e6  # the first sample, not the fitted line
     assert trend.growth_pct == pytest.approx(100 * (trend.level_end_bytes - 1e6) / 1e6)
     assert trend.verdict == "fail"

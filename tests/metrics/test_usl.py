@@ -154,3 +154,14 @@ def test_exact_notes_of_the_other_outcomes() -> None:
     n = np.array([1, 2, 4, 8])
     far = fit_usl(n, usl_throughput(n, 37.0, 0.0, 1e-9) * np.array([1.0, 1.001, 0.999, 1.0]))
     assert far.peak_text() == "none within 4x the measured range"
+
+
+def test_a_peak_between_one_and_two_workers_is_reported() -> None:
+    # N* = sqrt((1 - 0.1) / 0.4) = 1.5: a real (if early) peak, above one worker
+    fit = fit_usl([1, 2, 4, 8], usl_throughput([1, 2, 4, 8], 10.0, 0.1, 0.4).tolist())
+    assert fit.peak_concurrency == pytest.approx(1.5, rel=1e-6)
+    assert fit.peak_throughput_ops == pytest.approx(float(usl_throughput(1.5, 10.0, 0.1, 0.4)))
+    # N* = 0.9: below one worker, no peak
+    falling = fit_usl([1, 2, 4, 8], usl_throughput([1, 2, 4, 8], 10.0, 0.1, 0.9 / 0.81).tolist())
+    assert falling.peak_concurrency is None
+    assert falling.note == "no peak at N >= 1: throughput falls from one worker (N* 0.9)"
