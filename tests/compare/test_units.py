@@ -297,3 +297,66 @@ def test_the_reference_row_of_the_csv() -> None:
         "reason": ref.reason,
     }
     assert list(row) == list(tidy_rows(c)[0])  # the same columns in the same order
+
+
+def test_rounds_needed_measures_the_distance_in_log_ratio() -> None:
+    # estimate 1.02 against 0.95: distance ln(1.02 / 0.95) = 0.0711, half-width 0.1003
+    assert rounds_needed(0.9, 1.1, 1.02, 0.95, 3) == math.ceil(
+        3 * ((math.log(1.1) - math.log(0.9)) / 2 / math.log(1.02 / 0.95)) ** 2
+    )
+    # half-width 4x the distance: 16x the trials (not 8x)
+    half = 4 * math.log(1.0 / 0.95)
+    assert rounds_needed(math.exp(-half), math.exp(half), 1.0, 0.95, 2) == 32
+    assert rounds_needed(0.9, 0.0, 1.0, 0.95, 3) is None  # a bound that is not positive
+
+
+def test_parse_fail_on_messages_name_the_fix() -> None:
+    from harborbench.compare import parse_fail_on
+    from harborbench.compare.models import METRICS
+    from harborbench.errors import UserInputError
+
+    with pytest.raises(UserInputError) as caught:
+        parse_fail_on("speed:-5%")
+    gateable = ", ".join(k for k, m in METRICS.items() if m.gateable)
+    assert str(caught.value).endswith(f"unknown metric 'speed'; use one of {gateable}.")
+    assert "throughput, goodput, attempted, error_rate" in gateable
+    with pytest.raises(UserInputError) as caught:
+        parse_fail_on("throughput:+5%")
+    assert caught.value.hint == "Write throughput:-5%."
+
+
+def test_a_gate_is_judged_across_environments_only_when_allowed() -> None:
+    from harborbench.compare import compare_results, evaluate_gate, parse_fail_on
+    from tests.compare.test_compare import make_run
+
+    gate = parse_fail_on("throughput:-5%")
+    a = make_run("a", [[1000] * 12] * 2)
+    b = make_run("b", [[700] * 12] * 2, environment={"cpu_count": 64})
+    c = compare_results(a, b, n_resamples=100)
+    assert evaluate_gate(c, gate).verdict == "inconclusive"  # the default refuses
+    assert evaluate_gate(c, gate, allow_different_environment=True).verdict == "fail"
+
+
+def test_one_trial_a_side_turns_a_failure_into_an_inconclusive_with_the_fix() -> None:
+    from harborbench.compare import compare_results, evaluate_gate, parse_fail_on
+    from tests.compare.test_compare import make_run
+
+    c = compare_results(make_run("a", [[1000] * 12]), make_run("b", [[700] * 12]),
+                        n_resamples=100)  # fmt: skip
+    out = evaluate_gate(c, parse_fail_on("throughput:-5%"))
+    assert out.verdict == "inconclusive"
+    assert out.reason.endswith(
+        ", but with one trial a side run-to-run noise is invisible and alone can produce this "
+        "change"
+    )
+    assert out.hint == (
+        "Measure at least 2 trials a side: repeat: 2 or more in the profiles, or "
+        "compare --run A.yaml B.yaml --rounds 2 or more."
+    )
+
+
+def test_session_budget_limits_are_inclusive() -> None:
+    from harborbench.compare.session import SessionBudget
+
+    assert SessionBudget(rounds=3, max_rounds=3).max_rounds == 3
+    assert SessionBudget(budget_s=0.5).budget_s == 0.5
