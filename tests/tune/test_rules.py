@@ -240,3 +240,63 @@ def test_nothing_succeeding_at_the_first_point_is_an_error(
     with pytest.raises(AllRequestsFailedError, match=r"\(none completed\); first error: no "
                        "request completed in the window"):  # fmt: skip
         _atune(monkeypatch, _Target(first=silent))
+
+
+# --- settings of the later phases, and what a point records -------------------------------------
+
+
+def test_resource_keys_count_a_missing_processor_as_nothing() -> None:
+    assert Knobs(8, 4).resource_key() == (8, 4, 0, 0)
+    assert Knobs(8, 4, 2, 3, 0.0).resource_key() == (8, 4, 2, 3)
+    # no processor beats a processor with one worker at the same N and pool
+    assert select_point([_score(8, 1000.0, workers=1), _score(8, 1000.0)]) == 1
+
+
+def test_processor_candidates_at_small_n_and_from_a_batched_base() -> None:
+    def knobs(base: Knobs) -> list[tuple[int | None, int | None, float | None]]:
+        return [(k.workers, k.max_batch_size, k.batch_window_s) for k in
+                tune_module.processor_candidates(base)]  # fmt: skip
+
+    assert knobs(Knobs(1, 1, 1, 1, 0.0)) == [(1, 2, 0.0), (1, 4, 0.0), (1, 4, 0.001)]
+    assert knobs(Knobs(4, 4, 4, 1, 0.005)) == [(2, 2, 0.0), (1, 4, 0.0), (1, 4, 0.001)]
+    assert knobs(Knobs(8, 8, 4, 2, 0.0)) == [(2, 4, 0.0), (2, 4, 0.001)]  # the base itself left out
+
+
+def test_pool_candidates_stay_whole_numbers_of_at_least_one() -> None:
+    got = tune_module.pool_candidates(Knobs(4, 3, 4, 1, 0.0))
+    assert [k.label() for k in got] == ["N=4 pool=2 workers=4", "N=4 pool=1 workers=4"]
+
+
+def test_gates_text() -> None:
+    from tests.tune.test_tune import FakeLab
+
+    point = asyncio.run(FakeLab().measure(Knobs(1, 1), "concurrency", 1.0))
+    assert point.gates_text() == "meets every gate"
+    both = point.model_copy(update={"meets_gates": False, "missed_gates": ["a", "b"],
+                                    "unsure_gates": ["c", "d"]})  # fmt: skip
+    assert both.gates_text() == "misses a, b; inconclusive: c, d"
+
+
+def test_a_point_records_the_trial_figures() -> None:
+    from harborbench.tune.sweep import _Sweep
+
+    trial = make_trial(0, [50, 50], failures=[1, 1]).model_copy(update={"goodput_ops": 12.5})
+    sweep = _Sweep(OPTIMIZED, "t", 100.0, TrialTiming(0.5, 1.0, 2.0), lambda: 0.0)
+    point = sweep.point(trial, Knobs(2, 2), "concurrency", 0)
+    assert point.error_rate == pytest.approx(2 / 102)
+    assert point.goodput_ops == 12.5 and point.value("goodput") == 12.5
+    assert point.ops_per_cpu_second == trial.cpu.ops_per_cpu_second == pytest.approx(100.0)
+
+
+def test_gate_shortfall_adds_the_success_rate_to_the_other_misses() -> None:
+    gates = Gates.model_validate({"throughput_min": 2000.0, "success_rate_min": "99%"})
+    assert gate_shortfall(_trial(), gates) == pytest.approx(0.5 + 0.04 / 0.99)
+
+
+def test_mixed_failures_at_the_first_point_are_not_called_unreachable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    down = make_trial(0, [0, 0], failures=[3, 2])
+    mixed = down.model_copy(update={"failures_by_kind": {"connection": 3, "http_500": 2}})
+    with pytest.raises(AllRequestsFailedError, match=r"\(connection x3, http_500 x2\)"):
+        _atune(monkeypatch, _Target(first=mixed))
