@@ -360,3 +360,36 @@ def test_session_budget_limits_are_inclusive() -> None:
 
     assert SessionBudget(rounds=3, max_rounds=3).max_rounds == 3
     assert SessionBudget(budget_s=0.5).budget_s == 0.5
+
+
+def test_resample_percentiles_of_a_single_sample_and_of_three_intervals() -> None:
+    hists = [LatencyHistogram() for _ in range(3)]
+    hists[0].record_ns(2_000_000)
+    hists[1].record_many_ns([4_000_000, 5_000_000])
+    hists[2].record_many_ns([7_000_000] * 3)
+    index, counts = counts_matrix(hists)
+    assert counts.shape == (3, 4)
+    w = cs.Weights(np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [1.0, 1.0, 1.0]]), 3.0, 1.0, "w")
+    got = cs.resample_percentiles(index, counts, w, [50.0])[50.0]
+    assert got.replicates[0] == hists[0].percentile_ns(50)  # a resample of one sample
+    assert got.replicates[1] == hists[2].percentile_ns(50)
+    assert got.estimate == _merged(*hists).percentile_ns(50) == got.replicates[2]
+
+
+def test_mann_whitney_p_of_two_values_a_side() -> None:
+    assert cs.mann_whitney_p([1.0, 2.0], [3.0, 4.0]) == pytest.approx(1 / 3)
+    assert cs.mann_whitney_p([1.0, 2.0, math.nan], [3.0, 4.0]) == pytest.approx(1 / 3)
+
+
+def test_failure_notes_need_a_latency_gate() -> None:
+    from harborbench.compare import compare_results, parse_fail_on
+    from harborbench.compare.fail_on import failure_notes
+    from tests.compare.test_compare import make_run
+
+    a = make_run("a", [[1000] * 12])
+    b = make_run("b", [[1000] * 12], failures=[50] * 12)
+    c = compare_results(a, b, n_resamples=100)
+    assert failure_notes(c, [parse_fail_on("throughput:-5%")]) == []
+    (note,) = failure_notes(c, [parse_fail_on("p99:+10%"), parse_fail_on("p50:+10%")])
+    assert note.startswith("latency gates (p50, p99) judge successful ops only")
+    assert "(error rate A 0.0%, B 4.8%)" in note
