@@ -300,3 +300,96 @@ def test_mixed_failures_at_the_first_point_are_not_called_unreachable(
     mixed = down.model_copy(update={"failures_by_kind": {"connection": 3, "http_500": 2}})
     with pytest.raises(AllRequestsFailedError, match=r"\(connection x3, http_500 x2\)"):
         _atune(monkeypatch, _Target(first=mixed))
+
+
+class _Recording(_Target):
+    """Also records what each trial was given, and can interrupt the confirmation."""
+
+    def __init__(self, interrupt_confirmation: bool = False) -> None:
+        super().__init__()
+        self.given: list[tuple[Any, Any]] = []
+        self.interrupt_confirmation = interrupt_confirmation
+
+    async def run_trial(self, variant: Any, plan: Any, base_url: str, api_key: Any,
+                        **kwargs: Any) -> TrialResult:  # fmt: skip
+        self.given.append((api_key, kwargs["server"]))
+        trial = await super().run_trial(variant, plan, base_url, api_key, **kwargs)
+        if self.interrupt_confirmation and variant.duration > 3.0:
+            trial = trial.model_copy(update={"interrupted": True})
+        return trial
+
+
+def _atune_with(monkeypatch: pytest.MonkeyPatch, target: _Target, profile: Any, **kw: Any) -> Any:
+    @contextlib.contextmanager
+    def server(p: Any) -> Iterator[tuple[str, str, str]]:
+        yield "http://127.0.0.1:9/v1", "key-1", "server-1"
+
+    monkeypatch.setattr(tune_module, "open_target", server)
+    monkeypatch.setattr(tune_module, "run_trial", target.run_trial)
+    return asyncio.run(tune_module.atune(profile, budget_s=60.0, **kw))
+
+
+def test_atune_passes_the_target_to_every_trial_and_predicts_the_confirmation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("HARBORAI_DISABLE_CONCURRENCY_OPTIMIZATION", raising=False)
+    target = _Recording()
+    profile = OPTIMIZED.model_copy(update={"gates": Gates(error_rate_max=0.05)})
+    result = _atune_with(monkeypatch, target, profile)
+    assert set(target.given) == {("key-1", "server-1")}
+    assert result.notes == []  # closed loop, no environment override, a faithful confirmation
+    best = result.points[result.chosen]
+    predicted = result.fit.predict(best.concurrency)
+    assert predicted is not None
+    assert result.confirmation.usl_predicted_ops == pytest.approx(predicted)
+
+
+def test_atune_notes_an_open_loop_profile_and_the_environment_switch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from harborbench.profile import load_profile
+    from tests.tune.test_tune import ROOT
+
+    monkeypatch.setenv("HARBORAI_DISABLE_CONCURRENCY_OPTIMIZATION", "1")
+    steady = load_profile(ROOT / "profiles/steady.yaml")
+    profile = steady.model_copy(update={"gates": Gates(error_rate_max=0.05)})
+    result = _atune_with(monkeypatch, _Recording(), profile)
+    assert result.notes[:2] == [
+        "the profile's open load is replaced by closed-loop concurrency for the sweep; p95 is "
+        "judged on service time",
+        "HARBORAI_DISABLE_CONCURRENCY_OPTIMIZATION is set in the environment",
+    ]
+
+
+def test_an_interrupted_confirmation_ends_the_tune_interrupted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    profile = OPTIMIZED.model_copy(update={"gates": Gates(error_rate_max=0.05)})
+    result = _atune_with(monkeypatch, _Recording(interrupt_confirmation=True), profile)
+    assert (result.stop_reason, result.interrupted) == ("interrupted", True)
+    assert result.confirmation is None and result.recommended_config is None
+
+
+def test_atune_by_goodput_chooses_by_goodput(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harborbench.profile import load_profile_dict
+
+    data = OPTIMIZED.model_dump(mode="json")
+    data["slo"] = {"latency_max": "200ms"}
+    data["gates"] = {"error_rate_max": "5%"}
+    result = _atune_with(monkeypatch, _Recording(), load_profile_dict(data), objective="goodput")
+    # the scripted trials carry no goodput: it does not rise, so the load phase stops at N=2
+    # (it used to double N up to 1024, as 0 < 1.05 x 0 never held), and the fewest resources win
+    assert result.objective == "goodput"
+    assert result.stop_reason == "goodput stopped rising at N=2 (< +5%)"
+    assert result.points[result.chosen].concurrency == 1
+
+
+def test_goodput_without_an_slo_says_how_to_add_one() -> None:
+    with pytest.raises(UserInputError) as caught:
+        asyncio.run(tune_module.atune(OPTIMIZED, budget_s=60.0, objective="goodput"))
+    assert str(caught.value).startswith(
+        "--objective goodput needs per-request objectives: the profile has no slo section."
+    )
+    assert caught.value.hint == (
+        "Add for example slo: {latency_max: 200ms} (or --set 'slo={latency_max: 200ms}')."
+    )
