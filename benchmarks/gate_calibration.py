@@ -35,14 +35,12 @@ import os
 import statistics
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from scipy import stats as sps
 
 from harborbench.compare import Comparison, compare_results, parse_fail_on
 from harborbench.compare.session import SessionBudget, run_session
-from harborbench.engine.runner import build_result, open_target, plan_from_profile, run_trial
-from harborbench.environment import collect_environment
+from harborbench.engine.session import MeasurementSession
 from harborbench.profile import Profile, load_profile_dict
 from harborbench.result import TrialResult
 from harborbench.units import parse_duration
@@ -91,25 +89,20 @@ async def _session(
     kind: str,
     pa: Profile,
     pb: Profile,
-    target: tuple[str, str | None, Any],
+    bench: MeasurementSession,
     budget: SessionBudget,
-    env: dict[str, Any],
     gate_text: str,
     n_resamples: int,
 ) -> Session:
-    base_url, api_key, server = target
     gates = [parse_fail_on(gate_text)]
     profiles = (pa, pb)
-    plans = (plan_from_profile(pa), plan_from_profile(pb))
 
     async def trial(side: int, index: int) -> TrialResult:
-        return await run_trial(
-            profiles[side], plans[side], base_url, api_key, index=index, server=server
-        )
+        return await bench.trial(profiles[side], index=index)
 
     def compare(ta: list[TrialResult], tb: list[TrialResult], paired: bool = True) -> Comparison:
-        ra = build_result(pa, pa.name, ta, env, interrupted=False)
-        rb = build_result(pb, pb.name, tb, env, interrupted=False)
+        ra = bench.result(pa, ta, interrupted=False, interleaved=True)
+        rb = bench.result(pb, tb, interrupted=False, interleaved=True)
         return compare_results(ra, rb, fail_on=gates, paired=paired, n_resamples=n_resamples)
 
     out = await run_session(trial, compare, budget, gates=gates)
@@ -153,7 +146,6 @@ async def main(args: argparse.Namespace) -> None:
     pa2 = _profile("cal-a2", concurrency, concurrency, args.warmup, args.duration)
     pb = _profile("cal-b", concurrency, concurrency - 1, args.warmup, args.duration)
     budget = SessionBudget(rounds=args.rounds, max_rounds=args.max_rounds)
-    env = collect_environment()
     print(
         f"settings: {args.pairs} A/A and {args.pairs} A/B sessions, alternating; gate "
         f"--fail-on {args.gate} at 95%; rounds {budget.rounds} before the first look, at most "
@@ -166,7 +158,7 @@ async def main(args: argparse.Namespace) -> None:
     )
     sessions: list[Session] = []
     start = time.monotonic()
-    with open_target(pa) as target:
+    async with MeasurementSession(pa) as bench:
         for i in range(args.pairs):
             for kind, other in (
                 (("A/A", pa2), ("A/B", pb))
@@ -176,7 +168,7 @@ async def main(args: argparse.Namespace) -> None:
                     ("A/A", pa2),
                 )
             ):
-                s = await _session(kind, pa, other, target, budget, env, args.gate, args.resamples)
+                s = await _session(kind, pa, other, bench, budget, args.gate, args.resamples)
                 sessions.append(s)
                 print(
                     f"  {kind} #{i + 1}: {s.verdict} after {s.rounds} rounds ({s.stop_reason}, "

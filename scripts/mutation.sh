@@ -19,10 +19,15 @@ mutmut="${MUTMUT:-$root/.venv/bin/mutmut}"
 case "$pkg" in
     metrics) mutate='"harborbench/metrics/*"'; tests='"tests/metrics"' ;;
     gates) mutate='"harborbench/gates.py"'; tests='"tests/test_gates.py"' ;;
-    engine) mutate='"harborbench/engine/*"'; tests='"tests/engine", "-m", "not slow"' ;;
+    # engine: the unit tier only (fake client, virtual time, short trials of
+    # tests/engine/test_trial_small.py); the real-server files (the integration tier) and the
+    # long virtual scenarios of test_trial_virtual.py cost too much to run once per mutant.
+    engine) mutate='"harborbench/engine/*"'
+        tests='"tests/engine", "-m", "not slow", "--ignore=tests/engine/test_runner_integration.py", "--ignore=tests/engine/test_runner_failures.py", "--ignore=tests/engine/test_summaries.py", "--ignore=tests/engine/test_response_variants.py", "--ignore=tests/engine/test_workload_run.py", "--ignore=tests/engine/test_trial_virtual.py"' ;;
     compare) mutate='"harborbench/compare/*"'; tests='"tests/compare"' ;;
     tune) mutate='"harborbench/tune/*"'; tests='"tests/tune", "-m", "not slow"' ;;
-    rollback-gates) mutate='"harborbench/rollback/gates.py"'; tests='"tests/rollback"' ;;
+    # rollback-gates: the smoke tests start a mock server and never call the gates.
+    rollback-gates) mutate='"harborbench/rollback/gates.py"'; tests='"tests/rollback", "-k", "not smoke"' ;;
     *) echo "unknown package: $pkg" >&2; exit 2 ;;
 esac
 

@@ -183,8 +183,7 @@ def measure_interleaved(
 
     from harborbench.cli.signals import stop_on_signals
     from harborbench.compare.session import run_session
-    from harborbench.engine.runner import build_result, open_target, plan_from_profile, run_trial
-    from harborbench.environment import collect_environment
+    from harborbench.engine.session import MeasurementSession
     from harborbench.profile import load_profile
     from harborbench.report.console import print_warning, stderr
     from harborbench.report.files import ResultWriter, check_run_folder, run_dir
@@ -205,16 +204,12 @@ def measure_interleaved(
         print_warning(f"--run: using seed {pa.seed} of {profile_paths[0]} for both profiles.")
         pb = pb.model_copy(update={"seed": pa.seed})
     profiles = (pa, pb)
-    plans = (plan_from_profile(pa), plan_from_profile(pb))
+    session = MeasurementSession(pa)  # pa's target, which is pb's
     writers = (ResultWriter(reports, pa.name), ResultWriter(reports, pb.name))
     check_run_folder(run_dir(reports, f"compare-{pa.name}-{pb.name}"), "the comparison folder")
-    environment = collect_environment()
 
     def result(side: int, trials: list[TrialResult], interrupted: bool) -> RunResult:
-        p = profiles[side]
-        return build_result(
-            p, p.name, trials, environment, interrupted=interrupted, interleaved=True
-        )
+        return session.result(profiles[side], trials, interrupted=interrupted, interleaved=True)
 
     def save(ta: list[TrialResult], tb: list[TrialResult]) -> None:
         for side, trials in enumerate((ta, tb)):
@@ -222,25 +217,22 @@ def measure_interleaved(
                 writers[side].save(result(side, trials, trials[-1].interrupted))
 
     async def main() -> SessionOutcome:
-        with (
-            stop_on_signals("Stopping: keeping the rounds measured so far…") as stop,
-            open_target(pa) as (base_url, api_key, server),
-        ):
+        with stop_on_signals("Stopping: keeping the rounds measured so far…") as stop:
 
             async def trial(side: int, index: int) -> TrialResult:
                 name = profiles[side].name
                 stderr.print(
                     f"round {index + 1} (of {budget.rounds} to {budget.max_rounds}): {name}"
                 )
-                return await run_trial(
-                    profiles[side], plans[side], base_url, api_key,
-                    index=index, server=server, stop=stop,
-                )  # fmt: skip
+                return await session.trial(profiles[side], index=index, stop=stop)
 
             def judge(ta: list[TrialResult], tb: list[TrialResult]) -> Comparison:
                 return compare(result(0, ta, False), result(1, tb, False))
 
-            return await run_session(trial, judge, budget, gates=gates, stop=stop, on_round=save)
+            async with session:
+                return await run_session(
+                    trial, judge, budget, gates=gates, stop=stop, on_round=save
+                )
 
     outcome = asyncio.run(main())
     interrupted = outcome.stop_reason == "interrupted"

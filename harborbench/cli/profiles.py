@@ -85,15 +85,9 @@ def describe_load(profile: Profile) -> str:
 
 def describe_client(profile: Profile) -> str:
     """The client mode the profile's ``client`` section resolves to (ignoring the environment)."""
-    from harborbench.harborai.config import resolve_config
-    from harborbench.harborai.errors import ConfigError
+    from harborbench.harborai.config import decide_mode
 
-    try:
-        # The target is set by the run, not by the client section: a placeholder resolves it.
-        resolved = resolve_config(profile.client, environ={}, base_url="http://127.0.0.1")
-    except ConfigError:
-        return "?"
-    return resolved.mode
+    return decide_mode(profile.client, environ={})[0]
 
 
 @app.command(

@@ -167,7 +167,7 @@ def trial_result(
     health = health_figures(
         plan, rec, lag, cpu.saturated, cpu.cpu_percent_mean, window_s, interrupted,
         sent=completed + in_flight_at_end, busy_ns=sender.busy_ns,
-        max_outstanding=max_outstanding, client_limit=client_limit(status, statistics),
+        max_outstanding=max_outstanding, client_limit=client_limit(status),
         clamped=sum(h.clamped_count for h in (rec.service, rec.response)),
     )  # fmt: skip
     first_t = -math.ceil(plan.warmup_s) if plan.warmup_s > 0 else 0
@@ -254,13 +254,14 @@ def _finite(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
 
-def client_limit(status: dict[str, Any], statistics: dict[str, Any]) -> tuple[str, int] | None:
+def client_limit(status: dict[str, Any]) -> tuple[str, int] | None:
     """The client setting that caps its requests on the wire, and its value.
 
     Traditional mode sends from a pool of ``max_concurrent_requests`` threads; the optimized
-    mode holds at most ``max_concurrent_requests`` requests and ``connection_pool_size``
-    connections per origin (the adaptive pool's limit at the end of the trial, when it reports
-    one). The smaller one caps the concurrency the target can see.
+    mode holds at most ``max_concurrent_requests`` requests, and connections per origin up to
+    the adaptive pool's ``connection_pool.max_size`` (it grows on demand up to it; reported as
+    ``connection_pool_max_size``), or ``connection_pool_size`` with a fixed pool. The smaller one
+    caps the concurrency the target can see.
 
     Returns:
         ``("client.<key>", value)``, or None when the client reports neither (a test double).
@@ -270,12 +271,13 @@ def client_limit(status: dict[str, Any], statistics: dict[str, Any]) -> tuple[st
     if isinstance(mcr, int) and mcr > 0:
         candidates.append(("client.max_concurrent_requests", mcr))
     if status.get("mode") != "traditional":
-        pool = statistics.get("connection_pool")
-        size = pool.get("limit") if isinstance(pool, dict) else None
-        if not isinstance(size, int) or size <= 0:
+        cap = status.get("connection_pool_max_size")
+        if isinstance(cap, int) and cap > 0:
+            candidates.append(("client.connection_pool.max_size", cap))
+        else:
             size = status.get("connection_pool_size")
-        if isinstance(size, int) and size > 0:
-            candidates.append(("client.connection_pool_size", size))
+            if isinstance(size, int) and size > 0:
+                candidates.append(("client.connection_pool_size", size))
     return min(candidates, key=lambda c: c[1]) if candidates else None
 
 

@@ -1,21 +1,20 @@
 """The runner: drives the client under test through a profile and measures it.
 
-``run(profile)`` is the library entry point behind ``harborbench run``: it starts the target
-(the built-in mock in its own process, or an external ``base_url``), runs ``profile.repeat``
-trials, and returns a :class:`~harborbench.result.RunResult`. It never prints: progress reaches
-the caller through a callback, and each finished trial through ``on_trial`` so that the caller
-can save results as it goes.
+``run(profile)`` is the library entry point behind ``harborbench run``: through a
+:class:`~harborbench.engine.session.MeasurementSession` it starts the target (the built-in mock in
+its own process, or an external ``base_url``), runs ``profile.repeat`` trials
+(:func:`run_trial`), and returns a :class:`~harborbench.result.RunResult`. It never prints:
+progress reaches the caller through a callback, and each finished trial through ``on_trial`` so
+that the caller can save results as it goes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import math
 import os
 import socket
-import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -36,7 +35,6 @@ from harborbench.engine.schedule import LoadPlan, build_plan, trace_plan
 from harborbench.engine.summaries import (
     merge_trials,
 )
-from harborbench.environment import collect_environment
 from harborbench.errors import (
     AllRequestsFailedError,
     ProfileError,
@@ -45,6 +43,7 @@ from harborbench.errors import (
 )
 from harborbench.gates import evaluate_gates
 from harborbench.harborai import create_fast_client
+from harborbench.harborai.config import ClientConfig
 from harborbench.harborai.errors import ConfigError
 from harborbench.metrics.goodput import SloLimits
 from harborbench.metrics.looplag import LoopLagMonitor
@@ -98,22 +97,25 @@ def plan_from_profile(profile: Profile) -> LoadPlan:
     )
 
 
-def client_config(profile: Profile, base_url: str, api_key: str | None) -> dict[str, Any]:
-    """The config given to ``create_fast_client``: the profile's ``client`` plus the target,
-    and the request headers (values from the environment resolved here, never stored).
+def client_config(profile: Profile, base_url: str, api_key: str | None) -> ClientConfig:
+    """The config given to ``create_fast_client``: the profile's ``client`` (validated when the
+    profile was loaded; not validated again) plus the target, the timeout (unless the client
+    section sets ``timeout_s``) and the request headers (values from the environment resolved
+    here, never stored).
 
     Raises:
         ProfileError: a header names an environment variable that is not set.
     """
-    config = dict(profile.client)
-    config["base_url"] = base_url
+    client = profile.client
+    update: dict[str, Any] = {"base_url": base_url}
     if api_key is not None:
-        config["api_key"] = api_key
-    config.setdefault("timeout_s", profile.request.timeout)
+        update["api_key"] = api_key
+    if "timeout_s" not in client.model_fields_set:
+        update["timeout_s"] = profile.request.timeout
     headers = resolve_headers(profile)
     if headers:
-        config["default_headers"] = headers
-    return config
+        update["default_headers"] = headers
+    return client.model_copy(update=update)
 
 
 def resolve_headers(profile: Profile) -> dict[str, str]:
@@ -528,37 +530,23 @@ async def arun(
             to ``on_trial`` first).
         ProfileError: the client section or the API key variable is wrong.
     """
+    from harborbench.engine.session import MeasurementSession  # it builds on this module
+
     run_name = name or profile.name
-    plan = plan_from_profile(profile)
-    environment = collect_environment()
+    session = MeasurementSession(profile)
     trials: list[TrialResult] = []
     interrupted = False
-    # scipy (the memory fit that ends every trial) is slow to import: load it while the target
-    # starts, and wait for it before the first trial, so that neither the end of a trial nor a
-    # Ctrl-C waits for the import and no import competes with the load for the GIL.
-    preload = threading.Thread(
-        target=importlib.import_module, args=("scipy.stats",), name="preload", daemon=True
-    )
-    preload.start()
-    with open_target(profile) as (base_url, api_key, server):
-        await asyncio.to_thread(preload.join)
+    async with session:
         for index in range(profile.repeat):
-            trial = await run_trial(
-                profile, plan, base_url, api_key,
-                index=index, server=server, progress=progress, stop=stop,
-            )  # fmt: skip
+            trial = await session.trial(profile, index=index, progress=progress, stop=stop)
             trials.append(trial)
             interrupted = trial.interrupted
             if on_trial is not None:
-                on_trial(
-                    build_result(profile, run_name, trials, environment, interrupted=interrupted)
-                )
+                on_trial(session.result(profile, trials, interrupted=interrupted, name=run_name))
             if interrupted:
                 break
-    result = build_result(profile, run_name, trials, environment, interrupted=interrupted)
-    total = result.total
-    if not interrupted and total is not None and total.successes == 0:
-        raise _nothing_succeeded(total, base_url)
+    result = session.result(profile, trials, interrupted=interrupted, name=run_name)
+    session.check_succeeded(result)
     return result
 
 

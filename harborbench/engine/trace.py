@@ -27,6 +27,7 @@ import numpy as np
 
 from harborbench.counts import MAX_COUNT
 from harborbench.engine.dataset import DatasetError, read_jsonl_objects
+from harborbench.units import NS_PER_S
 
 if TYPE_CHECKING:
     from harborbench.engine.recorder import SendLog
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Trace", "load_trace", "replay_figures"]
 
-_NS = {"ms": 1_000_000, "s": 1_000_000_000}
+_NS = {"ms": NS_PER_S // 1000, "s": NS_PER_S}
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,8 +148,8 @@ def replay_figures(
     from harborbench.engine.summaries import latency_summary
     from harborbench.result import ReplayFigures
 
-    lo = int(np.searchsorted(replayed.offsets_ns, round(plan.warmup_s * 1e9), side="left"))
-    hi = int(np.searchsorted(replayed.offsets_ns, round(plan.total_s * 1e9), side="left"))
+    lo = int(np.searchsorted(replayed.offsets_ns, round(plan.warmup_s * NS_PER_S), side="left"))
+    hi = int(np.searchsorted(replayed.offsets_ns, round(plan.total_s * NS_PER_S), side="left"))
     first, last = sends.first_intended_ns, sends.last_intended_ns
     first_sent, last_sent = sends.first_sent_ns, sends.last_sent_ns
     return ReplayFigures(
@@ -158,9 +159,9 @@ def replay_figures(
         time_scale=time_scale,
         planned_in_window=hi - lo,
         sent_in_window=sends.lag.count,
-        trace_span_s=None if first is None or last is None else (last - first) / 1e9,
+        trace_span_s=None if first is None or last is None else (last - first) / NS_PER_S,
         achieved_span_s=None
         if first_sent is None or last_sent is None
-        else (last_sent - first_sent) / 1e9,
+        else (last_sent - first_sent) / NS_PER_S,
         send_lag=latency_summary(sends.lag),
     )

@@ -11,8 +11,9 @@ Quick use::
         print(reply.choices[0].message.content, reply.usage)
 """
 
-from .client import FastHarborAI, create_fast_client
-from .config import ClientConfig, resolve_config, validate_config
+from typing import TYPE_CHECKING, Any
+
+from .config import ClientConfig, ResolvedConfig, parse_config, resolve_config, validate_config
 from .errors import (
     APIConnectionError,
     APIError,
@@ -34,6 +35,20 @@ from .types import (
     Usage,
 )
 
+if TYPE_CHECKING:
+    from .client import FastHarborAI, create_fast_client
+
+
+def __getattr__(name: str) -> Any:
+    """The client itself (aiohttp, urllib3) is imported on first use: the config model and the
+    errors are light, and harborbench's profile schema imports them at start-up."""
+    if name in ("FastHarborAI", "create_fast_client"):
+        from . import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "APIConnectionError",
     "APIError",
@@ -50,10 +65,12 @@ __all__ = [
     "FastHarborAI",
     "HarborAIError",
     "Message",
+    "ResolvedConfig",
     "StreamError",
     "UnknownModelError",
     "Usage",
     "create_fast_client",
+    "parse_config",
     "resolve_config",
     "validate_config",
 ]

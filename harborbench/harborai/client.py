@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from functools import partial
 from typing import Any, Literal, overload
 
-from .config import ClientConfig, resolve_config
+from .config import ClientConfig, ResolvedConfig, resolve_config
 from .core.optimizations.concurrency_manager import ConcurrencyManager
 from .core.optimizations.lockfree_plugin_manager import LockedPluginRegistry, LockFreePluginManager
 from .core.provider import DEFAULT_ROUTE, ProviderPlugin, RequestSpec, build_body, make_plugin
@@ -284,22 +284,28 @@ class FastHarborAI:
     """The HarborAI-style client; build it with :func:`create_fast_client`.
 
     Args:
-        config: the resolved configuration.
+        config: the resolved configuration (:func:`~.config.resolve_config`), or a config
+            dict or :class:`~.config.ClientConfig`, resolved here.
+
+    Raises:
+        ConfigError: as :func:`create_fast_client`.
 
     Use ``client.chat.completions.create(...)`` / ``await ...acreate(...)``, then ``close()`` or
     ``await aclose()`` (or a ``with`` / ``async with`` block). After closing, calls raise
     ClientClosedError.
     """
 
-    def __init__(self, config: ClientConfig) -> None:
+    def __init__(self, config: ResolvedConfig | ClientConfig | Mapping[str, Any]) -> None:
         start_ns = time.perf_counter_ns()
+        if not isinstance(config, ResolvedConfig):
+            config = resolve_config(config)
         self.config = config
         self._string_pool = (
-            StringPool(_STRING_POOL_ENTRIES) if config.enable_memory_optimization else None
+            StringPool(_STRING_POOL_ENTRIES) if config.config.enable_memory_optimization else None
         )
         intern = _identity if self._string_pool is None else self._string_pool
         self._intern = intern
-        lazy = config.enable_lazy_loading
+        lazy = config.config.enable_lazy_loading
         self._registry: (
             LockFreePluginManager[ProviderPlugin] | LockedPluginRegistry[ProviderPlugin]
         ) = (
@@ -309,7 +315,7 @@ class FastHarborAI:
         )
         self._has_default = False
         named = 0
-        for provider in config.providers:
+        for provider in config.targets:
             models = provider.models or (DEFAULT_ROUTE,)
             self._has_default |= not provider.models
             named += bool(provider.models)
@@ -380,7 +386,7 @@ class FastHarborAI:
             manager = self._manager
             assert manager is not None
             if manager.started and not manager.stopped:  # the hot path, without _dispatch
-                deadline = running.time() + self.config.timeout_s
+                deadline = running.time() + self.config.config.timeout_s
                 processor = manager.processor
                 if processor is not None:
                     return await processor.call(spec, priority, deadline)
@@ -435,24 +441,33 @@ class FastHarborAI:
             "effect"}}``.
         """
         cfg = self.config
+        keys = cfg.config
         loaded = sorted(self._registry.loaded_plugins())
         memory: dict[str, Any] = {
-            "enabled": cfg.enable_memory_optimization,
+            "enabled": keys.enable_memory_optimization,
             "interned_strings": 0 if self._string_pool is None else len(self._string_pool),
             "max_interned_strings": 0 if self._string_pool is None else _STRING_POOL_ENTRIES,
             "effect": (
                 "repeated response strings (model, role, finish_reason) share one instance "
                 "through a bounded cache"
-                if cfg.enable_memory_optimization
+                if keys.enable_memory_optimization
                 else "none: every response keeps its own strings"
             ),
         }
         return {
             "mode": cfg.mode,
             "mode_reason": cfg.mode_reason,
-            "performance_mode": cfg.performance_mode,
-            "max_concurrent_requests": cfg.max_concurrent_requests,
-            "connection_pool_size": cfg.connection_pool_size,
+            "performance_mode": keys.performance_mode,
+            "max_concurrent_requests": cfg.limits.max_concurrent_requests,
+            "connection_pool_size": cfg.limits.connection_pool_size,
+            # The adaptive pool grows on demand up to its max_size: that is its cap on connections.
+            "connection_pool_max_size": (
+                cfg.limits.pool_max_size
+                if cfg.mode == "optimized"
+                and cfg.connection_pool.active
+                and keys.connection_pool.adaptive
+                else None
+            ),
             "components": {
                 "lockfree_plugin_manager": _decision(cfg.plugin_manager),
                 "optimized_connection_pool": _decision(cfg.connection_pool),
@@ -460,7 +475,7 @@ class FastHarborAI:
                 "concurrency_manager": _decision(cfg.concurrency_manager),
             },
             "lazy_loading": {
-                "enabled": cfg.enable_lazy_loading,
+                "enabled": keys.enable_lazy_loading,
                 "registered": sorted(self._registry.plugin_names()),
                 "loaded": loaded,
             },
@@ -557,11 +572,14 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
-def create_fast_client(config: Mapping[str, Any] | None = None, **overrides: Any) -> FastHarborAI:
+def create_fast_client(
+    config: ClientConfig | Mapping[str, Any] | None = None, **overrides: Any
+) -> FastHarborAI:
     """Create a client from a config dict (see :mod:`.config`) and keyword overrides.
 
     Args:
-        config: the config mapping, or None.
+        config: the config mapping, a validated :class:`~.config.ClientConfig` (not validated
+            again), or None.
         **overrides: top-level keys that replace (mappings: deep-merge into) ``config``, for
             example ``base_url="http://127.0.0.1:8000/v1"``.
 
@@ -569,7 +587,7 @@ def create_fast_client(config: Mapping[str, Any] | None = None, **overrides: Any
         the FastHarborAI client.
 
     Raises:
-        ConfigError: unknown key (named, with a hint), bad value, no target, a bad
+        ConfigError: unknown key or bad value (named by its dotted path), no target, a bad
             ``HARBORAI_DISABLE_CONCURRENCY_OPTIMIZATION`` value, or (lazy loading off) a
             provider whose ``api_key_env`` is not set.
     """

@@ -1,4 +1,5 @@
-"""Client configuration: strict validation of the config dict and resolution of every decision.
+"""Client configuration: one typed pydantic model of the config keys, and the resolution of
+every decision (mode, components, sizes) with its reason.
 
 The keys are those of SPEC section 3 (the plan's keys) plus the client's own (targets, pool,
 request processor, concurrency manager)::
@@ -6,7 +7,7 @@ request processor, concurrency manager)::
     base_url: http://127.0.0.1:8000/v1   # one target for every model
     api_key: ...                         # or api_key_env: NAME_OF_ENV_VAR
     default_headers: {X-Name: value}     # extra HTTP headers of every request (never printed)
-    timeout_s: 60
+    timeout_s: 60                        # > 0
     providers: {name: {base_url, api_key, api_key_env, models: [...]}}
     enable_memory_optimization: true
     enable_lazy_loading: true
@@ -22,20 +23,30 @@ request processor, concurrency manager)::
                         retry: {max_retries, base_delay_s, max_delay_s, budget_ratio}}
     concurrency_manager: {adaptive_limit, min_limit}
 
+:class:`ClientConfig` is the model of these keys (unknown keys refused, bounds as field
+constraints, no type coercion); it is validated once, where a config enters: by
+:func:`parse_config` for a dict (raising :class:`ConfigError`), or as the ``client`` section of
+a harborbench profile (whose error formatter names the file, line and key). Keys whose default
+depends on other keys (``max_concurrent_requests``, ``connection_pool_size``,
+``connection_pool.min_size``/``max_size``, ``request_processor.workers``) are ``None`` until set;
+:meth:`ClientConfig.limits` gives the effective sizes by the rules below, so that a changed key
+(``model_copy(update=...)``) changes the sizes that follow from it.
+
 Precedence of the mode decision, strongest first (SPEC section 3): the environment variable
 ``HARBORAI_DISABLE_CONCURRENCY_OPTIMIZATION``, ``concurrency_optimization.force_traditional_mode``,
 ``concurrency_optimization.enabled``, ``performance_mode`` (``basic`` is the plan's downgrade to the
-traditional path), then the per-component flags. Every decision keeps its reason.
+traditional path), then the per-component flags. Every decision keeps its reason
+(:func:`resolve_config`).
 """
 
 from __future__ import annotations
 
-import difflib
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import ConfigError
 
@@ -43,12 +54,18 @@ __all__ = [
     "DISABLE_ENV_VAR",
     "ClientConfig",
     "ComponentDecision",
-    "ConcurrencyConfig",
-    "PoolConfig",
-    "ProcessorConfig",
+    "ConcurrencyManagerConfig",
+    "ConcurrencyOptimizationConfig",
+    "ConnectionPoolConfig",
+    "Limits",
     "ProviderConfig",
     "RateLimitConfig",
+    "RequestProcessorConfig",
+    "ResolvedConfig",
     "RetryConfig",
+    "Target",
+    "decide_mode",
+    "parse_config",
     "resolve_config",
     "validate_config",
 ]
@@ -58,265 +75,223 @@ DISABLE_ENV_VAR = "HARBORAI_DISABLE_CONCURRENCY_OPTIMIZATION"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
 
-# --- schema -------------------------------------------------------------------------------
-# A spec is a tuple: (kind, extra). kinds: bool, int (extra = minimum), float (extra = minimum),
-# str, enum (extra = choices), dict (extra = sub-schema), nullable_dict, str_list, providers,
-# str_map (a mapping of non-empty names to strings).
-_Spec = tuple[str, Any]
-
-_RETRY: dict[str, _Spec] = {
-    "max_retries": ("int", 0),
-    "base_delay_s": ("float", 0.0),
-    "max_delay_s": ("float", 0.0),
-    "budget_ratio": ("float", 0.0),
-}
-_RATE_LIMIT: dict[str, _Spec] = {"rate_per_s": ("float", 0.0), "burst": ("int", 1)}
-_PROVIDER: dict[str, _Spec] = {
-    "base_url": ("str", None),
-    "api_key": ("str", None),
-    "api_key_env": ("str", None),
-    "models": ("str_list", None),
-}
-_SCHEMA: dict[str, _Spec] = {
-    "base_url": ("str", None),
-    "api_key": ("str", None),
-    "api_key_env": ("str", None),
-    "default_headers": ("str_map", None),
-    "timeout_s": ("float", 0.0),
-    "providers": ("providers", _PROVIDER),
-    "enable_memory_optimization": ("bool", None),
-    "enable_lazy_loading": ("bool", None),
-    "performance_mode": ("enum", ("optimized", "basic")),
-    "max_concurrent_requests": ("int", 1),
-    "connection_pool_size": ("int", 1),
-    "concurrency_optimization": (
-        "dict",
-        {
-            "enabled": ("bool", None),
-            "use_lockfree_plugin_manager": ("bool", None),
-            "use_optimized_connection_pool": ("bool", None),
-            "use_async_request_processor": ("bool", None),
-            "force_traditional_mode": ("bool", None),
-        },
-    ),
-    "connection_pool": (
-        "dict",
-        {
-            "min_size": ("int", 1),
-            "max_size": ("int", 1),
-            "adaptive": ("bool", None),
-            "health_check_interval_s": ("float", 0.0),
-        },
-    ),
-    "request_processor": (
-        "dict",
-        {
-            "workers": ("int", 1),
-            "max_batch_size": ("int", 1),
-            "batch_window_s": ("float", 0.0),
-            "coalesce_identical": ("bool", None),
-            "rate_limit": ("nullable_dict", _RATE_LIMIT),
-            "retry": ("dict", _RETRY),
-        },
-    ),
-    "concurrency_manager": ("dict", {"adaptive_limit": ("bool", None), "min_limit": ("int", 1)}),
-}
+#: A non-empty string (URLs, keys, names).
+Text = Annotated[str, Field(min_length=1)]
 
 
-def _unknown_key(path: str, key: str, known: Mapping[str, Any]) -> ConfigError:
-    where = f"{path}.{key}" if path else key
-    hint = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
-    fix = f"did you mean {hint[0]!r}?" if hint else f"known keys: {', '.join(sorted(known))}"
-    return ConfigError(f"unknown config key {where!r}; {fix}")
+class _Settings(BaseModel):
+    """Base of the config models: unknown keys refused, immutable, no coercion ("5" is not 5,
+    true is not 1), no infinities or NaN."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
-def _check(value: Any, spec: _Spec, where: str) -> None:
-    kind, extra = spec
-    if kind == "bool":
-        if not isinstance(value, bool):
-            raise ConfigError(f"config key {where!r} must be true or false, got {value!r}")
-    elif kind in ("int", "float"):
-        ok_types: tuple[type, ...] = (int,) if kind == "int" else (int, float)
-        if isinstance(value, bool) or not isinstance(value, ok_types):
-            raise ConfigError(f"config key {where!r} must be a number ({kind}), got {value!r}")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ConfigError(f"config key {where!r} must be finite, got {value!r}")
-        if value < extra:
-            raise ConfigError(f"config key {where!r} must be >= {extra}, got {value!r}")
-    elif kind == "str":
-        if not isinstance(value, str) or not value:
-            raise ConfigError(f"config key {where!r} must be a non-empty string, got {value!r}")
-    elif kind == "enum":
-        if value not in extra:
-            raise ConfigError(
-                f"config key {where!r} must be one of {', '.join(extra)}, got {value!r}"
+# --- the model of the keys -------------------------------------------------------------------
+
+
+class ProviderConfig(_Settings):
+    """One named target of ``providers``: where it is, its key, the models it serves.
+
+    Attributes:
+        base_url: the target's OpenAI-compatible base URL (a trailing ``/`` is dropped).
+        api_key: the API key (never printed); with neither key set the top-level key applies.
+        api_key_env: name of the environment variable holding the key, read when the
+            provider's plugin is created.
+        models: the model names it serves (at least one).
+    """
+
+    base_url: Text
+    api_key: Text | None = Field(default=None, repr=False)
+    api_key_env: Text | None = None
+    models: list[str] = Field(min_length=1)
+
+
+class ConcurrencyOptimizationConfig(_Settings):
+    """The plan's switches: the mode (``enabled``, ``force_traditional_mode``) and one flag per
+    optimized component (each only matters in optimized mode)."""
+
+    enabled: bool = True
+    use_lockfree_plugin_manager: bool = True
+    use_optimized_connection_pool: bool = True
+    use_async_request_processor: bool = True
+    force_traditional_mode: bool = False
+
+
+class ConnectionPoolConfig(_Settings):
+    """Optimized connection pool: bounds of the per-origin connection limit and its adaptation.
+
+    Attributes:
+        min_size: floor of the adaptive limit; default ``min(connection_pool_size, max_size)``
+            (never below the configured pool size: shrinking to the idle level made a later
+            burst wait for connections, burst profile p95 172 ms against 70 ms).
+        max_size: ceiling of the adaptive limit; default
+            ``max(connection_pool_size, max_concurrent_requests)``.
+        adaptive: whether the limit adapts to use.
+        health_check_interval_s: seconds between health checks and adaptation steps; 0: no
+            monitor.
+    """
+
+    min_size: int | None = Field(default=None, ge=1)
+    max_size: int | None = Field(default=None, ge=1)
+    adaptive: bool = True
+    health_check_interval_s: float = Field(default=5.0, ge=0)
+
+
+class RateLimitConfig(_Settings):
+    """Token bucket: ``rate_per_s`` tokens per second (> 0), at most ``burst`` tokens banked."""
+
+    rate_per_s: float = Field(gt=0)
+    burst: int = Field(ge=1)
+
+
+class RetryConfig(_Settings):
+    """Retry policy: attempts after the first, backoff bounds in seconds
+    (``max_delay_s >= base_delay_s``), retry budget as a fraction of requests."""
+
+    max_retries: int = Field(default=2, ge=0)
+    base_delay_s: float = Field(default=0.1, ge=0)
+    max_delay_s: float = Field(default=10.0, ge=0)
+    budget_ratio: float = Field(default=0.2, ge=0)
+
+    @model_validator(mode="after")
+    def _delays_in_order(self) -> RetryConfig:
+        if self.max_delay_s < self.base_delay_s:
+            raise ValueError(
+                f"max_delay_s ({self.max_delay_s:g}) must be >= base_delay_s "
+                f"({self.base_delay_s:g})"
             )
-    elif kind == "str_list":
-        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-            raise ConfigError(
-                f"config key {where!r} must be a non-empty list of model names, got {value!r}"
-            )
-    elif kind == "str_map":
-        if not isinstance(value, Mapping) or not all(
-            isinstance(k, str) and k and isinstance(v, str) for k, v in value.items()
-        ):
-            # Never echo the value: header values may be tokens.
-            raise ConfigError(f"config key {where!r} must be a mapping of names to strings")
-    elif kind in ("dict", "nullable_dict"):
-        if value is None and kind == "nullable_dict":
-            return
-        _check_mapping(value, extra, where)
-    elif kind == "providers":
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"config key {where!r} must be a mapping of provider names")
-        for name, provider in value.items():
-            if not isinstance(name, str) or not name:
-                raise ConfigError(f"provider names under {where!r} must be non-empty strings")
-            _check_mapping(provider, extra, f"{where}.{name}")
-            if "base_url" not in provider or "models" not in provider:
-                raise ConfigError(
-                    f"provider {where}.{name} needs both 'base_url' and 'models' (a list)"
-                )
-    else:  # pragma: no cover - the schema above only uses the kinds handled here
-        raise AssertionError(kind)
+        return self
 
 
-def _check_mapping(value: Any, schema: Mapping[str, _Spec], path: str) -> None:
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"config key {path!r} must be a mapping, got {value!r}")
-    for key, item in value.items():
-        if key not in schema:
-            raise _unknown_key(path, str(key), schema)
-        _check(item, schema[key], f"{path}.{key}" if path else key)
+class RequestProcessorConfig(_Settings):
+    """Async request processor settings.
 
-
-def validate_config(config: Mapping[str, Any]) -> None:
-    """Check the keys and value types of a client config dict (no target is required).
-
-    Args:
-        config: the config mapping as ``create_fast_client`` takes it.
-
-    Raises:
-        ConfigError: an unknown key (the message gives its dotted path and a did-you-mean hint),
-            a value of the wrong type or range, or a provider without base_url or models.
-    """
-    _check_mapping(config, _SCHEMA, "")
-
-
-# --- resolved configuration -----------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ComponentDecision:
-    """Whether one component is active, and why (a sentence for ``optimization_status()``)."""
-
-    active: bool
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class ProviderConfig:
-    """One target: ``name``, ``base_url``, the API key (never printed) and the models it serves.
-
-    ``models`` is empty for the default target of the top-level ``base_url``, which serves
-    every model that no named provider serves. ``headers`` are the config's
-    ``default_headers``, sent with every request (never printed).
+    Attributes:
+        workers: worker tasks (requests sent at once); default ``max_concurrent_requests``.
+        max_batch_size: requests taken per worker turn (1: no batching).
+        batch_window_s: seconds a worker waits to fill a batch.
+        coalesce_identical: identical non-streamed requests in flight share one call.
+        rate_limit: a token bucket, or ``None`` (null) for no limit.
+        retry: the retry policy.
     """
 
-    name: str
-    base_url: str
-    api_key: str | None = field(repr=False)
-    api_key_env: str | None
-    models: tuple[str, ...]
-    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    workers: int | None = Field(default=None, ge=1)
+    max_batch_size: int = Field(default=1, ge=1)
+    batch_window_s: float = Field(default=0.0, ge=0)
+    coalesce_identical: bool = False
+    rate_limit: RateLimitConfig | None = None
+    retry: RetryConfig = Field(default_factory=RetryConfig)
+
+
+class ConcurrencyManagerConfig(_Settings):
+    """Concurrency manager: adaptive (AIMD) limit on or off, and its floor (capped at
+    ``max_concurrent_requests``)."""
+
+    adaptive_limit: bool = True
+    min_limit: int = Field(default=1, ge=1)
 
 
 @dataclass(frozen=True, slots=True)
-class PoolConfig:
-    """Optimized connection pool: initial, minimum and maximum connections per origin.
+class Limits:
+    """The effective sizes of a config: each key's value, or its default by the rule of the key.
 
-    ``health_check_interval_s`` is also the period of the pool's adaptation step.
+    Attributes:
+        max_concurrent_requests: requests in flight at most (default 100; basic mode 10).
+        connection_pool_size: connections per origin at start (default 50; basic mode 5).
+        pool_min_size, pool_max_size: bounds of the optimized pool's adaptive limit.
+        pool_initial_size: the optimized pool's limit at start: the pool size, within the
+            bounds.
+        workers: request processor workers.
+        min_limit: floor of the adaptive concurrency limit, at most max_concurrent_requests.
     """
 
-    initial_size: int
-    min_size: int
-    max_size: int
-    adaptive: bool
-    health_check_interval_s: float
-
-
-@dataclass(frozen=True, slots=True)
-class RateLimitConfig:
-    """Token bucket: ``rate_per_s`` tokens per second, at most ``burst`` tokens banked."""
-
-    rate_per_s: float
-    burst: int
-
-
-@dataclass(frozen=True, slots=True)
-class RetryConfig:
-    """Retry policy: attempts after the first, backoff bounds in seconds, retry budget ratio."""
-
-    max_retries: int
-    base_delay_s: float
-    max_delay_s: float
-    budget_ratio: float
-
-
-@dataclass(frozen=True, slots=True)
-class ProcessorConfig:
-    """Async request processor settings (``max_batch_size`` 1 means no batching)."""
-
+    max_concurrent_requests: int
+    connection_pool_size: int
+    pool_min_size: int
+    pool_max_size: int
+    pool_initial_size: int
     workers: int
-    max_batch_size: int
-    batch_window_s: float
-    coalesce_identical: bool
-    rate_limit: RateLimitConfig | None
-    retry: RetryConfig
-
-
-@dataclass(frozen=True, slots=True)
-class ConcurrencyConfig:
-    """Concurrency manager: adaptive (AIMD) limit on or off, and its floor."""
-
-    adaptive_limit: bool
     min_limit: int
 
 
-@dataclass(frozen=True, slots=True)
-class ClientConfig:
-    """The resolved, immutable client configuration with the reason of every decision.
+class ClientConfig(_Settings):
+    """The client's configuration: every key of the module docstring, typed and bounded.
+
+    Unknown keys, wrong types (no coercion), values out of bounds and non-finite numbers are
+    refused by validation (``pydantic.ValidationError``; :func:`parse_config` turns it into
+    :class:`ConfigError`). A target (``base_url`` or ``providers``) is needed only to build a
+    client (:func:`resolve_config`), not to validate. ``model_dump(exclude_unset=True)`` gives
+    back the keys as written (the defaults left out).
 
     Attributes:
-        mode: "optimized" (asyncio + the components) or "traditional" (threads + blocking HTTP).
-        mode_reason: why that mode was chosen.
-        performance_mode: "optimized" or "basic" as configured.
-        max_concurrent_requests: int, hard limit on requests in flight.
-        connection_pool_size: int, connections per origin at start.
-        timeout_s: float, seconds for one whole call, in both modes: a deadline from the call
-            to its answer, waits for a slot or a thread and retries included.
-        enable_memory_optimization, enable_lazy_loading: the plan's flags.
-        providers: the targets; a provider with no models is the catch-all default.
-        plugin_manager, connection_pool, request_processor, concurrency_manager: decisions.
-        pool, processor, concurrency: component settings.
+        enable_memory_optimization, enable_lazy_loading, performance_mode: the plan's flags.
+        max_concurrent_requests, connection_pool_size: ``None`` for the default
+            (see :class:`Limits`).
+        concurrency_optimization, connection_pool, request_processor, concurrency_manager:
+            the nested sections.
+        base_url, api_key, api_key_env: the default target (serves every model no named
+            provider serves) and its key; ``api_key`` is never printed.
+        default_headers: extra HTTP headers of every request (values never printed).
+        providers: named targets (:class:`ProviderConfig`).
+        timeout_s: seconds for one whole call (> 0), waits and retries included.
+
+    Raises (on validation):
+        pydantic.ValidationError: also when ``connection_pool.min_size`` (given or derived)
+            exceeds its ``max_size``.
     """
 
-    mode: Literal["optimized", "traditional"]
-    mode_reason: str
-    performance_mode: str
-    max_concurrent_requests: int
-    connection_pool_size: int
-    timeout_s: float
-    enable_memory_optimization: bool
-    enable_lazy_loading: bool
-    providers: tuple[ProviderConfig, ...]
-    plugin_manager: ComponentDecision
-    connection_pool: ComponentDecision
-    request_processor: ComponentDecision
-    concurrency_manager: ComponentDecision
-    pool: PoolConfig
-    processor: ProcessorConfig
-    concurrency: ConcurrencyConfig
+    # Declared in the order of a written config (the plan's keys, the sections, the target):
+    # ``model_dump`` keeps this order, and tune's recommended_config.yaml is such a dump.
+    enable_memory_optimization: bool = True
+    enable_lazy_loading: bool = True
+    performance_mode: Literal["optimized", "basic"] = "optimized"
+    max_concurrent_requests: int | None = Field(default=None, ge=1)
+    connection_pool_size: int | None = Field(default=None, ge=1)
+    concurrency_optimization: ConcurrencyOptimizationConfig = Field(
+        default_factory=ConcurrencyOptimizationConfig
+    )
+    connection_pool: ConnectionPoolConfig = Field(default_factory=ConnectionPoolConfig)
+    request_processor: RequestProcessorConfig = Field(default_factory=RequestProcessorConfig)
+    concurrency_manager: ConcurrencyManagerConfig = Field(default_factory=ConcurrencyManagerConfig)
+    base_url: Text | None = None
+    api_key: Text | None = Field(default=None, repr=False)
+    api_key_env: Text | None = None
+    default_headers: dict[Text, str] = Field(default_factory=dict, repr=False)
+    providers: dict[Text, ProviderConfig] = Field(default_factory=dict)
+    timeout_s: float = Field(default=60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _pool_bounds_in_order(self) -> ClientConfig:
+        limits = self.limits()
+        if limits.pool_min_size > limits.pool_max_size:
+            raise ValueError(
+                f"connection_pool.min_size ({limits.pool_min_size}) must not exceed max_size "
+                f"({limits.pool_max_size})"
+            )
+        return self
+
+    def limits(self) -> Limits:
+        """The effective sizes (see :class:`Limits`), computed from the current keys."""
+        basic = self.performance_mode == "basic"
+        n = self.max_concurrent_requests
+        if n is None:
+            n = 10 if basic else 100
+        pool = self.connection_pool_size
+        if pool is None:
+            pool = 5 if basic else 50
+        cp = self.connection_pool
+        max_size = max(pool, n) if cp.max_size is None else cp.max_size
+        min_size = min(pool, max_size) if cp.min_size is None else cp.min_size
+        workers = self.request_processor.workers
+        return Limits(
+            max_concurrent_requests=n,
+            connection_pool_size=pool,
+            pool_min_size=min_size,
+            pool_max_size=max_size,
+            pool_initial_size=min(max(pool, min_size), max_size),
+            workers=n if workers is None else workers,
+            min_limit=min(self.concurrency_manager.min_limit, n),
+        )
 
 
 def _merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -328,6 +303,103 @@ def _merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, A
         else:
             merged[key] = value
     return merged
+
+
+def _config_error(exc: ValidationError) -> ConfigError:
+    """pydantic's own messages, one per key (dotted path), without the input values (a header
+    value or key may be a secret). Profiles get the file, line and fix from harborbench's
+    formatter instead."""
+    lines = [
+        f"config key {'.'.join(str(p) for p in e['loc']) or '(top level)'!r}: {e['msg']}"
+        for e in exc.errors(include_url=False, include_input=False)
+    ]
+    return ConfigError("; ".join(lines))
+
+
+def parse_config(
+    config: ClientConfig | Mapping[str, Any] | None = None, **overrides: Any
+) -> ClientConfig:
+    """The validated :class:`ClientConfig` of a config dict, with keyword overrides.
+
+    Args:
+        config: a config mapping (see the module docstring), a :class:`ClientConfig` (returned
+            as is when there are no overrides), or None (every default).
+        **overrides: top-level keys that replace (mappings: deep-merge into) ``config``.
+
+    Returns:
+        The validated config; the keys given are its ``model_fields_set``.
+
+    Raises:
+        ConfigError: an unknown key or a wrong type or value, each named by its dotted path.
+    """
+    if isinstance(config, ClientConfig):
+        if not overrides:
+            return config
+        config = config.model_dump(exclude_unset=True)
+    try:
+        return ClientConfig.model_validate(_merge(config or {}, overrides))
+    except ValidationError as exc:
+        raise _config_error(exc) from None
+
+
+def validate_config(config: Mapping[str, Any]) -> None:
+    """Check the keys and value types of a client config dict (no target is required).
+
+    Raises:
+        ConfigError: as :func:`parse_config`.
+    """
+    parse_config(config)
+
+
+# --- resolution ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentDecision:
+    """Whether one component is active, and why (a sentence for ``optimization_status()``)."""
+
+    active: bool
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where one provider's requests go: ``name``, ``base_url`` (no trailing ``/``), the API key
+    or its variable (the provider's own, else the top-level one; never printed), its models
+    (empty for the default target of the top-level ``base_url``, which serves every model that
+    no named provider serves) and the config's ``default_headers`` (never printed)."""
+
+    name: str
+    base_url: str
+    api_key: str | None = field(repr=False)
+    api_key_env: str | None
+    models: tuple[str, ...]
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedConfig:
+    """A validated config with every decision made: what :class:`FastHarborAI` is built from.
+
+    Attributes:
+        config: the keys (:class:`ClientConfig`).
+        limits: the effective sizes (:meth:`ClientConfig.limits`).
+        mode: "optimized" (asyncio + the components) or "traditional" (threads + blocking HTTP).
+        mode_reason: why that mode was chosen.
+        targets: the providers, then the default target of ``base_url`` (if set); at least one.
+        plugin_manager, connection_pool, request_processor, concurrency_manager: whether each
+            component is active, and why.
+    """
+
+    config: ClientConfig
+    limits: Limits
+    mode: Literal["optimized", "traditional"]
+    mode_reason: str
+    targets: tuple[Target, ...]
+    plugin_manager: ComponentDecision
+    connection_pool: ComponentDecision
+    request_processor: ComponentDecision
+    concurrency_manager: ComponentDecision
 
 
 def _env_disables(environ: Mapping[str, str]) -> bool:
@@ -344,50 +416,71 @@ def _env_disables(environ: Mapping[str, str]) -> bool:
     )
 
 
-def _decide_mode(cfg: Mapping[str, Any], environ: Mapping[str, str]) -> tuple[str, str]:
-    co = cfg.get("concurrency_optimization", {})
-    if _env_disables(environ):
+def decide_mode(
+    config: ClientConfig, environ: Mapping[str, str] | None = None
+) -> tuple[Literal["optimized", "traditional"], str]:
+    """The mode and its reason, by the precedence of the module docstring.
+
+    Args:
+        config: the validated config.
+        environ: where ``HARBORAI_DISABLE_CONCURRENCY_OPTIMIZATION`` is read; ``os.environ``
+            when None.
+
+    Raises:
+        ConfigError: the environment variable is set to something that is not a boolean.
+    """
+    co = config.concurrency_optimization
+    if _env_disables(os.environ if environ is None else environ):
         return "traditional", f"disabled by {DISABLE_ENV_VAR}"
-    if co.get("force_traditional_mode", False):
+    if co.force_traditional_mode:
         return "traditional", "concurrency_optimization.force_traditional_mode is true"
-    if not co.get("enabled", True):
+    if not co.enabled:
         return "traditional", "concurrency_optimization.enabled is false"
-    if cfg.get("performance_mode", "optimized") == "basic":
+    if config.performance_mode == "basic":
         return "traditional", "performance_mode is 'basic'"
     return "optimized", "concurrency optimization enabled (default)"
 
 
-def _component(mode: str, mode_reason: str, flags: Mapping[str, Any], flag: str) -> Any:
+def _component(
+    mode: str,
+    mode_reason: str,
+    flags: ConcurrencyOptimizationConfig,
+    flag: Literal[
+        "use_lockfree_plugin_manager",
+        "use_optimized_connection_pool",
+        "use_async_request_processor",
+    ],
+) -> ComponentDecision:
     if mode != "optimized":
         return ComponentDecision(False, f"traditional mode: {mode_reason}")
-    if flags.get(flag, True):
-        explicit = "set" if flag in flags else "default"
+    if getattr(flags, flag):
+        explicit = "set" if flag in flags.model_fields_set else "default"
         return ComponentDecision(True, f"concurrency_optimization.{flag} is true ({explicit})")
     return ComponentDecision(False, f"concurrency_optimization.{flag} is false")
 
 
-def _providers(cfg: Mapping[str, Any]) -> tuple[ProviderConfig, ...]:
-    out: list[ProviderConfig] = []
-    headers = tuple(cfg.get("default_headers", {}).items())
-    for name, p in cfg.get("providers", {}).items():
-        own_key = "api_key" in p or "api_key_env" in p  # else the top-level key applies
+def _targets(config: ClientConfig) -> tuple[Target, ...]:
+    out: list[Target] = []
+    headers = tuple(config.default_headers.items())
+    for name, p in config.providers.items():
+        own_key = p.api_key is not None or p.api_key_env is not None  # else the top-level key
         out.append(
-            ProviderConfig(
+            Target(
                 name=name,
-                base_url=p["base_url"].rstrip("/"),
-                api_key=p.get("api_key") if own_key else cfg.get("api_key"),
-                api_key_env=p.get("api_key_env") if own_key else cfg.get("api_key_env"),
-                models=tuple(p["models"]),
+                base_url=p.base_url.rstrip("/"),
+                api_key=p.api_key if own_key else config.api_key,
+                api_key_env=p.api_key_env if own_key else config.api_key_env,
+                models=tuple(p.models),
                 headers=headers,
             )
         )
-    if "base_url" in cfg:
+    if config.base_url is not None:
         out.append(
-            ProviderConfig(
+            Target(
                 name="default",
-                base_url=cfg["base_url"].rstrip("/"),
-                api_key=cfg.get("api_key"),
-                api_key_env=cfg.get("api_key_env"),
+                base_url=config.base_url.rstrip("/"),
+                api_key=config.api_key,
+                api_key_env=config.api_key_env,
                 models=(),
                 headers=headers,
             )
@@ -398,109 +491,48 @@ def _providers(cfg: Mapping[str, Any]) -> tuple[ProviderConfig, ...]:
 
 
 def resolve_config(
-    config: Mapping[str, Any] | None = None,
+    config: ClientConfig | Mapping[str, Any] | None = None,
     *,
     environ: Mapping[str, str] | None = None,
     **overrides: Any,
-) -> ClientConfig:
-    """Validate a config dict, apply overrides, and resolve every decision with its reason.
+) -> ResolvedConfig:
+    """Validate a config (unless it is a :class:`ClientConfig` already and there are no
+    overrides), apply overrides, and resolve every decision with its reason.
 
     Args:
-        config: the config mapping (see the module docstring), or None.
+        config: a config mapping (see the module docstring), a :class:`ClientConfig`, or None.
         environ: the environment to read ``HARBORAI_DISABLE_CONCURRENCY_OPTIMIZATION`` from;
             ``os.environ`` when None.
         **overrides: top-level keys that replace (mappings: deep-merge into) ``config``.
 
     Returns:
-        the resolved ClientConfig.
+        the resolved configuration.
 
     Raises:
         ConfigError: an unknown key or a bad value (named by its dotted path), no target
-            (neither base_url nor providers), min/max sizes out of order, or a non-boolean
-            value of the environment variable.
+            (neither base_url nor providers), or a non-boolean value of the environment
+            variable.
     """
-    cfg = _merge(config or {}, overrides)
-    validate_config(cfg)
-    env = os.environ if environ is None else environ
-    mode, mode_reason = _decide_mode(cfg, env)
-    basic = cfg.get("performance_mode", "optimized") == "basic"
-    max_concurrent = int(cfg.get("max_concurrent_requests", 10 if basic else 100))
-    pool_size = int(cfg.get("connection_pool_size", 5 if basic else 50))
-    flags = cfg.get("concurrency_optimization", {})
-    timeout_s = float(cfg.get("timeout_s", 60.0))
-    if timeout_s <= 0:
-        raise ConfigError(f"config key 'timeout_s' must be > 0 seconds, got {timeout_s!r}")
-
-    pool_cfg = cfg.get("connection_pool", {})
-    max_size = int(pool_cfg.get("max_size", max(pool_size, max_concurrent)))
-    # By default the limit never shrinks below the configured pool size: shrinking to the idle
-    # level made a later burst wait for connections (burst profile: p95 172 ms against 70 ms).
-    min_size = int(pool_cfg.get("min_size", min(pool_size, max_size)))
-    if not min_size <= max_size:
-        raise ConfigError(
-            f"connection_pool.min_size ({min_size}) must not exceed max_size ({max_size})"
-        )
-    pool = PoolConfig(
-        initial_size=min(max(pool_size, min_size), max_size),
-        min_size=min_size,
-        max_size=max_size,
-        adaptive=bool(pool_cfg.get("adaptive", True)),
-        health_check_interval_s=float(pool_cfg.get("health_check_interval_s", 5.0)),
-    )
-
-    rp = cfg.get("request_processor", {})
-    rl = rp.get("rate_limit")
-    retry = rp.get("retry", {})
-    retry_cfg = RetryConfig(
-        max_retries=int(retry.get("max_retries", 2)),
-        base_delay_s=float(retry.get("base_delay_s", 0.1)),
-        max_delay_s=float(retry.get("max_delay_s", 10.0)),
-        budget_ratio=float(retry.get("budget_ratio", 0.2)),
-    )
-    if retry_cfg.max_delay_s < retry_cfg.base_delay_s:
-        raise ConfigError("request_processor.retry.max_delay_s must be >= base_delay_s")
-    if rl is not None and ("rate_per_s" not in rl or "burst" not in rl):
-        raise ConfigError("request_processor.rate_limit needs both 'rate_per_s' and 'burst'")
-    if rl is not None and rl["rate_per_s"] <= 0:
-        raise ConfigError(
-            "request_processor.rate_limit.rate_per_s must be > 0; use rate_limit: null for no limit"
-        )
-    processor = ProcessorConfig(
-        workers=int(rp.get("workers", max_concurrent)),
-        max_batch_size=int(rp.get("max_batch_size", 1)),
-        batch_window_s=float(rp.get("batch_window_s", 0.0)),
-        coalesce_identical=bool(rp.get("coalesce_identical", False)),
-        rate_limit=None if rl is None else RateLimitConfig(float(rl["rate_per_s"]), rl["burst"]),
-        retry=retry_cfg,
-    )
-
-    cm = cfg.get("concurrency_manager", {})
-    concurrency = ConcurrencyConfig(
-        adaptive_limit=bool(cm.get("adaptive_limit", True)),
-        min_limit=min(int(cm.get("min_limit", 1)), max_concurrent),
-    )
+    cfg = parse_config(config, **overrides)
+    mode, mode_reason = decide_mode(cfg, environ)
+    limits = cfg.limits()
+    flags = cfg.concurrency_optimization
     manager = (
         ComponentDecision(
-            True, f"optimized mode; enforces max_concurrent_requests={max_concurrent}"
+            True,
+            f"optimized mode; enforces max_concurrent_requests={limits.max_concurrent_requests}",
         )
         if mode == "optimized"
         else ComponentDecision(False, f"traditional mode: {mode_reason}")
     )
-    return ClientConfig(
-        mode="optimized" if mode == "optimized" else "traditional",
+    return ResolvedConfig(
+        config=cfg,
+        limits=limits,
+        mode=mode,
         mode_reason=mode_reason,
-        performance_mode=str(cfg.get("performance_mode", "optimized")),
-        max_concurrent_requests=max_concurrent,
-        connection_pool_size=pool_size,
-        timeout_s=timeout_s,
-        enable_memory_optimization=bool(cfg.get("enable_memory_optimization", True)),
-        enable_lazy_loading=bool(cfg.get("enable_lazy_loading", True)),
-        providers=_providers(cfg),
+        targets=_targets(cfg),
         plugin_manager=_component(mode, mode_reason, flags, "use_lockfree_plugin_manager"),
         connection_pool=_component(mode, mode_reason, flags, "use_optimized_connection_pool"),
         request_processor=_component(mode, mode_reason, flags, "use_async_request_processor"),
         concurrency_manager=manager,
-        pool=pool,
-        processor=processor,
-        concurrency=concurrency,
     )

@@ -19,7 +19,6 @@ timeout, still holding its place among the ``max_concurrent_requests`` threads).
 from __future__ import annotations
 
 import asyncio
-import json
 import queue
 import threading
 import time
@@ -27,6 +26,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import orjson
 import urllib3
 from urllib3.exceptions import (
     HTTPError,
@@ -36,7 +36,7 @@ from urllib3.exceptions import (
 )
 from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
 
-from .config import ClientConfig
+from .config import ResolvedConfig
 from .core.provider import RequestSpec
 from .core.streaming import ChunkDecoder, is_event_stream, not_an_event_stream
 from .core.transport import parse_retry_after
@@ -245,19 +245,20 @@ class TraditionalEngine:
         intern: str -> str for repeated response strings (memory optimization) or identity.
     """
 
-    def __init__(self, config: ClientConfig, intern: Callable[[str], str]) -> None:
-        n = config.max_concurrent_requests
+    def __init__(self, config: ResolvedConfig, intern: Callable[[str], str]) -> None:
+        n = config.limits.max_concurrent_requests
+        timeout_s = config.config.timeout_s
         self._intern = intern
         self._executor = ThreadPoolExecutor(max_workers=n, thread_name_prefix="harborai-trad")
         self._http = urllib3.PoolManager(
-            num_pools=max(10, len(config.providers)),
+            num_pools=max(10, len(config.targets)),
             maxsize=n,
             block=True,
             retries=False,
-            timeout=urllib3.Timeout(connect=config.timeout_s, read=config.timeout_s),
+            timeout=urllib3.Timeout(connect=timeout_s, read=timeout_s),
         )
         self._counters = _Counters()
-        self._timeout_s = config.timeout_s
+        self._timeout_s = timeout_s
         self.threads = n
 
     # --- worker-thread functions ------------------------------------------------------------
@@ -299,7 +300,7 @@ class TraditionalEngine:
                     body=raw[:1024].decode("utf-8", "replace"),
                 )
             try:
-                data = json.loads(raw)
+                data = orjson.loads(raw)
             except ValueError as exc:
                 raise InvalidResponseError(f"response body is not JSON: {raw[:200]!r}") from exc
             result = ChatCompletion.from_json(data, self._intern)

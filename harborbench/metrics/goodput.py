@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from harborbench.units import NS_PER_S
+
 __all__ = ["SloLimits", "meets_slo", "request_tpot_ns"]
 
 
@@ -71,7 +73,7 @@ class SloLimits:
         """Limits given in seconds (as in a profile's ``slo`` section)."""
 
         def ns(x: float | None) -> int | None:
-            return None if x is None else round(x * 1e9)
+            return None if x is None else round(x * NS_PER_S)
 
         return cls(ns(ttft_max), ns(tpot_max), ns(latency_max))
 

@@ -326,9 +326,7 @@ def memory_trend(
         low if finite else None, high if finite else None, window_s, n, max_slope_mb_per_min,
         min_window_s=min_window_s, min_samples=min_samples,
     )  # fmt: skip
-    verdict: Verdict = (
-        "fail" if "fail" in (g, s) else "pass" if g == s == "pass" else "inconclusive"
-    )
+    verdict = combined_verdict(g, s)
     if not finite:
         reason = f"{growth_text}; the slope interval is undefined for these samples"
     elif g == "fail":

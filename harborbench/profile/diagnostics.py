@@ -60,22 +60,40 @@ def fields_at(root: type[BaseModel], path: Sequence[str | int]) -> list[str]:
     return sorted({name for m in models for name in m.model_fields})
 
 
+def _is_mapping(annotation: Any) -> bool:
+    """Whether a field annotation is a ``dict`` (through Optional and Annotated)."""
+    if typing.get_origin(annotation) is dict:
+        return True
+    return any(_is_mapping(arg) for arg in typing.get_args(annotation))
+
+
+#: Names pydantic puts in a location for the member of a union that failed (``str | EnvRef``).
+_MEMBER_NAMES = {"str", "int", "float", "bool", "list", "dict"}
+
+
 def clean_loc(root: type[BaseModel], loc: Sequence[str | int]) -> KeyPath:
     """Keep only the real key path of a pydantic error location.
 
-    Drops discriminator tags (``lognormal``) and validator names (``function-before[...]``)
-    that pydantic inserts, by following the schema from the ``root`` model.
+    Drops discriminator tags (``lognormal``), union member names (``str``, ``EnvRef``) and
+    validator names (``function-before[...]``) that pydantic inserts, by following the schema
+    from the ``root`` model; keeps the keys of a mapping field (``providers.NAME``).
     """
     models: list[type[BaseModel]] = [root]
     out: list[str | int] = []
+    mapping_key_next = False
     for index, part in enumerate(loc):
-        if not models or isinstance(part, int):
+        if not models or isinstance(part, int) or mapping_key_next:
             out.append(part)
+            mapping_key_next = False
             continue
         owners = [m for m in models if part in m.model_fields]
         if owners:
             out.append(part)
+            annotation = owners[0].model_fields[part].annotation
             models = [sub for m in owners for sub in models_in(m.model_fields[part].annotation)]
+            mapping_key_next = _is_mapping(annotation)
+        elif part in _MEMBER_NAMES or part in {m.__name__ for m in models}:
+            continue
         elif index == len(loc) - 1 or "[" in part:
             if "[" not in part:
                 out.append(part)  # an unknown key
@@ -178,23 +196,11 @@ def explain(root: type[BaseModel], error: Mapping[str, Any], path: KeyPath) -> t
     return path, f"{error['msg']}{_show(path, value)}"
 
 
-def client_path(message: str, where: Where) -> KeyPath:
-    """Best key path under ``client`` for a client ConfigError (it quotes the dotted key)."""
-    best: KeyPath = ("client",)
-    for quoted in re.findall(r"'([^']+)'", message):
-        parts: KeyPath = ("client", *quoted.split("."))
-        if len(parts) > len(best) and any(p[: len(parts)] == parts for p in where.origin):
-            best = parts
-    return best
-
-
 def problems(root: type[BaseModel], exc: ValidationError, where: Where) -> list[str]:
     """One ``file:line: key.path: message`` line per error of ``exc`` (see :class:`Where`)."""
     out: list[str] = []
     for error in exc.errors(include_url=False):
         path, message = explain(root, error, clean_loc(root, error["loc"]))
-        if path == ("client",):
-            path = client_path(message, where)
         out.append(where.format(path, message))
     return out
 

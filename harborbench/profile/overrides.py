@@ -81,7 +81,7 @@ def _check_path(
                 f"); {fix}"
             )
         if depth == 0 and part == "client":
-            return  # the client's own validation names unknown client keys
+            return  # the client model (ClientConfig) names unknown client keys on validation
         annotation = owners[0].model_fields[part].annotation
         models = models_in(annotation)
         node = node.get(part) if isinstance(node, dict) else None

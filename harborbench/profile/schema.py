@@ -21,7 +21,9 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    SerializationInfo,
     ValidationInfo,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -31,10 +33,11 @@ from harborbench.engine.dataset import load_dataset
 from harborbench.engine.prompts import CHARS_PER_TOKEN as CHARS_PER_TOKEN
 from harborbench.engine.prompts import DEFAULT_MESSAGES as DEFAULT_MESSAGES
 from harborbench.engine.trace import Trace, load_trace
+from harborbench.harborai.config import ClientConfig
 from harborbench.mockserver.settings import MockSettings
 from harborbench.profile.diagnostics import AtKey
 from harborbench.profile.overrides import duration_text
-from harborbench.units import parse_duration
+from harborbench.units import NS_PER_S, parse_duration
 
 #: Highest open-loop arrival rate a profile may ask for, ops/s. One harborbench process peaks
 #: near 10,000 ops/s against the mock on 2 cores (benchmarks/harness_overhead.py); ten times that
@@ -503,8 +506,10 @@ class Profile(_Model):
         name: the run name (``reports/<name>/``): letters, digits, ``_``, ``.``, ``-``.
         description: free text shown by ``harborbench profiles``.
         target, request, client, load, gates: the sections described in their classes;
-            ``client`` is the config dict of ``create_fast_client``, checked by
-            ``harborbench.harborai.config.validate_config``.
+            ``client`` is the client's own config model
+            (:class:`harborbench.harborai.config.ClientConfig`, the keys ``create_fast_client``
+            takes) without the target, key and headers, which come from ``target`` and
+            ``request``; it dumps as written (defaults left out).
         warmup: seconds of load before the measurement window (excluded from every figure).
         duration: seconds of the measurement window after warmup; with stages it may be left
             out and is then the sum of the stage durations (if given, it must equal that sum);
@@ -520,7 +525,7 @@ class Profile(_Model):
     description: str = ""
     target: TargetSpec = Field(default_factory=TargetSpec)
     request: RequestSpec = Field(default_factory=RequestSpec)
-    client: dict[str, Any] = Field(default_factory=dict)
+    client: ClientConfig = Field(default_factory=ClientConfig)
     load: LoadSpec
     warmup: Annotated[Duration, Field(default=0.0, ge=0), AfterValidator(_warmup_bound)] = 0.0
     duration: Annotated[Duration, Field(gt=0), AfterValidator(_duration_bound)]
@@ -558,30 +563,33 @@ class Profile(_Model):
             )
         return value
 
-    @field_validator("client")
+    @field_validator("client", mode="before")
     @classmethod
-    def _client_config(cls, value: dict[str, Any]) -> dict[str, Any]:
+    def _client_keys_of_the_profile(cls, value: Any) -> Any:
+        """Refuse the client keys that other sections own (before the model's own checks)."""
+        if not isinstance(value, Mapping):
+            return value  # the model says what is expected
         if "default_headers" in value:
-            raise ValueError("'default_headers' does not belong in client; set request.headers")
-        for forbidden, where in (("base_url", "target.base_url"), ("api_key_env", None)):
+            raise AtKey(
+                "default_headers",
+                "'default_headers' does not belong in client; set request.headers",
+            )
+        for forbidden, to in (("base_url", "target.base_url"), ("api_key_env", None)):
             if forbidden in value:
-                to = where or "target.api_key_env"
-                raise ValueError(f"{forbidden!r} does not belong in client; set {to} instead")
+                to = to or "target.api_key_env"
+                raise AtKey(forbidden, f"{forbidden!r} does not belong in client; set {to} instead")
         secret = _find_key(value, "api_key")
         if secret is not None:
-            raise ValueError(
-                f"{secret!r}: an API key is never written in a profile; put it in an "
-                "environment variable and name that variable in target.api_key_env"
+            raise AtKey(
+                secret,
+                "an API key is never written in a profile; put it in an environment variable "
+                "and name that variable in target.api_key_env",
             )
-        # The client library owns its schema: unknown keys and bad values are found there.
-        from harborbench.harborai.config import validate_config
-        from harborbench.harborai.errors import ConfigError
-
-        try:
-            validate_config(value)
-        except ConfigError as exc:
-            raise ValueError(str(exc)) from None
         return value
+
+    @field_serializer("client")
+    def _client_as_written(self, value: ClientConfig, info: SerializationInfo) -> dict[str, Any]:
+        return value.model_dump(mode=info.mode, exclude_unset=True)
 
     @model_validator(mode="after")
     def _workload_fits(self) -> Profile:
@@ -639,24 +647,23 @@ def _duration_from_trace(data: dict[str, Any], load: dict[str, Any], info: Valid
         warmup_s = _duration_in(warmup) if isinstance(warmup, str) else 0.0
     except (ValueError, TypeError, OSError):
         return data  # the bad trace or value is reported on its own key
-    last_s = float(trace.offsets_ns[-1]) / 1e9 if len(trace) else 0.0
+    last_s = float(trace.offsets_ns[-1]) / NS_PER_S if len(trace) else 0.0
     window_s = max(last_s + TRACE_TAIL_S - warmup_s, TRACE_TAIL_S)
     return {**data, "duration": duration_text(round(window_s, 3))}
 
 
-def _find_key(value: Any, key: str, path: str = "client") -> str | None:
-    """Dotted path of the first mapping key named ``key`` inside ``value``, or ``None``."""
+def _find_key(value: Any, key: str) -> tuple[str | int, ...] | None:
+    """Key path (from ``value``) of the first mapping key named ``key`` inside ``value``."""
     if isinstance(value, Mapping):
         for k, v in value.items():
-            here = f"{path}.{k}"
             if k == key:
-                return here
-            found = _find_key(v, key, here)
+                return (k,)
+            found = _find_key(v, key)
             if found is not None:
-                return found
+                return (k, *found)
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            found = _find_key(v, key, f"{path}[{i}]")
+            found = _find_key(v, key)
             if found is not None:
-                return found
+                return (i, *found)
     return None

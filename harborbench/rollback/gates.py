@@ -3,8 +3,9 @@
 The traditional baseline (path 2's config, ``concurrency_optimization.enabled: false``) and the
 optimized mode (path 1's config) are measured in the same command, against the same mock server,
 in interleaved rounds (the order alternates each round, so that a drift of the machine falls on
-both sides). Each round of each side is one trial of :func:`harborbench.engine.runner.run_trial`
-with a fresh client: the engine's own ruler, as ``harborbench run`` uses.
+both sides). Each round of each side is one trial of a
+:class:`~harborbench.engine.session.MeasurementSession` with a fresh client: the engine's own
+ruler, as ``harborbench run`` uses.
 
 * Absolute gates (SPEC section 8) are judged on the optimized rounds merged, by
   :func:`harborbench.gates.evaluate_gates`. The memory slope gate is off by default: the plan
@@ -32,8 +33,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from harborbench.compare import Comparison, FailOn, compare_results
-from harborbench.engine.runner import build_result, plan_from_profile, run_trial
-from harborbench.environment import collect_environment
+from harborbench.engine.session import MeasurementSession, Target
 from harborbench.errors import UserInputError
 from harborbench.gates import PLAN_GATES, evaluate_gates
 from harborbench.profile import Gates, Profile, load_profile_dict
@@ -275,22 +275,19 @@ async def measure_gates(
         _profile("rollback-optimized", dict(OPTIMIZED_CONFIG), workload),
     )
     names = ("traditional", "optimized")
-    plan = plan_from_profile(sides[1])
-    env = await asyncio.to_thread(collect_environment)
+    session = MeasurementSession(sides[1], target=Target(base_url, api_key, server))
     wanted = _relative_gates(settings)
 
     async def trial(side: int, index: int) -> TrialResult:
         if progress is not None:
             progress(f"gates: round {index + 1}/{workload.rounds}, {names[side]} mode")
         with path_environment(None):
-            return await run_trial(
-                sides[side], plan, base_url, api_key, index=index, server=server, stop=stop
-            )
+            return await session.trial(sides[side], index=index, stop=stop)
 
     def results(ta: list[TrialResult], tb: list[TrialResult]) -> tuple[RunResult, RunResult]:
         return (
-            build_result(sides[0], sides[0].name, ta, env, interrupted=False, interleaved=True),
-            build_result(sides[1], sides[1].name, tb, env, interrupted=False, interleaved=True),
+            session.result(sides[0], ta, interrupted=False, interleaved=True),
+            session.result(sides[1], tb, interrupted=False, interleaved=True),
         )
 
     def judge(ta: list[TrialResult], tb: list[TrialResult]) -> Comparison:
@@ -300,7 +297,8 @@ async def measure_gates(
         )  # fmt: skip
 
     budget = SessionBudget(rounds=workload.rounds, max_rounds=workload.most_rounds)
-    outcome = await run_session(trial, judge, budget, gates=[w[0] for w in wanted], stop=stop)
+    async with session:
+        outcome = await run_session(trial, judge, budget, gates=[w[0] for w in wanted], stop=stop)
     ta, tb = outcome.trials
     interrupted = outcome.stop_reason == "interrupted"
     warnings = sorted({w for side in (ta, tb) for t in side for w in t.health.warnings})

@@ -22,17 +22,15 @@ from typing import TYPE_CHECKING
 
 from harborbench import __version__
 from harborbench.engine.progress import Progress, ProgressCallback
-from harborbench.engine.runner import (
-    _nothing_succeeded as nothing_succeeded,
-)
-from harborbench.engine.runner import build_result, open_target, plan_from_profile
+from harborbench.engine.runner import plan_from_profile
 from harborbench.engine.schedule import LoadPlan
-from harborbench.environment import collect_environment
+from harborbench.engine.session import MeasurementSession
 from harborbench.errors import UserInputError
 from harborbench.result import IntervalRow, RunResult, ShardRecord, TrialResult
 from harborbench.scaleout.backend import Backend, Lost
 from harborbench.scaleout.merge import check_invariants, merge_rows, merge_shards
 from harborbench.scaleout.shard import ShardInfo, ShardSpec, ShardTrial, Tick
+from harborbench.units import NS_PER_S
 
 if TYPE_CHECKING:
     from harborbench.profile import Profile
@@ -139,8 +137,8 @@ async def arun_sharded(
     """
     check_split(profile, workers)
     run_name = name or profile.name
-    plan = plan_from_profile(profile)
-    environment = collect_environment()
+    session = MeasurementSession(profile)
+    plan = session.plan(profile)
     topo = backend.topology(workers)
     merged_trials: list[TrialResult] = []
     records = [ShardRecord(index=i, status="ok") for i in range(workers)]
@@ -150,9 +148,7 @@ async def arun_sharded(
     interrupted = False
 
     def result_so_far() -> RunResult:
-        result = build_result(
-            profile, run_name, merged_trials, environment, interrupted=interrupted
-        )
+        result = session.result(profile, merged_trials, interrupted=interrupted, name=run_name)
         shards = [
             r.model_copy(
                 update={
@@ -169,8 +165,12 @@ async def arun_sharded(
             update |= {"status": "incomplete", "gates": []}
         return result.model_copy(update=update)
 
-    with open_target(profile) as (base_url, api_key, server):
-        specs = [ShardSpec(profile, base_url, api_key, i, workers) for i in range(workers)]
+    async with session:
+        target = session.target
+        server = target.server
+        specs = [
+            ShardSpec(profile, target.base_url, target.api_key, i, workers) for i in range(workers)
+        ]
         try:
             infos = await asyncio.to_thread(backend.prepare, specs, PREPARE_DEADLINE_S)
             _check_versions(infos)
@@ -193,8 +193,8 @@ async def arun_sharded(
                     break
                 if server is not None:
                     await asyncio.to_thread(server.reset_stats)
-                t0 = backend.now() + round(START_MARGIN_S * 1e9)
-                backend.start(index, [t0 + round(off * 1e9) for off, _ in offsets])
+                t0 = backend.now() + round(START_MARGIN_S * NS_PER_S)
+                backend.start(index, [t0 + round(off * NS_PER_S) for off, _ in offsets])
                 trial = await _collect_trial(
                     backend, workers, (index, profile.repeat), t0, plan.total_s,
                     profile.request.timeout, progress, stop,
@@ -218,9 +218,7 @@ async def arun_sharded(
         finally:
             await asyncio.to_thread(backend.close)
     result = result_so_far()
-    total = result.total
-    if not interrupted and total is not None and total.successes == 0:
-        raise nothing_succeeded(total, base_url)  # exit 4, as in one process
+    session.check_succeeded(result)  # exit 4, as in one process
     return result
 
 
@@ -247,8 +245,8 @@ async def _collect_trial(
 ) -> _Trial:
     """Collect one trial's reports until every shard has answered or is lost."""
     trial = _Trial(n, t0_ns, backend.now())
-    window_end_ns = t0_ns + round(total_s * 1e9)
-    deadline_ns = window_end_ns + round((request_timeout_s + STOP_GRACE_S) * 1e9)
+    window_end_ns = t0_ns + round(total_s * NS_PER_S)
+    deadline_ns = window_end_ns + round((request_timeout_s + STOP_GRACE_S) * NS_PER_S)
     stopped_at: int | None = None
     while trial.waiting(n):
         now = backend.now()
@@ -256,14 +254,14 @@ async def _collect_trial(
             backend.stop()
             stopped_at = now
         if now > deadline_ns or (
-            stopped_at is not None and now > stopped_at + round(STOP_GRACE_S * 1e9)
+            stopped_at is not None and now > stopped_at + round(STOP_GRACE_S * NS_PER_S)
         ):
             for i in trial.waiting(n):
                 trial.lost[i] = "no result before the deadline"
             break
         if now < window_end_ns and stopped_at is None:  # a running shard ticks every second
             for i in trial.waiting(n):
-                if now - trial.last_seen[i] > SILENT_LOST_S * 1e9:
+                if now - trial.last_seen[i] > SILENT_LOST_S * NS_PER_S:
                     trial.lost[i] = f"silent for more than {SILENT_LOST_S:.0f} s"
         for event in await asyncio.to_thread(backend.collect, 0.25):
             _handle(trial, event, trial_of, n, t0_ns, total_s, backend.now(), progress)
@@ -325,7 +323,7 @@ def _show(
             trial=trial_of[0] + 1,
             trials=trial_of[1],
             phase=ticks[0].phase,
-            elapsed_s=max(now - t0_ns, 0) / 1e9,
+            elapsed_s=max(now - t0_ns, 0) / NS_PER_S,
             total_s=total_s,
             throughput_ops=float(merged.successes) if merged else 0.0,
             p95_s=merged.service_p95_s if merged else None,

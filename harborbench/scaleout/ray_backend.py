@@ -38,6 +38,7 @@ from harborbench.scaleout.shard import (
     prepare_shard,
     run_shard_trial,
 )
+from harborbench.units import NS_PER_S
 
 CLOCK_WARN_S = 0.005
 CLOCK_REFUSE_S = 0.050
@@ -243,7 +244,7 @@ class RayBackend:
                 remote = self._ray.get(actor.now.remote())
                 t2 = time.perf_counter_ns()
                 if best is None or t2 - t1 < best[0]:
-                    best = (t2 - t1, (remote - (t1 + t2) / 2) / 1e9)
+                    best = (t2 - t1, (remote - (t1 + t2) / 2) / NS_PER_S)
             assert best is not None
             uncertainty = best[0] / 2e9
             if uncertainty > CLOCK_REFUSE_S:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from harborbench import __version__
 from harborbench.result import IntervalRow, TrialResult
+from harborbench.units import NS_PER_S
 
 if TYPE_CHECKING:
     from harborbench.engine.progress import Progress
@@ -130,7 +131,7 @@ async def run_shard_trial(
     from harborbench.engine.runner import plan_from_profile, run_trial
 
     plan = dataclasses.replace(plan_from_profile(spec.profile), stripe=(spec.index, spec.count))
-    lateness_s = max(clock() - t0_ns, 0) / 1e9
+    lateness_s = max(clock() - t0_ns, 0) / NS_PER_S
     pending: list[IntervalRow] = []
 
     def progress(p: Progress) -> None:

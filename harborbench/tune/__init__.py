@@ -1,7 +1,7 @@
 """``harborbench tune``: sweep the client's settings within a time budget and recommend a config.
 
-The sweep (issue 7), against one target opened once (:func:`harborbench.engine.runner.open_target`),
-each point a short trial with warmup through :func:`~harborbench.engine.runner.run_trial`:
+The sweep (issue 7), against one target opened once by a
+:class:`~harborbench.engine.session.MeasurementSession`, each point a short trial with warmup:
 
 1. **Load**: closed-loop concurrency ``N`` = 1, 2, 4, ... (geometric, factor 2) with
    ``max_concurrent_requests = N``, until throughput stops rising (less than
@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from harborbench.engine.runner import open_target, plan_from_profile, run_trial
+from harborbench.engine.session import MeasurementSession
 from harborbench.errors import AllRequestsFailedError, TargetUnreachableError, UserInputError
 from harborbench.result import TrialResult
 from harborbench.tune.result import (
@@ -174,20 +174,18 @@ async def atune(
         )
     if os.environ.get("HARBORAI_DISABLE_CONCURRENCY_OPTIMIZATION"):
         sweep.notes.append("HARBORAI_DISABLE_CONCURRENCY_OPTIMIZATION is set in the environment")
-    with open_target(profile) as (base_url, api_key, server):
+    session = MeasurementSession(profile, environment=sweep.environment)
 
-        async def measure(knobs: Knobs, phase: Phase, window_s: float) -> SweepPoint | None:
-            variant = trial_profile(profile, knobs, timing.warmup_s, window_s)
-            trial = await run_trial(
-                variant, plan_from_profile(variant), base_url, api_key,
-                index=len(sweep.points), server=server, stop=stop,
-            )  # fmt: skip
-            if not sweep.points:
-                _check_first(trial, base_url)
-            if trial.interrupted:
-                return None
-            return sweep.point(trial, knobs, phase, len(sweep.points))
+    async def measure(knobs: Knobs, phase: Phase, window_s: float) -> SweepPoint | None:
+        variant = trial_profile(profile, knobs, timing.warmup_s, window_s)
+        trial = await session.trial(variant, index=len(sweep.points), stop=stop)
+        if not sweep.points:
+            _check_first(trial, session.target.base_url)
+        if trial.interrupted:
+            return None
+        return sweep.point(trial, knobs, phase, len(sweep.points))
 
+    async with session:
         stop_reason = await _sweep(sweep, measure, on_point)
         if stop_reason == "interrupted":
             return sweep.result(stop_reason, interrupted=True)

@@ -7,12 +7,12 @@ their units in their names (``_s`` seconds, ``_ops`` ops per second).
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from harborbench.harborai.config import ClientConfig
 from harborbench.metrics.usl import UslFit
 from harborbench.result import GateResult, LatencySummary
 
@@ -47,17 +47,25 @@ class Knobs:
         return (self.concurrency, self.connection_pool_size, self.workers or 0,
                 self.max_batch_size or 0)  # fmt: skip
 
-    def apply(self, client: dict[str, Any]) -> dict[str, Any]:
-        """A deep copy of a client config dict with these settings written in."""
-        config = copy.deepcopy(client)
-        config["max_concurrent_requests"] = self.concurrency
-        config["connection_pool_size"] = self.connection_pool_size
+    def apply(self, client: ClientConfig) -> ClientConfig:
+        """``client`` with these settings set (as if written in it); the rest unchanged, so
+        that sizes that follow from these keys (pool bounds, workers) follow them.
+
+        Not validated: a profile or a client built from the result validates it.
+        """
+        update: dict[str, Any] = {
+            "max_concurrent_requests": self.concurrency,
+            "connection_pool_size": self.connection_pool_size,
+        }
         if self.workers is not None:
-            rp = config.setdefault("request_processor", {})
-            rp["workers"] = self.workers
-            rp["max_batch_size"] = self.max_batch_size
-            rp["batch_window_s"] = self.batch_window_s
-        return config
+            update["request_processor"] = client.request_processor.model_copy(
+                update={
+                    "workers": self.workers,
+                    "max_batch_size": self.max_batch_size,
+                    "batch_window_s": self.batch_window_s,
+                }
+            )
+        return client.model_copy(update=update)
 
     def label(self) -> str:
         """Short text such as ``N=32 pool=16 workers=8x4/1ms``."""

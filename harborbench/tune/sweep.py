@@ -131,21 +131,22 @@ def base_knobs(profile: Profile, concurrency: int) -> Knobs:
         The knobs; ``workers`` and batching ``None`` when the request processor is not active
         (traditional mode).
     """
-    cfg = resolve_config(
-        {**profile.client, "max_concurrent_requests": concurrency}, base_url="http://127.0.0.1/v1"
-    )
-    pool = max(cfg.connection_pool_size, concurrency)
-    if not cfg.request_processor.active:
+    client = profile.client.model_copy(update={"max_concurrent_requests": concurrency})
+    # The target is the run's, not the client section's: a placeholder resolves the decisions.
+    resolved = resolve_config(client.model_copy(update={"base_url": "http://127.0.0.1/v1"}))
+    limits = resolved.limits
+    pool = max(limits.connection_pool_size, concurrency)
+    if not resolved.request_processor.active:
         return Knobs(concurrency, pool)
-    p = cfg.processor
-    return Knobs(concurrency, pool, max(p.workers, concurrency), p.max_batch_size,
+    p = client.request_processor
+    return Knobs(concurrency, pool, max(limits.workers, concurrency), p.max_batch_size,
                  p.batch_window_s)  # fmt: skip
 
 
 def trial_profile(profile: Profile, knobs: Knobs, warmup_s: float, window_s: float) -> Profile:
     """The profile of one point: its client config with ``knobs``, closed loop at N, 1 trial."""
     data = profile.model_dump(mode="json")
-    data["client"] = knobs.apply(profile.client)
+    data["client"] = knobs.apply(profile.client).model_dump(mode="json", exclude_unset=True)
     data["load"] = {"concurrency": knobs.concurrency}
     data["warmup"] = duration_text(warmup_s)
     data["duration"] = duration_text(window_s)
@@ -160,8 +161,9 @@ def recommended_config(profile: Profile, knobs: Knobs) -> dict[str, Any]:
     base_url=...)`` accepts it as is.
     """
     config = knobs.apply(profile.client)
-    config.setdefault("timeout_s", profile.request.timeout)
-    return config
+    if "timeout_s" not in config.model_fields_set:
+        config = config.model_copy(update={"timeout_s": profile.request.timeout})
+    return config.model_dump(mode="json", exclude_unset=True)
 
 
 def processor_candidates(base: Knobs) -> list[Knobs]:

@@ -36,11 +36,17 @@ def test_the_loop_lag_boundary(lag_s: float, saturated: bool) -> None:
 
 def test_the_smaller_client_setting_is_named_as_the_limit() -> None:
     status = {"mode": "optimized", "max_concurrent_requests": 200, "connection_pool_size": 50}
-    assert client_limit(status, {}) == ("client.connection_pool_size", 50)
-    assert client_limit(status, {"connection_pool": {"limit": 96}}) == (
+    assert client_limit(status) == ("client.connection_pool_size", 50)
+    adaptive = {**status, "connection_pool_max_size": 80}  # grows on demand up to 80
+    assert client_limit(adaptive) == ("client.connection_pool.max_size", 80)
+    assert client_limit({**adaptive, "connection_pool_max_size": 250}) == (
+        "client.max_concurrent_requests",
+        200,
+    )
+    assert client_limit({**adaptive, "connection_pool_max_size": None}) == (
         "client.connection_pool_size",
-        96,
+        50,
     )
     traditional = {**status, "mode": "traditional"}
-    assert client_limit(traditional, {}) == ("client.max_concurrent_requests", 200)
-    assert client_limit({}, {}) is None
+    assert client_limit(traditional) == ("client.max_concurrent_requests", 200)
+    assert client_limit({}) is None

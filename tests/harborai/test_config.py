@@ -6,50 +6,67 @@ from typing import Any
 
 import pytest
 
-from harborbench.harborai.config import DISABLE_ENV_VAR, resolve_config, validate_config
+from harborbench.harborai.config import (
+    DISABLE_ENV_VAR,
+    ClientConfig,
+    parse_config,
+    resolve_config,
+    validate_config,
+)
 from harborbench.harborai.errors import ConfigError
 
 URL = "http://127.0.0.1:9/v1"
 
 
-def test_unknown_nested_key_is_named_with_hint() -> None:
+def test_unknown_nested_key_is_named_by_its_dotted_path() -> None:
     with pytest.raises(ConfigError) as exc_info:
         validate_config({"concurrency_optimization": {"use_lockfree_plugn_manager": True}})
     message = str(exc_info.value)
-    assert "'concurrency_optimization.use_lockfree_plugn_manager'" in message
-    assert "did you mean 'use_lockfree_plugin_manager'?" in message
-
-
-def test_unknown_top_level_key_without_close_match_lists_known_keys() -> None:
-    with pytest.raises(ConfigError, match=r"unknown config key 'zzz'; known keys: api_key, "):
-        validate_config({"zzz": 1})
+    assert message == (
+        "config key 'concurrency_optimization.use_lockfree_plugn_manager': "
+        "Extra inputs are not permitted"
+    )
 
 
 def test_unknown_key_inside_provider_and_retry() -> None:
-    with pytest.raises(ConfigError, match=r"'providers\.p1\.model'.*did you mean 'models'"):
+    with pytest.raises(ConfigError, match=r"'providers\.p1\.model': Extra inputs"):
         validate_config({"providers": {"p1": {"base_url": URL, "model": ["m"]}}})
-    with pytest.raises(ConfigError, match=r"'request_processor\.retry\.max_retry'"):
+    with pytest.raises(ConfigError, match=r"'request_processor\.retry\.max_retry': Extra"):
         validate_config({"request_processor": {"retry": {"max_retry": 1}}})
 
 
 @pytest.mark.parametrize(
     ("config", "fragment"),
     [
-        ({"enable_lazy_loading": "yes"}, "'enable_lazy_loading' must be true or false"),
-        ({"max_concurrent_requests": True}, "'max_concurrent_requests' must be a number"),
-        ({"max_concurrent_requests": 0}, "must be >= 1"),
-        ({"performance_mode": "fast"}, "must be one of optimized, basic"),
-        ({"request_processor": {"rate_limit": {"rate_per_s": 5}}}, "needs both"),
-        ({"providers": {"p": {"base_url": URL}}}, "needs both 'base_url' and 'models'"),
-        ({"timeout_s": 0}, "'timeout_s' must be > 0"),
-        ({"request_processor": {"rate_limit": {"rate_per_s": 0, "burst": 1}}}, "must be > 0"),
+        ({"enable_lazy_loading": "yes"}, "'enable_lazy_loading': Input should be a valid boolean"),
+        ({"max_concurrent_requests": True}, "'max_concurrent_requests': Input should be a valid"),
+        ({"max_concurrent_requests": "5"}, "'max_concurrent_requests': Input should be a valid"),
+        ({"max_concurrent_requests": 0}, "greater than or equal to 1"),
+        ({"performance_mode": "fast"}, "Input should be 'optimized' or 'basic'"),
+        ({"request_processor": {"rate_limit": {"rate_per_s": 5}}}, "rate_limit.burst': Field"),
+        ({"providers": {"p": {"base_url": URL}}}, "'providers.p.models': Field required"),
+        ({"timeout_s": 0}, "'timeout_s': Input should be greater than 0"),
+        ({"timeout_s": float("nan")}, "'timeout_s': Input should be a finite number"),
+        ({"request_processor": {"rate_limit": {"rate_per_s": 0, "burst": 1}}}, "than 0"),
         ({"connection_pool": {"min_size": 9, "max_size": 3}}, "min_size (9) must not exceed"),
+        ({"connection_pool": {"min_size": 101}}, "min_size (101) must not exceed max_size (100)"),
+        ({"request_processor": {"retry": {"max_delay_s": 0.05}}}, "must be >= base_delay_s"),
+        ({"providers": {"p": {"base_url": URL, "models": []}}}, "at least 1 item"),
+        ({"api_key_env": ""}, "'api_key_env': String should have at least 1 character"),
     ],
 )
 def test_bad_values_are_named(config: dict[str, Any], fragment: str) -> None:
     with pytest.raises(ConfigError) as exc_info:
         resolve_config(config, base_url=URL, environ={})
     assert fragment in str(exc_info.value)
+
+
+def test_a_bad_secret_is_never_echoed() -> None:
+    with pytest.raises(ConfigError) as exc_info:
+        parse_config({"api_key": 12345678, "default_headers": {"X-Token": 87654321}})
+    message = str(exc_info.value)
+    assert "'api_key'" in message and "'default_headers.X-Token'" in message
+    assert "12345678" not in message and "87654321" not in message
 
 
 def test_validate_config_needs_no_target_but_resolve_does() -> None:
@@ -60,24 +77,25 @@ def test_validate_config_needs_no_target_but_resolve_does() -> None:
 
 def test_defaults_and_basic_mode_limits() -> None:
     cfg = resolve_config(base_url=URL, environ={})
-    assert (cfg.mode, cfg.max_concurrent_requests, cfg.connection_pool_size) == (
+    limits = cfg.limits
+    assert (cfg.mode, limits.max_concurrent_requests, limits.connection_pool_size) == (
         "optimized",
         100,
         50,
     )
-    assert cfg.timeout_s == 60.0
-    assert cfg.processor.workers == 100 and cfg.processor.rate_limit is None
-    assert cfg.processor.coalesce_identical is False and cfg.processor.max_batch_size == 1
+    assert cfg.config.timeout_s == 60.0
+    assert limits.workers == 100 and cfg.config.request_processor.rate_limit is None
+    rp = cfg.config.request_processor
+    assert rp.coalesce_identical is False and rp.max_batch_size == 1
+    assert (limits.pool_min_size, limits.pool_max_size, limits.pool_initial_size) == (50, 100, 50)
     basic = resolve_config({"performance_mode": "basic"}, base_url=URL, environ={})
-    assert (basic.mode, basic.max_concurrent_requests, basic.connection_pool_size) == (
-        "traditional",
-        10,
-        5,
-    )
+    assert (basic.mode, basic.limits.max_concurrent_requests) == ("traditional", 10)
+    assert basic.limits.connection_pool_size == 5
     explicit = resolve_config(
         {"performance_mode": "basic", "max_concurrent_requests": 7}, base_url=URL, environ={}
     )
-    assert explicit.max_concurrent_requests == 7
+    assert explicit.limits.max_concurrent_requests == 7
+    assert explicit.limits.workers == 7  # workers follow max_concurrent_requests
 
 
 def _flags(**flags: bool) -> dict[str, Any]:
@@ -148,10 +166,12 @@ def test_overrides_deep_merge_and_api_key_hidden_from_repr() -> None:
         request_processor={"retry": {"base_delay_s": 0.5}},
         environ={},
     )
-    assert cfg.processor.workers == 3
-    assert (cfg.processor.retry.max_retries, cfg.processor.retry.base_delay_s) == (5, 0.5)
-    assert cfg.providers[0].api_key == "sk-secret-123"
+    assert cfg.limits.workers == 3
+    retry = cfg.config.request_processor.retry
+    assert (retry.max_retries, retry.base_delay_s) == (5, 0.5)
+    assert cfg.targets[0].api_key == "sk-secret-123"
     assert "sk-secret-123" not in repr(cfg)
+    assert "sk-secret-123" not in repr(cfg.config)
 
 
 def test_providers_fall_back_to_top_level_key() -> None:
@@ -165,7 +185,7 @@ def test_providers_fall_back_to_top_level_key() -> None:
         },
         environ={},
     )
-    by_name = {p.name: p for p in cfg.providers}
+    by_name = {p.name: p for p in cfg.targets}
     assert set(by_name) == {"a", "b"}
     assert by_name["a"].base_url == "http://a.example/v1"
     assert (by_name["a"].api_key_env, by_name["a"].api_key) == ("SHARED_KEY", None)
@@ -176,9 +196,134 @@ def test_the_pool_limit_does_not_shrink_below_the_configured_pool_size_by_defaul
     # Shrinking to the idle level made a later burst wait for connections (burst profile:
     # p95 172 ms with a floor of 4, 70 ms with the pool size as the floor).
     cfg = resolve_config({"base_url": "http://127.0.0.1:1/v1", "connection_pool_size": 30})
-    assert cfg.pool.min_size == 30
-    assert cfg.pool.initial_size == 30
+    assert cfg.limits.pool_min_size == 30
+    assert cfg.limits.pool_initial_size == 30
     explicit = resolve_config(
         {"base_url": "http://127.0.0.1:1/v1", "connection_pool": {"min_size": 2}}
     )
-    assert explicit.pool.min_size == 2
+    assert explicit.limits.pool_min_size == 2
+
+
+# --- the model: every bound on both sides ------------------------------------------------------
+
+# (dotted key, the last accepted value, the first refused one); the other keys at defaults.
+BOUNDS: list[tuple[str, float, float]] = [
+    ("max_concurrent_requests", 1, 0),
+    ("connection_pool_size", 1, 0),
+    ("timeout_s", 1e-9, 0.0),
+    ("connection_pool.min_size", 1, 0),
+    ("connection_pool.max_size", 1, 0),
+    ("connection_pool.health_check_interval_s", 0.0, -1e-9),
+    ("request_processor.workers", 1, 0),
+    ("request_processor.max_batch_size", 1, 0),
+    ("request_processor.batch_window_s", 0.0, -1e-9),
+    ("request_processor.rate_limit.rate_per_s", 1e-9, 0.0),
+    ("request_processor.rate_limit.burst", 1, 0),
+    ("request_processor.retry.max_retries", 0, -1),
+    ("request_processor.retry.base_delay_s", 0.0, -1e-9),
+    ("request_processor.retry.max_delay_s", 0.1, 0.1 - 1e-9),  # >= base_delay_s (0.1)
+    ("request_processor.retry.budget_ratio", 0.0, -1e-9),
+    ("concurrency_manager.min_limit", 1, 0),
+]
+
+
+def _nested(dotted: str, value: float) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    node = config
+    *parents, last = dotted.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[last] = value
+    if "rate_limit" in parents:  # both keys are required
+        node.setdefault("rate_per_s", 1.0)
+        node.setdefault("burst", 1)
+    return config
+
+
+@pytest.mark.parametrize(("key", "ok", "bad"), BOUNDS, ids=[b[0] for b in BOUNDS])
+def test_each_bound_accepts_its_edge_and_refuses_beyond(key: str, ok: float, bad: float) -> None:
+    parsed = parse_config(_nested(key, ok))
+    node: Any = parsed
+    for part in key.split("."):
+        node = getattr(node, part)
+    assert node == ok
+    with pytest.raises(ConfigError, match=rf"config key '{key.rsplit('.', 1)[0]}"):
+        parse_config(_nested(key, bad))
+
+
+def test_the_model_holds_the_documented_keys() -> None:
+    documented = {
+        "base_url", "api_key", "api_key_env", "default_headers", "timeout_s", "providers",
+        "enable_memory_optimization", "enable_lazy_loading", "performance_mode",
+        "max_concurrent_requests", "connection_pool_size", "concurrency_optimization",
+        "connection_pool", "request_processor", "concurrency_manager",
+    }  # fmt: skip
+    assert set(ClientConfig.model_fields) == documented
+
+
+def test_parse_keeps_the_written_keys_and_a_model_is_not_validated_again() -> None:
+    written = {"request_processor": {"workers": 3}, "performance_mode": "basic"}
+    cfg = parse_config(written)
+    assert cfg.model_dump(exclude_unset=True) == written
+    assert parse_config(cfg) is cfg
+    merged = parse_config(cfg, request_processor={"max_batch_size": 2})
+    assert merged.model_dump(exclude_unset=True)["request_processor"] == {
+        "workers": 3,
+        "max_batch_size": 2,
+    }
+
+
+def test_sizes_follow_a_changed_key() -> None:
+    # tune changes max_concurrent_requests with model_copy: what follows from it follows
+    cfg = parse_config({"connection_pool_size": 8})
+    assert (cfg.limits().workers, cfg.limits().pool_max_size) == (100, 100)
+    changed = cfg.model_copy(update={"max_concurrent_requests": 16})
+    assert (changed.limits().workers, changed.limits().pool_max_size) == (16, 16)
+    assert changed.limits().min_limit == 1
+    assert cfg.model_copy(update={"max_concurrent_requests": 4}).limits().pool_max_size == 8
+
+
+def test_component_reasons_say_whether_the_flag_was_written() -> None:
+    cfg = resolve_config(_flags(use_lockfree_plugin_manager=True), base_url=URL, environ={})
+    assert cfg.plugin_manager.reason == (
+        "concurrency_optimization.use_lockfree_plugin_manager is true (set)"
+    )
+    assert cfg.connection_pool.reason == (
+        "concurrency_optimization.use_optimized_connection_pool is true (default)"
+    )
+    assert cfg.concurrency_manager.reason == "optimized mode; enforces max_concurrent_requests=100"
+
+
+def test_the_client_takes_a_dict_a_model_or_a_resolved_config() -> None:
+    from harborbench.harborai import FastHarborAI, create_fast_client
+
+    for client in (
+        FastHarborAI({"base_url": URL, "max_concurrent_requests": 3}),
+        FastHarborAI(parse_config({"base_url": URL, "max_concurrent_requests": 3})),
+        create_fast_client(parse_config({"max_concurrent_requests": 3}), base_url=URL),
+    ):
+        try:
+            status = client.optimization_status()
+            assert status["max_concurrent_requests"] == 3
+            assert status["connection_pool_max_size"] == 50  # max(pool size 50, 3)
+        finally:
+            client.close()
+    with pytest.raises(ConfigError, match="'max_concurent_requests': Extra inputs"):
+        FastHarborAI({"base_url": URL, "max_concurent_requests": 3})
+
+
+def test_the_pool_cap_in_the_status_is_the_effective_max_size() -> None:
+    from harborbench.harborai import FastHarborAI
+
+    cases = [
+        ({}, 100),  # max(connection_pool_size 50, max_concurrent_requests 100)
+        ({"connection_pool": {"max_size": 7}}, 7),
+        ({"connection_pool": {"adaptive": False}}, None),  # a fixed pool: no cap to report
+        ({"concurrency_optimization": {"use_optimized_connection_pool": False}}, None),
+    ]
+    for config, cap in cases:
+        client = FastHarborAI(resolve_config(config, base_url=URL, environ={}))
+        try:
+            assert client.optimization_status()["connection_pool_max_size"] == cap, config
+        finally:
+            client.close()

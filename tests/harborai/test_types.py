@@ -8,6 +8,7 @@ from harborbench.harborai.errors import InvalidResponseError, StreamError
 from harborbench.harborai.types import (
     ChatCompletion,
     ChatCompletionChunk,
+    Choice,
     Message,
     StringPool,
     Usage,
@@ -31,6 +32,13 @@ def test_chat_completion_from_json() -> None:
     assert reply.choices[0].message.content == "hi"
     assert reply.choices[0].finish_reason == "stop"
     assert reply.usage == Usage(3, 1, 4)
+    # Built through slot setters (the hot path): equal to the dataclasses built normally, and
+    # as immutable.
+    assert reply == ChatCompletion(
+        "c1", "m", 17, [Choice(0, Message("assistant", "hi"), "stop")], Usage(3, 1, 4)
+    )
+    with pytest.raises(AttributeError):
+        reply.choices[0].message.content = "changed"  # type: ignore[misc]
 
 
 @pytest.mark.parametrize(

@@ -51,7 +51,10 @@ def test_overrides_set_values(tmp_path: Path) -> None:
     )
     assert profile.load.kind == "open" and profile.load.rate == 800.0  # concurrency removed
     assert profile.duration == 10.0
-    assert profile.client == {"concurrency_optimization": {"enabled": False}}
+    assert profile.client.model_dump(exclude_unset=True) == {
+        "concurrency_optimization": {"enabled": False}
+    }
+    assert profile.client.concurrency_optimization.enabled is False
     assert profile.gates.p95_max == pytest.approx(0.15)
     assert profile.request.prompt_tokens == FixedCount(value=20)
 

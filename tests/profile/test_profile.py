@@ -68,13 +68,13 @@ def test_baseline_and_optimized_differ_only_in_client_and_names() -> None:
 
 def test_shipped_profile_shapes() -> None:
     base = load_profile(PROFILES / "baseline.yaml")
-    assert base.client["concurrency_optimization"]["enabled"] is False
+    assert base.client.concurrency_optimization.enabled is False
     opt = load_profile(PROFILES / "optimized.yaml")
-    assert all(opt.client["concurrency_optimization"].values()) is False  # force_... is false
-    flags = opt.client["concurrency_optimization"]
-    assert flags["enabled"] and flags["use_lockfree_plugin_manager"]
-    assert flags["use_optimized_connection_pool"] and flags["use_async_request_processor"]
-    assert flags["force_traditional_mode"] is False
+    flags = opt.client.concurrency_optimization
+    assert flags.model_fields_set == set(type(flags).model_fields)  # every flag written out
+    assert flags.enabled and flags.use_lockfree_plugin_manager
+    assert flags.use_optimized_connection_pool and flags.use_async_request_processor
+    assert flags.force_traditional_mode is False
     burst = load_profile(PROFILES / "burst.yaml")
     assert burst.load.kind == "stages"
     rates = [s.rate for s in burst.load.stages or []]
@@ -356,8 +356,43 @@ def test_client_config_errors_name_the_client_key(tmp_path: Path) -> None:
         MINIMAL + "client:\n  concurrency_optimization:\n    enabeld: false\n",
     )
     message = error_of(path)
-    assert f"{path}:7: client.concurrency_optimization.enabeld: unknown config key" in message
-    assert "did you mean 'enabled'?" in message
+    assert (
+        f"{path}:7: client.concurrency_optimization.enabeld: unknown key 'enabeld'; "
+        "did you mean 'enabled'?"
+    ) in message
+
+
+@pytest.mark.parametrize(
+    ("client", "expected"),
+    [
+        (
+            "client:\n  connection_pool:\n    min_size: 0\n",
+            ":7: client.connection_pool.min_size: Input should be greater than or equal to 1, "
+            "got 0",
+        ),
+        (
+            "client:\n  providers:\n    p1: {base_url: 'http://h/v1', models: [m], model: [m]}\n",
+            ":7: client.providers.p1.model: unknown key 'model'; did you mean 'models'?",
+        ),
+        (
+            "client:\n  max_concurrent_requests: '8'\n",
+            ":6: client.max_concurrent_requests: "
+            "expected an integer, got the text '8'; write it without quotes",
+        ),
+        (
+            "client:\n  base_url: http://h/v1\n",
+            ":6: client.base_url: 'base_url' does not belong "
+            "in client; set target.base_url instead",
+        ),
+    ],
+)
+def test_client_errors_go_through_the_profile_formatter(
+    tmp_path: Path, client: str, expected: str
+) -> None:
+    path = write(tmp_path, MINIMAL + client)
+    message = error_of(path)
+    assert f"{path}{expected}" in message
+    assert message.count("\n") == 0  # one problem, one line
 
 
 def test_mock_and_base_url_are_exclusive(tmp_path: Path) -> None:
@@ -384,10 +419,10 @@ def test_a_key_pasted_as_the_env_var_name_is_not_echoed(tmp_path: Path) -> None:
     ("section", "expected"),
     [
         (f"target: {{api_key: {SECRET}}}", "target.api_key: an API key is never written"),
-        (f"client: {{api_key: {SECRET}}}", "client: 'client.api_key': an API key is never"),
+        (f"client: {{api_key: {SECRET}}}", ":5: client.api_key: an API key is never"),
         (
             f"client: {{providers: {{p: {{base_url: 'http://h', api_key: {SECRET}}}}}}}",
-            "'client.providers.p.api_key': an API key is never written",
+            ":5: client.providers.p.api_key: an API key is never written",
         ),
     ],
 )

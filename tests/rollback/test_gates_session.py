@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-import harborbench.rollback.gates as gates_module
+import harborbench.engine.session as session_module
 from harborbench.profile import Gates
 from harborbench.report.rollback_table import junit_xml
 from harborbench.rollback.gates import GateSettings, GateWorkload, measure_gates
@@ -44,7 +44,7 @@ class _FakeTrials:
 def _measure(
     monkeypatch: pytest.MonkeyPatch, fake: _FakeTrials, settings: GateSettings, **workload: Any
 ) -> Any:
-    monkeypatch.setattr(gates_module, "run_trial", fake)
+    monkeypatch.setattr(session_module, "run_trial", fake)  # the session's trial
 
     async def main() -> Any:
         return await measure_gates(

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+import harborbench.engine.session as session_module
 import harborbench.tune as tune_module
 from harborbench.errors import AllRequestsFailedError, TargetUnreachableError, UserInputError
 from harborbench.profile import Gates
@@ -162,8 +163,8 @@ def _atune(monkeypatch: pytest.MonkeyPatch, target: _Target, **kw: Any) -> Any:
     def no_server(profile: Any) -> Iterator[tuple[str, None, None]]:
         yield "http://127.0.0.1:9/v1", None, None
 
-    monkeypatch.setattr(tune_module, "open_target", no_server)
-    monkeypatch.setattr(tune_module, "run_trial", target.run_trial)
+    monkeypatch.setattr(session_module, "open_target", no_server)
+    monkeypatch.setattr(session_module, "run_trial", target.run_trial)
     profile = OPTIMIZED.model_copy(update={"gates": Gates(error_rate_max=0.05)})
     return asyncio.run(tune_module.atune(profile, budget_s=60.0, **kw))
 
@@ -214,8 +215,8 @@ def test_no_point_meeting_the_gates_names_the_closest_and_recommends_nothing(
         yield "http://127.0.0.1:9/v1", None, None
 
     target = _Target()
-    monkeypatch.setattr(tune_module, "open_target", no_server)
-    monkeypatch.setattr(tune_module, "run_trial", target.run_trial)
+    monkeypatch.setattr(session_module, "open_target", no_server)
+    monkeypatch.setattr(session_module, "run_trial", target.run_trial)
     profile = OPTIMIZED.model_copy(update={"gates": Gates(throughput_min=10_000.0)})
     result = asyncio.run(tune_module.atune(profile, budget_s=60.0))
     assert result.chosen is None and result.confirmation is None
@@ -324,8 +325,8 @@ def _atune_with(monkeypatch: pytest.MonkeyPatch, target: _Target, profile: Any, 
     def server(p: Any) -> Iterator[tuple[str, str, str]]:
         yield "http://127.0.0.1:9/v1", "key-1", "server-1"
 
-    monkeypatch.setattr(tune_module, "open_target", server)
-    monkeypatch.setattr(tune_module, "run_trial", target.run_trial)
+    monkeypatch.setattr(session_module, "open_target", server)
+    monkeypatch.setattr(session_module, "run_trial", target.run_trial)
     return asyncio.run(tune_module.atune(profile, budget_s=60.0, **kw))
 
 

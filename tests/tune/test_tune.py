@@ -157,10 +157,42 @@ def test_trial_profile_is_closed_loop_at_n_with_the_knobs() -> None:
     p = trial_profile(open_loop, Knobs(16, 8, 4, 4, 0.001), warmup_s=0.5, window_s=2.0)
     assert p.load.concurrency == 16 and p.load.rate is None
     assert (p.warmup, p.duration, p.repeat) == (0.5, 2.0, 1)
-    assert p.client["max_concurrent_requests"] == 16 and p.client["connection_pool_size"] == 8
-    assert p.client["request_processor"] == {"workers": 4, "max_batch_size": 4,
-                                              "batch_window_s": 0.001}  # fmt: skip
+    assert p.client.max_concurrent_requests == 16 and p.client.connection_pool_size == 8
+    written = p.client.model_dump(exclude_unset=True)
+    assert written["request_processor"] == {"workers": 4, "max_batch_size": 4,
+                                            "batch_window_s": 0.001}  # fmt: skip
+    # the sizes that follow from the knobs follow them (the pool's ceiling is max(pool, N))
+    assert (p.client.limits().pool_max_size, p.client.limits().workers) == (16, 4)
     assert p.gates == open_loop.gates
+
+
+def test_recommended_config_is_the_profile_client_with_the_knobs_and_timeout() -> None:
+    # exactly the keys written in the profile, the knobs and the request timeout (no default)
+    flags = dict.fromkeys(
+        (
+            "enabled",
+            "use_lockfree_plugin_manager",
+            "use_optimized_connection_pool",
+            "use_async_request_processor",
+        ),
+        True,
+    )
+    assert recommended_config(OPTIMIZED, Knobs(64, 32, 16, 4, 0.001)) == {
+        "enable_memory_optimization": True, "enable_lazy_loading": True,
+        "performance_mode": "optimized", "max_concurrent_requests": 64,
+        "connection_pool_size": 32,
+        "concurrency_optimization": {**flags, "force_traditional_mode": False},
+        "request_processor": {"workers": 16, "max_batch_size": 4, "batch_window_s": 0.001},
+        "timeout_s": 10.0,
+    }  # fmt: skip
+    steady = load_profile(ROOT / "profiles/steady.yaml")  # client: {concurrency_optimization}
+    assert recommended_config(steady, Knobs(8, 4)) == {
+        "max_concurrent_requests": 8, "connection_pool_size": 4,
+        "concurrency_optimization": {"enabled": True}, "timeout_s": 10.0,
+    }  # fmt: skip
+    # a timeout_s of the client section is kept, not replaced by the request timeout
+    own = steady.model_copy(update={"client": steady.client.model_copy(update={"timeout_s": 3.0})})
+    assert recommended_config(own, Knobs(8, 4))["timeout_s"] == 3.0
 
 
 async def test_recommended_config_is_accepted_by_create_fast_client() -> None:
@@ -293,6 +325,7 @@ async def test_a_saturated_recommendation_carries_a_note(monkeypatch: pytest.Mon
     import contextlib
     from typing import Any
 
+    import harborbench.engine.session as session_module
     import harborbench.tune as tune_module
     from harborbench.engine.runner import arun
 
@@ -309,8 +342,8 @@ async def test_a_saturated_recommendation_carries_a_note(monkeypatch: pytest.Mon
     async def fake_trial(*args: Any, **kwargs: Any) -> TrialResult:
         return saturated  # flat throughput: the load phase stops at the second point
 
-    monkeypatch.setattr(tune_module, "open_target", no_target)
-    monkeypatch.setattr(tune_module, "run_trial", fake_trial)
+    monkeypatch.setattr(session_module, "open_target", no_target)
+    monkeypatch.setattr(session_module, "run_trial", fake_trial)
     result = await tune_module.atune(
         OPTIMIZED.model_copy(update={"gates": OPTIMIZED.gates.model_copy(update={
             "throughput_min": None, "p95_max": None})}),

@@ -7,14 +7,15 @@ Neither ``repr`` nor ``str`` of any object here shows the API key or the auth he
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from harborbench.harborai.config import ProviderConfig
+import orjson
+
+from harborbench.harborai.config import Target
 from harborbench.harborai.errors import ConfigError
 
 __all__ = ["DEFAULT_ROUTE", "ProviderPlugin", "RequestSpec", "build_body", "make_plugin"]
@@ -45,11 +46,11 @@ class ProviderPlugin:
     pool_key: str = ""
 
 
-def make_plugin(provider: ProviderConfig) -> ProviderPlugin:
+def make_plugin(provider: Target) -> ProviderPlugin:
     """Create the plugin of one provider, reading its API key from the environment if named.
 
     Args:
-        provider: the provider's resolved configuration.
+        provider: the provider's resolved target.
 
     Returns:
         the plugin.
@@ -101,7 +102,7 @@ class RequestSpec:
     stream: bool
 
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_OPTIONS = orjson.OPT_NON_STR_KEYS  # like json.dumps: int or float keys become strings
 
 
 def build_body(model: str, messages: Any, stream: bool, params: Mapping[str, Any]) -> bytes:
@@ -124,4 +125,4 @@ def build_body(model: str, messages: Any, stream: bool, params: Mapping[str, Any
     if stream:
         payload["stream"] = True
     payload.update(params)
-    return _dumps(payload).encode()
+    return orjson.dumps(payload, option=_OPTIONS)

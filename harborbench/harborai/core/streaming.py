@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+
+import orjson
 
 from harborbench.harborai.errors import InvalidResponseError, StreamError
 from harborbench.harborai.types import ChatCompletionChunk
@@ -32,9 +33,6 @@ from .sse import SSEDecoder, SSEEvent
 __all__ = ["ChunkDecoder", "is_event_stream", "not_an_event_stream"]
 
 EVENT_STREAM = "text/event-stream"
-
-_scan_json: Callable[[str, int], tuple[Any, int]] = getattr(json.JSONDecoder(), "scan_once")  # noqa: B009
-"""(text, index) -> (value, end): the JSON decoder's C scanner, what json.loads calls inside."""
 
 
 def is_event_stream(content_type: str | None) -> bool:
@@ -138,21 +136,13 @@ class ChunkDecoder:
                 data = event.data
                 if not data:
                     continue
-                if data[0] == "{":  # a chunk: the C scanner, without json.loads' two wrappers
-                    try:
-                        obj, end = _scan_json(data, 0)
-                    except (StopIteration, ValueError) as exc:
-                        raise StreamError(f"stream event is not JSON: {data[:200]!r}") from exc
-                    if end != len(data) and not data[end:].isspace():
-                        raise StreamError(f"stream event is not JSON: {data[:200]!r}")
-                elif data.strip() == "[DONE]":
+                if data[0] != "{" and data.strip() == "[DONE]":
                     self.done = True
                     break
-                else:
-                    try:
-                        obj = json.loads(data)
-                    except ValueError as exc:
-                        raise StreamError(f"stream event is not JSON: {data[:200]!r}") from exc
+                try:
+                    obj = orjson.loads(data)
+                except ValueError as exc:
+                    raise StreamError(f"stream event is not JSON: {data[:200]!r}") from exc
                 if not isinstance(obj, dict):
                     raise StreamError(f"stream event is not a JSON object: {data[:200]!r}")
                 if obj.get("error"):

@@ -10,11 +10,11 @@ StreamError.
 from __future__ import annotations
 
 import email.utils
-import json
 import time
 from collections.abc import Callable
 
 import aiohttp
+import orjson
 
 from harborbench.harborai.errors import (
     APIConnectionError,
@@ -125,7 +125,7 @@ async def post_json(
     except (aiohttp.ClientError, OSError, TimeoutError) as exc:
         raise map_aiohttp_error(exc) from exc
     try:
-        data = json.loads(raw)
+        data = orjson.loads(raw)
     except ValueError as exc:
         raise InvalidResponseError(f"response body is not JSON: {raw[:200]!r}") from exc
     return ChatCompletion.from_json(data, intern)

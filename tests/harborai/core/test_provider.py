@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from harborbench.harborai.config import ProviderConfig
+from harborbench.harborai.config import Target
 from harborbench.harborai.core.provider import build_body, make_plugin
 from harborbench.harborai.errors import ConfigError
 
 
-def provider(**kw: object) -> ProviderConfig:
+def provider(**kw: object) -> Target:
     base: dict[str, object] = {
         "name": "p",
         "base_url": "https://api.example.com/v1",
@@ -20,7 +20,7 @@ def provider(**kw: object) -> ProviderConfig:
         "models": ("m",),
     }
     base.update(kw)
-    return ProviderConfig(**base)  # type: ignore[arg-type]
+    return Target(**base)  # type: ignore[arg-type]
 
 
 def test_plugin_urls_and_headers_never_show_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -55,3 +55,21 @@ def test_build_body_passes_params_through() -> None:
     }
     assert "héllo".encode() in body
     assert "stream" not in json.loads(build_body("m", [], False, {}))
+
+
+def test_build_body_is_compact_json_with_non_string_keys_as_strings() -> None:
+    # The codec is orjson (issue 15): the same JSON as json.dumps(..., separators=(",", ":"),
+    # ensure_ascii=False), including integer keys written as strings.
+    params = {"logit_bias": {50256: -100}, "stop": ("a", "b")}
+    body = build_body("m", [{"role": "user", "content": "日本"}], False, params)
+    expected = json.dumps(
+        {"model": "m", "messages": [{"role": "user", "content": "日本"}], **params},
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode()
+    assert body == expected
+
+
+def test_build_body_refuses_what_json_cannot_encode() -> None:
+    with pytest.raises(TypeError):
+        build_body("m", [{"role": "user", "content": object()}], False, {})

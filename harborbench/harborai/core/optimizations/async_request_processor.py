@@ -54,7 +54,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from harborbench.harborai.config import ProcessorConfig, RateLimitConfig
+from harborbench.harborai.config import RateLimitConfig, RequestProcessorConfig
 from harborbench.harborai.core.provider import RequestSpec
 from harborbench.harborai.errors import (
     APIConnectionError,
@@ -150,10 +150,15 @@ class AsyncRequestProcessor:
     """Priority-queued dispatch of requests, with a direct path (see the module docstring).
 
     Args:
-        config: workers, batching, coalescing, rate limit and retry settings.
+        config: batching, coalescing, rate limit and retry settings (and ``workers``).
         execute: async (RequestSpec, deadline) -> result, the send path; ``deadline`` is a
             ``loop.time()`` instant (seconds) or None; raises the client's APIError subclasses.
+        workers: worker tasks (slots for running requests); None: ``config.workers``, which
+            must then be set (the client passes the effective ``Limits.workers``).
         rng: random.Random for the backoff jitter (seeded in tests).
+
+    Raises:
+        ValueError: neither ``workers`` nor ``config.workers`` is given.
 
     Use :meth:`start` inside the running loop, ``await`` :meth:`call` per request (or
     :meth:`submit`, which always queues), :meth:`stop` at the end (every waiting caller then gets
@@ -162,12 +167,17 @@ class AsyncRequestProcessor:
 
     def __init__(
         self,
-        config: ProcessorConfig,
+        config: RequestProcessorConfig,
         execute: Execute,
         *,
+        workers: int | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self._config = config
+        workers = config.workers if workers is None else workers
+        if workers is None:
+            raise ValueError("give workers (the config's default is max_concurrent_requests)")
+        self._workers_n = workers
         self._execute = execute
         self._rng = rng or random.Random()
         self._queue: asyncio.PriorityQueue[tuple[int, int, _Item]] | None = None
@@ -180,7 +190,7 @@ class AsyncRequestProcessor:
         self._direct = (
             config.max_batch_size <= 1 and not config.coalesce_identical and self._bucket is None
         )
-        self._free = config.workers  # slots not held by a running request
+        self._free = self._workers_n  # slots not held by a running request
         self._slot_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._budget = _BUDGET_RESERVE
         self._stopping = False
@@ -212,7 +222,7 @@ class AsyncRequestProcessor:
         """bool, running with every worker task alive."""
         return (
             self.running
-            and len(self._workers) == self._config.workers
+            and len(self._workers) == self._workers_n
             and not any(t.done() for t in self._workers)
         )
 
@@ -221,7 +231,7 @@ class AsyncRequestProcessor:
         if self._queue is not None:
             return
         self._queue = asyncio.PriorityQueue()
-        for _ in range(self._config.workers):
+        for _ in range(self._workers_n):
             self._spawn_worker()
 
     def _spawn_worker(self) -> None:

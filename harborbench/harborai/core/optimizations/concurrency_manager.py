@@ -40,7 +40,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 
-from harborbench.harborai.config import ClientConfig
+from harborbench.harborai.config import ResolvedConfig
 from harborbench.harborai.core.limiter import AsyncLimiter
 from harborbench.harborai.core.provider import RequestSpec
 from harborbench.harborai.core.transport import AsyncChunkStream, open_stream, post_json
@@ -150,35 +150,35 @@ class ConcurrencyManager:
     :meth:`submit` when the request processor is active), then ``await stop()``.
     """
 
-    def __init__(self, config: ClientConfig, intern: Callable[[str], str]) -> None:
+    def __init__(self, config: ResolvedConfig, intern: Callable[[str], str]) -> None:
         self._config = config
         self._intern = intern
-        self.limiter = AsyncLimiter(config.max_concurrent_requests)
+        limits, keys = config.limits, config.config
+        self.limiter = AsyncLimiter(limits.max_concurrent_requests)
         self.aimd: AIMDLimit | None = (
             AIMDLimit(
                 self.limiter,
-                min_limit=config.concurrency.min_limit,
-                max_limit=config.max_concurrent_requests,
+                min_limit=limits.min_limit,
+                max_limit=limits.max_concurrent_requests,
             )
-            if config.concurrency.adaptive_limit
+            if keys.concurrency_manager.adaptive_limit
             else None
         )
         self.pool: OptimizedConnectionPool | BasicConnectionPool = (
-            OptimizedConnectionPool(config.pool)
+            OptimizedConnectionPool(limits, adaptive=keys.connection_pool.adaptive)
             if config.connection_pool.active
-            else BasicConnectionPool(config.connection_pool_size)
+            else BasicConnectionPool(limits.connection_pool_size)
         )
         self.processor: AsyncRequestProcessor | None = (
-            AsyncRequestProcessor(config.processor, self.execute)
-            if config.request_processor.active
-            else None
+            self._new_processor() if config.request_processor.active else None
         )
-        self._timeout_s = config.timeout_s
-        self._json_timeout = aiohttp.ClientTimeout(total=config.timeout_s, ceil_threshold=_NO_CEIL)
+        timeout_s = keys.timeout_s
+        self._timeout_s = timeout_s
+        self._json_timeout = aiohttp.ClientTimeout(total=timeout_s, ceil_threshold=_NO_CEIL)
         self._stream_timeout = aiohttp.ClientTimeout(
             total=None,
-            sock_connect=config.timeout_s,
-            sock_read=config.timeout_s,
+            sock_connect=timeout_s,
+            sock_read=timeout_s,
             ceil_threshold=_NO_CEIL,
         )
         self.latency_ewma_s: float | None = None
@@ -194,6 +194,12 @@ class ConcurrencyManager:
         self.processor_restarts = 0
         self.health_checks = 0
 
+    def _new_processor(self) -> AsyncRequestProcessor:
+        config = self._config
+        return AsyncRequestProcessor(
+            config.config.request_processor, self.execute, workers=config.limits.workers
+        )
+
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:
         """The event loop the manager was started in (None before start)."""
@@ -207,11 +213,11 @@ class ConcurrencyManager:
         self.started = True
         if self.processor is not None:
             self.processor.start()
-        if self._config.pool.health_check_interval_s > 0:
+        if self._config.config.connection_pool.health_check_interval_s > 0:
             self._monitor = self._loop.create_task(self._watch())
 
     async def _watch(self) -> None:
-        interval_s = self._config.pool.health_check_interval_s
+        interval_s = self._config.config.connection_pool.health_check_interval_s
         while True:
             await asyncio.sleep(interval_s)
             self.check_health()
@@ -224,7 +230,7 @@ class ConcurrencyManager:
         processor = self.processor
         if processor is not None and not processor.healthy and not self.stopped:
             self.processor_restarts += 1
-            replacement = AsyncRequestProcessor(self._config.processor, self.execute)
+            replacement = self._new_processor()
             replacement.start()
             self.processor = replacement
             # the failed one gets no new work; stop it so its waiters learn and nothing leaks
@@ -380,7 +386,7 @@ class ConcurrencyManager:
                 "failures": self.failures,
                 "in_flight": lim.in_use,
                 "limit": lim.limit,
-                "max_limit": self._config.max_concurrent_requests,
+                "max_limit": self._config.limits.max_concurrent_requests,
                 "waits": lim.waits,
                 "wait_s": lim.wait_ns / 1e9,
                 "peak_in_flight": lim.peak_in_use,

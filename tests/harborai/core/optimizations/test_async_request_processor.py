@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from harborbench.harborai.config import ProcessorConfig, RateLimitConfig, RetryConfig
+from harborbench.harborai.config import RateLimitConfig, RequestProcessorConfig, RetryConfig
 from harborbench.harborai.core.optimizations.async_request_processor import (
     AsyncRequestProcessor,
     TokenBucket,
@@ -32,8 +32,10 @@ def spec(body: bytes, stream: bool = False) -> RequestSpec:
     return RequestSpec(PLUGIN, body, stream)
 
 
-def config(**kw: Any) -> ProcessorConfig:
-    retry = kw.pop("retry", RetryConfig(2, 0.001, 0.01, 0.2))
+def config(**kw: Any) -> RequestProcessorConfig:
+    retry = kw.pop(
+        "retry", RetryConfig(max_retries=2, base_delay_s=0.001, max_delay_s=0.01, budget_ratio=0.2)
+    )
     base: dict[str, Any] = {
         "workers": 1,
         "max_batch_size": 1,
@@ -43,7 +45,7 @@ def config(**kw: Any) -> ProcessorConfig:
         "retry": retry,
     }
     base.update(kw)
-    return ProcessorConfig(**base)
+    return RequestProcessorConfig(**base)
 
 
 Send = Callable[[RequestSpec, float | None], Awaitable[Any]]
@@ -203,7 +205,11 @@ async def test_retry_budget_bounds_retries() -> None:
 
 async def test_backoff_is_full_jitter_within_the_exponential_cap() -> None:
     proc = AsyncRequestProcessor(
-        config(retry=RetryConfig(5, 0.1, 0.25, 0.2)), failing([])[1], rng=random.Random(7)
+        config(
+            retry=RetryConfig(max_retries=5, base_delay_s=0.1, max_delay_s=0.25, budget_ratio=0.2)
+        ),
+        failing([])[1],
+        rng=random.Random(7),
     )
     delays = [proc._retry_delay(attempt, APIStatusError(503), None) for attempt in range(4)]
     caps = [0.1, 0.2, 0.25, 0.25]
@@ -213,7 +219,11 @@ async def test_backoff_is_full_jitter_within_the_exponential_cap() -> None:
 
 async def test_retry_after_is_a_floor_plus_jitter_and_honoured_up_to_the_deadline() -> None:
     proc = AsyncRequestProcessor(
-        config(retry=RetryConfig(5, 0.1, 0.25, 0.2)), failing([])[1], rng=random.Random(7)
+        config(
+            retry=RetryConfig(max_retries=5, base_delay_s=0.1, max_delay_s=0.25, budget_ratio=0.2)
+        ),
+        failing([])[1],
+        rng=random.Random(7),
     )
     now = asyncio.get_running_loop().time()
     after = [proc._retry_delay(0, APIStatusError(429, retry_after_s=0.2), None) for _ in range(50)]
@@ -260,7 +270,13 @@ async def test_stop_fails_queued_and_delayed_requests_and_leaves_no_task() -> No
         await gate.wait()
         return "late"
 
-    proc = AsyncRequestProcessor(config(workers=1, retry=RetryConfig(2, 0.1, 10.0, 0.2)), execute)
+    proc = AsyncRequestProcessor(
+        config(
+            workers=1,
+            retry=RetryConfig(max_retries=2, base_delay_s=0.1, max_delay_s=10.0, budget_ratio=0.2),
+        ),
+        execute,
+    )
     proc.start()
     delayed = proc.submit(spec(b"retry"), priority=-1)
     await asyncio.sleep(0.01)

@@ -55,7 +55,7 @@ def test_aimd_additive_increase_is_one_per_window_of_limit_successes() -> None:
 def _manager(server: FixtureServer, **overrides: object) -> tuple[ConcurrencyManager, RequestSpec]:
     cfg = resolve_config(base_url=server.url, environ={}, **overrides)
     manager = ConcurrencyManager(cfg, str)
-    plugin = make_plugin(cfg.providers[0])
+    plugin = make_plugin(cfg.targets[0])
     return manager, RequestSpec(plugin, build_body("m", MSGS, False, {}), False)
 
 
@@ -129,7 +129,7 @@ async def test_monitor_runs_health_checks_and_zero_turns_it_off(server: FixtureS
     assert checks >= 1
     off, _ = _manager(server, connection_pool={"health_check_interval_s": 0})
     await off.start()
-    assert len(asyncio.all_tasks()) == 1 + off._config.processor.workers  # no monitor task
+    assert len(asyncio.all_tasks()) == 1 + off._config.limits.workers  # no monitor task
     await off.stop()
 
 

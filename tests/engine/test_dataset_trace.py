@@ -1,0 +1,223 @@
+"""Dataset and trace files: every refusal with its exact message, the cache, and the replay
+figures of a trial."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from harborbench.counts import MAX_COUNT
+from harborbench.engine.dataset import (
+    DatasetError,
+    _entry,
+    load_dataset,
+    read_jsonl_objects,
+    text_chars,
+)
+from harborbench.engine.recorder import SendLog
+from harborbench.engine.schedule import trace_plan
+from harborbench.engine.summaries import latency_summary
+from harborbench.engine.trace import Trace, _count, load_trace, replay_figures
+
+
+def lines(path: Path, rows: list[Any]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_text_characters_of_a_content() -> None:
+    assert text_chars("abcd") == 4
+    parts = [{"type": "text", "text": "ab"}, {"type": "image_url", "image_url": "x"},
+             {"text": 5}, "loose", {"text": "cde"}]  # fmt: skip
+    assert text_chars(parts) == 5
+    assert text_chars(None) == 0 and text_chars(7) == 0 and text_chars([]) == 0
+
+
+def refused(obj: Any) -> str:
+    with pytest.raises(DatasetError) as err:
+        _entry(obj, "f:3")
+    return str(err.value)
+
+
+def test_dataset_entries_and_their_refusals() -> None:
+    e = _entry({"prompt": "hello", "output_tokens": 1}, "f:1")
+    assert e.messages == ({"role": "user", "content": "hello"},)
+    assert (e.output_tokens, e.chars) == (1, 5)
+    raw = [{"role": "system", "content": "ab"},
+           {"role": "user", "content": [{"type": "text", "text": "cde"}]}]  # fmt: skip
+    m = _entry({"messages": raw}, "f:2")
+    assert m.messages == tuple(raw) and m.messages[0] is not raw[0]
+    assert (m.output_tokens, m.chars) == (None, 5)
+    for role in ("system", "user", "assistant", "tool", "developer"):
+        _entry({"messages": [{"role": role, "content": "x"}]}, "f")
+    assert refused([1]) == "f:3: a line must be a JSON object, not list"
+    assert refused({"prompt": "a", "zeta": 1, "beta": 2}) == (
+        "f:3: unknown key 'beta'; a line has 'prompt' or 'messages', and optionally 'output_tokens'"
+    )
+    both = "f:3: give exactly one of 'prompt' (a string) or 'messages'"
+    assert refused({"prompt": "a", "messages": []}) == both
+    assert refused({"output_tokens": 3}) == both
+    assert refused({"prompt": ""}) == "f:3: 'prompt' must be a non-empty string"
+    assert refused({"prompt": 5}) == "f:3: 'prompt' must be a non-empty string"
+    for bad in ([], "x", None):
+        assert refused({"messages": bad}) == "f:3: 'messages' must be a non-empty list of messages"
+    assert refused({"messages": [{"role": "user", "content": "a"}, {"role": "robot"}]}) == (
+        "f:3: messages[1] needs a 'role' of system, user, assistant, tool, developer"
+    )
+    assert refused({"messages": ["user"]}).startswith("f:3: messages[0] needs a 'role'")
+    assert refused({"messages": [{"role": "user", "content": 5}]}) == (
+        "f:3: messages[0].content must be a string or a list of parts"
+    )
+    assert refused({"messages": [{"role": "user"}]}).startswith("f:3: messages[0].content")
+    for bad_out in (0, -1, True, 2.0, "3"):
+        assert refused({"prompt": "a", "output_tokens": bad_out}) == (
+            "f:3: 'output_tokens' must be a whole number >= 1"
+        )
+
+
+def test_reading_json_lines(tmp_path: Path) -> None:
+    f = tmp_path / "d.jsonl"
+    f.write_text('\n{"a": 1}\n   \n[2]\n', encoding="utf-8")
+    assert read_jsonl_objects(f) == [(2, {"a": 1}), (4, [2])]
+    assert read_jsonl_objects(f, max_bytes=f.stat().st_size) == [(2, {"a": 1}), (4, [2])]
+
+
+def read_refused(path: Path, **kw: Any) -> str:
+    with pytest.raises(DatasetError) as err:
+        read_jsonl_objects(path, **kw)
+    return str(err.value)
+
+
+def test_reading_json_lines_refusals(tmp_path: Path) -> None:
+    missing = tmp_path / "none.jsonl"
+    assert read_refused(missing) == f"{missing}: no such file"
+    assert read_refused(tmp_path).startswith(f"{tmp_path}: cannot be read (")
+    big = tmp_path / "big.jsonl"
+    big.write_text('{"a": 1}\n' * 300_000, encoding="utf-8")  # 2.7 MB
+    assert read_refused(big, max_bytes=2**20) == (
+        f"{big}: 3 MiB is larger than the 1 MiB read; take a sample of it"
+    )
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"a": 1}\n\n{"a": }\n', encoding="utf-8")
+    assert read_refused(bad) == f"{bad}:3: not valid JSON (Expecting value, column 7)"
+    latin = tmp_path / "latin.jsonl"
+    latin.write_bytes(b'{"a": "\xe9"}\n')
+    assert read_refused(latin) == f"{latin}: not UTF-8 text"
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n  \n", encoding="utf-8")
+    assert read_refused(empty) == (f"{empty}: the file has no lines; write one JSON object a line")
+
+
+def test_datasets_are_cached_until_the_file_changes(tmp_path: Path) -> None:
+    f = lines(tmp_path / "d.jsonl", [{"prompt": "one"}])
+    first = load_dataset(f)
+    assert first.path == str(f.resolve())
+    assert [e.messages[0]["content"] for e in first.entries] == ["one"]
+    assert load_dataset(str(f)) is first
+    lines(f, [{"prompt": "one"}, {"prompt": "two"}])
+    assert [e.messages[0]["content"] for e in load_dataset(f).entries] == ["one", "two"]
+    with pytest.raises(DatasetError, match="no such file"):
+        load_dataset(tmp_path / "none.jsonl")
+    with pytest.raises(DatasetError, match=r"d2.jsonl:2: unknown key"):
+        load_dataset(lines(tmp_path / "d2.jsonl", [{"prompt": "a"}, {"x": 1}]))
+
+
+def test_trace_counts() -> None:
+    assert _count({"k": 1}, "k", "w") == 1
+    assert _count({"k": MAX_COUNT}, "k", "w") == MAX_COUNT
+    for bad in (0, MAX_COUNT + 1, True, 1.0, "2", None):
+        with pytest.raises(DatasetError) as err:
+            _count({"k": bad}, "k", "f:2")
+        assert str(err.value) == f"f:2: 'k' must be a whole number of tokens, 1 to {MAX_COUNT}"
+
+
+def row(ts: Any, i: int = 1, o: int = 1) -> dict[str, Any]:
+    return {"timestamp": ts, "input_length": i, "output_length": o}
+
+
+def trace_refused(path: Path, unit: str = "ms") -> str:
+    with pytest.raises(DatasetError) as err:
+        load_trace(path, unit)  # type: ignore[arg-type]
+    return str(err.value)
+
+
+def test_trace_files_and_their_refusals(tmp_path: Path) -> None:
+    f = lines(tmp_path / "t.jsonl", [row(1000, 3, 4), row(1000.5, 5, 6), row(1002, 7, 8)])
+    t = load_trace(f)
+    assert t.path == str(f.resolve())
+    assert t.offsets_ns.tolist() == [0, 500_000, 2_000_000]  # milliseconds by default
+    assert t.offsets_ns.dtype == np.int64
+    assert (t.input_tokens.tolist(), t.output_tokens.tolist()) == ([3, 5, 7], [4, 6, 8])
+    assert len(t) == 3
+    assert load_trace(f) is t  # cached
+    assert load_trace(f, "s").offsets_ns.tolist() == [0, 500_000_000, 2_000_000_000]
+    g = tmp_path / "g.jsonl"
+    assert (
+        trace_refused(lines(g, [row(0), [1]])) == f"{g.resolve()}:2: a line must be a JSON object"
+    )
+    for bad in (True, "1", None):
+        assert trace_refused(lines(g, [row(bad)])) == (
+            f"{g.resolve()}:1: 'timestamp' must be a number (ms from the start)"
+        )
+    g.write_text('{"timestamp": NaN, "input_length": 1, "output_length": 1}\n')
+    assert (
+        trace_refused(g, "s") == f"{g.resolve()}:1: 'timestamp' must be a number (s from the start)"
+    )
+    assert trace_refused(lines(g, [row(5), row(5), row(4.5)])) == (
+        f"{g.resolve()}:3: timestamp 4.5 is before the previous line's 5; sort the trace by "
+        "timestamp"
+    )
+    assert (
+        trace_refused(tmp_path / "none.jsonl")
+        == f"{(tmp_path / 'none.jsonl').resolve()}: no such file"
+    )
+
+
+def test_scaled_traces() -> None:
+    t = Trace("p", np.array([0, 3, 10], dtype=np.int64), np.array([1, 2, 3], dtype=np.int64),
+              np.array([4, 5, 6], dtype=np.int64))  # fmt: skip
+    same = t.scaled(1.0, None)
+    assert same.offsets_ns.tolist() == [0, 3, 10] and same.path == "p"
+    assert t.scaled(0.5, None).offsets_ns.tolist() == [0, 2, 5]  # rint: 1.5 -> 2
+    two = t.scaled(2.0, 2)
+    assert two.offsets_ns.tolist() == [0, 6]
+    assert (two.input_tokens.tolist(), two.output_tokens.tolist()) == ([1, 2], [4, 5])
+    assert len(t.scaled(1.0, 99)) == 3
+
+
+def test_replay_figures_of_a_window() -> None:
+    ms = 1_000_000
+    offsets = np.array([0, 900, 1000, 1500, 2000, 2500], dtype=np.int64) * ms
+    replayed = Trace("t.jsonl", offsets, np.ones(6, dtype=np.int64), np.ones(6, dtype=np.int64))
+    plan = trace_plan(warmup_s=1.0, window_s=1.0, offsets_ns=offsets)
+    sends = SendLog()
+    sends.lag.record_many_ns([1000, 1500])
+    sends.first_intended_ns, sends.last_intended_ns = 1000 * ms, 1500 * ms
+    sends.first_sent_ns, sends.last_sent_ns = 1001 * ms, 1503 * ms
+    f = replay_figures("t.jsonl", 9, replayed, 0.5, plan, sends)
+    assert (f.trace, f.trace_lines, f.replayed_lines, f.time_scale) == ("t.jsonl", 9, 6, 0.5)
+    assert f.planned_in_window == 2  # 1.0 s and 1.5 s; 2.0 s is past the end
+    assert f.sent_in_window == 2
+    assert f.trace_span_s == pytest.approx(0.5, abs=1e-12)
+    assert f.achieved_span_s == pytest.approx(0.502, abs=1e-12)
+    assert f.send_lag == latency_summary(sends.lag)
+    nothing = replay_figures("t.jsonl", 9, replayed, 0.5, plan, SendLog())
+    assert (nothing.trace_span_s, nothing.achieved_span_s, nothing.sent_in_window) == (
+        None, None, 0,
+    )  # fmt: skip
+    half = SendLog(first_intended_ns=1, first_sent_ns=2)
+    partial = replay_figures("t.jsonl", 9, replayed, 0.5, plan, half)
+    assert (partial.trace_span_s, partial.achieved_span_s) == (None, None)
+
+
+def test_a_changed_trace_file_is_read_again(tmp_path: Path) -> None:
+    f = lines(tmp_path / "t.jsonl", [row(0), row(10)])
+    assert len(load_trace(f)) == 2
+    lines(f, [row(0), row(10), row(20)])
+    os.utime(f, ns=(1, 1))
+    assert len(load_trace(f)) == 3
