@@ -36,12 +36,14 @@ rm -rf "$work"
 mkdir -p "$work"
 # The committed tree plus uncommitted edits of tracked files (what `git stash create` sees).
 tree="$(cd "$root" && (git stash create || true))"
-(cd "$root" && git archive "${tree:-HEAD}" harborbench tests pyproject.toml) | tar -x -C "$work"
+# profiles/: the tune tests load the shipped profiles.
+(cd "$root" && git archive "${tree:-HEAD}" harborbench tests profiles pyproject.toml) | tar -x -C "$work"
 cat >>"$work/pyproject.toml" <<TOML
 
 [tool.mutmut]
 source_paths = ["harborbench/"]
 only_mutate = [$mutate]
+also_copy = ["profiles"]
 pytest_add_cli_args_test_selection = [$tests]
 pytest_add_cli_args = ["-q", "-p", "no:cacheprovider"]
 TOML

@@ -240,3 +240,32 @@ def test_memory_slope_from_a_short_window_is_inconclusive_never_a_pass() -> None
     trial = _trial(memory=_memory(slope_mb_per_min=None, slope_ci_low=None, slope_ci_high=None))
     gate = _gate(trial, "memory slope", memory_slope_max_mb_per_min=5.0)
     assert (gate.verdict, gate.observed, gate.alert) == ("inconclusive", "n/a", "ok")
+
+
+# --- goodput: pass at the threshold (>=); inconclusive without an slo section ---------------
+
+
+@pytest.mark.parametrize(
+    ("good", "verdict", "observed"),
+    [(500.0, "pass", "500.0 ops/s"), (499.9, "fail", "499.9 ops/s"), (0.0, "fail", "0.0 ops/s")],
+)
+def test_goodput_gate(good: float, verdict: str, observed: str) -> None:
+    trial = _trial(goodput_ops=good, slo_met=900)
+    gate = _gate(trial, "goodput", goodput_min=500.0)
+    assert (gate.verdict, gate.observed, gate.alert) == (verdict, observed, "ok")
+    assert gate.threshold == ">= 500 ops/s"
+    assert gate.detail == "900 of 990 successes met every objective"
+
+
+def test_goodput_without_an_slo_is_inconclusive_never_a_pass() -> None:
+    gate = _gate(_trial(goodput_ops=None, slo_met=None), "goodput", goodput_min=0.0)
+    assert (gate.verdict, gate.observed, gate.alert) == ("inconclusive", "n/a", "ok")
+    assert gate.detail == "the run measured no goodput (no slo section)"
+
+
+def test_goodput_gate_comes_after_success_rate_and_before_memory() -> None:
+    gates = Gates.model_validate(
+        {"success_rate_min": "95%", "goodput_min": 1.0, "memory_growth_max_pct": 20.0}
+    )
+    names = [g.name for g in evaluate_gates(_trial(goodput_ops=2.0, slo_met=2), gates)]
+    assert names == ["success rate", "goodput", "memory growth"]

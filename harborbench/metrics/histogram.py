@@ -568,7 +568,8 @@ class LatencyHistogram:
             UnicodeEncodeError,
             ValueError,
         ) as exc:
-            raise ValueError(f"not a valid encoded histogram: {exc or type(exc).__name__}") from exc
+            reason = str(exc) or type(exc).__name__  # some hdrh errors carry no message
+            raise ValueError(f"not a valid encoded histogram: {reason}") from exc
         layout = (hdr.lowest_trackable_value, hdr.highest_trackable_value, hdr.significant_figures)
         expected = (LOWEST_DISCERNIBLE_NS, MAX_NS, SIGNIFICANT_FIGURES)
         if layout != expected:

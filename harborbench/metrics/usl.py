@@ -55,7 +55,9 @@ class UslFit(BaseModel):
     Attributes:
         points: number of (N, throughput) points used.
         lambda_ops, sigma, kappa: see :func:`usl_throughput`.
-        peak_concurrency: ``N* = sqrt((1 - sigma) / kappa)`` (Gunther), ``None`` if kappa is 0.
+        peak_concurrency: ``N* = sqrt((1 - sigma) / kappa)`` (Gunther); ``None`` if kappa is 0,
+            if N* lies below 1 (throughput falls from one worker) or beyond 4x the largest
+            measured N (an extrapolation).
         peak_throughput_ops: X(N*).
         r_squared: coefficient of determination of the fit on the points.
         good: the fit may be trusted (>= 4 levels and R^2 >= 0.9).
@@ -81,9 +83,12 @@ class UslFit(BaseModel):
         return float(usl_throughput(concurrency, self.lambda_ops, self.sigma, self.kappa))
 
     def peak_text(self) -> str:
-        """Why there is no peak, when there is none: κ = 0, or a peak far beyond the data."""
+        """Why there is no peak, when there is none: κ = 0, a peak far beyond the data, or a
+        curve falling from one worker on (the fitted peak lies below N = 1)."""
         if "no peak within" in self.note:
             return f"none within {PEAK_EXTRAPOLATION_MAX:g}x the measured range"
+        if "no peak at N >= 1" in self.note:
+            return "none (throughput falls from N = 1)"
         return "none (κ = 0)"
 
 
@@ -130,7 +135,11 @@ def fit_usl(concurrency: Sequence[float], throughput_ops: Sequence[float]) -> Us
     r2 = 1.0 - residual / total if total > 0 else 0.0
     peak_n = math.sqrt((1.0 - sigma) / kappa) if kappa > 0 and sigma < 1 else None
     beyond = ""
-    if peak_n is not None and peak_n > PEAK_EXTRAPOLATION_MAX * float(n.max()):
+    if peak_n is not None and peak_n < 1.0:
+        # The curve falls from one worker on (sigma near 1): a "peak" below N = 1 is no load.
+        beyond = f"no peak at N >= 1: throughput falls from one worker (N* {peak_n:.3g})"
+        peak_n = None
+    elif peak_n is not None and peak_n > PEAK_EXTRAPOLATION_MAX * float(n.max()):
         # The data show no slowdown; a peak far outside them is an extrapolation of noise.
         beyond = (
             f"no peak within {PEAK_EXTRAPOLATION_MAX:g}x the measured range (the fit would put "

@@ -313,7 +313,9 @@ async def _sweep(sweep: _Sweep, measure: Measure, on_point: PointCallback | None
             reason = f"{', '.join(broken)} gate broke at N={n}"
             break
         value = got.value(sweep.objective)
-        if n > 1 and value < (1.0 + RISE_MIN_FRACTION) * best_ops:
+        # A rise of 5% of nothing is no rise: a flat zero (no request meets the slo) stops too.
+        rose = value > best_ops and value >= (1.0 + RISE_MIN_FRACTION) * best_ops
+        if n > 1 and not rose:
             reason = f"{sweep.objective} stopped rising at N={n} (< +{RISE_MIN_FRACTION:.0%})"
             break
         best_ops = max(best_ops, value)

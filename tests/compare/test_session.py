@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from harborbench.compare import Comparison, compare_results, parse_fail_on
-from harborbench.compare.session import SessionBudget, next_step, run_session
+from harborbench.compare.session import SessionBudget, Step, decidable, next_step, run_session
 from harborbench.result import TrialResult
 from tests.compare.test_compare import ENVIRONMENT, make_run, make_trial
 
@@ -258,3 +258,103 @@ def test_latency_gates_say_they_ignore_failures() -> None:
         "successful ops only" in w
         for w in compare_results(a, low, n_resamples=100, fail_on=p99).comparability.warnings
     )
+
+
+# --- the session loop with a scripted lab: call order, looks, interrupts, elapsed time --------
+
+
+class _Script:
+    """Trials that cost 10 s of a virtual clock starting at 1000 s; compare returns a fixed
+    comparison whose gate verdicts are scripted per look."""
+
+    def __init__(self, looks: Sequence[str], interrupt_at: tuple[int, int] | None = None) -> None:
+        self.now = 1000.0
+        self.calls: list[tuple[int, int]] = []
+        self.looks = list(looks)
+        self.compared = 0
+        self.interrupt_at = interrupt_at
+        self.stop = asyncio.Event()
+        self.stop_at: tuple[int, int] | None = None
+        self.base = _cmp(2, ["inconclusive"])
+
+    def clock(self) -> float:
+        return self.now
+
+    async def trial(self, side: int, index: int) -> TrialResult:
+        self.calls.append((side, index))
+        self.now += 10.0
+        if self.stop_at == (side, index):
+            self.stop.set()  # a signal during the trial, which itself ends normally
+        return TrialResult.model_construct(index=index, interrupted=self.interrupt_at == (side,
+                                           index))  # fmt: skip
+
+    def compare(self, ta: list[TrialResult], tb: list[TrialResult]) -> Comparison:
+        verdict = self.looks[min(self.compared, len(self.looks) - 1)]
+        self.compared += 1
+        gates = [g.model_copy(update={"verdict": verdict}) for g in self.base.gates]
+        return self.base.model_copy(update={"gates": gates})
+
+
+def _scripted(lab: _Script, budget: SessionBudget, gates: Any = GATE, stop: Any = None) -> Any:
+    return asyncio.run(
+        run_session(lab.trial, lab.compare, budget, gates=gates, stop=stop, clock=lab.clock)
+    )
+
+
+def test_the_order_alternates_every_round_and_one_look_follows_each_round() -> None:
+    lab = _Script(["inconclusive", "inconclusive", "pass"])
+    out = _scripted(lab, SessionBudget(rounds=2, max_rounds=9))
+    assert lab.calls == [(0, 0), (1, 0), (1, 1), (0, 1), (0, 2), (1, 2), (1, 3), (0, 3)]
+    assert lab.compared == 3  # looks after rounds 2, 3 and 4: none before the first `rounds`
+    assert (out.rounds, out.stop_reason, out.elapsed_s) == (4, "every gate conclusive", 80.0)
+    assert out.comparison.gates[0].verdict == "pass"
+
+
+def test_without_gates_the_comparison_is_made_once_at_the_end() -> None:
+    lab = _Script(["pass"])
+    out = _scripted(lab, SessionBudget(rounds=3, max_rounds=9), gates=())
+    assert lab.compared == 1 and out.comparison is not None
+    assert (out.rounds, out.stop_reason, out.elapsed_s) == (3, "rounds done", 60.0)
+
+
+def test_an_interrupted_trial_ends_the_session_without_a_stop_event() -> None:
+    lab = _Script(["inconclusive"], interrupt_at=(0, 0))
+    out = _scripted(lab, SessionBudget(rounds=2, max_rounds=9))
+    assert (out.rounds, out.stop_reason, out.elapsed_s) == (0, "interrupted", 10.0)
+    assert out.comparison is None and lab.calls == [(0, 0)]
+
+
+def test_a_stop_during_a_normal_trial_ends_the_session_after_it() -> None:
+    lab = _Script(["inconclusive"])
+    lab.stop_at = (0, 2)  # the third round, after two looks (rounds=1)
+    out = _scripted(lab, SessionBudget(rounds=1, max_rounds=9), stop=lab.stop)
+    assert (out.rounds, out.stop_reason, out.elapsed_s) == (2, "interrupted", 50.0)
+    assert out.comparison is not None  # the last look is kept
+    assert lab.compared == 2
+
+
+def test_the_budget_is_judged_on_the_time_since_the_session_started() -> None:
+    lab = _Script(["inconclusive"])  # the clock starts at 1000 s, not at 0
+    out = _scripted(lab, SessionBudget(rounds=1, max_rounds=50, budget_s=65.0))
+    assert (out.rounds, out.stop_reason, out.elapsed_s) == (3, "budget", 60.0)
+
+
+def test_next_step_without_a_look_runs_the_rounds_then_stops() -> None:
+    budget = SessionBudget(rounds=3, max_rounds=5)
+    assert next_step(None, 2, budget, 0.0) == Step(True, "gates inconclusive")
+    assert next_step(None, 3, budget, 0.0) == Step(False, "rounds done")
+
+
+def test_gates_on_metrics_without_an_interval_are_not_decidable() -> None:
+    a = make_run("a", [[1000] * 12] * 2)
+    gates = [parse_fail_on("throughput:-5%"), parse_fail_on("goodput:-5%")]
+    c = compare_results(a, make_run("b", [[1000] * 12] * 2), n_resamples=100, fail_on=gates)
+    assert c.row("goodput") is None  # neither run has an slo: no row, the gate is inconclusive
+    forced = c.model_copy(
+        update={"gates": [g.model_copy(update={"verdict": "inconclusive"}) for g in c.gates]}
+    )
+    assert decidable(forced) == ["throughput:-5%"]
+    no_interval = forced.model_copy(
+        update={"rows": [r.model_copy(update={"verdict": "not tested"}) for r in forced.rows]}
+    )
+    assert decidable(no_interval) == []

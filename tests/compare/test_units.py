@@ -1,0 +1,395 @@
+"""The pieces of ``compare`` one at a time, on hand-made inputs with exact expected figures.
+
+Fast (no comparison of whole runs): the bootstrap's building blocks with a given weights matrix,
+Hesterberg's expanded quantile, the 90%-defined rule, the rounds estimate, the hints and notes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from harborbench.compare import bootstrap as cs
+from harborbench.compare.fail_on import _more_data_hint, rounds_needed
+from harborbench.metrics.histogram import LatencyHistogram, counts_matrix
+
+
+def _resampled(estimate: float, reps: list[float], units: float = 50.0) -> cs.Resampled:
+    return cs.Resampled(estimate, np.asarray(reps, dtype=np.float64), len(reps), units, "m")
+
+
+# --- expanded_z (Hesterberg 2015, section 5) ---------------------------------------------------
+
+
+@pytest.mark.parametrize(("confidence", "units"), [(0.95, 10.0), (0.9, 30.0), (0.99, 3.0)])
+def test_expanded_z_is_the_widened_t_quantile(confidence: float, units: float) -> None:
+    expected = math.sqrt(units / (units - 1)) * sps.t.ppf(0.5 + confidence / 2, units - 1)
+    assert cs.expanded_z(confidence, units) == pytest.approx(expected, rel=1e-12)
+
+
+def test_expanded_z_takes_fewer_than_2_units_as_2() -> None:
+    two = math.sqrt(2.0) * sps.t.ppf(0.975, 1.0)
+    assert cs.expanded_z(0.95, 2.0) == pytest.approx(two, rel=1e-12)
+    assert cs.expanded_z(0.95, 1.0) == pytest.approx(two, rel=1e-12)
+    assert cs.expanded_z(0.95, 1.5) == pytest.approx(two, rel=1e-12)
+    assert cs.expanded_z(0.95, 1e9) == pytest.approx(1.959964, abs=1e-5)  # the normal limit
+
+
+# --- change_interval ---------------------------------------------------------------------------
+
+
+def test_change_interval_of_a_ratio_reads_the_expanded_quantiles() -> None:
+    ra = [1.0] * 100
+    rb = [1.0 + 0.01 * i for i in range(100)]  # ratios 1.00 .. 1.99
+    got = cs.change_interval(_resampled(1.0, ra, 5.0), _resampled(1.5, rb, 20.0), 0.95)
+    assert got is not None and got.of == "ratio"
+    z = cs.expanded_z(0.95, 5.0)  # the fewer units of A and B
+    tail = 1.0 - sps.norm.cdf(z)
+    low, high = np.quantile(np.asarray(rb), [tail, 1 - tail])
+    assert (got.low, got.high) == pytest.approx((low, high), rel=1e-12)
+    sd = float(np.std(np.log(rb), ddof=1))
+    mdc = 100.0 * math.expm1((z + sps.norm.ppf(0.8)) * sd)
+    assert got.min_detectable_pct == pytest.approx(mdc, rel=1e-9)
+
+
+def test_change_interval_falls_back_to_a_difference_when_a_ratio_is_undefined() -> None:
+    rb = [0.0, 1.0, 2.0, 3.0] * 25
+    for a, b in [
+        (_resampled(0.0, [1.0] * 100), _resampled(1.0, rb[:])),  # A's estimate is 0
+        (_resampled(1.0, [0.0] + [1.0] * 99), _resampled(1.0, [1.0] * 100)),  # a replicate of A 0
+        (_resampled(1.0, [1.0] * 100), _resampled(0.0, [1.0] * 100)),  # B's estimate is 0
+        (_resampled(1.0, [1.0] * 100), _resampled(1.0, rb[:])),  # a replicate of B is 0
+    ]:
+        got = cs.change_interval(a, b, 0.95)
+        assert got is not None and got.of == "difference" and got.min_detectable_pct is None
+        tail = 1.0 - sps.norm.cdf(cs.expanded_z(0.95, 50.0))
+        low, high = np.quantile(b.replicates - a.replicates, [tail, 1 - tail])
+        assert (got.low, got.high) == pytest.approx((low, high))
+    forced = cs.change_interval(_resampled(1.0, [2.0] * 100), _resampled(1.0, [3.0] * 100), 0.95,
+                                difference=True)  # fmt: skip
+    assert forced is not None and (forced.of, forced.low, forced.high) == ("difference", 1.0, 1.0)
+
+
+def test_change_interval_needs_90_percent_of_the_replicates_defined() -> None:
+    a = _resampled(1.0, [1.0] * 100)
+    ten_nan = _resampled(1.0, [math.nan] * 10 + [1.1] * 90)  # exactly 90% defined
+    eleven = _resampled(1.0, [math.nan] * 11 + [1.1] * 89)
+    got = cs.change_interval(a, ten_nan, 0.95)
+    assert got is not None and (got.low, got.high) == pytest.approx((1.1, 1.1))
+    assert cs.change_interval(a, eleven, 0.95) is None
+    assert cs.change_interval(eleven, a, 0.95) is None  # NaN on either side counts
+
+
+# --- resampling with a given weights matrix ----------------------------------------------------
+
+
+def test_resample_ratio_of_sums_is_exact_for_given_weights() -> None:
+    w = cs.Weights(np.array([[1.0, 1.0, 1.0], [3.0, 0.0, 0.0], [0.0, 0.0, 3.0]]), 3.0, 1.0, "w")
+    num = np.array([10.0, 20.0, 0.0])
+    den = np.array([1.0, 1.0, 0.0])  # the third interval is left out
+    got = cs.resample_ratio_of_sums(num, den, w, "ops/s")
+    assert got.estimate == 15.0
+    assert got.replicates[:2].tolist() == [15.0, 10.0]
+    assert math.isnan(got.replicates[2])  # a resample of only the empty interval
+    assert (got.n, got.units, got.method) == (2, 3.0, "w (ops/s)")
+    empty = cs.resample_ratio_of_sums(np.zeros(2), np.zeros(2), cs.Weights(np.ones((1, 2)), 1.0,
+                                      1.0, "w"), "x")  # fmt: skip
+    assert math.isnan(empty.estimate)
+
+
+def test_resample_percentiles_merges_the_weighted_intervals_across_chunks() -> None:
+    fast, slow = LatencyHistogram(), LatencyHistogram()
+    fast.record_many_ns([1_000_000] * 10)
+    slow.record_many_ns([9_000_000] * 10)
+    index, counts = counts_matrix([fast, slow])
+    rows = 2 * cs._CHUNK + 3  # three chunks, the last one partial
+    matrix = np.zeros((rows, 2))
+    matrix[:, 0] = 2.0  # every resample holds the fast interval twice ...
+    matrix[1::2, 1] = 3.0  # ... and every second one the slow interval three times
+    matrix[-1] = 0.0  # an empty resample
+    w = cs.Weights(matrix, 2.0, 1.0, "w")
+    got = cs.resample_percentiles(index, counts, w, [50.0, 99.0])
+    p50, p99 = got[50.0], got[99.0]
+    f50, s50 = fast.percentile_ns(50), slow.percentile_ns(50)
+    assert p50.estimate == float(LatencyHistogram.percentile_ns(_merged(fast, slow), 50))
+    assert p50.replicates[0] == f50 and p50.replicates[1] == s50  # 20 fast, or 20 fast + 30 slow
+    assert p50.replicates[-2] == s50 and p99.replicates[-3] == f50
+    assert math.isnan(p50.replicates[-1]) and math.isnan(p99.replicates[-1])
+    assert np.count_nonzero(np.isnan(p50.replicates)) == 1
+    assert (p50.n, p50.units, p50.method) == (2, 2.0, "w (merged interval histograms)")
+
+
+def _merged(*hists: LatencyHistogram) -> LatencyHistogram:
+    out = LatencyHistogram()
+    for h in hists:
+        out.merge(h)
+    return out
+
+
+# --- draws and weights -------------------------------------------------------------------------
+
+
+def test_outer_draws() -> None:
+    one = cs.outer_draws(1, 7, np.random.default_rng(0))
+    assert one.shape == (7, 1) and one.dtype == np.int64 and np.all(one == 1)
+    many = cs.outer_draws(4, 3000, np.random.default_rng(0))
+    assert many.shape == (3000, 4) and np.all(many.sum(axis=1) == 4)
+    assert many.mean(axis=0) == pytest.approx([1.0] * 4, abs=0.06)  # each trial equally likely
+    assert many.max() >= 3  # with replacement
+
+
+def test_resample_weights_single_trial_is_a_uniform_multinomial() -> None:
+    w = cs.resample_weights([10], 4000, np.random.default_rng(1))
+    assert w.matrix.shape == (4000, 10) and w.matrix.dtype == np.float64
+    assert np.all(w.matrix.sum(axis=1) == 10.0)
+    assert w.matrix.mean(axis=0) == pytest.approx([1.0] * 10, abs=0.05)
+    assert w.matrix.var(axis=0) == pytest.approx([0.9] * 10, abs=0.08)  # n p (1 - p)
+    assert (w.units, w.block_s) == (10.0, 1.0)
+    assert w.method == "stationary block bootstrap of 10 1-s intervals (mean block 1 s)"
+
+
+def test_resample_weights_blocks_keep_neighbours_together() -> None:
+    w = cs.resample_weights([40], 400, np.random.default_rng(2), block_s=8.0)
+    assert np.all(w.matrix.sum(axis=1) == 40.0)
+    assert (w.units, w.block_s) == (5.0, 8.0)
+    assert w.method == "stationary block bootstrap of 40 1-s intervals (mean block 8 s)"
+    # neighbours are drawn together: their multiplicities are positively correlated
+    corr = np.corrcoef(w.matrix[:, 10], w.matrix[:, 11])[0, 1]
+    assert corr > 0.5
+    iid = cs.resample_weights([40], 400, np.random.default_rng(2), block_s=1.0)
+    assert np.corrcoef(iid.matrix[:, 10], iid.matrix[:, 11])[0, 1] < 0.1
+    # a block longer than the trial is cut to its length, a block under 1 is taken as 1
+    capped = cs.resample_weights([3], 50, np.random.default_rng(0), block_s=0.5)
+    assert np.all(capped.matrix.sum(axis=1) == 3.0) and capped.units == 3.0
+
+
+def test_resample_weights_follow_the_given_copies() -> None:
+    copies = np.array([[2, 0], [0, 2], [1, 1]], dtype=np.int64)
+    for block in (1.0, 2.0):
+        w = cs.resample_weights([3, 4], 3, np.random.default_rng(0), block_s=block, copies=copies)
+        sums = np.stack([w.matrix[:, :3].sum(axis=1), w.matrix[:, 3:].sum(axis=1)], axis=1)
+        assert sums.tolist() == [[6.0, 0.0], [0.0, 8.0], [3.0, 4.0]]
+        assert w.units == 2.0
+        assert w.method == (
+            f"two-stage bootstrap: 2 trials, then stationary blocks (mean {block:.2g} s) "
+            "of 7 1-s intervals within them"
+        )
+
+
+# --- block_length ------------------------------------------------------------------------------
+
+
+def test_block_length_without_enough_values_or_variation_is_1() -> None:
+    assert cs.block_length([]) == 1.0
+    assert cs.block_length([np.full(5, np.nan)]) == 1.0
+    assert cs.block_length([np.arange(9.0)]) == 1.0  # fewer than MIN_INTERVALS
+    assert cs.block_length([np.arange(5.0), np.arange(4.0)]) == 1.0
+    assert cs.block_length([np.full(30, 7.0)]) == 1.0
+    # each trial is centred: two flat trials at different levels hold no dependence
+    assert cs.block_length([np.full(15, 1.0), np.full(15, 9.0)]) == 1.0
+
+
+def test_block_length_of_a_dependent_series_and_its_cap() -> None:
+    rng = np.random.default_rng(3)
+    x = np.empty(400)
+    x[0] = 0.0
+    for i in range(1, 400):
+        x[i] = 0.9 * x[i - 1] + rng.normal()
+    long = cs.block_length([x])
+    assert 5.0 < long <= 400.0
+    with_nan = cs.block_length([np.concatenate([x, [np.nan] * 5])])
+    assert with_nan == long  # NaN values are dropped
+    capped = cs.block_length([x, x[:12]])
+    assert capped == 12.0  # at most the shortest trial
+    white = cs.block_length([rng.normal(size=400)])
+    assert 1.0 <= white < 3.0
+
+
+# --- verdicts on a difference, rounds, hints ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "higher", "lower"),
+    [
+        (0.0, 1.0, "no significant difference", "no significant difference"),
+        (1e-9, 1.0, "better", "worse"),
+        (-1.0, 0.0, "no significant difference", "no significant difference"),
+        (-1.0, -1e-9, "worse", "better"),
+    ],
+)
+def test_change_verdict_on_a_difference_at_zero(low: float, high: float, higher: str,
+                                                lower: str) -> None:  # fmt: skip
+    interval = cs.ChangeInterval("difference", low, high, None)
+    assert cs.change_verdict(interval, "higher") == higher
+    assert cs.change_verdict(interval, "lower") == lower
+
+
+def test_a_ratio_interval_is_judged_against_1() -> None:
+    assert cs.change_verdict(cs.ChangeInterval("ratio", 1.01, 1.2, 3.0), "higher") == "better"
+    assert cs.change_verdict(cs.ChangeInterval("ratio", 1.0, 1.2, 3.0), "higher") == (
+        "no significant difference"
+    )
+    assert cs.change_verdict(cs.ChangeInterval("ratio", 0.8, 0.99, 3.0), "lower") == "better"
+    s = cs.as_stats_interval(cs.ChangeInterval("ratio", 0.9, 1.3, None), 4, 5)
+    assert (s.estimate, s.low, s.high, s.n_a, s.n_b) == (pytest.approx(1.1), 0.9, 1.3, 4, 5)
+    assert s.method == "percentile bootstrap"
+
+
+def test_rounds_needed_scales_the_trials_by_the_squared_ratio_of_width_to_distance() -> None:
+    # half-width (ln 1.1 - ln 0.9) / 2 = 0.1003, distance |ln 1 - ln 0.95| = 0.0513: 3 x 3.83
+    assert rounds_needed(0.9, 1.1, 1.0, 0.95, 3) == 12
+    assert rounds_needed(0.9, 1.1, 1.0, 0.95, 1) == 4  # ceil(3.83)
+    assert rounds_needed(0.98, 1.02, 1.0, 0.95, 3) == 4  # at least one more than now
+    assert rounds_needed(0.98, 1.02, 1.0, 1.0, 3) is None  # the estimate on the threshold
+    assert rounds_needed(1.0, 1.0, 1.0, 0.95, 3) is None  # no width
+    for bad in [(0.0, 1.1, 1.0, 0.95), (0.9, 1.1, 0.0, 0.95), (0.9, 1.1, 1.0, 0.0)]:
+        assert rounds_needed(*bad, 3) is None
+    assert rounds_needed(0.5, 2.0, 1e-300, 0.95, 2) == 3  # tiny but positive: a number
+
+
+def test_more_data_hint_texts() -> None:
+    assert _more_data_hint(None, None, 2) == ""
+    assert _more_data_hint(math.inf, None, 2) == (
+        "The estimate lies on the threshold: more data alone may not decide it."
+    )
+    assert _more_data_hint(3.25, 7, 2) == (
+        "The smallest change these data can detect is 3.2%; about 7 trials (rounds) a side "
+        "would decide it (now 2)."
+    )
+    assert _more_data_hint(None, 7, 2) == "About 7 trials (rounds) a side would decide it (now 2)."
+    assert _more_data_hint(4.0, None, 2) == (
+        "The smallest change these data can detect is 4.0%; the estimate lies on the threshold: "
+        "more data alone may not decide it."
+    )
+
+
+def test_the_reference_row_of_the_csv() -> None:
+    from harborbench.compare import compare_results, tidy_rows
+    from tests.compare.test_compare import make_run
+
+    c = compare_results(make_run("a", [[600] * 12]), make_run("b", [[800] * 12]), n_resamples=100)
+    ref = c.reference
+    assert ref is not None
+    row = tidy_rows(c)[-1]
+    assert row == {
+        "a_run": "plan_reference",
+        "b_run": "b",
+        "metric": "throughput_vs_plan_baseline",
+        "unit": "ops/s",
+        "better": "higher",
+        "a": 505.6,
+        "b": 800.0,
+        "ratio": pytest.approx(800.0 / 505.6),
+        "change_pct": pytest.approx(100.0 * (800.0 / 505.6 - 1.0)),
+        "ci_low": None,
+        "ci_high": None,
+        "ci_of": "ratio",
+        "confidence": 0.95,
+        "method": ref.label,
+        "p_value": None,
+        "min_detectable_pct": None,
+        "n_a": 0,
+        "n_b": 12,
+        "verdict": "target 1000 ops/s missed",
+        "reason": ref.reason,
+    }
+    assert list(row) == list(tidy_rows(c)[0])  # the same columns in the same order
+
+
+def test_rounds_needed_measures_the_distance_in_log_ratio() -> None:
+    # estimate 1.02 against 0.95: distance ln(1.02 / 0.95) = 0.0711, half-width 0.1003
+    assert rounds_needed(0.9, 1.1, 1.02, 0.95, 3) == math.ceil(
+        3 * ((math.log(1.1) - math.log(0.9)) / 2 / math.log(1.02 / 0.95)) ** 2
+    )
+    # half-width 4x the distance: 16x the trials (not 8x)
+    half = 4 * math.log(1.0 / 0.95)
+    assert rounds_needed(math.exp(-half), math.exp(half), 1.0, 0.95, 2) == 32
+    assert rounds_needed(0.9, 0.0, 1.0, 0.95, 3) is None  # a bound that is not positive
+
+
+def test_parse_fail_on_messages_name_the_fix() -> None:
+    from harborbench.compare import parse_fail_on
+    from harborbench.compare.models import METRICS
+    from harborbench.errors import UserInputError
+
+    with pytest.raises(UserInputError) as caught:
+        parse_fail_on("speed:-5%")
+    gateable = ", ".join(k for k, m in METRICS.items() if m.gateable)
+    assert str(caught.value).endswith(f"unknown metric 'speed'; use one of {gateable}.")
+    assert "throughput, goodput, attempted, error_rate" in gateable
+    with pytest.raises(UserInputError) as caught:
+        parse_fail_on("throughput:+5%")
+    assert caught.value.hint == "Write throughput:-5%."
+
+
+def test_a_gate_is_judged_across_environments_only_when_allowed() -> None:
+    from harborbench.compare import compare_results, evaluate_gate, parse_fail_on
+    from tests.compare.test_compare import make_run
+
+    gate = parse_fail_on("throughput:-5%")
+    a = make_run("a", [[1000] * 12] * 2)
+    b = make_run("b", [[700] * 12] * 2, environment={"cpu_count": 64})
+    c = compare_results(a, b, n_resamples=100)
+    assert evaluate_gate(c, gate).verdict == "inconclusive"  # the default refuses
+    assert evaluate_gate(c, gate, allow_different_environment=True).verdict == "fail"
+
+
+def test_one_trial_a_side_turns_a_failure_into_an_inconclusive_with_the_fix() -> None:
+    from harborbench.compare import compare_results, evaluate_gate, parse_fail_on
+    from tests.compare.test_compare import make_run
+
+    c = compare_results(make_run("a", [[1000] * 12]), make_run("b", [[700] * 12]),
+                        n_resamples=100)  # fmt: skip
+    out = evaluate_gate(c, parse_fail_on("throughput:-5%"))
+    assert out.verdict == "inconclusive"
+    assert out.reason.endswith(
+        ", but with one trial a side run-to-run noise is invisible and alone can produce this "
+        "change"
+    )
+    assert out.hint == (
+        "Measure at least 2 trials a side: repeat: 2 or more in the profiles, or "
+        "compare --run A.yaml B.yaml --rounds 2 or more."
+    )
+
+
+def test_session_budget_limits_are_inclusive() -> None:
+    from harborbench.compare.session import SessionBudget
+
+    assert SessionBudget(rounds=3, max_rounds=3).max_rounds == 3
+    assert SessionBudget(budget_s=0.5).budget_s == 0.5
+
+
+def test_resample_percentiles_of_a_single_sample_and_of_three_intervals() -> None:
+    hists = [LatencyHistogram() for _ in range(3)]
+    hists[0].record_ns(2_000_000)
+    hists[1].record_many_ns([4_000_000, 5_000_000])
+    hists[2].record_many_ns([7_000_000] * 3)
+    index, counts = counts_matrix(hists)
+    assert counts.shape == (3, 4)
+    w = cs.Weights(np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [1.0, 1.0, 1.0]]), 3.0, 1.0, "w")
+    got = cs.resample_percentiles(index, counts, w, [50.0])[50.0]
+    assert got.replicates[0] == hists[0].percentile_ns(50)  # a resample of one sample
+    assert got.replicates[1] == hists[2].percentile_ns(50)
+    assert got.estimate == _merged(*hists).percentile_ns(50) == got.replicates[2]
+
+
+def test_mann_whitney_p_of_two_values_a_side() -> None:
+    assert cs.mann_whitney_p([1.0, 2.0], [3.0, 4.0]) == pytest.approx(1 / 3)
+    assert cs.mann_whitney_p([1.0, 2.0, math.nan], [3.0, 4.0]) == pytest.approx(1 / 3)
+
+
+def test_failure_notes_need_a_latency_gate() -> None:
+    from harborbench.compare import compare_results, parse_fail_on
+    from harborbench.compare.fail_on import failure_notes
+    from tests.compare.test_compare import make_run
+
+    a = make_run("a", [[1000] * 12])
+    b = make_run("b", [[1000] * 12], failures=[50] * 12)
+    c = compare_results(a, b, n_resamples=100)
+    assert failure_notes(c, [parse_fail_on("throughput:-5%")]) == []
+    (note,) = failure_notes(c, [parse_fail_on("p99:+10%"), parse_fail_on("p50:+10%")])
+    assert note.startswith("latency gates (p50, p99) judge successful ops only")
+    assert "(error rate A 0.0%, B 4.8%)" in note

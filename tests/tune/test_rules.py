@@ -1,0 +1,396 @@
+"""tune's rules at their boundaries, and a whole ``atune`` with a scripted target (no server).
+
+Behaviour only: which point is chosen, with which settings, why the sweep stopped, which notes
+and flags the result carries; not how the client configuration is spelled inside.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import harborbench.engine.session as session_module
+import harborbench.tune as tune_module
+from harborbench.errors import AllRequestsFailedError, TargetUnreachableError, UserInputError
+from harborbench.profile import Gates
+from harborbench.result import LatencySummary, MemoryFigures, TrialResult
+from harborbench.tune import (
+    TIE_FRACTION,
+    Knobs,
+    PointScore,
+    TrialTiming,
+    closest_point,
+    gate_shortfall,
+    select_point,
+)
+from harborbench.tune.sweep import check_budget
+from tests.compare.test_compare import make_trial
+from tests.tune.test_tune import OPTIMIZED
+
+
+def _score(n: int, ops: float, ok: bool = True, pool: int = 8, workers: int | None = None,
+           shortfall: float = 0.0) -> PointScore:  # fmt: skip
+    return PointScore(Knobs(n, pool, workers, 1 if workers else None), ops, ok, shortfall)
+
+
+# --- the choice -----------------------------------------------------------------------------
+
+
+def test_a_point_exactly_at_the_tie_margin_is_tied() -> None:
+    edge = (1.0 - TIE_FRACTION) * 1000.0
+    assert select_point([_score(64, 1000.0), _score(32, edge)]) == 1
+    below = edge * (1 - 1e-12)
+    assert select_point([_score(64, 1000.0), _score(32, below)]) == 0
+
+
+def test_the_tie_margin_is_a_parameter() -> None:
+    scores = [_score(64, 1000.0), _score(32, 990.0)]
+    assert select_point(scores) == 1
+    assert select_point(scores, tie_fraction=0.0) == 0
+    assert select_point(scores, tie_fraction=0.005) == 0
+
+
+def test_equal_resources_go_to_the_higher_value_then_the_earlier_point() -> None:
+    assert select_point([_score(8, 990.0), _score(8, 1000.0)]) == 1
+    assert select_point([_score(8, 1000.0), _score(8, 1000.0)]) == 0
+    # workers count as resources; no processor counts as 0 workers
+    assert select_point([_score(8, 1000.0, workers=4), _score(8, 1000.0, workers=2)]) == 1
+    assert select_point([_score(8, 1000.0, workers=2), _score(8, 1000.0)]) == 1
+
+
+def test_the_closest_miss_prefers_the_smaller_shortfall_then_the_higher_value() -> None:
+    scores = [_score(1, 10.0, False, shortfall=0.5), _score(2, 5.0, False, shortfall=0.4)]
+    assert closest_point(scores) == 1
+    tied = [_score(1, 10.0, False, shortfall=0.4), _score(2, 10.0, False, shortfall=0.4)]
+    assert closest_point(tied) == 0
+
+
+def _trial(**kw: Any) -> TrialResult:
+    fields: dict[str, Any] = {
+        "successes": 95, "failures": 5, "throughput_ops": 1000.0, "error_rate": 0.05,
+        "service_time": LatencySummary.model_construct(p95_s=0.1),
+        "memory": MemoryFigures.model_construct(growth_pct=0.0),
+    }  # fmt: skip
+    fields.update(kw)
+    return TrialResult.model_construct(**fields)
+
+
+@pytest.mark.parametrize(
+    ("gates", "trial", "shortfall"),
+    [
+        ({"success_rate_min": "99%"}, {}, 0.04 / 0.99),  # 95% of 99%
+        ({"success_rate_min": "95%"}, {}, 0.0),
+        ({"success_rate_min": "95%"}, {"successes": 0, "failures": 0}, 1.0),  # unmeasured
+        ({"p95_max": "50ms"}, {}, 1.0),  # 100 ms against 50 ms
+        ({"p95_max": "50ms"}, {"service_time": LatencySummary.model_construct(p95_s=None)}, 1.0),
+        ({"error_rate_max": "0%"}, {}, 5.0),  # 0.05 divided by the floor 0.01
+        ({"error_rate_max": "1%"}, {"error_rate": None}, 1.0),
+        ({"memory_growth_max_pct": 0.0}, {"memory": MemoryFigures.model_construct(
+            growth_pct=3.0)}, 3.0),  # divided by the floor of 1%
+        ({"memory_growth_max_pct": 20.0}, {"memory": MemoryFigures.model_construct(
+            growth_pct=30.0)}, 0.5),
+        ({"throughput_min": 2000.0}, {}, 0.5),
+        ({"throughput_min": 1000.0}, {}, 0.0),  # exactly at the limit: no miss
+        ({"memory_slope_max_mb_per_min": 1.0}, {}, 0.0),  # the slope is never used
+    ],
+)  # fmt: skip
+def test_gate_shortfall_per_gate(gates: dict[str, Any], trial: dict[str, Any],
+                                 shortfall: float) -> None:  # fmt: skip
+    assert gate_shortfall(_trial(**trial), Gates.model_validate(gates)) == pytest.approx(shortfall)
+
+
+# --- timing -----------------------------------------------------------------------------------
+
+
+def test_timing_clamps_at_its_ceilings_and_the_budget_floor_is_inclusive() -> None:
+    big = TrialTiming.from_budget(1000.0)
+    assert (big.warmup_s, big.window_s, big.confirm_window_s) == (5.0, 30.0, 60.0)
+    floor = TrialTiming.from_budget(15.0)
+    assert (floor.warmup_s, floor.window_s) == (0.5, 1.0)
+    mid = TrialTiming.from_budget(130.0)  # unit 8 s: warmup 2, window 8 - 2 - 0.3
+    assert (mid.warmup_s, mid.window_s, mid.confirm_window_s) == (2.0, 5.7, 11.4)
+    check_budget(15.0)
+    with pytest.raises(UserInputError) as caught:
+        check_budget(14.9, " 14.9s ")
+    assert str(caught.value) == (
+        "--budget 14.9s is too short for a sweep; give at least 15s, for example --budget 1m."
+    )
+
+
+def test_knob_labels() -> None:
+    assert Knobs(32, 16).label() == "N=32 pool=16"
+    assert Knobs(32, 16, 8, 1, 0.0).label() == "N=32 pool=16 workers=8"
+    assert Knobs(32, 16, 8, 4, 0.001).label() == "N=32 pool=16 workers=8 batch=4/1ms"
+    assert Knobs(32, 16, 8, 2, None).label() == "N=32 pool=16 workers=8 batch=2/0ms"
+
+
+# --- a whole sweep against a scripted target ----------------------------------------------------
+
+
+class _Target:
+    """Throughput 100 ops/s per worker up to 8 workers, then flat; every knob but N is free.
+    The confirmation (the longer window) measures ``confirm_factor`` x the sweep's figure."""
+
+    def __init__(self, confirm_factor: float = 1.0, first: TrialResult | None = None,
+                 saturated: bool = False) -> None:  # fmt: skip
+        self.confirm_factor = confirm_factor
+        self.first = first
+        self.saturated = saturated
+        self.calls: list[tuple[int, float]] = []
+
+    async def run_trial(self, variant: Any, plan: Any, base_url: str, api_key: Any,
+                        **kwargs: Any) -> TrialResult:  # fmt: skip
+        n = variant.load.concurrency
+        self.calls.append((n, variant.duration))
+        if self.first is not None and len(self.calls) == 1:
+            return self.first
+        level = 100 * min(n, 8)
+        if variant.duration > 3.0:  # the confirmation's window is twice the sweep's
+            level = int(level * self.confirm_factor)
+        trial = make_trial(kwargs["index"], [level, level])
+        if self.saturated:
+            health = trial.health.model_copy(update={"generator_saturated": True})
+            trial = trial.model_copy(update={"health": health})
+        return trial
+
+
+def _atune(monkeypatch: pytest.MonkeyPatch, target: _Target, **kw: Any) -> Any:
+    @contextlib.contextmanager
+    def no_server(profile: Any) -> Iterator[tuple[str, None, None]]:
+        yield "http://127.0.0.1:9/v1", None, None
+
+    monkeypatch.setattr(session_module, "open_target", no_server)
+    monkeypatch.setattr(session_module, "run_trial", target.run_trial)
+    profile = OPTIMIZED.model_copy(update={"gates": Gates(error_rate_max=0.05)})
+    return asyncio.run(tune_module.atune(profile, budget_s=60.0, **kw))
+
+
+def test_atune_chooses_the_fewest_resources_at_the_best_throughput(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    target = _Target()
+    result = _atune(monkeypatch, target)
+    assert [n for n, _ in target.calls[:5]] == [1, 2, 4, 8, 16]
+    assert result.stop_reason == "throughput stopped rising at N=16 (< +5%)"
+    phases = [p.phase for p in result.points]
+    assert phases == ["concurrency"] * 5 + ["pool"] * 2 + ["processor"] * 3
+    best = result.points[result.chosen].knobs()
+    assert best == Knobs(8, 4, 2, 4, 0.0)  # N=8 ties N=16; then the smallest pool and workers
+    assert result.closest is None and not result.interrupted
+    conf = result.confirmation
+    assert conf is not None and conf.point.index == -1
+    assert conf.ratio_to_sweep == pytest.approx(1.0) and conf.sweep_throughput_ops == 800.0
+    assert target.calls[-1] == (8, 4.838)  # the confirmation: twice the sweep's window
+    assert result.recommended_config is not None
+    assert result.recommended_config["max_concurrent_requests"] == 8
+    assert not any("confirmation measured" in n or "saturated" in n for n in result.notes)
+
+
+@pytest.mark.parametrize(("factor", "noted"), [(0.7, True), (0.85, False), (1.3, True)])
+def test_a_confirmation_far_from_the_sweep_gets_a_note(
+    monkeypatch: pytest.MonkeyPatch, factor: float, noted: bool
+) -> None:
+    result = _atune(monkeypatch, _Target(confirm_factor=factor))
+    assert result.confirmation.ratio_to_sweep == pytest.approx(factor, rel=1e-9)
+    text = f"the confirmation measured x{factor:.2f} the sweep's throughput"
+    assert any(n.startswith(text) for n in result.notes) is noted
+
+
+def test_a_saturated_generator_is_flagged_and_noted(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = _atune(monkeypatch, _Target(saturated=True))
+    assert all(p.generator_saturated for p in result.points)
+    assert any(n.startswith("the load generator was saturated at the recommended point")
+               for n in result.notes)  # fmt: skip
+
+
+def test_no_point_meeting_the_gates_names_the_closest_and_recommends_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    @contextlib.contextmanager
+    def no_server(profile: Any) -> Iterator[tuple[str, None, None]]:
+        yield "http://127.0.0.1:9/v1", None, None
+
+    target = _Target()
+    monkeypatch.setattr(session_module, "open_target", no_server)
+    monkeypatch.setattr(session_module, "run_trial", target.run_trial)
+    profile = OPTIMIZED.model_copy(update={"gates": Gates(throughput_min=10_000.0)})
+    result = asyncio.run(tune_module.atune(profile, budget_s=60.0))
+    assert result.chosen is None and result.confirmation is None
+    assert result.recommended_config is None
+    assert result.points[result.closest].concurrency == 8  # the smallest miss, earliest
+    assert result.stop_reason.endswith("no point met the gates, so no smaller settings were tried")
+    assert all(p.phase == "concurrency" for p in result.points)
+
+
+def test_nothing_succeeding_at_the_first_point_is_an_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    down = make_trial(0, [0, 0], failures=[3, 2])
+    refused = down.model_copy(update={"failures_by_kind": {"connection": 5}})
+    with pytest.raises(TargetUnreachableError) as caught:
+        _atune(monkeypatch, _Target(first=refused))
+    assert "every request of the first sweep point failed (connection x5)" in str(caught.value)
+    assert caught.value.hint == "Is the target at http://127.0.0.1:9/v1 up?"
+    with pytest.raises(AllRequestsFailedError, match=r"\(http_500 x5\)"):
+        _atune(monkeypatch, _Target(first=down))
+    silent = make_trial(0, [0, 0])
+    with pytest.raises(AllRequestsFailedError, match=r"\(none completed\); first error: no "
+                       "request completed in the window"):  # fmt: skip
+        _atune(monkeypatch, _Target(first=silent))
+
+
+# --- settings of the later phases, and what a point records -------------------------------------
+
+
+def test_resource_keys_count_a_missing_processor_as_nothing() -> None:
+    assert Knobs(8, 4).resource_key() == (8, 4, 0, 0)
+    assert Knobs(8, 4, 2, 3, 0.0).resource_key() == (8, 4, 2, 3)
+    # no processor beats a processor with one worker at the same N and pool
+    assert select_point([_score(8, 1000.0, workers=1), _score(8, 1000.0)]) == 1
+
+
+def test_processor_candidates_at_small_n_and_from_a_batched_base() -> None:
+    def knobs(base: Knobs) -> list[tuple[int | None, int | None, float | None]]:
+        return [(k.workers, k.max_batch_size, k.batch_window_s) for k in
+                tune_module.processor_candidates(base)]  # fmt: skip
+
+    assert knobs(Knobs(1, 1, 1, 1, 0.0)) == [(1, 2, 0.0), (1, 4, 0.0), (1, 4, 0.001)]
+    assert knobs(Knobs(4, 4, 4, 1, 0.005)) == [(2, 2, 0.0), (1, 4, 0.0), (1, 4, 0.001)]
+    assert knobs(Knobs(8, 8, 4, 2, 0.0)) == [(2, 4, 0.0), (2, 4, 0.001)]  # the base itself left out
+
+
+def test_pool_candidates_stay_whole_numbers_of_at_least_one() -> None:
+    got = tune_module.pool_candidates(Knobs(4, 3, 4, 1, 0.0))
+    assert [k.label() for k in got] == ["N=4 pool=2 workers=4", "N=4 pool=1 workers=4"]
+
+
+def test_gates_text() -> None:
+    from tests.tune.test_tune import FakeLab
+
+    point = asyncio.run(FakeLab().measure(Knobs(1, 1), "concurrency", 1.0))
+    assert point.gates_text() == "meets every gate"
+    both = point.model_copy(update={"meets_gates": False, "missed_gates": ["a", "b"],
+                                    "unsure_gates": ["c", "d"]})  # fmt: skip
+    assert both.gates_text() == "misses a, b; inconclusive: c, d"
+
+
+def test_a_point_records_the_trial_figures() -> None:
+    from harborbench.tune.sweep import _Sweep
+
+    trial = make_trial(0, [50, 50], failures=[1, 1]).model_copy(update={"goodput_ops": 12.5})
+    sweep = _Sweep(OPTIMIZED, "t", 100.0, TrialTiming(0.5, 1.0, 2.0), lambda: 0.0)
+    point = sweep.point(trial, Knobs(2, 2), "concurrency", 0)
+    assert point.error_rate == pytest.approx(2 / 102)
+    assert point.goodput_ops == 12.5 and point.value("goodput") == 12.5
+    assert point.ops_per_cpu_second == trial.cpu.ops_per_cpu_second == pytest.approx(100.0)
+
+
+def test_gate_shortfall_adds_the_success_rate_to_the_other_misses() -> None:
+    gates = Gates.model_validate({"throughput_min": 2000.0, "success_rate_min": "99%"})
+    assert gate_shortfall(_trial(), gates) == pytest.approx(0.5 + 0.04 / 0.99)
+
+
+def test_mixed_failures_at_the_first_point_are_not_called_unreachable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    down = make_trial(0, [0, 0], failures=[3, 2])
+    mixed = down.model_copy(update={"failures_by_kind": {"connection": 3, "http_500": 2}})
+    with pytest.raises(AllRequestsFailedError, match=r"\(connection x3, http_500 x2\)"):
+        _atune(monkeypatch, _Target(first=mixed))
+
+
+class _Recording(_Target):
+    """Also records what each trial was given, and can interrupt the confirmation."""
+
+    def __init__(self, interrupt_confirmation: bool = False) -> None:
+        super().__init__()
+        self.given: list[tuple[Any, Any]] = []
+        self.interrupt_confirmation = interrupt_confirmation
+
+    async def run_trial(self, variant: Any, plan: Any, base_url: str, api_key: Any,
+                        **kwargs: Any) -> TrialResult:  # fmt: skip
+        self.given.append((api_key, kwargs["server"]))
+        trial = await super().run_trial(variant, plan, base_url, api_key, **kwargs)
+        if self.interrupt_confirmation and variant.duration > 3.0:
+            trial = trial.model_copy(update={"interrupted": True})
+        return trial
+
+
+def _atune_with(monkeypatch: pytest.MonkeyPatch, target: _Target, profile: Any, **kw: Any) -> Any:
+    @contextlib.contextmanager
+    def server(p: Any) -> Iterator[tuple[str, str, str]]:
+        yield "http://127.0.0.1:9/v1", "key-1", "server-1"
+
+    monkeypatch.setattr(session_module, "open_target", server)
+    monkeypatch.setattr(session_module, "run_trial", target.run_trial)
+    return asyncio.run(tune_module.atune(profile, budget_s=60.0, **kw))
+
+
+def test_atune_passes_the_target_to_every_trial_and_predicts_the_confirmation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("HARBORAI_DISABLE_CONCURRENCY_OPTIMIZATION", raising=False)
+    target = _Recording()
+    profile = OPTIMIZED.model_copy(update={"gates": Gates(error_rate_max=0.05)})
+    result = _atune_with(monkeypatch, target, profile)
+    assert set(target.given) == {("key-1", "server-1")}
+    assert result.notes == []  # closed loop, no environment override, a faithful confirmation
+    best = result.points[result.chosen]
+    predicted = result.fit.predict(best.concurrency)
+    assert predicted is not None
+    assert result.confirmation.usl_predicted_ops == pytest.approx(predicted)
+
+
+def test_atune_notes_an_open_loop_profile_and_the_environment_switch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from harborbench.profile import load_profile
+    from tests.tune.test_tune import ROOT
+
+    monkeypatch.setenv("HARBORAI_DISABLE_CONCURRENCY_OPTIMIZATION", "1")
+    steady = load_profile(ROOT / "profiles/steady.yaml")
+    profile = steady.model_copy(update={"gates": Gates(error_rate_max=0.05)})
+    result = _atune_with(monkeypatch, _Recording(), profile)
+    assert result.notes[:2] == [
+        "the profile's open load is replaced by closed-loop concurrency for the sweep; p95 is "
+        "judged on service time",
+        "HARBORAI_DISABLE_CONCURRENCY_OPTIMIZATION is set in the environment",
+    ]
+
+
+def test_an_interrupted_confirmation_ends_the_tune_interrupted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    profile = OPTIMIZED.model_copy(update={"gates": Gates(error_rate_max=0.05)})
+    result = _atune_with(monkeypatch, _Recording(interrupt_confirmation=True), profile)
+    assert (result.stop_reason, result.interrupted) == ("interrupted", True)
+    assert result.confirmation is None and result.recommended_config is None
+
+
+def test_atune_by_goodput_chooses_by_goodput(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harborbench.profile import load_profile_dict
+
+    data = OPTIMIZED.model_dump(mode="json")
+    data["slo"] = {"latency_max": "200ms"}
+    data["gates"] = {"error_rate_max": "5%"}
+    result = _atune_with(monkeypatch, _Recording(), load_profile_dict(data), objective="goodput")
+    # the scripted trials carry no goodput: it does not rise, so the load phase stops at N=2
+    # (it used to double N up to 1024, as 0 < 1.05 x 0 never held), and the fewest resources win
+    assert result.objective == "goodput"
+    assert result.stop_reason == "goodput stopped rising at N=2 (< +5%)"
+    assert result.points[result.chosen].concurrency == 1
+
+
+def test_goodput_without_an_slo_says_how_to_add_one() -> None:
+    with pytest.raises(UserInputError) as caught:
+        asyncio.run(tune_module.atune(OPTIMIZED, budget_s=60.0, objective="goodput"))
+    assert str(caught.value).startswith(
+        "--objective goodput needs per-request objectives: the profile has no slo section."
+    )
+    assert caught.value.hint == (
+        "Add for example slo: {latency_max: 200ms} (or --set 'slo={latency_max: 200ms}')."
+    )
