@@ -79,6 +79,13 @@ _FALSE = {"", "0", "false", "no", "off"}
 Text = Annotated[str, Field(min_length=1)]
 
 
+MAX_LIMIT = 10_000
+"""The most requests in flight, connections, workers or batch size one client may be configured
+with (the same bound as a profile's ``load.concurrency``): each slot is an asyncio task, a
+thread or a socket, and ``max_concurrent_requests: 100000000000`` was accepted and exhausted the
+machine's memory before the first request."""
+
+
 class _Settings(BaseModel):
     """Base of the config models: unknown keys refused, immutable, no coercion ("5" is not 5,
     true is not 1), no infinities or NaN."""
@@ -131,8 +138,8 @@ class ConnectionPoolConfig(_Settings):
             monitor.
     """
 
-    min_size: int | None = Field(default=None, ge=1)
-    max_size: int | None = Field(default=None, ge=1)
+    min_size: int | None = Field(default=None, ge=1, le=MAX_LIMIT)
+    max_size: int | None = Field(default=None, ge=1, le=MAX_LIMIT)
     adaptive: bool = True
     health_check_interval_s: float = Field(default=5.0, ge=0)
 
@@ -175,8 +182,8 @@ class RequestProcessorConfig(_Settings):
         retry: the retry policy.
     """
 
-    workers: int | None = Field(default=None, ge=1)
-    max_batch_size: int = Field(default=1, ge=1)
+    workers: int | None = Field(default=None, ge=1, le=MAX_LIMIT)
+    max_batch_size: int = Field(default=1, ge=1, le=MAX_LIMIT)
     batch_window_s: float = Field(default=0.0, ge=0)
     coalesce_identical: bool = False
     rate_limit: RateLimitConfig | None = None
@@ -188,7 +195,7 @@ class ConcurrencyManagerConfig(_Settings):
     ``max_concurrent_requests``)."""
 
     adaptive_limit: bool = True
-    min_limit: int = Field(default=1, ge=1)
+    min_limit: int = Field(default=1, ge=1, le=MAX_LIMIT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,8 +252,8 @@ class ClientConfig(_Settings):
     enable_memory_optimization: bool = True
     enable_lazy_loading: bool = True
     performance_mode: Literal["optimized", "basic"] = "optimized"
-    max_concurrent_requests: int | None = Field(default=None, ge=1)
-    connection_pool_size: int | None = Field(default=None, ge=1)
+    max_concurrent_requests: int | None = Field(default=None, ge=1, le=MAX_LIMIT)
+    connection_pool_size: int | None = Field(default=None, ge=1, le=MAX_LIMIT)
     concurrency_optimization: ConcurrencyOptimizationConfig = Field(
         default_factory=ConcurrencyOptimizationConfig
     )

@@ -8,6 +8,7 @@ import pytest
 
 from harborbench.harborai.config import (
     DISABLE_ENV_VAR,
+    MAX_LIMIT,
     ClientConfig,
     parse_config,
     resolve_config,
@@ -249,6 +250,35 @@ def test_each_bound_accepts_its_edge_and_refuses_beyond(key: str, ok: float, bad
     assert node == ok
     with pytest.raises(ConfigError, match=rf"config key '{key.rsplit('.', 1)[0]}"):
         parse_config(_nested(key, bad))
+
+
+# (dotted key, the others it needs to stay consistent); 10,000 accepted, 10,001 refused.
+UPPER_BOUNDS: list[tuple[str, dict[str, Any]]] = [
+    ("max_concurrent_requests", {}),
+    ("connection_pool_size", {}),
+    ("connection_pool.min_size", {"connection_pool": {"max_size": 10_000}}),
+    ("connection_pool.max_size", {}),
+    ("request_processor.workers", {}),
+    ("request_processor.max_batch_size", {}),
+    ("concurrency_manager.min_limit", {}),
+]
+
+
+@pytest.mark.parametrize(("key", "others"), UPPER_BOUNDS, ids=[b[0] for b in UPPER_BOUNDS])
+def test_limits_above_max_limit_are_refused(key: str, others: dict[str, Any]) -> None:
+    # max_concurrent_requests: 100000000000 was accepted and one task a worker filled 24 GB.
+    def config(value: int) -> dict[str, Any]:
+        nested = _nested(key, value)
+        for k, v in others.items():
+            nested.setdefault(k, {}).update(v)
+        return nested
+
+    parsed: Any = parse_config(config(MAX_LIMIT))
+    for part in key.split("."):
+        parsed = getattr(parsed, part)
+    assert parsed == MAX_LIMIT == 10_000
+    with pytest.raises(ConfigError, match="less than or equal to 10000"):
+        parse_config(config(MAX_LIMIT + 1))
 
 
 def test_the_model_holds_the_documented_keys() -> None:
