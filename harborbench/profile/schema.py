@@ -33,7 +33,7 @@ from harborbench.engine.dataset import load_dataset
 from harborbench.engine.prompts import CHARS_PER_TOKEN as CHARS_PER_TOKEN
 from harborbench.engine.prompts import DEFAULT_MESSAGES as DEFAULT_MESSAGES
 from harborbench.engine.trace import Trace, load_trace
-from harborbench.harborai.config import ClientConfig
+from harborbench.harborai.config import MAX_LIMIT, ClientConfig
 from harborbench.mockserver.settings import MockSettings
 from harborbench.profile.diagnostics import AtKey
 from harborbench.profile.overrides import duration_text
@@ -44,7 +44,7 @@ from harborbench.units import NS_PER_S, parse_duration
 #: leaves room for faster machines while refusing typos such as 1e8.
 MAX_RATE_OPS = 100_000
 #: Most closed-loop workers a profile may ask for; each holds a request (and a socket) open.
-MAX_CONCURRENCY = 10_000
+MAX_CONCURRENCY = MAX_LIMIT  # one bound: closed-loop workers and the client's own limits
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RUN_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
