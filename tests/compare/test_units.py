@@ -393,3 +393,33 @@ def test_failure_notes_need_a_latency_gate() -> None:
     (note,) = failure_notes(c, [parse_fail_on("p99:+10%"), parse_fail_on("p50:+10%")])
     assert note.startswith("latency gates (p50, p99) judge successful ops only")
     assert "(error rate A 0.0%, B 4.8%)" in note
+
+
+def test_per_interval_percentiles_skip_intervals_with_too_few_samples() -> None:
+    from harborbench.compare.rows import _Ctx
+
+    hists = [LatencyHistogram() for _ in range(3)]
+    hists[0].record_many_ns([1_000_000] * 19)  # one short of the 20 p50 needs
+    hists[1].record_many_ns([2_000_000] * 10 + [4_000_000] * 10)
+    hists[2].record_many_ns([8_000_000] * 25)
+    idx, counts = counts_matrix(hists)
+    got = _Ctx._per_interval(idx, counts, 50.0)
+    assert got.dtype == np.float64
+    assert got.tolist() == [float(hists[1].percentile_ns(50)), float(hists[2].percentile_ns(50))]
+    assert got[0] == pytest.approx(2_000_000, rel=1e-3)
+    assert _Ctx._per_interval(idx, counts[:1], 50.0).tolist() == []
+
+
+def test_block_length_of_a_side_is_the_larger_of_throughput_and_median_dependence() -> None:
+    from harborbench.compare.rows import _Side
+    from tests.compare.test_compare import make_run
+
+    # A slow wave in throughput (strong dependence) and independent latencies.
+    wave = [1000 + int(200 * math.sin(i / 4)) for i in range(40)]
+    side = _Side(make_run("a", [wave, wave[::-1]]))
+    ops = [np.array(wave, dtype=np.float64), np.array(wave[::-1], dtype=np.float64)]
+    expected_ops = cs.block_length(ops)
+    assert expected_ops > 2.0
+    assert side.block_s() >= expected_ops
+    steady = _Side(make_run("b", [[1000] * 40, [1000] * 40]))
+    assert steady.block_s() < expected_ops
