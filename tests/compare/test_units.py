@@ -423,3 +423,51 @@ def test_block_length_of_a_side_is_the_larger_of_throughput_and_median_dependenc
     assert side.block_s() >= expected_ops
     steady = _Side(make_run("b", [[1000] * 40, [1000] * 40]))
     assert steady.block_s() < expected_ops
+
+
+def test_rate_rows_name_their_statistic_and_take_cpu_efficiency_from_the_total() -> None:
+    from harborbench.compare import compare_results
+    from tests.compare.test_compare import _with_goodput, make_run
+
+    a = _with_goodput(make_run("a", [[100] * 12] * 2), 0.9)
+    b = _with_goodput(make_run("b", [[100] * 12] * 2, seed=5), 0.5)
+    c = compare_results(a, b, n_resamples=100)
+    methods = {r.metric: r.method for r in c.rows}
+    assert methods["throughput"].endswith(" (successes / s)")
+    assert methods["goodput"].endswith(" (successes meeting the slo / s)")
+    assert methods["attempted"].endswith(" (completions / s)")
+    assert methods["error_rate"].endswith(" (failures / completions)")
+    assert methods["cpu_efficiency"].endswith(" (successes / CPU-s from per-second CPU samples)")
+    cpu = c.row("cpu_efficiency")
+    assert cpu is not None and a.total is not None and b.total is not None
+    assert (cpu.a, cpu.b) == (a.total.cpu.ops_per_cpu_second, b.total.cpu.ops_per_cpu_second)
+    throughput = c.row("throughput")
+    assert throughput is not None and throughput.ci_low is not None
+    assert throughput.reason == (
+        f"B/A lies in [{throughput.ci_low:.4g}, {throughput.ci_high:.4g}] at 95%"
+    )
+
+
+def test_a_difference_row_says_b_minus_a() -> None:
+    from harborbench.compare import compare_results
+    from tests.compare.test_compare import make_run
+
+    a = make_run("a", [[100] * 12] * 2)
+    b = make_run("b", [[100] * 12] * 2, seed=5, failures=[5] * 12)
+    row = compare_results(a, b, n_resamples=100).row("error_rate")
+    assert row is not None and row.ci_of == "difference" and row.ci_low is not None
+    assert row.reason == f"B - A lies in [{row.ci_low:.4g}, {row.ci_high:.4g}] at 95%"
+
+
+def test_failure_notes_show_a_missing_error_rate_as_n_a() -> None:
+    from harborbench.compare.fail_on import failure_notes
+    from harborbench.compare.fail_on import parse_fail_on as parse
+    from tests.compare.test_gate_rules import _comparison, _row
+
+    notes = failure_notes(_comparison([_row("error_rate", a=0.02, b=None)]), [parse("p99:+10%")])
+    assert notes == [
+        "latency gates (p99) judge successful ops only and ignore the failures (error rate A "
+        "2.0%, B n/a); add --fail-on error_rate:+50% (or another limit) to gate them"
+    ]
+    notes = failure_notes(_comparison([_row("error_rate", a=None, b=0.5)]), [parse("p99:+10%")])
+    assert "(error rate A n/a, B 50.0%)" in notes[0]
