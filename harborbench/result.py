@@ -220,8 +220,8 @@ class HealthFigures(_Model):
     sent_late: int = 0  # arrivals of the window the generator reached only after it closed
     max_outstanding: int | None = None  # open loop: the backlog bound in force
     clamped_latencies: int = 0  # latencies outside [1 us, 1 h] recorded at the edge
-    # Closed loop: the client setting that caps requests on the wire, its value, and the mean
-    # number of requests in the client call above it (waiting inside the client).
+    # The client setting that caps requests on the wire, its value, and the mean number of
+    # requests in the client call above it (waiting inside the client; either loop kind).
     client_limit_setting: str | None = None
     client_limit: int | None = None
     waiting_in_client_level: float | None = None

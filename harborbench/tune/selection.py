@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from harborbench.gates import success_rate
 from harborbench.profile.schema import Gates
 from harborbench.result import GateResult, TrialResult
 from harborbench.tune.result import PointScore
@@ -78,7 +79,6 @@ def gate_shortfall(trial: TrialResult, gates: Gates) -> float:
         return max(gap, 0.0) / max(abs(limit), floor)
 
     total = 0.0
-    completed = trial.successes + trial.failures
     if gates.throughput_min is not None:
         total += miss(trial.throughput_ops, gates.throughput_min, above=False)
     if gates.p95_max is not None:
@@ -86,8 +86,7 @@ def gate_shortfall(trial: TrialResult, gates: Gates) -> float:
     if gates.error_rate_max is not None:
         total += miss(trial.error_rate, gates.error_rate_max, above=True, floor=0.01)
     if gates.success_rate_min is not None:
-        ok = trial.successes / completed if completed else None
-        total += miss(ok, gates.success_rate_min, above=False)
+        total += miss(success_rate(trial), gates.success_rate_min, above=False)
     if gates.memory_growth_max_pct is not None:
         total += miss(trial.memory.growth_pct, gates.memory_growth_max_pct, above=True, floor=1.0)
     return total
