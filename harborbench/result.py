@@ -61,6 +61,11 @@ METRIC_DEFINITIONS: dict[str, str] = {
     "connection, "
     "stream, invalid_response (a 2xx answer that is not JSON, lacks id/choices/message.role, or "
     "is not an event stream for a stream request), client_error",
+    "success_rate": "successful / (successful + failed + unsent): an open-loop arrival dropped "
+    "because max_outstanding requests were pending is not a success; in closed loop successful "
+    "/ completed; requests in flight at the window's end have no outcome yet and are left out",
+    "dropped_pct": "open loop: unsent / planned arrivals of the window, percent; gate "
+    "dropped_max_pct (1% when the profile sets none, passes at or below it)",
     "service_time": "from the moment the request is handed to the client to the parsed response "
     "(time.perf_counter_ns)",
     "response_time": "open loop only: from the intended send time of the arrival schedule to the "
