@@ -144,6 +144,13 @@ def _exit(result: object, folder: Path) -> None:
     assert isinstance(result, TuneResult)
     if result.interrupted:
         raise Interrupted(f"Interrupted; the partial sweep is in {folder}/.")
+    if result.only_saturated_met():
+        raise InconclusiveError(
+            "nothing recommended: every point of the sweep that met the gates was measured "
+            f"with the load generator saturated (see {folder}/sweep.csv).",
+            hint="Run tune again with nothing else on this machine, or on a larger one: a "
+            "saturated generator measures the harness's limits, not the client's.",
+        )
     if result.chosen is None:
         closest = "" if result.closest is None else f"; closest: point {result.closest}"
         raise GateFailed(

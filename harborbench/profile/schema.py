@@ -458,7 +458,12 @@ class Gates(_Model):
         error_rate_max: maximum failed / (successful + failed), a fraction (``1%`` = 0.01).
         memory_growth_max_pct: maximum RSS growth over the window, percent.
         memory_slope_max_mb_per_min: maximum RSS slope, MB per minute.
-        success_rate_min: minimum successful / (successful + failed), a fraction.
+        success_rate_min: minimum successful / (successful + failed + dropped arrivals), a
+            fraction; an open loop's dropped arrivals (``load.max_outstanding`` requests were
+            pending) are not successes (closed loop: successful / completed).
+        dropped_max_pct: open loop only: the most arrivals of the window that may be dropped,
+            percent of the planned arrivals (passes at or below it; 0 = none). Unset, an open
+            loop is judged against 1% (:data:`harborbench.gates.DEFAULT_DROPPED_MAX_PCT`).
         cpu_efficiency_gain_min_pct: minimum gain in ops per CPU second over a baseline run,
             percent; a relative gate used only by ``compare`` and ``rollback-check``.
         goodput_min: minimum goodput, ops/s: successful requests per second that met every
@@ -473,6 +478,7 @@ class Gates(_Model):
     success_rate_min: Fraction | None = None
     cpu_efficiency_gain_min_pct: float | None = None
     goodput_min: float | None = Field(default=None, ge=0)
+    dropped_max_pct: float | None = Field(default=None, ge=0, le=100)
 
 
 class SloSpec(_Model):

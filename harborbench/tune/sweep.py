@@ -38,6 +38,7 @@ from harborbench.tune.selection import (
     closest_point,
     gate_shortfall,
     judge,
+    saturation_note,
     select_point,
 )
 
@@ -252,6 +253,7 @@ class _Sweep:
     ) -> TuneResult:
         scores = [p.score(self.objective) for p in self.points]
         chosen = select_point(scores)
+        passed_over = saturation_note(scores)
         recommended = None
         if final and chosen is not None:
             recommended = recommended_config(self.profile, self.points[chosen].knobs())
@@ -273,7 +275,7 @@ class _Sweep:
             chosen=chosen,
             closest=closest_point(scores) if chosen is None else None,
             stop_reason=stop_reason,
-            notes=list(self.notes),
+            notes=[*self.notes, *([passed_over] if passed_over else [])],
             confirmation=confirmation,
             recommended_config=recommended,
             interrupted=interrupted,
@@ -327,6 +329,11 @@ async def _sweep(sweep: _Sweep, measure: Measure, on_point: PointCallback | None
     for phase, candidates in phases:
         current = select_point([p.score(sweep.objective) for p in sweep.points])
         if current is None:  # smaller resources cannot rescue a point that misses the gates
+            if any(p.meets_gates for p in sweep.points):  # all of them saturated
+                return (
+                    f"{reason}; no point met the gates with the load generator unsaturated, so "
+                    "no smaller settings were tried"
+                )
             return f"{reason}; no point met the gates, so no smaller settings were tried"
         for knobs in candidates(sweep.points[current].knobs()):
             got = await one(knobs, phase)
