@@ -471,3 +471,82 @@ def test_failure_notes_show_a_missing_error_rate_as_n_a() -> None:
     ]
     notes = failure_notes(_comparison([_row("error_rate", a=None, b=0.5)]), [parse("p99:+10%")])
     assert "(error rate A n/a, B 50.0%)" in notes[0]
+
+
+def _memory(verdict: str, slope: float | None, low: float | None, high: float | None) -> Any:
+    from harborbench.result import MemoryFigures
+
+    return MemoryFigures(rss_start_bytes=1, rss_end_bytes=1, rss_max_bytes=1, growth_pct=0.0,
+                         slope_mb_per_min=slope, slope_ci_low=low, slope_ci_high=high,
+                         verdict=verdict, reason=f"{verdict} here")  # type: ignore[arg-type]  # fmt: skip
+
+
+def _with_total_memory(run: Any, memory: Any) -> Any:
+    return run.model_copy(update={"total": run.total.model_copy(update={"memory": memory})})
+
+
+def test_memory_growth_over_three_trials_is_a_difference_of_means() -> None:
+    from harborbench.compare import compare_results
+    from tests.compare.test_compare import make_run
+
+    a = make_run("a", [[100] * 12] * 3, growth_pct=1.0)
+    b = make_run("b", [[100] * 12] * 3, growth_pct=5.0)
+    row = compare_results(a, b, n_resamples=100).row("memory_growth")
+    assert row is not None
+    assert (row.ci_of, row.ci_low, row.ci_high, row.verdict) == ("difference", 4.0, 4.0, "worse")
+    assert row.method == "percentile bootstrap over trials (A 3, B 3), difference of means"
+
+
+@pytest.mark.parametrize(
+    ("b_memory", "verdict"),
+    [
+        (("pass", 3.0, 2.5, 3.5), "worse"),  # B's interval wholly above A's
+        (("pass", 0.5, 0.1, 1.0), "no significant difference"),  # overlapping
+        (("pass", -2.0, -3.0, -1.5), "better"),
+    ],
+)
+def test_memory_slopes_are_judged_by_disjoint_intervals(b_memory: Any, verdict: str) -> None:
+    from harborbench.compare import compare_results
+    from tests.compare.test_compare import make_run
+
+    a = _with_total_memory(make_run("a", [[100] * 12]), _memory("pass", 0.0, -1.0, 1.0))
+    b = _with_total_memory(make_run("b", [[100] * 12]), _memory(*b_memory))
+    row = compare_results(a, b, n_resamples=100).row("memory_slope")
+    assert row is not None
+    assert (row.a, row.b, row.verdict) == (0.0, b_memory[1], verdict)
+    assert row.method == (
+        "each run's Theil-Sen slope with Sen's 95% interval; disjoint intervals decide"
+    )
+    assert row.reason == (
+        f"A [-1, 1], B [{b_memory[2]:.3g}, {b_memory[3]:.3g}] MB/min"
+    )
+
+
+def test_an_inconclusive_slope_on_either_side_decides_nothing_even_with_an_interval() -> None:
+    from harborbench.compare import compare_results
+    from tests.compare.test_compare import make_run
+
+    a = _with_total_memory(make_run("a", [[100] * 12]), _memory("pass", 0.0, -1.0, 1.0))
+    b = _with_total_memory(make_run("b", [[100] * 12]), _memory("inconclusive", 9.0, 8.0, 10.0))
+    row = compare_results(a, b, n_resamples=100).row("memory_slope")
+    assert row is not None
+    assert (row.verdict, row.reason) == (
+        "inconclusive",
+        "no conclusive slope for both runs (A: pass here; B: inconclusive here)",
+    )
+
+
+def test_rows_whose_resamples_are_mostly_undefined_have_no_interval_and_say_so() -> None:
+    from harborbench.compare import compare_results
+    from tests.compare.test_compare import make_run
+
+    # One interval in 12 holds every request: a resample misses it with probability
+    # (11/12)**12 = 35%, so error rate and p50 are undefined in far more than 10% of them.
+    lone = [100] + [0] * 11
+    c = compare_results(make_run("a", [lone]), make_run("b", [lone], seed=3), n_resamples=200)
+    err, p50 = c.row("error_rate"), c.row("p50")
+    assert err is not None and p50 is not None
+    assert (err.ci_low, err.reason) == (None, "the resampled statistic is undefined too often")
+    assert (p50.ci_low, p50.reason) == (None, "the resampled percentile is undefined too often")
+    a_total = make_run("a", [lone]).total
+    assert a_total is not None and p50.a == a_total.service_time.p50_s
