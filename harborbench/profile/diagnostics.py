@@ -164,7 +164,12 @@ def _show(path: KeyPath, value: Any) -> str:
 
 
 def explain(root: type[BaseModel], error: Mapping[str, Any], path: KeyPath) -> tuple[KeyPath, str]:
-    """The final key path and the message (with the fix) for one pydantic error."""
+    """The final key path and the message (with the fix) for one pydantic error.
+
+    An unknown key's did-you-mean leaves out the keys that ``root`` refuses where they are and
+    takes from another place (its ``KEYS_SET_ELSEWHERE``: key path -> where to set it), and
+    names that place when the typo is closest to one of them.
+    """
     kind = error["type"]
     value = error.get("input")
     if kind == "extra_forbidden":
@@ -174,8 +179,16 @@ def explain(root: type[BaseModel], error: Mapping[str, Any], path: KeyPath) -> t
                 "an API key is never written in a profile; put it in an environment variable "
                 "and name that variable in target.api_key_env"
             )
-        known = fields_at(root, path[:-1])
+        parent = path[:-1]
+        elsewhere: Mapping[KeyPath, str] = getattr(root, "KEYS_SET_ELSEWHERE", {})
+        known = fields_at(root, parent)
         close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+        if close and (*parent, close[0]) in elsewhere:  # a key the root model refuses here
+            return path, (
+                f"unknown key {key!r}; did you mean {close[0]!r}? It does not belong in "
+                f"{dotted(parent)}: set {elsewhere[(*parent, close[0])]} instead"
+            )
+        known = [k for k in known if (*parent, k) not in elsewhere]
         fix = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
         return path, f"unknown key {key!r}; {fix}"
     if kind == "missing":

@@ -12,7 +12,7 @@ import contextlib
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -545,6 +545,14 @@ class Profile(_Model):
             dataset order).
         slo: per-request objectives for goodput (:class:`SloSpec`); optional.
     """
+
+    #: Keys of the schema that a profile may not set (see ``_CLIENT_KEYS_SET_BY_THE_RUN``), and
+    #: where to set them instead; read by the did-you-mean of unknown keys.
+    KEYS_SET_ELSEWHERE: ClassVar[dict[tuple[str, ...], str]] = {
+        ("client", key): fix
+        for key, fix in [(k, f) for k, _, f in _CLIENT_KEYS_SET_BY_THE_RUN]
+        + [("api_key", "target.api_key_env")]
+    }
 
     name: str = Field(min_length=1, max_length=100)
     description: str = ""

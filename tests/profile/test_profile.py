@@ -426,6 +426,28 @@ def test_client_keys_that_another_section_owns_are_refused(
     assert f"client.{key} (from --set client.{key}=" in message and message.endswith(fix)
 
 
+@pytest.mark.parametrize(
+    ("option", "fix"),
+    [
+        ("client.timeout=5s",
+         "did you mean 'timeout_s'? It does not belong in client: set request.timeout instead"),
+        ("client.provider=1", "did you mean 'providers'? It does not belong in client: set "
+         "target.base_url or target.mock instead"),
+        ("client.max_concurent_requests=4", "did you mean 'max_concurrent_requests'?"),
+    ],
+)  # fmt: skip
+def test_the_did_you_mean_of_client_keys_points_past_the_refused_ones(
+    tmp_path: Path, option: str, fix: str
+) -> None:
+    key = option.partition("=")[0]
+    message = error_of(write(tmp_path, MINIMAL), (option,))
+    assert message.endswith(f": unknown key {key.split('.')[-1]!r}; {fix}")
+    listing = error_of(write(tmp_path, MINIMAL), ("client.header=1",))
+    assert "known keys: concurrency_manager, " in listing
+    for refused in ("api_key", "base_url", "default_headers", "providers", "timeout_s"):
+        assert refused not in listing
+
+
 def test_the_request_timeout_is_the_clients_timeout(tmp_path: Path) -> None:
     from harborbench.engine.runner import client_config
 
