@@ -41,6 +41,7 @@ from harborbench.tune.selection import (
     saturation_note,
     select_point,
 )
+from harborbench.units import format_duration
 
 if TYPE_CHECKING:
     from harborbench.profile import Profile
@@ -75,7 +76,7 @@ def check_budget(budget_s: float, shown: str | None = None) -> None:
     if budget_s >= MIN_BUDGET_S:
         return
     if shown is None:
-        shown = duration_text(budget_s) if budget_s > 0 else "0s"
+        shown = format_duration(budget_s) if budget_s > 0 else "0s"
     raise UserInputError(
         f"--budget {shown.strip()} is too short for a sweep; give at least "
         f"{MIN_BUDGET_S:g}s, for example --budget 1m."
@@ -156,14 +157,14 @@ def trial_profile(profile: Profile, knobs: Knobs, warmup_s: float, window_s: flo
 
 
 def recommended_config(profile: Profile, knobs: Knobs) -> dict[str, Any]:
-    """The client config to ship: the profile's ``client`` with ``knobs`` and its timeout.
+    """The client config to ship: the profile's ``client`` with ``knobs``, and ``timeout_s``
+    (the profile's ``request.timeout``, which the sweep measured with).
 
-    It holds only client keys (no ``base_url``, no key): ``create_fast_client(config,
-    base_url=...)`` accepts it as is.
+    It holds only client keys, no target and no key: ``create_fast_client(config,
+    base_url=...)`` accepts it once a target is added (README, "Tuning").
     """
     config = knobs.apply(profile.client)
-    if "timeout_s" not in config.model_fields_set:
-        config = config.model_copy(update={"timeout_s": profile.request.timeout})
+    config = config.model_copy(update={"timeout_s": profile.request.timeout})
     return config.model_dump(mode="json", exclude_unset=True)
 
 

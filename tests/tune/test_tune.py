@@ -190,9 +190,12 @@ def test_recommended_config_is_the_profile_client_with_the_knobs_and_timeout() -
         "max_concurrent_requests": 8, "connection_pool_size": 4,
         "concurrency_optimization": {"enabled": True}, "timeout_s": 10.0,
     }  # fmt: skip
-    # a timeout_s of the client section is kept, not replaced by the request timeout
-    own = steady.model_copy(update={"client": steady.client.model_copy(update={"timeout_s": 3.0})})
-    assert recommended_config(own, Knobs(8, 4))["timeout_s"] == 3.0
+    # timeout_s is the request timeout the sweep ran with (a client section may not set it)
+    req = steady.request.model_copy(update={"timeout": 3.0})
+    assert (
+        recommended_config(steady.model_copy(update={"request": req}), Knobs(8, 4))["timeout_s"]
+        == 3.0
+    )
 
 
 async def test_recommended_config_is_accepted_by_create_fast_client() -> None:
