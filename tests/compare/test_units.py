@@ -7,6 +7,7 @@ Hesterberg's expanded quantile, the 90%-defined rule, the rounds estimate, the h
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -517,9 +518,7 @@ def test_memory_slopes_are_judged_by_disjoint_intervals(b_memory: Any, verdict: 
     assert row.method == (
         "each run's Theil-Sen slope with Sen's 95% interval; disjoint intervals decide"
     )
-    assert row.reason == (
-        f"A [-1, 1], B [{b_memory[2]:.3g}, {b_memory[3]:.3g}] MB/min"
-    )
+    assert row.reason == (f"A [-1, 1], B [{b_memory[2]:.3g}, {b_memory[3]:.3g}] MB/min")
 
 
 def test_an_inconclusive_slope_on_either_side_decides_nothing_even_with_an_interval() -> None:
