@@ -549,3 +549,15 @@ def test_rows_whose_resamples_are_mostly_undefined_have_no_interval_and_say_so()
     assert (p50.ci_low, p50.reason) == (None, "the resampled percentile is undefined too often")
     a_total = make_run("a", [lone]).total
     assert a_total is not None and p50.a == a_total.service_time.p50_s
+
+
+def test_an_inconclusive_slope_reason_leaves_out_a_side_with_nothing_to_say() -> None:
+    from harborbench.compare import compare_results
+    from tests.compare.test_compare import make_run
+
+    quiet = _memory("inconclusive", None, None, None).model_copy(update={"reason": ""})
+    a = _with_total_memory(make_run("a", [[100] * 12]), quiet)
+    b = _with_total_memory(make_run("b", [[100] * 12]), _memory("inconclusive", 1.0, 0.5, 2.0))
+    row = compare_results(a, b, n_resamples=100).row("memory_slope")
+    assert row is not None
+    assert row.reason == "no conclusive slope for both runs (B: inconclusive here)"
