@@ -67,10 +67,18 @@ def _same() -> tuple[RunResult, RunResult, list[str]]:
     return a, b, ["throughput:-5%", "p95:+10%", "cpu_efficiency:-10%"]
 
 
+def _paired_rounds() -> tuple[RunResult, RunResult, list[str]]:
+    """Three interleaved rounds (compare --run): the trials are paired round by round."""
+    a = make_run("a", [WAVE, WAVE[::-1], WAVE], seed=6)
+    b = make_run("b", [[x + 3 for x in WAVE]] * 3, seed=9, latency_median_s=0.021)
+    return a, b, ["throughput:-5%", "p95:+10%"]
+
+
 SCENARIOS: dict[str, Callable[[], tuple[RunResult, RunResult, list[str]]]] = {
     "regression": _regression,
     "one_trial_environments": _one_trial_environments,
     "same": _same,
+    "paired_rounds": _paired_rounds,
 }
 
 
@@ -87,7 +95,8 @@ def _rounded(value: Any) -> Any:
 def _snapshot(name: str) -> dict[str, Any]:
     a, b, texts = SCENARIOS[name]()
     gates = [parse_fail_on(t) for t in texts]
-    comparison = compare_results(a, b, n_resamples=200, seed=11)
+    paired = name == "paired_rounds"
+    comparison = compare_results(a, b, n_resamples=200, seed=11, paired=paired)
     outcomes = [evaluate_gate(comparison, g) for g in gates]
     comparison = comparison.model_copy(update={"gates": outcomes})
     return _rounded(

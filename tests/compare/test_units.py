@@ -561,3 +561,19 @@ def test_an_inconclusive_slope_reason_leaves_out_a_side_with_nothing_to_say() ->
     row = compare_results(a, b, n_resamples=100).row("memory_slope")
     assert row is not None
     assert row.reason == "no conclusive slope for both runs (B: inconclusive here)"
+
+
+@pytest.mark.parametrize(("confidence", "ok"), [(0.0, False), (1e-9, True), (0.999, True),
+                                                (1.0, False), (1.5, False)])  # fmt: skip
+def test_confidence_must_lie_strictly_between_0_and_1(confidence: float, ok: bool) -> None:
+    from harborbench.compare import compare_results
+    from tests.compare.test_compare import make_run
+
+    a, b = make_run("a", [[100] * 3]), make_run("b", [[100] * 3])
+    if ok:
+        assert (
+            compare_results(a, b, confidence=confidence, n_resamples=100).confidence == confidence
+        )
+    else:
+        with pytest.raises(ValueError, match="confidence"):
+            compare_results(a, b, confidence=confidence, n_resamples=100)
