@@ -114,12 +114,17 @@ async def post_json(
         is not JSON or not a chat completion; its Content-Type is not checked, as in the
         official SDK, which parses a JSON body whatever the header says).
     """
-    plugin = spec.plugin
+    # The response is awaited and released here rather than in ``async with``: aiohttp's context
+    # manager adds four coroutines a request (its __aenter__/__aexit__ and the response's) and
+    # its exit does what ``release()`` does (then awaits the writer, done once the answer is in).
     try:
-        async with session.post(plugin.chat_url, data=spec.body, timeout=timeout) as resp:
+        resp = await session.post(spec.plugin.chat_url, data=spec.body, timeout=timeout)
+        try:
             if resp.status >= 300:
                 raise await _status_error(resp)
             raw = await resp.read()
+        finally:
+            resp.release()
     except APIError:
         raise
     except (aiohttp.ClientError, OSError, TimeoutError) as exc:
