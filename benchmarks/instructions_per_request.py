@@ -75,7 +75,8 @@ async def client(url: str, n: int, *, engine: bool) -> None:
     create = fast.chat.completions.acreate
     clock = Clock()
     rec = Recorder(clock.now_ns(), 0.0, 3600.0, open_loop=False)
-    sender = RequestSender(create, {**BODY, "stream": False}, rec, clock.now_ns)
+    # a fresh dict a request, as the engine's RequestFactory.next_params gives
+    sender = RequestSender(create, lambda: {**BODY, "stream": False}, rec, clock.now_ns)
     left = n
 
     async def worker() -> None:
