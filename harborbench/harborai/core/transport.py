@@ -115,8 +115,9 @@ async def post_json(
         official SDK, which parses a JSON body whatever the header says).
     """
     # The response is awaited and released here rather than in ``async with``: aiohttp's context
-    # manager adds four coroutines a request (its __aenter__/__aexit__ and the response's) and
-    # its exit does what ``release()`` does (then awaits the writer, done once the answer is in).
+    # managers add five coroutines a request (two __aenter__, two __aexit__, wait_for_close), and
+    # their exit does what ``release()`` does, then awaits the request's writer, which ``read()``
+    # has already awaited.
     try:
         resp = await session.post(spec.plugin.chat_url, data=spec.body, timeout=timeout)
         try:
