@@ -74,11 +74,36 @@ def _paired_rounds() -> tuple[RunResult, RunResult, list[str]]:
     return a, b, ["throughput:-5%", "p95:+10%"]
 
 
+def _shards_partial() -> tuple[RunResult, RunResult, list[str]]:
+    """A one-process A against a B of 4 shards that lost one, was interrupted, had its generator
+    saturated and streamed alone (A did not stream), with its last row past the window."""
+    from harborbench.result import Topology
+
+    a = make_run("a", [WAVE], seed=8)
+    b = _streamed(make_run("b", [WAVE], seed=10))
+    assert b.total is not None
+    health = b.total.health.model_copy(update={"generator_saturated": True})
+    trial = b.trials[0]
+    past_end = trial.timeseries[-1].model_copy(update={"t_s": trial.window_s})
+    trial = trial.model_copy(update={"timeseries": [*trial.timeseries, past_end]})
+    b = b.model_copy(
+        update={
+            "trials": [trial],
+            "total": b.total.model_copy(update={"health": health}),
+            "status": "incomplete",
+            "topology": Topology(backend="multiprocessing", workers=4),
+            "interrupted": True,
+        }
+    )
+    return a, b, ["throughput:-5%", "itl_p95:+10%"]
+
+
 SCENARIOS: dict[str, Callable[[], tuple[RunResult, RunResult, list[str]]]] = {
     "regression": _regression,
     "one_trial_environments": _one_trial_environments,
     "same": _same,
     "paired_rounds": _paired_rounds,
+    "shards_partial": _shards_partial,
 }
 
 

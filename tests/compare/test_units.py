@@ -577,3 +577,90 @@ def test_confidence_must_lie_strictly_between_0_and_1(confidence: float, ok: boo
     else:
         with pytest.raises(ValueError, match="confidence"):
             compare_results(a, b, confidence=confidence, n_resamples=100)
+
+
+def test_ratio_needs_two_finite_figures_and_a_nonzero_a() -> None:
+    from harborbench.compare.rows import _ratio
+
+    assert _ratio(None, 1.0) == (None, None)
+    assert _ratio(1.0, None) == (None, None)
+    assert _ratio(0.0, 1.0) == (None, None)
+    assert _ratio(math.inf, 1.0) == (None, None)
+    assert _ratio(1.0, math.nan) == (None, None)
+    assert _ratio(2.0, 3.0) == (1.5, 50.0)
+
+
+def test_rate_arrays_of_each_metric() -> None:
+    from harborbench.compare.rows import _Ctx, _Side
+    from tests.compare.test_compare import make_run
+
+    side = _Side(make_run("a", [[100, 50, 80]], failures=[1, 0, 2]))
+    assert side.cpu_s.tolist() == [0.5, 0.5, 0.5]
+    cases = {
+        "throughput": ([100, 50, 80], [1, 1, 1]),
+        "attempted": ([101, 50, 82], [1, 1, 1]),
+        "error_rate": ([1, 0, 2], [101, 50, 82]),
+        "cpu_efficiency": ([100, 50, 80], [0.5, 0.5, 0.5]),
+    }
+    for metric, (num, den) in cases.items():
+        got = _Ctx._rate_arrays(metric, side)
+        assert (got[0].tolist(), got[1].tolist(), got[2].tolist()) == (num, den, [True] * 3)
+
+
+def test_a_side_keeps_only_the_window_rows() -> None:
+    from harborbench.compare.rows import _Side
+    from tests.compare.test_compare import make_run
+
+    run = make_run("a", [[100, 50, 80]])  # 2 warmup rows (t -2, -1), then t 0, 1, 2
+    trial = run.trials[0]
+    rows = trial.timeseries
+    extra = [rows[-1].model_copy(update={"t_s": 3.0}),  # at the window's end: length 0
+             rows[-1].model_copy(update={"t_s": 0.0, "warmup": True})]  # fmt: skip
+    side = _Side(
+        run.model_copy(
+            update={"trials": [trial.model_copy(update={"timeseries": [*rows, *extra]})]}
+        )
+    )
+    assert side.successes.tolist() == [100, 50, 80]
+    assert side.length_s.tolist() == [1.0, 1.0, 1.0]
+
+
+def test_resample_ratio_of_sums_with_denominators_below_one() -> None:
+    weights = cs.Weights(np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]), 2, 1.0, "m")
+    got = cs.resample_ratio_of_sums(np.array([1.0, 3.0]), np.array([0.25, 0.5]), weights, "x")
+    assert got.replicates.tolist() == [4.0, 6.0, 4.0 / 0.75]
+
+
+def test_block_length_of_a_side_reads_each_interval_median() -> None:
+    from harborbench.compare.rows import _Side
+    from harborbench.metrics.histogram import LatencyHistogram as H
+    from tests.compare.test_compare import make_run
+
+    wave = [1000 + int(200 * math.sin(i / 4)) for i in range(40)]
+    run = make_run("a", [wave], latency_sigma=1.5)
+    side = _Side(run)
+    rows = [r for r in run.trials[0].timeseries if not r.warmup]
+    p50 = np.array([H.decode(r.service_histogram).percentile_ns(50) for r in rows], dtype=float)
+    ops = np.array(wave, dtype=float)
+    assert side.block_s() == max(cs.block_length([ops]), cs.block_length([p50]))
+    assert cs.block_length([p50]) != cs.block_length(
+        [np.array([H.decode(r.service_histogram).percentile_ns(51) for r in rows], dtype=float)]
+    )
+
+
+def test_slope_rows_without_any_reason_or_total_say_not_measured() -> None:
+    from harborbench.compare.rows import _Ctx, _Side
+    from tests.compare.test_compare import make_run
+
+    quiet = _memory("inconclusive", None, None, None).model_copy(update={"reason": ""})
+    a = _with_total_memory(make_run("a", [[100] * 12]), quiet)
+    b = _with_total_memory(make_run("b", [[100] * 12]), quiet)
+    rows = _Ctx(_Side(a), _Side(b), 0.95, 0, 100).memory_rows()
+    assert rows[-1].reason == "no conclusive slope for both runs (not measured)"
+    no_total = make_run("a", [[100] * 12]).model_copy(update={"total": None})
+    rows = _Ctx(_Side(no_total), _Side(b), 0.95, 0, 100).memory_rows()
+    assert (rows[0].a, rows[-1].a, rows[-1].reason) == (
+        None,
+        None,
+        "no conclusive slope for both runs (not measured)",
+    )
