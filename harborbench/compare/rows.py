@@ -54,10 +54,9 @@ class _Side:
             ]
         )
 
-    def groups(self, mask: np.ndarray[Any, Any] | None = None) -> list[int]:
-        """Intervals per trial (only trials with at least one interval), optionally masked."""
-        trials = self.trial_of if mask is None else self.trial_of[mask]
-        _, sizes = np.unique(trials, return_counts=True)
+    def groups(self) -> list[int]:
+        """Intervals per trial (only trials with at least one interval)."""
+        _, sizes = np.unique(self.trial_of, return_counts=True)
         return [int(s) for s in sizes]
 
     def service_counts(self) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:

@@ -187,6 +187,7 @@ def test_block_length_without_enough_values_or_variation_is_1() -> None:
     assert cs.block_length([]) == 1.0
     assert cs.block_length([np.full(5, np.nan)]) == 1.0
     assert cs.block_length([np.arange(9.0)]) == 1.0  # fewer than MIN_INTERVALS
+    assert cs.block_length([np.arange(10.0)]) == 4.0  # exactly MIN_INTERVALS: estimated
     assert cs.block_length([np.arange(5.0), np.arange(4.0)]) == 1.0
     assert cs.block_length([np.full(30, 7.0)]) == 1.0
     # each trial is centred: two flat trials at different levels hold no dependence
@@ -664,3 +665,25 @@ def test_slope_rows_without_any_reason_or_total_say_not_measured() -> None:
         None,
         "no conclusive slope for both runs (not measured)",
     )
+
+
+def test_attempted_row_counts_completions_not_requests_left_in_flight() -> None:
+    from harborbench.compare import compare_results
+    from tests.compare.test_compare import make_run
+
+    a = make_run("a", [[100] * 12], failures=[2] * 12)
+    assert a.total is not None
+    a = a.model_copy(update={"total": a.total.model_copy(update={"attempted_ops": 150.0})})
+    row = compare_results(a, make_run("b", [[100] * 12]), n_resamples=100).row("attempted")
+    assert row is not None and row.a == 102.0
+
+
+def test_the_plan_reference_defaults_when_a_result_lacks_it() -> None:
+    from harborbench.compare import compare_results
+    from tests.compare.test_compare import make_run
+
+    b = make_run("b", [[600] * 12]).model_copy(update={"reference": {}})
+    ref = compare_results(make_run("a", [[600] * 12]), b, n_resamples=100).reference
+    assert ref is not None
+    assert (ref.plan_baseline_ops, ref.plan_target_ops) == (505.6, 1000.0)
+    assert ref.ratio_to_plan_baseline == 600 / 505.6
