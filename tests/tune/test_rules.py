@@ -15,7 +15,12 @@ import pytest
 
 import harborbench.engine.session as session_module
 import harborbench.tune as tune_module
-from harborbench.errors import AllRequestsFailedError, TargetUnreachableError, UserInputError
+from harborbench.errors import (
+    AllRequestsFailedError,
+    ProfileError,
+    TargetUnreachableError,
+    UserInputError,
+)
 from harborbench.profile import Gates
 from harborbench.result import LatencySummary, MemoryFigures, TrialResult
 from harborbench.tune import (
@@ -394,3 +399,137 @@ def test_goodput_without_an_slo_says_how_to_add_one() -> None:
     assert caught.value.hint == (
         "Add for example slo: {latency_max: 200ms} (or --set 'slo={latency_max: 200ms}')."
     )
+
+
+# --- what atune hands on, and its notes in full -------------------------------------------------
+
+CONFIRM_NOTE = (
+    "the confirmation measured x{ratio:.2f} the sweep's throughput at these settings: short "
+    "trials on this machine are noisy, or the point sits near a cliff; a larger --budget gives "
+    "longer trials"
+)
+SATURATED_NOTE = (
+    "the load generator was saturated at the recommended point: its throughput is the limit of "
+    "this machine's harness as much as the client's; check it on a larger machine, or prefer "
+    "the largest unsaturated point of the table"
+)
+
+
+class _Shaped(_Target):
+    """Each trial is ``shape(n, confirming)``: N's closed-loop level, and whether it is the
+    confirmation (the longer window)."""
+
+    def __init__(self, shape: Any) -> None:
+        super().__init__()
+        self.shape = shape
+
+    async def run_trial(self, variant: Any, plan: Any, base_url: str, api_key: Any,
+                        **kwargs: Any) -> TrialResult:  # fmt: skip
+        n = variant.load.concurrency
+        self.calls.append((n, variant.duration))
+        trial: TrialResult = self.shape(n, variant.duration > 3.0)
+        return trial.model_copy(update={"index": kwargs["index"]})
+
+
+def _saturated(trial: TrialResult) -> TrialResult:
+    health = trial.health.model_copy(update={"generator_saturated": True})
+    return trial.model_copy(update={"health": health})
+
+
+def test_the_notes_in_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    far = _atune(monkeypatch, _Target(confirm_factor=0.7))
+    assert far.notes == [CONFIRM_NOTE.format(ratio=0.7)]
+    saturated = _atune(monkeypatch, _Target(saturated=True))
+    assert saturated.notes == [SATURATED_NOTE]
+
+
+@pytest.mark.parametrize("confirming", [True, False])
+def test_a_generator_saturated_in_the_sweep_or_the_confirmation_alone_is_noted(
+    monkeypatch: pytest.MonkeyPatch, confirming: bool
+) -> None:
+    def shape(n: int, in_confirmation: bool) -> TrialResult:
+        trial = make_trial(0, [100 * min(n, 8)] * 2)
+        return _saturated(trial) if in_confirmation is confirming else trial
+
+    result = _atune(monkeypatch, _Shaped(shape))
+    best = result.points[result.chosen]
+    assert (best.generator_saturated, result.confirmation.point.generator_saturated) == (
+        not confirming,
+        confirming,
+    )
+    assert result.notes == [SATURATED_NOTE]
+
+
+def test_a_confirmation_ratio_at_one_op_per_second_and_none_at_zero(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    slow = _atune(monkeypatch, _Shaped(lambda n, confirming: make_trial(0, [1, 1])))
+    assert slow.confirmation.sweep_throughput_ops == 1.0
+    assert slow.confirmation.ratio_to_sweep == 1.0
+
+    # With only a memory gate, a point where nothing succeeded can meet the gates; its
+    # confirmation has no ratio (no division by zero).
+    def shape(n: int, confirming: bool) -> TrialResult:
+        return make_trial(0, [100, 100], growth_pct=50.0) if n == 1 else make_trial(0, [0, 0])
+
+    profile = OPTIMIZED.model_copy(update={"gates": Gates(memory_growth_max_pct=10.0)})
+    result = _atune_with(monkeypatch, _Shaped(shape), profile)
+    assert result.points[result.chosen].throughput_ops == 0.0
+    assert result.confirmation.sweep_throughput_ops == 0.0
+    assert result.confirmation.ratio_to_sweep is None
+    assert result.notes == []
+
+
+def test_the_environment_is_collected_once_for_the_sweep_and_its_session(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import harborbench.tune.sweep as sweep_module
+
+    calls: list[str] = []
+
+    def collect(where: str) -> Any:
+        def collected() -> dict[str, str]:
+            calls.append(where)
+            return {"collected": where}
+
+        return collected
+
+    monkeypatch.setattr(sweep_module, "collect_environment", collect("sweep"))
+    monkeypatch.setattr(session_module, "collect_environment", collect("session"))
+    result = _atune(monkeypatch, _Target())
+    assert calls == ["sweep"]
+    assert result.environment == {"collected": "sweep"}
+
+
+def test_the_confirmation_measures_the_point_chosen_by_goodput(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from harborbench.profile import load_profile_dict
+
+    data = OPTIMIZED.model_dump(mode="json")
+    data["slo"] = {"latency_max": "200ms"}
+    data["gates"] = {"error_rate_max": "5%"}
+
+    def shape(n: int, confirming: bool) -> TrialResult:
+        # throughput rises with N up to 8 while goodput falls: 400 ops/s at N=1, 50 at N=8
+        trial = make_trial(0, [100 * min(n, 8)] * 2)
+        return trial.model_copy(update={"goodput_ops": 400.0 / min(n, 8)})
+
+    result = _atune_with(monkeypatch, _Shaped(shape), load_profile_dict(data), objective="goodput")
+    best = result.points[result.chosen]
+    assert best.concurrency == 1
+    assert result.confirmation.point.knobs() == best.knobs()
+    assert result.confirmation.sweep_throughput_ops == 100.0
+
+
+def test_budget_text_and_labels_at_their_edges() -> None:
+    with pytest.raises(UserInputError, match=r"^--budget 500ms is too short"):
+        check_budget(0.5)
+    with pytest.raises(UserInputError, match=r"^--budget 0s is too short"):
+        check_budget(0.0)
+    assert Knobs(32, 16, 8).label() == "N=32 pool=16 workers=8"  # no batch size: no batching
+
+
+def test_an_invalid_point_names_itself() -> None:
+    with pytest.raises(ProfileError, match=r"^invalid profile tune point N=0 pool=1: "):
+        tune_module.trial_profile(OPTIMIZED, Knobs(0, 1), 1.0, 2.0)
