@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -30,11 +30,13 @@ from harborbench.tune import (
     TrialTiming,
     closest_point,
     gate_shortfall,
+    judge,
     select_point,
 )
-from harborbench.tune.sweep import check_budget
+from harborbench.tune.result import TUNE_SCHEMA_VERSION, Phase, SweepPoint, TuneResult
+from harborbench.tune.sweep import TRIAL_OVERHEAD_S, _Sweep, _sweep, check_budget
 from tests.compare.test_compare import make_trial
-from tests.tune.test_tune import OPTIMIZED
+from tests.tune.test_tune import OPTIMIZED, FakeLab, _gate
 
 
 def _score(n: int, ops: float, ok: bool = True, pool: int = 8, workers: int | None = None,
@@ -291,6 +293,9 @@ def test_a_point_records_the_trial_figures() -> None:
     point = sweep.point(trial, Knobs(2, 2), "concurrency", 0)
     assert point.error_rate == pytest.approx(2 / 102)
     assert point.goodput_ops == 12.5 and point.value("goodput") == 12.5
+    assert point.model_copy(update={"goodput_ops": None}).value("goodput") == 0.0  # unmeasured
+    assert point.score("goodput") == PointScore(point.knobs(), 12.5, point.meets_gates,
+                                                point.shortfall)  # fmt: skip
     assert point.ops_per_cpu_second == trial.cpu.ops_per_cpu_second == pytest.approx(100.0)
 
 
@@ -519,6 +524,8 @@ def test_the_confirmation_measures_the_point_chosen_by_goodput(
     best = result.points[result.chosen]
     assert best.concurrency == 1
     assert result.confirmation.point.knobs() == best.knobs()
+    # the pool and processor phases tried smaller settings around that point (N=1), too
+    assert {p.concurrency for p in result.points if p.phase != "concurrency"} == {1}
     assert result.confirmation.sweep_throughput_ops == 100.0
 
 
@@ -533,3 +540,114 @@ def test_budget_text_and_labels_at_their_edges() -> None:
 def test_an_invalid_point_names_itself() -> None:
     with pytest.raises(ProfileError, match=r"^invalid profile tune point N=0 pool=1: "):
         tune_module.trial_profile(OPTIMIZED, Knobs(0, 1), 1.0, 2.0)
+
+
+# --- the phases on a scripted curve (a fake measurement and clock, no trial) ---------------------
+
+
+class _CurveLab:
+    """FakeLab's points with a scripted figure: ``ops(N)`` is their throughput and goodput;
+    from N = ``broken_from`` on, the p95 and error-rate gates both fail; a point of phase
+    ``interrupt_in`` is interrupted (no point)."""
+
+    def __init__(self, ops: Callable[[int], float], broken_from: int | None = None,
+                 interrupt_in: Phase | None = None) -> None:  # fmt: skip
+        self.lab = FakeLab(p95_max_s=1e9)  # its own p95 gate never breaks
+        self.clock, self.measured = self.lab.clock, self.lab.measured
+        self.ops = ops
+        self.broken_from = broken_from
+        self.interrupt_in = interrupt_in
+
+    async def measure(self, knobs: Knobs, phase: Phase, window_s: float) -> SweepPoint | None:
+        point = await self.lab.measure(knobs, phase, window_s)
+        if phase == self.interrupt_in:
+            return None
+        value = self.ops(knobs.concurrency)
+        update: dict[str, Any] = {"throughput_ops": value, "goodput_ops": value}
+        if self.broken_from is not None and knobs.concurrency >= self.broken_from:
+            gates = [_gate("p95 latency", "fail"), _gate("error rate", "fail")]
+            meets, missed, unsure = judge(gates)
+            update.update(gates=gates, meets_gates=meets, missed_gates=missed,
+                          unsure_gates=unsure, shortfall=1.0)  # fmt: skip
+        return point.model_copy(update=update)
+
+
+def _sweep_of(lab: _CurveLab, budget_s: float = 1000.0) -> tuple[Any, str, list[Any]]:
+    timing = TrialTiming(warmup_s=0.5, window_s=2.0, confirm_window_s=4.0)
+    sweep = _Sweep(OPTIMIZED, "t", budget_s, timing, lab.clock)
+    seen: list[Any] = []
+
+    def on_point(point: SweepPoint, so_far: TuneResult) -> None:
+        seen.append((point.index, so_far.stop_reason, len(so_far.points)))
+
+    reason = asyncio.run(_sweep(sweep, lab.measure, on_point))
+    return sweep, reason, seen
+
+
+def _load(lab: _CurveLab) -> list[int]:
+    return [k.concurrency for phase, k in lab.measured if phase == "concurrency"]
+
+
+def test_the_load_phase_doubles_up_to_its_maximum_and_reports_every_point() -> None:
+    lab = _CurveLab(lambda n: 100.0 * n)  # never stops rising
+    sweep, reason, seen = _sweep_of(lab)
+    assert _load(lab) == [2**k for k in range(11)]  # 1 ... 1024, the maximum included
+    assert reason == "concurrency reached the sweep's maximum (1024)"
+    # on_point: after every point, with the result so far marked "running"
+    assert seen == [(i, "running", i + 1) for i in range(len(sweep.points))]
+
+
+@pytest.mark.parametrize(
+    ("ops", "load", "stopped_at"),
+    [
+        ({1: 100.0, 2: 105.0, 4: 120.0}, [1, 2, 4, 8], 8),  # +5% exactly (1.05 x 100 == 105) rises
+        ({1: 100.0, 2: 104.0}, [1, 2], 2),  # +4% does not
+        ({1: 0.5, 2: 0.6}, [1, 2, 4], 4),  # a rise from under 1 op/s counts (the best starts at 0)
+    ],
+)
+def test_the_load_phase_keeps_doubling_on_a_rise_of_at_least_5_percent(
+    ops: dict[int, float], load: list[int], stopped_at: int
+) -> None:
+    last = ops[max(ops)]
+    lab = _CurveLab(lambda n: ops.get(n, last))  # flat after the last entry
+    _, reason, _ = _sweep_of(lab)
+    assert _load(lab) == load
+    assert reason == f"throughput stopped rising at N={stopped_at} (< +5%)"
+
+
+def test_two_load_gates_breaking_at_once_are_both_named() -> None:
+    lab = _CurveLab(lambda n: 100.0 * n, broken_from=4)
+    _, reason, _ = _sweep_of(lab)
+    assert _load(lab) == [1, 2, 4]
+    assert reason == "p95 latency, error rate gate broke at N=4"
+
+
+@pytest.mark.parametrize("phase", ["pool", "processor"])
+def test_a_stop_in_a_later_phase_ends_the_sweep_interrupted(phase: Phase) -> None:
+    lab = _CurveLab(lambda n: min(n, 8) * 100.0, interrupt_in=phase)
+    sweep, reason, _ = _sweep_of(lab)
+    assert reason == "interrupted"
+    assert lab.measured[-1][0] == phase and sweep.points[-1].phase != phase
+
+
+def test_a_point_is_affordable_while_its_cost_and_the_confirmation_still_fit() -> None:
+    # Before the first point its cost is estimated as warmup + window + 2 x overhead; the
+    # confirmation takes warmup + its window + overhead. Exactly that much left is enough.
+    first = 0.5 + 2.0 + 2 * TRIAL_OVERHEAD_S
+    confirm = 0.5 + 4.0 + TRIAL_OVERHEAD_S
+    needed = first + confirm
+    now = [0.0]
+    sweep = _Sweep(OPTIMIZED, "t", 2 * needed, TrialTiming(0.5, 2.0, 4.0), lambda: now[0])
+    for elapsed, affordable in [(needed, True), (needed + 0.01, False), (needed - 0.01, True)]:
+        now[0] = elapsed  # 2 x needed - elapsed left
+        assert sweep.affordable() is affordable, elapsed
+
+
+def test_the_result_is_stamped_in_utc_with_its_elapsed_time_to_the_millisecond() -> None:
+    now = [100.0]
+    sweep = _Sweep(OPTIMIZED, "t", 60.0, TrialTiming(0.5, 2.0, 4.0), lambda: now[0])
+    now[0] = 112.34567
+    result = sweep.result("done")
+    assert result.elapsed_s == 12.346
+    assert result.created_at.endswith("+00:00")
+    assert result.schema_version == TUNE_SCHEMA_VERSION
