@@ -293,10 +293,22 @@ def test_a_point_records_the_trial_figures() -> None:
     point = sweep.point(trial, Knobs(2, 2), "concurrency", 0)
     assert point.error_rate == pytest.approx(2 / 102)
     assert point.goodput_ops == 12.5 and point.value("goodput") == 12.5
-    assert point.model_copy(update={"goodput_ops": None}).value("goodput") == 0.0  # unmeasured
-    assert point.score("goodput") == PointScore(point.knobs(), 12.5, point.meets_gates,
-                                                point.shortfall)  # fmt: skip
     assert point.ops_per_cpu_second == trial.cpu.ops_per_cpu_second == pytest.approx(100.0)
+
+
+def test_a_points_value_and_score_for_each_objective() -> None:
+    from harborbench.tune.sweep import _Sweep
+
+    trial = make_trial(0, [50, 50], failures=[1, 1]).model_copy(update={"goodput_ops": 12.5})
+    gates = Gates.model_validate({"throughput_min": 100.0})
+    sweep = _Sweep(OPTIMIZED.model_copy(update={"gates": gates}), "t", 100.0,
+                   TrialTiming(0.5, 1.0, 2.0), lambda: 0.0)  # fmt: skip
+    point = sweep.point(trial, Knobs(2, 2), "concurrency", 0)
+    assert (point.meets_gates, point.shortfall) == (False, 0.5)  # 50 ops/s of 100
+    assert point.score() == PointScore(Knobs(2, 2), 50.0, False, 0.5)
+    assert point.score("goodput") == PointScore(Knobs(2, 2), 12.5, False, 0.5)
+    assert point.model_copy(update={"goodput_ops": None}).value("goodput") == 0.0  # unmeasured
+    assert point.model_copy(update={"goodput_ops": 0.0}).value("goodput") == 0.0
 
 
 def test_gate_shortfall_adds_the_success_rate_to_the_other_misses() -> None:
