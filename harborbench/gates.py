@@ -2,6 +2,15 @@
 
 A gate whose figure could not be measured, or was measured on too little data (a memory slope
 from a window under 5 minutes, a p95 from too few samples), is ``inconclusive``, never a pass.
+
+Arrivals an open loop dropped (``max_outstanding`` requests were pending: the client did not
+keep up, k6's ``dropped_iterations``) are not successes. One rule, here, for ``run``,
+``rollback-check`` and ``tune``: the success rate counts them in its denominator
+(:func:`success_rate`), and an open loop is judged on the share of its planned arrivals it
+dropped (:func:`dropped_pct`, gate ``dropped_max_pct``, :data:`DEFAULT_DROPPED_MAX_PCT` when the
+profile sets none). Arrivals reached only after the window closed (``sent_late``) were never
+offered to the client: they flag the generator as saturated (the measurement is not trusted)
+instead of counting against the client.
 """
 
 from __future__ import annotations
@@ -24,7 +33,13 @@ GATE_KEYS: dict[str, str] = {
     "success rate": "success_rate_min",
     "memory growth": "memory_growth_max_pct",
     "memory slope": "memory_slope_max_mb_per_min",
+    "dropped arrivals": "dropped_max_pct",
 }
+
+#: The dropped-arrivals gate of an open loop whose profile sets no ``dropped_max_pct``, percent
+#: of the window's planned arrivals: the offered load must really have been offered (a burst
+#: profile that tolerates more says so, as ``profiles/burst.yaml`` does with 10%).
+DEFAULT_DROPPED_MAX_PCT = 1.0
 
 #: The plan's thresholds (SPEC section 8), in the one model of gates: a profile's ``gates``.
 PLAN_GATES = Gates.model_validate(
@@ -48,6 +63,40 @@ def _throughput_alert(ops: float, threshold: float) -> Alert:
     return "warning" if ops < 0.8 * threshold else "ok"
 
 
+def success_rate(trial: TrialResult) -> float | None:
+    """Successful / (successful + failed + dropped arrivals), a fraction; None with none of them.
+
+    A dropped arrival (open loop: the backlog of ``max_outstanding`` requests was full) was
+    offered to the client and not served: it is not a success. In closed loop nothing is
+    dropped, so this is successful / completed requests.
+
+    Args:
+        trial: the measured figures (``health.unsent``: dropped arrivals of the window).
+    """
+    judged = trial.successes + trial.failures + trial.health.unsent
+    return trial.successes / judged if judged else None
+
+
+def dropped_pct(trial: TrialResult) -> float | None:
+    """Percent of an open loop's planned arrivals of the window that were dropped.
+
+    planned = sent in the window (successful, failed, in flight at its end) + dropped + reached
+    late (SPEC section 6).
+
+    Args:
+        trial: the measured figures.
+
+    Returns:
+        100 x dropped / planned; None for a closed loop (it drops nothing) or with no arrival
+        planned.
+    """
+    if trial.health.level_unit != "ops/s":
+        return None
+    h = trial.health
+    planned = trial.successes + trial.failures + trial.in_flight_at_end + h.unsent + h.sent_late
+    return 100.0 * h.unsent / planned if planned else None
+
+
 def evaluate_gates(trial: TrialResult, gates: Gates) -> list[GateResult]:
     """Evaluate each enabled gate on a trial (usually all trials merged).
 
@@ -56,6 +105,8 @@ def evaluate_gates(trial: TrialResult, gates: Gates) -> list[GateResult]:
         gates: the thresholds (a profile's ``gates`` section: ops/s, seconds, fractions,
             percent, MB/min); ``None`` entries are skipped, and so is the relative
             ``cpu_efficiency_gain_min_pct`` (judged by ``compare`` and ``rollback-check``).
+            An open loop's trial is always judged on its dropped arrivals: ``dropped_max_pct``,
+            or :data:`DEFAULT_DROPPED_MAX_PCT` when it is ``None``.
 
     Returns:
         One :class:`GateResult` per enabled gate, with the plan's alert level where it has one
@@ -118,8 +169,9 @@ def evaluate_gates(trial: TrialResult, gates: Gates) -> list[GateResult]:
                 detail=f"{trial.failures} failed of {completed} completed",
             )
         )
+    dropped = trial.health.unsent
     if gates.success_rate_min is not None:
-        ok = None if completed == 0 else trial.successes / completed
+        ok = success_rate(trial)
         out.append(
             GateResult(
                 name="success rate",
@@ -129,7 +181,37 @@ def evaluate_gates(trial: TrialResult, gates: Gates) -> list[GateResult]:
                 if ok is None
                 else ("pass" if ok >= gates.success_rate_min else "fail"),
                 alert="ok",
-                detail="successful / completed requests",
+                detail=f"successful / (completed requests + dropped arrivals): {trial.successes} "
+                f"of {completed + dropped}, {dropped} dropped"
+                if dropped
+                else "successful / completed requests",
+            )
+        )
+    pct = dropped_pct(trial)
+    if pct is None and gates.dropped_max_pct is not None:
+        out.append(
+            GateResult(
+                name="dropped arrivals",
+                threshold=f"<= {gates.dropped_max_pct:g}%",
+                observed="0 dropped",
+                verdict="pass",
+                alert="ok",
+                detail="a closed loop drops no arrival (each worker sends when its last ends)",
+            )
+        )
+    elif pct is not None:
+        limit = gates.dropped_max_pct
+        default = limit is None
+        limit = DEFAULT_DROPPED_MAX_PCT if limit is None else limit
+        out.append(
+            GateResult(
+                name="dropped arrivals",
+                threshold=f"<= {limit:g}%" + (" (open-loop default)" if default else ""),
+                observed=f"{pct:.2f}%",
+                verdict="pass" if pct <= limit else "fail",
+                alert="ok",
+                detail=f"{dropped} of the window's planned arrivals not sent: "
+                "load.max_outstanding requests were pending",
             )
         )
     if gates.goodput_min is not None:

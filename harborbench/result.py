@@ -61,6 +61,11 @@ METRIC_DEFINITIONS: dict[str, str] = {
     "connection, "
     "stream, invalid_response (a 2xx answer that is not JSON, lacks id/choices/message.role, or "
     "is not an event stream for a stream request), client_error",
+    "success_rate": "successful / (successful + failed + unsent): an open-loop arrival dropped "
+    "because max_outstanding requests were pending is not a success; in closed loop successful "
+    "/ completed; requests in flight at the window's end have no outcome yet and are left out",
+    "dropped_pct": "open loop: unsent / planned arrivals of the window, percent; gate "
+    "dropped_max_pct (1% when the profile sets none, passes at or below it)",
     "service_time": "from the moment the request is handed to the client to the parsed response "
     "(time.perf_counter_ns)",
     "response_time": "open loop only: from the intended send time of the arrival schedule to the "
@@ -220,8 +225,8 @@ class HealthFigures(_Model):
     sent_late: int = 0  # arrivals of the window the generator reached only after it closed
     max_outstanding: int | None = None  # open loop: the backlog bound in force
     clamped_latencies: int = 0  # latencies outside [1 us, 1 h] recorded at the edge
-    # Closed loop: the client setting that caps requests on the wire, its value, and the mean
-    # number of requests in the client call above it (waiting inside the client).
+    # The client setting that caps requests on the wire, its value, and the mean number of
+    # requests in the client call above it (waiting inside the client; either loop kind).
     client_limit_setting: str | None = None
     client_limit: int | None = None
     waiting_in_client_level: float | None = None

@@ -40,17 +40,31 @@ def parse_duration(text: str) -> float:
 
 
 def format_duration(seconds: float) -> str:
-    """Format seconds as the shortest readable duration with units (``"1m30s"``, ``"250ms"``)."""
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:g}us"
-    if seconds < 1:
-        return f"{seconds * 1e3:g}ms"
+    """Format seconds for people: the largest fitting unit, at most two decimals.
+
+    Args:
+        seconds: a duration >= 0.
+
+    Returns:
+        For example ``"1m30s"``, ``"250ms"``, ``"2.67s"`` (8 s in three stages); the text reads
+        back with :func:`parse_duration` to within 0.005 of its last unit. For the exact text
+        of a stored value use :func:`harborbench.profile.overrides.duration_text`.
+    """
+    if round(seconds * 1e6, 2) < 1000:
+        return f"{_two_decimals(seconds * 1e6)}us"
+    if round(seconds * 1e3, 2) < 1000:
+        return f"{_two_decimals(seconds * 1e3)}ms"
+    seconds = round(seconds, 2)  # so that 59.999 is 1m, not 60s
     if seconds < 60:
-        return f"{seconds:g}s"
+        return f"{_two_decimals(seconds)}s"
     minutes, rest = divmod(seconds, 60)
+    rest_text = f"{_two_decimals(rest)}s" if rest >= 0.005 else ""
     if minutes < 60:
-        return f"{int(minutes)}m" + (f"{rest:g}s" if rest else "")
+        return f"{int(minutes)}m{rest_text}"
     hours, minutes = divmod(minutes, 60)
-    return (
-        f"{int(hours)}h" + (f"{int(minutes)}m" if minutes else "") + (f"{rest:g}s" if rest else "")
-    )
+    return f"{int(hours)}h" + (f"{int(minutes)}m" if minutes else "") + rest_text
+
+
+def _two_decimals(value: float) -> str:
+    """``2.6666`` -> ``"2.67"``, ``2.5`` -> ``"2.5"``, ``3.0`` -> ``"3"`` (no exponent)."""
+    return f"{value:.2f}".rstrip("0").rstrip(".")

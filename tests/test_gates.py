@@ -9,9 +9,15 @@ from typing import Any
 
 import pytest
 
-from harborbench.gates import PLAN_GATES, evaluate_gates
+from harborbench.gates import (
+    DEFAULT_DROPPED_MAX_PCT,
+    PLAN_GATES,
+    dropped_pct,
+    evaluate_gates,
+    success_rate,
+)
 from harborbench.profile import Gates
-from harborbench.result import GateResult, LatencySummary, MemoryFigures, TrialResult
+from harborbench.result import GateResult, HealthFigures, LatencySummary, MemoryFigures, TrialResult
 
 
 def _latency(p95_s: float | None, insufficient: tuple[str, ...] = ()) -> LatencySummary:
@@ -33,8 +39,14 @@ def _memory(**kw: Any) -> MemoryFigures:
     return MemoryFigures.model_construct(**fields)
 
 
+def _health(unit: str = "concurrency", unsent: int = 0, sent_late: int = 0) -> HealthFigures:
+    return HealthFigures.model_construct(level_unit=unit, unsent=unsent, sent_late=sent_late)
+
+
 def _trial(**kw: Any) -> TrialResult:
     fields: dict[str, Any] = {
+        "health": _health(),
+        "in_flight_at_end": 0,
         "successes": 990,
         "failures": 10,
         "throughput_ops": 1000.0,
@@ -189,6 +201,79 @@ def test_success_rate_without_completed_requests_is_inconclusive() -> None:
     assert (gate.verdict, gate.observed) == ("inconclusive", "n/a")
 
 
+# --- open loop: a dropped arrival is not a success; the dropped share is a gate --------------
+
+
+def _open(successes: int, failures: int, unsent: int, in_flight: int = 0,
+          sent_late: int = 0) -> TrialResult:  # fmt: skip
+    return _trial(successes=successes, failures=failures, in_flight_at_end=in_flight,
+                  health=_health("ops/s", unsent, sent_late))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("successes", "failures", "unsent", "verdict", "observed"),
+    [(90, 5, 5, "pass", "90.00%"), (90, 5, 6, "fail", "89.11%"), (90, 10, 0, "pass", "90.00%"),
+     (900, 0, 100, "pass", "90.00%"), (899, 0, 101, "fail", "89.90%")],
+)  # fmt: skip
+def test_dropped_arrivals_count_against_the_success_rate(
+    successes: int, failures: int, unsent: int, verdict: str, observed: str
+) -> None:
+    # successful / (successful + failed + dropped); the 7 in flight have no outcome yet
+    trial = _open(successes, failures, unsent, in_flight=7)
+    gate = _gate(trial, "success rate", success_rate_min="90%")
+    assert (gate.verdict, gate.observed) == (verdict, observed)
+
+
+def test_the_success_rate_of_the_reported_burst() -> None:
+    # harborbench run profiles/burst.yaml --set client.connection_pool.max_size=10 --set
+    # duration=5s: 1,497 ok, 0 failed, 396 in flight, 1,107 arrivals dropped (3,000 planned)
+    trial = _open(1497, 0, 1107, in_flight=396)
+    assert success_rate(trial) == pytest.approx(1497 / 2604)
+    assert dropped_pct(trial) == pytest.approx(100 * 1107 / 3000)
+    gates = Gates.model_validate({"success_rate_min": "90%", "dropped_max_pct": 10})
+    by_name = {g.name: g for g in evaluate_gates(trial, gates)}
+    ok = by_name["success rate"]
+    assert (ok.verdict, ok.observed) == ("fail", "57.49%")
+    assert ok.detail == (
+        "successful / (completed requests + dropped arrivals): 1497 of 2604, 1107 dropped"
+    )
+    drop = by_name["dropped arrivals"]
+    assert (drop.verdict, drop.observed, drop.threshold) == ("fail", "36.90%", "<= 10%")
+    assert drop.detail == (
+        "1107 of the window's planned arrivals not sent: load.max_outstanding requests were pending"
+    )
+
+
+@pytest.mark.parametrize(
+    ("unsent", "limit", "verdict", "observed"),
+    [(10, None, "pass", "1.00%"), (11, None, "fail", "1.10%"), (0, 0.0, "pass", "0.00%"),
+     (1, 0.0, "fail", "0.10%"), (100, 10.0, "pass", "10.00%"), (101, 10.0, "fail", "10.10%")],
+)  # fmt: skip
+def test_dropped_arrivals_gate_at_its_limit_and_the_open_loop_default(
+    unsent: int, limit: float | None, verdict: str, observed: str
+) -> None:
+    # 1,000 planned: ok + failed + in flight + dropped + late
+    trial = _open(980 - unsent, 10, unsent, in_flight=5, sent_late=5)
+    gate = _gate(trial, "dropped arrivals", dropped_max_pct=limit)
+    assert (gate.verdict, gate.observed, gate.alert) == (verdict, observed, "ok")
+    default = " (open-loop default)" if limit is None else ""
+    shown = DEFAULT_DROPPED_MAX_PCT if limit is None else limit
+    assert gate.threshold == f"<= {shown:g}%{default}"
+
+
+def test_a_closed_loop_has_no_dropped_gate_unless_asked_and_then_drops_nothing() -> None:
+    assert evaluate_gates(_trial(), Gates()) == []
+    assert dropped_pct(_trial()) is None
+    gate = _gate(_trial(), "dropped arrivals", dropped_max_pct=0.0)
+    assert (gate.verdict, gate.observed) == ("pass", "0 dropped")
+    assert success_rate(_trial()) == 0.99  # successful / completed
+
+
+def test_an_open_loop_with_nothing_planned_is_not_judged_on_drops() -> None:
+    assert dropped_pct(_open(0, 0, 0)) is None
+    assert evaluate_gates(_open(0, 0, 0), Gates()) == []
+
+
 # --- memory growth and slope: pass strictly below (<) ----------------------------------------
 
 
@@ -269,3 +354,6 @@ def test_goodput_gate_comes_after_success_rate_and_before_memory() -> None:
     )
     names = [g.name for g in evaluate_gates(_trial(goodput_ops=2.0, slo_met=2), gates)]
     assert names == ["success rate", "goodput", "memory growth"]
+    open_loop = _trial(goodput_ops=2.0, slo_met=2, health=_health("ops/s"))
+    names = [g.name for g in evaluate_gates(open_loop, gates)]
+    assert names == ["success rate", "dropped arrivals", "goodput", "memory growth"]

@@ -210,6 +210,11 @@ def gate_failure_hint(failed: list[str]) -> str:
             f" {' and '.join(machine).capitalize()} {verb} on this machine's speed (the shipped "
             f"profiles hold the plan's gates); on a slower machine, relax {them} with {sets}."
         )
+    if "dropped arrivals" in failed:
+        text += (
+            " Dropped arrivals: the client did not keep up with the offered rate; the "
+            "measurement health names the setting that held it back."
+        )
     return text
 
 

@@ -27,9 +27,9 @@ Fits the Universal Scalability Law to the load curve, chooses the highest
 throughput (or with --objective goodput the highest goodput: requests per
 second meeting the profile's slo) that meets every gate of the profile
 (ties within 2% go to the smaller settings), confirms it with a longer trial, and writes
-reports/<name>/: recommended_config.yaml (accepted as is by
-create_fast_client), sweep.csv, result.json and report.html (chart,
-offline; --no-html to skip).
+reports/<name>/: recommended_config.yaml (client keys only: load it
+with create_fast_client(config, base_url=URL)), sweep.csv, result.json
+and report.html (chart, offline; --no-html to skip).
 
 Examples:
 
@@ -144,6 +144,13 @@ def _exit(result: object, folder: Path) -> None:
     assert isinstance(result, TuneResult)
     if result.interrupted:
         raise Interrupted(f"Interrupted; the partial sweep is in {folder}/.")
+    if result.only_saturated_met():
+        raise InconclusiveError(
+            "nothing recommended: every point of the sweep that met the gates was measured "
+            f"with the load generator saturated (see {folder}/sweep.csv).",
+            hint="Run tune again with nothing else on this machine, or on a larger one: a "
+            "saturated generator measures the harness's limits, not the client's.",
+        )
     if result.chosen is None:
         closest = "" if result.closest is None else f"; closest: point {result.closest}"
         raise GateFailed(
@@ -171,11 +178,11 @@ def no_point_hint(result: TuneResult) -> str:
     """What to do when no point met the gates: the gates the closest point missed (with the
     ``--set`` that relaxes each) and the budget actually given and used."""
     from harborbench.gates import GATE_KEYS
-    from harborbench.profile.overrides import duration_text
+    from harborbench.units import format_duration
 
     budget = (
-        f"a larger --budget than the {duration_text(result.budget_s)} given ("
-        f"{result.elapsed_s:.0f} s used, trials of {result.trial_window_s:g} s)"
+        f"a larger --budget than the {format_duration(result.budget_s)} given ("
+        f"{result.elapsed_s:.0f} s used, trials of {format_duration(result.trial_window_s)})"
     )
     point = None if result.closest is None else result.points[result.closest]
     if point is None or not (point.missed_gates or point.unsure_gates):

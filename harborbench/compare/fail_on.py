@@ -123,9 +123,16 @@ def evaluate_gate(
     units = min(comparison.a.trials, comparison.b.trials)
     mdc = row.min_detectable_pct if row else None
 
-    def outcome(verdict: cs.GateVerdict, reason: str, hint: str = "") -> GateOutcome:
+    def outcome(
+        verdict: cs.GateVerdict, reason: str, hint: str = "", *, more_data_helps: bool = True
+    ) -> GateOutcome:
         needed = None
-        if verdict == "inconclusive" and row is not None and row.ci_of == "ratio":
+        if (
+            verdict == "inconclusive"
+            and more_data_helps
+            and row is not None
+            and row.ci_of == "ratio"
+        ):
             if None not in (row.ci_low, row.ci_high, row.ratio):
                 needed = rounds_needed(row.ci_low, row.ci_high, row.ratio, threshold, units)  # type: ignore[arg-type]
             if not hint:
@@ -146,6 +153,7 @@ def evaluate_gate(
             "across environments",
             "Measure A and B on the same machine (compare --run), or pass "
             "--allow-different-environment to judge anyway.",
+            more_data_helps=False,
         )
     if row is None:
         return outcome("inconclusive", f"{gate.metric} was not measured in both runs")

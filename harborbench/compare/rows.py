@@ -440,8 +440,13 @@ class _Ctx:
         ops = b.total.throughput_ops
         low = high = None
         target: Literal["met", "missed", "inconclusive"] = "inconclusive"
-        reason = self._too_few(len(b.rows), len(b.rows)) or ""
-        if not reason:
+        reason = ""
+        if len(b.rows) < cs.MIN_INTERVALS:
+            reason = (
+                f"too few 1-s intervals in B for an interval ({len(b.rows)}; at least "
+                f"{cs.MIN_INTERVALS}): run longer"
+            )
+        else:
             res = cs.resample_ratio_of_sums(b.successes, b.length_s, self.weights(1), "ops/s")
             tail = 1.0 - NormalDist().cdf(cs.expanded_z(self.confidence, res.units))
             low, high = (float(x) for x in np.nanquantile(res.replicates, [tail, 1.0 - tail]))

@@ -190,9 +190,10 @@ async def run_session(
         rounds += 1
         if rounds >= budget.rounds and gates:
             comparison = compare(*trials)
-        step = next_step(comparison if gates else None, rounds, budget, clock() - start)
+        # Without gates nothing is compared before the end (comparison stays None).
+        step = next_step(comparison, rounds, budget, clock() - start)
         if not step.more:
-            if comparison is None and not gates:
+            if comparison is None:
                 comparison = compare(*trials)
             reason: StopReason = step.reason  # type: ignore[assignment]
             return SessionOutcome(trials, comparison, rounds, reason, clock() - start)

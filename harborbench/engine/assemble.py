@@ -323,9 +323,10 @@ def health_figures(
         interrupted: an interrupted trial is not judged on achieved versus configured load.
         sent: requests sent inside the window (completed or still in flight); in open loop the
             achieved rate is ``sent / window``, so dropped and late arrivals lower it.
-        busy_ns: time spent in the client call inside the window, summed over requests, ns; in
-            closed loop the achieved concurrency is ``busy_ns / window`` (the mean number of
-            requests in the client call, measured, not inferred).
+        busy_ns: time spent in the client call inside the window, summed over requests, ns;
+            ``busy_ns / window`` is the mean number of requests in the client call (measured,
+            not inferred): the achieved concurrency of a closed loop. Above ``client_limit``
+            (either loop) the rest waited inside the client (``waiting_in_client_level``).
         max_outstanding: the open loop's backlog bound.
         client_limit: the client setting capping requests on the wire (:func:`client_limit`).
         clamped: latencies recorded outside the histogram range (clamped to its edge).
@@ -333,18 +334,31 @@ def health_figures(
     The generator is flagged as saturated when its CPU was saturated, arrivals were dropped or
     reached late, sends fell behind the schedule (open loop), or its event loop lagged by more
     than ``LAG_SATURATED_S`` at p99.
+
+    The binding limit is named in one place: when requests waited inside the client
+    (``waiting_in_client_level > 0``), the warning about the load that was not carried (a closed
+    loop's configured concurrency above the limit, an open loop's dropped arrivals or its
+    achieved rate) names ``client_limit``'s setting and says to raise it; in open loop,
+    raising ``load.max_outstanding`` would only lengthen the queue inside the client.
     """
     warnings: list[str] = []
     configured = configured_level(plan)
-    waiting: float | None = None
+    in_client = busy_ns / NS_PER_S / window_s if window_s > 0 else 0.0
+    waiting = None if client_limit is None else max(in_client - client_limit[1], 0.0)
     if plan.kind == "open":
         achieved = sent / window_s if window_s > 0 else 0.0
         unit = "ops/s"
     else:
-        achieved = busy_ns / NS_PER_S / window_s if window_s > 0 else 0.0
+        achieved = in_client
         unit = "concurrency"
-        if client_limit is not None:
-            waiting = max(achieved - client_limit[1], 0.0)
+    # The client setting that held requests back, in words (None: no request waited for it).
+    binding: str | None = None
+    if client_limit is not None and waiting is not None and waiting > 0:
+        binding = (
+            f"{client_limit[0]} = {client_limit[1]} caps the requests on the wire: of "
+            f"{in_client:.1f} requests in the client call on average, at least {waiting:.1f} "
+            "waited inside the client"
+        )
     loop_p99 = lag.histogram.percentile_ns(99) / NS_PER_S if lag.histogram.count else None
     loop_max = lag.histogram.max_ns / NS_PER_S if lag.histogram.count else None
     send_p99 = rec.send_lag.percentile_ns(99) / NS_PER_S if rec.send_lag.count else None
@@ -371,11 +385,20 @@ def health_figures(
             f"sends fell behind the schedule (p99 {send_p99 * 1e3:.1f} ms): the response times "
             "from the intended send include this lag"
         )
-    if rec.unsent:
+    if rec.unsent and binding is not None and client_limit is not None:
+        warnings.append(
+            f"{rec.unsent} arrivals of the window were dropped ({max_outstanding} requests were "
+            f"pending, load.max_outstanding): {binding}; raise {client_limit[0]} to carry the "
+            "offered rate (a larger load.max_outstanding would only lengthen that queue); the "
+            "dropped arrivals count against the success rate, and the latency figures leave "
+            "them out"
+        )
+    elif rec.unsent:
         warnings.append(
             f"{rec.unsent} arrivals of the window were dropped ({max_outstanding} requests were "
             "pending, load.max_outstanding): the client could not keep up with the offered rate; "
-            "the figures measure its capacity, and the latency figures leave the dropped out"
+            "the figures measure its capacity, the dropped arrivals count against the success "
+            "rate, and the latency figures leave them out"
         )
     if rec.sent_late:
         warnings.append(
@@ -387,21 +410,26 @@ def health_figures(
             f"{clamped} latencies lay outside the histogram's range (1 us to 1 h) and were "
             "recorded at its edge"
         )
-    capped = (
-        plan.kind == "closed"
-        and client_limit is not None
-        and configured > client_limit[1]
-        and waiting is not None
-        and waiting > 0
-    )
-    if capped and client_limit is not None and waiting is not None:
-        setting, value = client_limit
-        warnings.append(
-            f"{setting} = {value} caps the requests on the wire: of {achieved:.1f} requests in "
-            f"the client call on average, at least {waiting:.1f} waited inside the client; "
-            f"raise {setting} to load the target with {configured:.0f}"
-        )
-    elif not interrupted and configured > 0 and achieved < ACHIEVED_WARN_RATIO * configured:
+    named = False  # whether a warning names the binding limit
+    if binding is not None and client_limit is not None:
+        if plan.kind == "open":
+            named = True
+            if not rec.unsent:  # the dropped arrivals' warning names it already
+                warnings.append(
+                    f"{binding}; the response times from the intended send include that wait; "
+                    f"raise {client_limit[0]} to carry {configured:.1f} ops/s without it"
+                )
+        elif configured > client_limit[1]:
+            named = True
+            warnings.append(
+                f"{binding}; raise {client_limit[0]} to load the target with {configured:.0f}"
+            )
+    if (
+        not named
+        and not interrupted
+        and configured > 0
+        and achieved < ACHIEVED_WARN_RATIO * configured
+    ):
         warnings.append(
             f"achieved {achieved:.1f} {unit} of the configured {configured:.1f}: the client or "
             "the target could not keep up with the offered load"

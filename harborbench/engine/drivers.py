@@ -123,11 +123,12 @@ async def drive_closed_loop(
     async def worker(i: int) -> None:
         # No request starts after the window: it could never be measured, and the target
         # would count requests that no figure of the run accounts for.
-        while clock.now_ns() < end_ns:
+        while (now_ns := clock.now_ns()) < end_ns:
             if i >= level:
                 async with changed:
                     await changed.wait_for(lambda: i < level)
-            await send(clock.now_ns())
+                now_ns = clock.now_ns()
+            await send(now_ns)
 
     async def stepper() -> None:
         nonlocal level

@@ -238,7 +238,10 @@ def _usage(usage: Any) -> tuple[int, int] | None:
 
 def _estimate(params: dict[str, Any]) -> int:
     """The client's estimate of a request's prompt tokens: characters of text / 4."""
-    chars = sum(text_chars(m.get("content")) for m in params.get("messages", ()))
+    chars = 0
+    for message in params.get("messages", ()):
+        content = message.get("content")  # a str in most requests: counted without a call
+        chars += len(content) if type(content) is str else text_chars(content)
     return chars // CHARS_PER_TOKEN
 
 

@@ -99,19 +99,17 @@ def plan_from_profile(profile: Profile) -> LoadPlan:
 
 def client_config(profile: Profile, base_url: str, api_key: str | None) -> ClientConfig:
     """The config given to ``create_fast_client``: the profile's ``client`` (validated when the
-    profile was loaded; not validated again) plus the target, the timeout (unless the client
-    section sets ``timeout_s``) and the request headers (values from the environment resolved
-    here, never stored).
+    profile was loaded; not validated again) plus the target, the timeout (``timeout_s`` is
+    ``request.timeout``: a profile's client section may not set it) and the request headers
+    (values from the environment resolved here, never stored).
 
     Raises:
         ProfileError: a header names an environment variable that is not set.
     """
     client = profile.client
-    update: dict[str, Any] = {"base_url": base_url}
+    update: dict[str, Any] = {"base_url": base_url, "timeout_s": profile.request.timeout}
     if api_key is not None:
         update["api_key"] = api_key
-    if "timeout_s" not in client.model_fields_set:
-        update["timeout_s"] = profile.request.timeout
     headers = resolve_headers(profile)
     if headers:
         update["default_headers"] = headers

@@ -158,6 +158,8 @@ def merge_trials(trials: list[TrialResult], *, interleaved: bool = False) -> Tri
             "warnings": warnings,
             "generator_saturated": any(t.health.generator_saturated for t in trials),
             "unsent": sum(t.health.unsent for t in trials),
+            "sent_late": sum(t.health.sent_late for t in trials),
+            "clamped_latencies": sum(t.health.clamped_latencies for t in trials),
             "achieved_level": sum(t.health.achieved_level * t.window_s for t in trials) / window_s
             if window_s
             else 0.0,

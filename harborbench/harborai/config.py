@@ -52,6 +52,7 @@ from .errors import ConfigError
 
 __all__ = [
     "DISABLE_ENV_VAR",
+    "AtKey",
     "ClientConfig",
     "ComponentDecision",
     "ConcurrencyManagerConfig",
@@ -84,6 +85,32 @@ MAX_LIMIT = 10_000
 with (the same bound as a profile's ``load.concurrency``): each slot is an asyncio task, a
 thread or a socket, and ``max_concurrent_requests: 100000000000`` was accepted and exhausted the
 machine's memory before the first request."""
+
+
+class AtKey(ValueError):
+    """A model-level validation error that belongs to one of the model's keys.
+
+    Raised inside a model validator, it lets an error report point at that key (pydantic
+    reports model-level errors at the model itself). A rule that involves several keys names
+    the one to blame first and the others that may have caused it in ``others``; a report that
+    knows where each key came from (harborbench's profile formatter) may blame the one the user
+    just changed instead.
+
+    Args:
+        key: the key (or key path, relative to the model) to blame.
+        message: what is wrong and the fix.
+        others: key paths of the other keys of the rule, relative to the model.
+    """
+
+    def __init__(
+        self,
+        key: str | int | tuple[str | int, ...],
+        message: str,
+        others: tuple[tuple[str | int, ...], ...] = (),
+    ) -> None:
+        super().__init__(message)
+        self.key: tuple[str | int, ...] = key if isinstance(key, tuple) else (key,)
+        self.others = others
 
 
 class _Settings(BaseModel):
@@ -163,9 +190,12 @@ class RetryConfig(_Settings):
     @model_validator(mode="after")
     def _delays_in_order(self) -> RetryConfig:
         if self.max_delay_s < self.base_delay_s:
-            raise ValueError(
-                f"max_delay_s ({self.max_delay_s:g}) must be >= base_delay_s "
-                f"({self.base_delay_s:g})"
+            raise AtKey(
+                "max_delay_s",
+                f"max_delay_s ({self.max_delay_s:g}) is below base_delay_s "
+                f"({self.base_delay_s:g}); raise max_delay_s to at least {self.base_delay_s:g} "
+                f"or lower base_delay_s to at most {self.max_delay_s:g}",
+                others=(("base_delay_s",),),
             )
         return self
 
@@ -243,8 +273,9 @@ class ClientConfig(_Settings):
         timeout_s: seconds for one whole call (> 0), waits and retries included.
 
     Raises (on validation):
-        pydantic.ValidationError: also when ``connection_pool.min_size`` (given or derived)
-            exceeds its ``max_size``.
+        pydantic.ValidationError: also when ``connection_pool.min_size`` exceeds its
+            ``max_size`` (given or derived), or ``request_processor.retry.max_delay_s`` is below
+            its ``base_delay_s``; these two carry an :class:`AtKey` naming the key.
     """
 
     # Declared in the order of a written config (the plan's keys, the sections, the target):
@@ -270,12 +301,32 @@ class ClientConfig(_Settings):
     @model_validator(mode="after")
     def _pool_bounds_in_order(self) -> ClientConfig:
         limits = self.limits()
-        if limits.pool_min_size > limits.pool_max_size:
-            raise ValueError(
-                f"connection_pool.min_size ({limits.pool_min_size}) must not exceed max_size "
-                f"({limits.pool_max_size})"
+        low, high = limits.pool_min_size, limits.pool_max_size
+        if low <= high:
+            return self  # a derived min_size never exceeds max_size: min_size was set
+        lower = f"lower min_size to at most {high}"
+        if self.connection_pool.max_size is not None:
+            raise AtKey(
+                ("connection_pool", "min_size"),
+                f"connection_pool.min_size ({low}) is above connection_pool.max_size ({high}); "
+                f"{lower}, or raise max_size to {low} or more",
+                others=(("connection_pool", "max_size"),),
             )
-        return self
+        raise AtKey(
+            ("connection_pool", "min_size"),
+            f"connection_pool.min_size ({low}) is above max_size ({high}): max_size is not "
+            "set, so it is the larger of connection_pool_size "
+            f"({self._given('connection_pool_size', limits.connection_pool_size)}) and "
+            "max_concurrent_requests "
+            f"({self._given('max_concurrent_requests', limits.max_concurrent_requests)}); "
+            f"{lower}, or set connection_pool.max_size (or max_concurrent_requests) to {low} "
+            "or more",
+            others=(("max_concurrent_requests",), ("connection_pool_size",)),
+        )
+
+    def _given(self, key: str, value: int) -> str:
+        """``"50"`` for a key that was set, ``"50 by default"`` for one that was not."""
+        return f"{value}" if key in self.model_fields_set else f"{value} by default"
 
     def limits(self) -> Limits:
         """The effective sizes (see :class:`Limits`), computed from the current keys."""
@@ -313,13 +364,15 @@ def _merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, A
 
 
 def _config_error(exc: ValidationError) -> ConfigError:
-    """pydantic's own messages, one per key (dotted path), without the input values (a header
-    value or key may be a secret). Profiles get the file, line and fix from harborbench's
-    formatter instead."""
-    lines = [
-        f"config key {'.'.join(str(p) for p in e['loc']) or '(top level)'!r}: {e['msg']}"
-        for e in exc.errors(include_url=False, include_input=False)
-    ]
+    """pydantic's own messages, one per key (dotted path; an :class:`AtKey` names its key),
+    without the input values (a header value or key may be a secret). Profiles get the file,
+    line and fix from harborbench's formatter instead."""
+    lines = []
+    for e in exc.errors(include_url=False, include_input=False):
+        at = e.get("ctx", {}).get("error")
+        loc = (*e["loc"], *at.key) if isinstance(at, AtKey) else e["loc"]
+        message = str(at) if isinstance(at, AtKey) else e["msg"]
+        lines.append(f"config key {'.'.join(str(p) for p in loc) or '(top level)'!r}: {message}")
     return ConfigError("; ".join(lines))
 
 

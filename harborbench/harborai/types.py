@@ -86,10 +86,15 @@ class Usage:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Usage:
         """Build from a JSON ``usage`` object; raises KeyError/TypeError/ValueError if malformed."""
+        prompt, completion, total = (
+            data["prompt_tokens"],
+            data["completion_tokens"],
+            data["total_tokens"],
+        )
         return _usage(
-            int(data["prompt_tokens"]),
-            int(data["completion_tokens"]),
-            int(data["total_tokens"]),
+            prompt if type(prompt) is int else int(prompt),
+            completion if type(completion) is int else int(completion),
+            total if type(total) is int else int(total),
         )
 
 
@@ -149,34 +154,47 @@ class ChatCompletion:
         """
         if not isinstance(data, dict):
             raise InvalidResponseError(f"response body is JSON but not an object: {_start(data)}")
-        if "id" not in data or data["id"] is None:
+        completion_id = data.get("id")
+        if completion_id is None:
             raise InvalidResponseError(f"chat completion without 'id': {_start(data)}")
         raw_choices = data.get("choices")
         if not isinstance(raw_choices, list):
             raise InvalidResponseError(f"chat completion without a 'choices' list: {_start(data)}")
+        # Once a response: objects built inline through their slot setters, and int()/str()
+        # only on values that are not already of that type (the same results, fewer calls).
         try:
             choices = []
             for i, c in enumerate(raw_choices):
-                message = c.get("message") if isinstance(c, dict) else None
-                if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+                message: Any = c.get("message") if isinstance(c, dict) else None
+                role = message.get("role") if isinstance(message, dict) else None
+                if not isinstance(role, str):
                     raise InvalidResponseError(
                         f"chat completion choice {i} without 'message.role': {_start(data)}"
                     )
-                choices.append(
-                    _choice(
-                        int(c.get("index", i)),
-                        _message(intern(message["role"]), message.get("content")),
-                        _opt_interned(c.get("finish_reason"), intern),
-                    )
-                )
+                msg: Message = _new(Message)
+                _set_message_role(msg, intern(role))
+                _set_message_content(msg, message.get("content"))
+                index = c.get("index", i)
+                finish = c.get("finish_reason")
+                if finish is not None:
+                    finish = intern(finish if type(finish) is str else str(finish))
+                choice: Choice = _new(Choice)
+                _set_choice_index(choice, index if type(index) is int else int(index))
+                _set_message(choice, msg)
+                _set_choice_finish(choice, finish)
+                choices.append(choice)
             usage_data = data.get("usage")
-            return _completion(
-                str(data["id"]),
-                intern(str(data.get("model") or "")),
-                int(data.get("created") or 0),
-                choices,
-                Usage.from_json(usage_data) if usage_data else None,
+            model = data.get("model") or ""
+            created = data.get("created") or 0
+            obj: ChatCompletion = _new(ChatCompletion)
+            _set_completion_id(
+                obj, completion_id if type(completion_id) is str else str(completion_id)
             )
+            _set_completion_model(obj, intern(model if type(model) is str else str(model)))
+            _set_created(obj, created if type(created) is int else int(created))
+            _set_completion_choices(obj, choices)
+            _set_completion_usage(obj, Usage.from_json(usage_data) if usage_data else None)
+            return obj
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise InvalidResponseError(f"malformed chat completion body: {exc!r}") from exc
 
@@ -307,33 +325,6 @@ def _usage(prompt_tokens: int, completion_tokens: int, total_tokens: int) -> Usa
     return obj
 
 
-def _message(role: str, content: str | None) -> Message:
-    obj: Message = _new(Message)
-    _set_message_role(obj, role)
-    _set_message_content(obj, content)
-    return obj
-
-
-def _choice(index: int, message: Message, finish_reason: str | None) -> Choice:
-    obj: Choice = _new(Choice)
-    _set_choice_index(obj, index)
-    _set_message(obj, message)
-    _set_choice_finish(obj, finish_reason)
-    return obj
-
-
-def _completion(
-    completion_id: str, model: str, created: int, choices: list[Choice], usage: Usage | None
-) -> ChatCompletion:
-    obj: ChatCompletion = _new(ChatCompletion)
-    _set_completion_id(obj, completion_id)
-    _set_completion_model(obj, model)
-    _set_created(obj, created)
-    _set_completion_choices(obj, choices)
-    _set_completion_usage(obj, usage)
-    return obj
-
-
 def _delta(role: str | None, content: str | None) -> Delta:
     obj: Delta = _new(Delta)
     _set_role(obj, role)
@@ -363,7 +354,3 @@ def _chunk(
 def _start(data: Any) -> str:
     """The start of a decoded body, for an error message."""
     return repr(data)[:200]
-
-
-def _opt_interned(value: Any, intern: Interner) -> str | None:
-    return None if value is None else intern(str(value))

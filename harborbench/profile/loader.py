@@ -107,7 +107,8 @@ def apply_overrides(
     """Return a copy of profile data with ``--set key.path=value`` overrides applied.
 
     The value is read as strict YAML (``800``, ``10s``, ``false``, ``[a, b]``; ``yes``/``no``
-    are refused). Setting one load kind (``load.rate``) removes the others (``load.concurrency``,
+    are refused, and so is an empty value: removing the option keeps the profile's value).
+    Setting one load kind (``load.rate``) removes the others (``load.concurrency``,
     ``load.stages``); likewise ``target.mock``/``target.base_url`` and
     ``request.messages``/``request.prompt_tokens``. With stages, ``duration=...`` scales every
     stage so that they add up to the new duration (for shortened CI runs).
@@ -124,6 +125,6 @@ def apply_overrides(
 
     Raises:
         ProfileError: an option without ``=``, a key path that is not in the schema (naming
-            it, with a did-you-mean), or a value that is not strict YAML.
+            it, with a did-you-mean), an empty value, or a value that is not strict YAML.
     """
     return apply_profile_overrides(Profile, dict(data), overrides, Where(source))

@@ -1,9 +1,9 @@
 """``--set key.path=value`` overrides of workload profiles (used by :mod:`harborbench.profile`).
 
-The value is read as strict YAML; the key path must exist in the schema (anything is allowed
-under ``client``, whose own validation names unknown keys). Setting one of a group of exclusive
-keys removes the others of that group (and nothing else), and a new ``duration`` rescales
-stages (see ``apply_overrides``).
+The value is read as strict YAML and may not be empty; the key path must exist in the schema
+(anything is allowed under ``client``, whose own validation names unknown keys). Setting one
+of a group of exclusive keys removes the others of that group (and nothing else), and a new
+``duration`` rescales stages (see ``apply_overrides``).
 """
 
 from __future__ import annotations
@@ -28,9 +28,12 @@ def duration_text(seconds: float) -> str:
     Args:
         seconds: a duration >= 0.
 
+    This is the text a profile or a result file stores; for display use
+    :func:`harborbench.units.format_duration` (``"2.67s"``).
+
     Returns:
-        The shortest form of :func:`harborbench.units.format_duration` (``"1m30s"``) when it
-        reads back exactly, else the exact decimal seconds (``"0.30000000000000004s"``).
+        The form of :func:`harborbench.units.format_duration` (``"1m30s"``) when it reads back
+        exactly, else the exact decimal seconds (``"0.30000000000000004s"``).
     """
     text = format_duration(seconds)
     if parse_duration(text) == seconds:
@@ -113,6 +116,12 @@ def apply(
         if any(p == "" for p in parts):
             raise ProfileError(f"{where.source}: --set {option}: empty key in the path {key!r}")
         _check_path(root, parts, result, option, where)
+        if not raw.strip():  # YAML reads nothing as null, which would quietly mean "default"
+            raise ProfileError(
+                f"{where.source}: --set {option}: the value is empty; write one (for example "
+                f"--set {key}=VALUE), or remove this --set to keep the profile's value (the "
+                "default when the profile does not set it)"
+            )
         value = _parse_value(raw, option, where)
         parent: Any = result
         for depth, part in enumerate(parts[:-1]):

@@ -12,7 +12,7 @@ import contextlib
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -37,7 +37,7 @@ from harborbench.harborai.config import MAX_LIMIT, ClientConfig
 from harborbench.mockserver.settings import MockSettings
 from harborbench.profile.diagnostics import AtKey
 from harborbench.profile.overrides import duration_text
-from harborbench.units import NS_PER_S, parse_duration
+from harborbench.units import NS_PER_S, format_duration, parse_duration
 
 #: Highest open-loop arrival rate a profile may ask for, ops/s. One harborbench process peaks
 #: near 10,000 ops/s against the mock on 2 cores (benchmarks/harness_overhead.py); ten times that
@@ -112,7 +112,7 @@ MAX_DURATION_S = 24 * 3600.0
 def _warmup_bound(value: float) -> float:
     if value > MAX_WARMUP_S:
         raise ValueError(
-            f"{duration_text(value)} is above the limit of 1h for a warmup (the run keeps one "
+            f"{format_duration(value)} is above the limit of 1h for a warmup (the run keeps one "
             "row per second of it); shorten it"
         )
     return value
@@ -121,7 +121,7 @@ def _warmup_bound(value: float) -> float:
 def _duration_bound(value: float) -> float:
     if value > MAX_DURATION_S:
         raise ValueError(
-            f"{duration_text(value)} is above the limit of 24h for one measurement window (the "
+            f"{format_duration(value)} is above the limit of 24h for one measurement window (the "
             "run keeps one row per second of it); shorten it, or use repeat for several windows"
         )
     return value
@@ -175,6 +175,30 @@ _OWN_BODY_KEYS = {
     "request_priority": "(nothing: it is a client argument, not a body field)",
 }
 _RESERVED_HEADERS = {"authorization", "content-type", "accept", "content-length", "host"}
+
+#: Client keys a profile may not set, because the run sets them from another section (so that
+#: one setting has one place): (key, why, the key to set instead). The API key is refused apart,
+#: wherever it is, without echoing it.
+_CLIENT_KEYS_SET_BY_THE_RUN = (
+    ("base_url", "the run sends every request to the profile's target", "target.base_url"),
+    (
+        "providers",
+        "the run sends every request to the profile's one target (results name it)",
+        "target.base_url or target.mock",
+    ),
+    ("api_key_env", "the run reads the target's key", "target.api_key_env"),
+    ("default_headers", "the run sends the request's headers", "request.headers"),
+    (
+        "timeout_s",
+        "the run sets it from request.timeout, which also judges the requests still pending "
+        "when the window ends",
+        "request.timeout",
+    ),
+)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _resolve_path(value: str, info: ValidationInfo) -> str:
@@ -458,7 +482,12 @@ class Gates(_Model):
         error_rate_max: maximum failed / (successful + failed), a fraction (``1%`` = 0.01).
         memory_growth_max_pct: maximum RSS growth over the window, percent.
         memory_slope_max_mb_per_min: maximum RSS slope, MB per minute.
-        success_rate_min: minimum successful / (successful + failed), a fraction.
+        success_rate_min: minimum successful / (successful + failed + dropped arrivals), a
+            fraction; an open loop's dropped arrivals (``load.max_outstanding`` requests were
+            pending) are not successes (closed loop: successful / completed).
+        dropped_max_pct: open loop only: the most arrivals of the window that may be dropped,
+            percent of the planned arrivals (passes at or below it; 0 = none). Unset, an open
+            loop is judged against 1% (:data:`harborbench.gates.DEFAULT_DROPPED_MAX_PCT`).
         cpu_efficiency_gain_min_pct: minimum gain in ops per CPU second over a baseline run,
             percent; a relative gate used only by ``compare`` and ``rollback-check``.
         goodput_min: minimum goodput, ops/s: successful requests per second that met every
@@ -473,6 +502,7 @@ class Gates(_Model):
     success_rate_min: Fraction | None = None
     cpu_efficiency_gain_min_pct: float | None = None
     goodput_min: float | None = Field(default=None, ge=0)
+    dropped_max_pct: float | None = Field(default=None, ge=0, le=100)
 
 
 class SloSpec(_Model):
@@ -508,8 +538,9 @@ class Profile(_Model):
         target, request, client, load, gates: the sections described in their classes;
             ``client`` is the client's own config model
             (:class:`harborbench.harborai.config.ClientConfig`, the keys ``create_fast_client``
-            takes) without the target, key and headers, which come from ``target`` and
-            ``request``; it dumps as written (defaults left out).
+            takes) without the target, key, headers and timeout, which come from ``target``
+            and ``request`` (``_CLIENT_KEYS_SET_BY_THE_RUN``); it dumps as written (defaults
+            left out).
         warmup: seconds of load before the measurement window (excluded from every figure).
         duration: seconds of the measurement window after warmup; with stages it may be left
             out and is then the sum of the stage durations (if given, it must equal that sum);
@@ -520,6 +551,14 @@ class Profile(_Model):
             dataset order).
         slo: per-request objectives for goodput (:class:`SloSpec`); optional.
     """
+
+    #: Keys of the schema that a profile may not set (see ``_CLIENT_KEYS_SET_BY_THE_RUN``), and
+    #: where to set them instead; read by the did-you-mean of unknown keys.
+    KEYS_SET_ELSEWHERE: ClassVar[dict[tuple[str, ...], str]] = {
+        ("client", key): fix
+        for key, fix in [(k, f) for k, _, f in _CLIENT_KEYS_SET_BY_THE_RUN]
+        + [("api_key", "target.api_key_env")]
+    }
 
     name: str = Field(min_length=1, max_length=100)
     description: str = ""
@@ -569,15 +608,6 @@ class Profile(_Model):
         """Refuse the client keys that other sections own (before the model's own checks)."""
         if not isinstance(value, Mapping):
             return value  # the model says what is expected
-        if "default_headers" in value:
-            raise AtKey(
-                "default_headers",
-                "'default_headers' does not belong in client; set request.headers",
-            )
-        for forbidden, to in (("base_url", "target.base_url"), ("api_key_env", None)):
-            if forbidden in value:
-                to = to or "target.api_key_env"
-                raise AtKey(forbidden, f"{forbidden!r} does not belong in client; set {to} instead")
         secret = _find_key(value, "api_key")
         if secret is not None:
             raise AtKey(
@@ -585,6 +615,11 @@ class Profile(_Model):
                 "an API key is never written in a profile; put it in an environment variable "
                 "and name that variable in target.api_key_env",
             )
+        for key, why, fix in _CLIENT_KEYS_SET_BY_THE_RUN:
+            if key in value:
+                if key == "timeout_s" and _is_number(value[key]):
+                    fix += f": {value[key]:g}s"  # the same setting, with its units
+                raise AtKey(key, f"{key!r} does not belong in client: {why}; set {fix} instead")
         return value
 
     @field_serializer("client")
@@ -626,7 +661,7 @@ class Profile(_Model):
                 raise AtKey(
                     "duration",
                     f"with stages, duration must equal the sum of the stage durations "
-                    f"({duration_text(total)}); remove duration or fix it",
+                    f"({format_duration(total)}); remove duration or fix it",
                 )
         return self
 

@@ -21,7 +21,7 @@ from harborbench.result import (
     RunResult,
     StreamSummary,
 )
-from harborbench.units import BYTES_PER_MB
+from harborbench.units import BYTES_PER_MB, format_duration, parse_duration
 
 _VERDICT_STYLE = {"pass": "green", "fail": "bold red", "inconclusive": "yellow"}
 
@@ -219,9 +219,9 @@ def describe_load(load: dict[str, object]) -> str:
         stages = load["stages"]
         assert isinstance(stages, list)
         return "stages: " + ", ".join(
-            f"{s.get('duration')} @ "
+            f"{_duration(s.get('duration'))} @ "
             + (
-                f"{s['rate']} ops/s"
+                f"{_number(s['rate'])} ops/s"
                 if s.get("rate") is not None
                 else f"{s.get('concurrency')} workers"
             )
@@ -230,6 +230,19 @@ def describe_load(load: dict[str, object]) -> str:
     if load.get("rate") is not None:
         return f"open loop, {load['rate']} ops/s ({load.get('arrival', 'constant')} arrivals)"
     return f"closed loop, {load.get('concurrency')} workers"
+
+
+def _duration(value: object) -> str:
+    """A stored duration (exact text such as ``"2.6666666666666665s"``) as people read it."""
+    try:
+        return format_duration(parse_duration(value)) if isinstance(value, str) else str(value)
+    except ValueError:
+        return str(value)
+
+
+def _number(value: object) -> str:
+    """``300.0`` as ``300``, ``312.5`` as ``312.5``."""
+    return f"{value:g}" if isinstance(value, int | float) else str(value)
 
 
 def stream_latency_rows(stream: StreamSummary) -> list[tuple[str, LatencySummary]]:

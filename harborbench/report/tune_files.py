@@ -26,6 +26,7 @@ from harborbench.report.files import (
     write_failed,
 )
 from harborbench.tune.result import SweepPoint, TuneResult
+from harborbench.units import format_duration
 
 RECOMMENDED_CONFIG = "recommended_config.yaml"
 
@@ -107,8 +108,8 @@ def recommended_config_text(result: TuneResult, source: str | None = None) -> st
         f"# machine: {env.get('cpu_model')}, {env.get('cpu_usable')} usable of "
         f"{env.get('cpu_count')} CPUs, {env.get('os')}, Python {env.get('python')}, "
         f"aiohttp {env.get('aiohttp')}",
-        f"# sweep: {len(result.points)} points of {result.trial_window_s:g} s "
-        f"(warmup {result.trial_warmup_s:g} s) in {result.elapsed_s:.0f} s; "
+        f"# sweep: {len(result.points)} points of {format_duration(result.trial_window_s)} "
+        f"(warmup {format_duration(result.trial_warmup_s)}) in {result.elapsed_s:.0f} s; "
         f"stopped: {result.stop_reason}",
         f"# chosen point {best.index} ({best.phase}): {_figures(best)}",
     ]
@@ -131,8 +132,10 @@ def recommended_config_text(result: TuneResult, source: str | None = None) -> st
             f"# confirmation ({conf.point.window_s:.1f} s): {_figures(conf.point)}; {verdict}"
         )
     lines += [
-        "# Load it with: create_fast_client(yaml.safe_load(open(path)), base_url=..., "
-        "api_key_env=...)",
+        "# Client keys only, no target and no key. Load it with",
+        "#   create_fast_client(yaml.safe_load(open(path)), base_url=URL)",
+        "# adding api_key_env=NAME for an endpoint that needs a key. In a profile, put these",
+        "# keys under client: without timeout_s (a profile sets it as request.timeout).",
         "",
     ]
     body = yaml.safe_dump(result.recommended_config, sort_keys=False, default_flow_style=False)

@@ -115,7 +115,16 @@ def _outcome(result: TuneResult) -> str:
         text = "nothing: no point met every gate of the profile"
         if result.interrupted:
             text = "nothing: the sweep was interrupted"
-        if result.closest is not None and not result.interrupted:
+        elif result.only_saturated_met():
+            text = (
+                "nothing: every point that met the gates was measured with the load generator "
+                "saturated (see the notes)"
+            )
+        if (
+            result.closest is not None
+            and not result.interrupted
+            and not result.only_saturated_met()
+        ):
             c = result.points[result.closest]
             text += (
                 f"; closest: point {c.index} ({c.knobs().label()}), "

@@ -92,7 +92,8 @@ def sweep_table(result: TuneResult) -> Table:
     if result.chosen is not None:
         marks.append("[bold green reverse] chosen [/]")
     elif result.closest is not None:
-        marks.append("[yellow reverse] closest (no point met the gates) [/]")
+        why = "no unsaturated point" if result.only_saturated_met() else "no point"
+        marks.append(f"[yellow reverse] closest ({why} met the gates) [/]")
     if result.confirmation is not None:
         marks.append("[bold cyan]conf[/]: confirmation at the chosen settings")
     marks.append(escape("workers: processor workers[×batch size[/window]]; ✗: gates failed"))
@@ -165,6 +166,12 @@ def verdict_text(result: TuneResult, folder: str | None = None, *, html: bool = 
     text = Text()
     if result.interrupted:
         text.append("Interrupted: the sweep is incomplete and nothing is recommended.\n", "yellow")
+    elif result.only_saturated_met():
+        text.append(
+            "Nothing recommended: every point that met the gates was measured with the load "
+            "generator saturated (see the note).\n",
+            style="bold yellow",
+        )
     elif result.chosen is None:
         text.append("No point met every gate of the profile", style="bold red")
         if result.closest is not None:

@@ -95,6 +95,7 @@ class GateSettings:
             "memory_growth_max_pct": a.memory_growth_max_pct,
             "memory_slope_max_mb_per_min": a.memory_slope_max_mb_per_min,
             "success_rate_min": a.success_rate_min,
+            "dropped_max_pct": a.dropped_max_pct,
             "throughput_ratio_min": self.throughput_ratio_min,
             "cpu_efficiency_gain_min_pct": self.cpu_efficiency_gain_min_pct,
         }

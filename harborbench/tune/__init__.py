@@ -17,9 +17,13 @@ meets them, the sweep ends after phase 1.
 
 The load curve is modelled with the Universal Scalability Law
 (:func:`harborbench.metrics.usl.fit_usl`). The choice
-(:func:`select_point`) is the highest throughput among points meeting every gate; points within
-:data:`TIE_FRACTION` of it count as tied and the one using the fewest resources wins. A final,
-longer trial at the chosen settings confirms it. The library never prints; the CLI renders.
+(:func:`select_point`) is the highest throughput among points meeting every gate whose
+measurement is trustworthy (the load generator not saturated); points within
+:data:`TIE_FRACTION` of it count as tied and the one using the fewest resources wins. A
+saturated point passed over is named in a note (:func:`saturation_note`); when every point
+meeting the gates is saturated, nothing is recommended (``tune`` exits 3, inconclusive). A
+final, longer trial at the chosen settings confirms it. The library never prints; the CLI
+renders.
 
 The parts: :mod:`~harborbench.tune.sweep` (timing, candidates, the phases),
 :mod:`~harborbench.tune.selection` (the choice rule) and :mod:`~harborbench.tune.result` (the
@@ -54,6 +58,7 @@ from harborbench.tune.selection import (
     closest_point,
     gate_shortfall,
     judge,
+    saturation_note,
     select_point,
 )
 from harborbench.tune.sweep import (
@@ -108,6 +113,7 @@ __all__ = [
     "pool_candidates",
     "processor_candidates",
     "recommended_config",
+    "saturation_note",
     "select_point",
     "trial_profile",
 ]
@@ -212,10 +218,11 @@ async def atune(
                 "settings: short trials on this machine are noisy, or the point sits near a "
                 "cliff; a larger --budget gives longer trials"
             )
-        if best.generator_saturated or confirm.generator_saturated:
+        if confirm.generator_saturated:  # the chosen sweep point never is (select_point)
             sweep.notes.append(
-                "the load generator was saturated at the recommended point: its throughput is "
-                "the limit of this machine's harness as much as the client's; check it on a "
-                "larger machine, or prefer the largest unsaturated point of the table"
+                "the load generator was saturated during the confirmation: its figures are the "
+                "limit of this machine's harness as much as the client's, so it confirms the "
+                "recommendation (from an unsaturated sweep point) only weakly; run it again "
+                "with nothing else on this machine"
             )
         return sweep.result(stop_reason, confirmation=confirmation, final=True)

@@ -80,12 +80,15 @@ class Knobs:
 @dataclass(frozen=True, slots=True)
 class PointScore:
     """What the selection rule looks at: settings, the objective's value (throughput or
-    goodput, ops/s), gate outcome."""
+    goodput, ops/s), gate outcome, and whether the measurement was flagged as saturated (the
+    load generator's CPU, event loop or schedule limited it: ``health.generator_saturated``),
+    which makes it untrustworthy for a recommendation."""
 
     knobs: Knobs
     value_ops: float
     meets_gates: bool
     shortfall: float
+    saturated: bool = False
 
 
 #: What ``tune`` maximizes: successful ops/s, or goodput (ops/s meeting the profile's slo).
@@ -144,7 +147,8 @@ class SweepPoint(_Model):
 
     def score(self, objective: Objective = "throughput") -> PointScore:
         """The figures the selection rule uses, for ``objective``."""
-        return PointScore(self.knobs(), self.value(objective), self.meets_gates, self.shortfall)
+        return PointScore(self.knobs(), self.value(objective), self.meets_gates, self.shortfall,
+                          self.generator_saturated)  # fmt: skip
 
     def gates_text(self) -> str:
         """The gates in words: ``meets every gate``, or for example ``misses throughput;
@@ -194,3 +198,10 @@ class TuneResult(_Model):
     recommended_config: dict[str, Any] | None
     interrupted: bool
     objective: Objective = "throughput"
+
+    def only_saturated_met(self) -> bool:
+        """Whether nothing was chosen although points met every gate: each of them was measured
+        with the load generator saturated, so none is a trustworthy recommendation."""
+        return self.chosen is None and any(
+            p.meets_gates and p.generator_saturated for p in self.points
+        )

@@ -38,8 +38,10 @@ from harborbench.tune.selection import (
     closest_point,
     gate_shortfall,
     judge,
+    saturation_note,
     select_point,
 )
+from harborbench.units import format_duration
 
 if TYPE_CHECKING:
     from harborbench.profile import Profile
@@ -74,7 +76,7 @@ def check_budget(budget_s: float, shown: str | None = None) -> None:
     if budget_s >= MIN_BUDGET_S:
         return
     if shown is None:
-        shown = duration_text(budget_s) if budget_s > 0 else "0s"
+        shown = format_duration(budget_s) if budget_s > 0 else "0s"
     raise UserInputError(
         f"--budget {shown.strip()} is too short for a sweep; give at least "
         f"{MIN_BUDGET_S:g}s, for example --budget 1m."
@@ -155,14 +157,14 @@ def trial_profile(profile: Profile, knobs: Knobs, warmup_s: float, window_s: flo
 
 
 def recommended_config(profile: Profile, knobs: Knobs) -> dict[str, Any]:
-    """The client config to ship: the profile's ``client`` with ``knobs`` and its timeout.
+    """The client config to ship: the profile's ``client`` with ``knobs``, and ``timeout_s``
+    (the profile's ``request.timeout``, which the sweep measured with).
 
-    It holds only client keys (no ``base_url``, no key): ``create_fast_client(config,
-    base_url=...)`` accepts it as is.
+    It holds only client keys, no target and no key: ``create_fast_client(config,
+    base_url=...)`` accepts it once a target is added (README, "Tuning").
     """
     config = knobs.apply(profile.client)
-    if "timeout_s" not in config.model_fields_set:
-        config = config.model_copy(update={"timeout_s": profile.request.timeout})
+    config = config.model_copy(update={"timeout_s": profile.request.timeout})
     return config.model_dump(mode="json", exclude_unset=True)
 
 
@@ -252,6 +254,7 @@ class _Sweep:
     ) -> TuneResult:
         scores = [p.score(self.objective) for p in self.points]
         chosen = select_point(scores)
+        passed_over = saturation_note(scores)
         recommended = None
         if final and chosen is not None:
             recommended = recommended_config(self.profile, self.points[chosen].knobs())
@@ -273,7 +276,7 @@ class _Sweep:
             chosen=chosen,
             closest=closest_point(scores) if chosen is None else None,
             stop_reason=stop_reason,
-            notes=list(self.notes),
+            notes=[*self.notes, *([passed_over] if passed_over else [])],
             confirmation=confirmation,
             recommended_config=recommended,
             interrupted=interrupted,
@@ -327,6 +330,11 @@ async def _sweep(sweep: _Sweep, measure: Measure, on_point: PointCallback | None
     for phase, candidates in phases:
         current = select_point([p.score(sweep.objective) for p in sweep.points])
         if current is None:  # smaller resources cannot rescue a point that misses the gates
+            if any(p.meets_gates for p in sweep.points):  # all of them saturated
+                return (
+                    f"{reason}; no point met the gates with the load generator unsaturated, so "
+                    "no smaller settings were tried"
+                )
             return f"{reason}; no point met the gates, so no smaller settings were tried"
         for knobs in candidates(sweep.points[current].knobs()):
             got = await one(knobs, phase)

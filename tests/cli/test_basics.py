@@ -68,6 +68,26 @@ def test_format_duration_round_trips() -> None:
         assert parse_duration(format_duration(s)) == pytest.approx(s)
 
 
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (8 / 3, "2.67s"),  # 8 s in three stages: no float noise
+        (2.5, "2.5s"),
+        (3.0, "3s"),
+        (0.1 + 0.2, "300ms"),
+        (0.000_123_456, "123.46us"),
+        (0.999_999, "1s"),  # rounds up into the next unit, not "1000ms"
+        (59.999, "1m"),  # not "60s"
+        (90.333, "1m30.33s"),
+        (3599.999, "1h"),  # not "59m60s"
+        (5400.5, "1h30m0.5s"),
+    ],
+)
+def test_format_duration_is_for_people(seconds: float, text: str) -> None:
+    assert format_duration(seconds) == text
+    assert parse_duration(text) == pytest.approx(seconds, abs=0.005)
+
+
 SIGTERM_OUTSIDE_THE_LOOP = """
 import os, signal, sys
 import harborbench.profile

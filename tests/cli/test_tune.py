@@ -17,6 +17,7 @@ from harborbench.harborai import create_fast_client
 from harborbench.harborai.config import validate_config
 from harborbench.mockserver import MockServer
 from harborbench.tune.result import TUNE_SCHEMA_VERSION, TuneResult
+from harborbench.units import format_duration
 
 PROFILE = """\
 name: tiny
@@ -130,7 +131,7 @@ def test_an_unreachable_gate_exits_1_and_shows_the_closest_point(  # type: ignor
     assert missed in flat
     assert flat.endswith(
         f"or give a larger --budget than the 20s given ({result.elapsed_s:.0f} s used, trials "
-        f"of {result.trial_window_s:g} s)."
+        f"of {format_duration(result.trial_window_s)})."
     )
     assert result.chosen is None and result.closest == 0 and result.confirmation is None
     assert result.stop_reason.startswith("error rate gate broke at N=1; no point met the gates")

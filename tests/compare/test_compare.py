@@ -112,6 +112,7 @@ def make_trial(
     window_s = float(len(successes))
     ok, failed = sum(successes), sum(fails)
     cpu_s = 0.5 * window_s
+    rss_end = round(100_000_000 * (1 + growth_pct / 100))
     return TrialResult(
         index=index, started_at="2024-01-01T00:00:00+00:00", window_s=window_s,
         successes=ok, failures=failed, failures_by_kind={"http_500": failed} if failed else {},
@@ -121,8 +122,8 @@ def make_trial(
         service_time=latency_summary(total), response_time=None, stream=None,
         cpu=CpuFigures(cpu_seconds=cpu_s, cpu_percent_mean=50.0, ops_per_cpu_second=ok / cpu_s,
                        saturated=False),
-        memory=MemoryFigures(rss_start_bytes=100_000_000, rss_end_bytes=101_000_000,
-                             rss_max_bytes=101_000_000, growth_pct=growth_pct,
+        memory=MemoryFigures(rss_start_bytes=100_000_000, rss_end_bytes=rss_end,
+                             rss_max_bytes=rss_end, growth_pct=growth_pct,
                              slope_mb_per_min=None, slope_ci_low=None, slope_ci_high=None,
                              verdict="inconclusive", reason="window shorter than 5 min"),
         health=HealthFigures(loop_lag_p99_s=0.001, loop_lag_max_s=0.002, send_lag_p99_s=None,

@@ -7,6 +7,7 @@ Hesterberg's expanded quantile, the 90%-defined rule, the rounds estimate, the h
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -393,3 +394,186 @@ def test_failure_notes_need_a_latency_gate() -> None:
     (note,) = failure_notes(c, [parse_fail_on("p99:+10%"), parse_fail_on("p50:+10%")])
     assert note.startswith("latency gates (p50, p99) judge successful ops only")
     assert "(error rate A 0.0%, B 4.8%)" in note
+
+
+def test_per_interval_percentiles_skip_intervals_with_too_few_samples() -> None:
+    from harborbench.compare.rows import _Ctx
+
+    hists = [LatencyHistogram() for _ in range(3)]
+    hists[0].record_many_ns([1_000_000] * 19)  # one short of the 20 p50 needs
+    hists[1].record_many_ns([2_000_000] * 10 + [4_000_000] * 10)
+    hists[2].record_many_ns([8_000_000] * 25)
+    idx, counts = counts_matrix(hists)
+    got = _Ctx._per_interval(idx, counts, 50.0)
+    assert got.dtype == np.float64
+    assert got.tolist() == [float(hists[1].percentile_ns(50)), float(hists[2].percentile_ns(50))]
+    assert got[0] == pytest.approx(2_000_000, rel=1e-3)
+    assert _Ctx._per_interval(idx, counts[:1], 50.0).tolist() == []
+
+
+def test_block_length_of_a_side_is_the_larger_of_throughput_and_median_dependence() -> None:
+    from harborbench.compare.rows import _Side
+    from tests.compare.test_compare import make_run
+
+    # A slow wave in throughput (strong dependence) and independent latencies.
+    wave = [1000 + int(200 * math.sin(i / 4)) for i in range(40)]
+    side = _Side(make_run("a", [wave, wave[::-1]]))
+    ops = [np.array(wave, dtype=np.float64), np.array(wave[::-1], dtype=np.float64)]
+    expected_ops = cs.block_length(ops)
+    assert expected_ops > 2.0
+    assert side.block_s() >= expected_ops
+    steady = _Side(make_run("b", [[1000] * 40, [1000] * 40]))
+    assert steady.block_s() < expected_ops
+
+
+def test_rate_rows_name_their_statistic_and_take_cpu_efficiency_from_the_total() -> None:
+    from harborbench.compare import compare_results
+    from tests.compare.test_compare import _with_goodput, make_run
+
+    a = _with_goodput(make_run("a", [[100] * 12] * 2), 0.9)
+    b = _with_goodput(make_run("b", [[100] * 12] * 2, seed=5), 0.5)
+    c = compare_results(a, b, n_resamples=100)
+    methods = {r.metric: r.method for r in c.rows}
+    assert methods["throughput"].endswith(" (successes / s)")
+    assert methods["goodput"].endswith(" (successes meeting the slo / s)")
+    assert methods["attempted"].endswith(" (completions / s)")
+    assert methods["error_rate"].endswith(" (failures / completions)")
+    assert methods["cpu_efficiency"].endswith(" (successes / CPU-s from per-second CPU samples)")
+    cpu = c.row("cpu_efficiency")
+    assert cpu is not None and a.total is not None and b.total is not None
+    assert (cpu.a, cpu.b) == (a.total.cpu.ops_per_cpu_second, b.total.cpu.ops_per_cpu_second)
+    throughput = c.row("throughput")
+    assert throughput is not None and throughput.ci_low is not None
+    assert throughput.reason == (
+        f"B/A lies in [{throughput.ci_low:.4g}, {throughput.ci_high:.4g}] at 95%"
+    )
+
+
+def test_a_difference_row_says_b_minus_a() -> None:
+    from harborbench.compare import compare_results
+    from tests.compare.test_compare import make_run
+
+    a = make_run("a", [[100] * 12] * 2)
+    b = make_run("b", [[100] * 12] * 2, seed=5, failures=[5] * 12)
+    row = compare_results(a, b, n_resamples=100).row("error_rate")
+    assert row is not None and row.ci_of == "difference" and row.ci_low is not None
+    assert row.reason == f"B - A lies in [{row.ci_low:.4g}, {row.ci_high:.4g}] at 95%"
+
+
+def test_failure_notes_show_a_missing_error_rate_as_n_a() -> None:
+    from harborbench.compare.fail_on import failure_notes
+    from harborbench.compare.fail_on import parse_fail_on as parse
+    from tests.compare.test_gate_rules import _comparison, _row
+
+    notes = failure_notes(_comparison([_row("error_rate", a=0.02, b=None)]), [parse("p99:+10%")])
+    assert notes == [
+        "latency gates (p99) judge successful ops only and ignore the failures (error rate A "
+        "2.0%, B n/a); add --fail-on error_rate:+50% (or another limit) to gate them"
+    ]
+    notes = failure_notes(_comparison([_row("error_rate", a=None, b=0.5)]), [parse("p99:+10%")])
+    assert "(error rate A n/a, B 50.0%)" in notes[0]
+
+
+def _memory(verdict: str, slope: float | None, low: float | None, high: float | None) -> Any:
+    from harborbench.result import MemoryFigures
+
+    return MemoryFigures(rss_start_bytes=1, rss_end_bytes=1, rss_max_bytes=1, growth_pct=0.0,
+                         slope_mb_per_min=slope, slope_ci_low=low, slope_ci_high=high,
+                         verdict=verdict, reason=f"{verdict} here")  # type: ignore[arg-type]  # fmt: skip
+
+
+def _with_total_memory(run: Any, memory: Any) -> Any:
+    return run.model_copy(update={"total": run.total.model_copy(update={"memory": memory})})
+
+
+def test_memory_growth_over_three_trials_is_a_difference_of_means() -> None:
+    from harborbench.compare import compare_results
+    from tests.compare.test_compare import make_run
+
+    a = make_run("a", [[100] * 12] * 3, growth_pct=1.0)
+    b = make_run("b", [[100] * 12] * 3, growth_pct=5.0)
+    row = compare_results(a, b, n_resamples=100).row("memory_growth")
+    assert row is not None
+    assert (row.ci_of, row.ci_low, row.ci_high, row.verdict) == ("difference", 4.0, 4.0, "worse")
+    assert row.method == "percentile bootstrap over trials (A 3, B 3), difference of means"
+
+
+@pytest.mark.parametrize(
+    ("b_memory", "verdict"),
+    [
+        (("pass", 3.0, 2.5, 3.5), "worse"),  # B's interval wholly above A's
+        (("pass", 0.5, 0.1, 1.0), "no significant difference"),  # overlapping
+        (("pass", -2.0, -3.0, -1.5), "better"),
+    ],
+)
+def test_memory_slopes_are_judged_by_disjoint_intervals(b_memory: Any, verdict: str) -> None:
+    from harborbench.compare import compare_results
+    from tests.compare.test_compare import make_run
+
+    a = _with_total_memory(make_run("a", [[100] * 12]), _memory("pass", 0.0, -1.0, 1.0))
+    b = _with_total_memory(make_run("b", [[100] * 12]), _memory(*b_memory))
+    row = compare_results(a, b, n_resamples=100).row("memory_slope")
+    assert row is not None
+    assert (row.a, row.b, row.verdict) == (0.0, b_memory[1], verdict)
+    assert row.method == (
+        "each run's Theil-Sen slope with Sen's 95% interval; disjoint intervals decide"
+    )
+    assert row.reason == (f"A [-1, 1], B [{b_memory[2]:.3g}, {b_memory[3]:.3g}] MB/min")
+
+
+def test_an_inconclusive_slope_on_either_side_decides_nothing_even_with_an_interval() -> None:
+    from harborbench.compare import compare_results
+    from tests.compare.test_compare import make_run
+
+    a = _with_total_memory(make_run("a", [[100] * 12]), _memory("pass", 0.0, -1.0, 1.0))
+    b = _with_total_memory(make_run("b", [[100] * 12]), _memory("inconclusive", 9.0, 8.0, 10.0))
+    row = compare_results(a, b, n_resamples=100).row("memory_slope")
+    assert row is not None
+    assert (row.verdict, row.reason) == (
+        "inconclusive",
+        "no conclusive slope for both runs (A: pass here; B: inconclusive here)",
+    )
+
+
+def test_rows_whose_resamples_are_mostly_undefined_have_no_interval_and_say_so() -> None:
+    from harborbench.compare import compare_results
+    from tests.compare.test_compare import make_run
+
+    # One interval in 12 holds every request: a resample misses it with probability
+    # (11/12)**12 = 35%, so error rate and p50 are undefined in far more than 10% of them.
+    lone = [100] + [0] * 11
+    c = compare_results(make_run("a", [lone]), make_run("b", [lone], seed=3), n_resamples=200)
+    err, p50 = c.row("error_rate"), c.row("p50")
+    assert err is not None and p50 is not None
+    assert (err.ci_low, err.reason) == (None, "the resampled statistic is undefined too often")
+    assert (p50.ci_low, p50.reason) == (None, "the resampled percentile is undefined too often")
+    a_total = make_run("a", [lone]).total
+    assert a_total is not None and p50.a == a_total.service_time.p50_s
+
+
+def test_an_inconclusive_slope_reason_leaves_out_a_side_with_nothing_to_say() -> None:
+    from harborbench.compare import compare_results
+    from tests.compare.test_compare import make_run
+
+    quiet = _memory("inconclusive", None, None, None).model_copy(update={"reason": ""})
+    a = _with_total_memory(make_run("a", [[100] * 12]), quiet)
+    b = _with_total_memory(make_run("b", [[100] * 12]), _memory("inconclusive", 1.0, 0.5, 2.0))
+    row = compare_results(a, b, n_resamples=100).row("memory_slope")
+    assert row is not None
+    assert row.reason == "no conclusive slope for both runs (B: inconclusive here)"
+
+
+@pytest.mark.parametrize(("confidence", "ok"), [(0.0, False), (1e-9, True), (0.999, True),
+                                                (1.0, False), (1.5, False)])  # fmt: skip
+def test_confidence_must_lie_strictly_between_0_and_1(confidence: float, ok: bool) -> None:
+    from harborbench.compare import compare_results
+    from tests.compare.test_compare import make_run
+
+    a, b = make_run("a", [[100] * 3]), make_run("b", [[100] * 3])
+    if ok:
+        assert (
+            compare_results(a, b, confidence=confidence, n_resamples=100).confidence == confidence
+        )
+    else:
+        with pytest.raises(ValueError, match="confidence"):
+            compare_results(a, b, confidence=confidence, n_resamples=100)

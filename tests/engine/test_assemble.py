@@ -147,7 +147,8 @@ def test_dropped_and_late_arrivals_saturate_with_their_counts() -> None:
     assert h.warnings == [
         "1 arrivals of the window were dropped (40 requests were pending, load.max_outstanding): "
         "the client could not keep up with the offered rate; the figures measure its capacity, "
-        "and the latency figures leave the dropped out"
+        "the dropped arrivals count against the success rate, and the latency figures leave "
+        "them out"
     ]
     late = judge("open", level=10, sent_late=1, send_p99_ns=1_000, send_max_ns=1_500_000_000)
     assert late.generator_saturated and late.sent_late == 1
@@ -220,11 +221,52 @@ def test_a_client_limit_with_nobody_waiting_caps_nothing() -> None:
     assert h.warnings[0].startswith("achieved 40.0 concurrency of the configured 200.0")
 
 
-def test_open_loop_has_no_waiting_level_even_with_a_client_limit() -> None:
-    h = judge("open", level=10, client_limit=("client.max_concurrent_requests", 5))
-    assert h.waiting_in_client_level is None
+def test_an_open_loop_at_its_client_limit_waits_for_nothing() -> None:
+    # 5 requests in the client call on average, the limit 5: nobody waited
+    h = judge("open", level=10, busy_ns=5 * 10 * S,
+              client_limit=("client.max_concurrent_requests", 5))  # fmt: skip
+    assert h.waiting_in_client_level == 0.0
     assert (h.client_limit_setting, h.client_limit) == ("client.max_concurrent_requests", 5)
-    assert h.warnings == []
+    assert h.warnings == [] and not h.generator_saturated
+
+
+def test_an_open_loop_above_its_client_limit_names_it_without_saturating() -> None:
+    h = judge("open", level=10, busy_ns=round(5.5 * 10 * S),
+              client_limit=("client.connection_pool.max_size", 5))  # fmt: skip
+    assert h.waiting_in_client_level == pytest.approx(0.5)
+    assert h.warnings == [
+        "client.connection_pool.max_size = 5 caps the requests on the wire: of 5.5 requests in "
+        "the client call on average, at least 0.5 waited inside the client; the response times "
+        "from the intended send include that wait; raise client.connection_pool.max_size to "
+        "carry 10.0 ops/s without it"
+    ]
+    assert not h.generator_saturated
+
+
+def test_dropped_arrivals_behind_a_client_limit_name_the_limit_to_raise() -> None:
+    # the reported burst: 600 ops/s offered over 5 s, 1,893 sent, 1,107 dropped with 400
+    # pending; the pool's max_size of 10 let 390 of them wait inside the client on average
+    pool = ("client.connection_pool.max_size", 10)
+    h = judge("open", level=600, window_s=5.0, sent=1893, unsent=1107, busy_ns=390 * 5 * S,
+              max_outstanding=400, client_limit=pool)  # fmt: skip
+    assert h.waiting_in_client_level == 380.0 and h.generator_saturated
+    assert h.warnings == [
+        "1107 arrivals of the window were dropped (400 requests were pending, "
+        "load.max_outstanding): client.connection_pool.max_size = 10 caps the requests on the "
+        "wire: of 390.0 requests in the client call on average, at least 380.0 waited inside "
+        "the client; raise client.connection_pool.max_size to carry the offered rate (a larger "
+        "load.max_outstanding would only lengthen that queue); the dropped arrivals count "
+        "against the success rate, and the latency figures leave them out"
+    ]  # one warning: not the generic "achieved 378.6 ops/s of the configured 600.0" as well
+    at_limit = judge("open", level=600, window_s=5.0, sent=1893, unsent=1107,
+                     busy_ns=10 * 5 * S, max_outstanding=400, client_limit=pool)  # fmt: skip
+    assert at_limit.warnings[0].endswith("the client could not keep up with the offered rate; "
+        "the figures measure its capacity, the dropped arrivals count against the success "
+        "rate, and the latency figures leave them out")  # fmt: skip
+    assert at_limit.warnings[1] == (
+        "achieved 378.6 ops/s of the configured 600.0: the client or the target could not keep "
+        "up with the offered load"
+    )
 
 
 def test_configured_level_weights_each_stage_by_its_time_in_the_window() -> None:

@@ -88,8 +88,8 @@ def test_client_config_adds_the_target_timeout_and_headers(
     }  # fmt: skip
     # the profile's own config is not changed
     assert prof.client.model_dump(exclude_unset=True) == {"max_concurrent_requests": 9}
-    bare = client_config(profile({"concurrency": 1}, client={"timeout_s": 3}), "http://h/v1", None)
-    assert bare.model_dump(exclude_unset=True) == {"timeout_s": 3.0, "base_url": "http://h/v1"}
+    bare = client_config(profile({"concurrency": 1}), "http://h/v1", None)  # request.timeout 10s
+    assert bare.model_dump(exclude_unset=True) == {"timeout_s": 10.0, "base_url": "http://h/v1"}
 
 
 def test_a_header_from_an_unset_variable_is_a_profile_error(

@@ -12,7 +12,7 @@ import pytest
 
 from harborbench.engine.clock import LoopClock
 from harborbench.engine.progress import Progress
-from harborbench.engine.runner import plan_from_profile, run_trial
+from harborbench.engine.runner import build_result, plan_from_profile, run_trial
 from harborbench.result import IntervalRow, TrialResult
 from tests.engine.virtual import FakeClient, StallClock, after, profile, response
 
@@ -89,6 +89,39 @@ async def test_arrivals_beyond_the_backlog_bound_are_dropped_and_accounted() -> 
     assert t.attempted_ops == 4.0
     assert t.health.generator_saturated and t.health.max_outstanding == 1
     assert any("6 arrivals of the window were dropped (1 requests" in w for w in t.health.warnings)
+
+
+async def test_dropped_arrivals_name_the_client_limit_and_fail_the_gates() -> None:
+    # The reported burst in small: the pool's max_size (2) lets requests queue inside the
+    # client until the backlog bound (4) is full, then arrivals drop.
+    status = {"mode": "optimized", "max_concurrent_requests": 100, "connection_pool_max_size": 2}
+    prof = profile({"rate": 20, "max_outstanding": 4}, duration="1s",
+                   gates={"success_rate_min": "40%"})  # fmt: skip
+    t = await trial(prof, FakeClient(after(0.4375), status))
+    # sent at 0, .05, .1, .15 (answers at .4375 to .5875), .2-.4 dropped; .45-.6 sent as slots
+    # free (answers at .8875 to 1.0375), .65-.85 dropped; .9 and .95 sent
+    assert (t.successes, t.failures, t.in_flight_at_end, t.health.unsent) == (7, 0, 3, 10)
+    assert accounted(t) == 20
+    h = t.health
+    # in the client call: 7 x 0.4375 s answered + 0.4 + 0.1 + 0.05 s in flight = 3.6125 s
+    assert h.waiting_in_client_level == pytest.approx(3.6125 - 2)
+    assert h.warnings[0].startswith(
+        "10 arrivals of the window were dropped (4 requests were pending, load.max_outstanding): "
+        "client.connection_pool.max_size = 2 caps the requests on the wire: of 3.6 requests in "
+        "the client call on average, at least 1.6 waited inside the client; raise "
+        "client.connection_pool.max_size to carry the offered rate"
+    )
+    result = build_result(prof, "dropped", [t], {}, interrupted=False)
+    verdicts = {g.name: (g.verdict, g.observed) for g in result.gates}
+    # 7 of 7 + 0 + 10 succeeded: 41.18% passes 40%; 10 of 20 planned dropped fails the default 1%
+    assert verdicts == {"success rate": ("pass", "41.18%"),
+                        "dropped arrivals": ("fail", "50.00%")}  # fmt: skip
+    stricter = profile({"rate": 20, "max_outstanding": 4}, duration="1s",
+                       gates={"success_rate_min": "42%", "dropped_max_pct": 50})  # fmt: skip
+    result = build_result(stricter, "dropped", [t], {}, interrupted=False)
+    verdicts = {g.name: (g.verdict, g.observed) for g in result.gates}
+    assert verdicts == {"success rate": ("fail", "41.18%"),
+                        "dropped arrivals": ("pass", "50.00%")}  # fmt: skip
 
 
 async def test_a_stall_makes_the_rest_late_with_their_lag() -> None:

@@ -49,9 +49,23 @@ def test_unknown_key_inside_provider_and_retry() -> None:
         ({"timeout_s": 0}, "'timeout_s': Input should be greater than 0"),
         ({"timeout_s": float("nan")}, "'timeout_s': Input should be a finite number"),
         ({"request_processor": {"rate_limit": {"rate_per_s": 0, "burst": 1}}}, "than 0"),
-        ({"connection_pool": {"min_size": 9, "max_size": 3}}, "min_size (9) must not exceed"),
-        ({"connection_pool": {"min_size": 101}}, "min_size (101) must not exceed max_size (100)"),
-        ({"request_processor": {"retry": {"max_delay_s": 0.05}}}, "must be >= base_delay_s"),
+        (
+            {"connection_pool": {"min_size": 9, "max_size": 3}},
+            "'connection_pool.min_size': connection_pool.min_size (9) is above "
+            "connection_pool.max_size (3); lower min_size to at most 3, or raise max_size to 9 "
+            "or more",
+        ),
+        (
+            {"connection_pool": {"min_size": 101}},
+            "'connection_pool.min_size': connection_pool.min_size (101) is above max_size (100): "
+            "max_size is not set, so it is the larger of connection_pool_size (50 by default) "
+            "and max_concurrent_requests (100 by default)",
+        ),
+        (
+            {"request_processor": {"retry": {"max_delay_s": 0.05}}},
+            "'request_processor.retry.max_delay_s': max_delay_s (0.05) is below base_delay_s "
+            "(0.1); raise max_delay_s to at least 0.1 or lower base_delay_s to at most 0.05",
+        ),
         ({"providers": {"p": {"base_url": URL, "models": []}}}, "at least 1 item"),
         ({"api_key_env": ""}, "'api_key_env': String should have at least 1 character"),
     ],
@@ -60,6 +74,24 @@ def test_bad_values_are_named(config: dict[str, Any], fragment: str) -> None:
     with pytest.raises(ConfigError) as exc_info:
         resolve_config(config, base_url=URL, environ={})
     assert fragment in str(exc_info.value)
+
+
+def test_the_derived_max_size_is_explained_with_the_keys_it_comes_from() -> None:
+    # max_size unset: the larger of the pool size and max_concurrent_requests, as set or by
+    # default (basic mode's defaults are 5 and 10)
+    with pytest.raises(ConfigError) as exc_info:
+        parse_config({"max_concurrent_requests": 20, "connection_pool": {"min_size": 60}})
+    assert (
+        "is above max_size (50): max_size is not set, so it is the larger of "
+        "connection_pool_size (50 by default) and max_concurrent_requests (20); lower min_size "
+        "to at most 50, or set connection_pool.max_size (or max_concurrent_requests) to 60 or more"
+    ) in str(exc_info.value)
+    with pytest.raises(ConfigError, match=r"connection_pool_size \(5 by default\) and max_conc"):
+        parse_config({"performance_mode": "basic", "connection_pool": {"min_size": 11}})
+    # the accepted side: the same min_size once the derived max_size reaches it
+    accepted = parse_config({"max_concurrent_requests": 60, "connection_pool": {"min_size": 60}})
+    assert (accepted.limits().pool_min_size, accepted.limits().pool_max_size) == (60, 60)
+    assert parse_config({"connection_pool": {"min_size": 100}}).limits().pool_max_size == 100
 
 
 def test_a_bad_secret_is_never_echoed() -> None:

@@ -89,6 +89,31 @@ def test_bad_overrides(tmp_path: Path, option: str, expected: str) -> None:
     assert expected in message
 
 
+@pytest.mark.parametrize(
+    "option",
+    ["client.max_concurrent_requests=", "client.max_concurrent_requests=  ", "load.rate=",
+     "name=", "client.connection_pool.max_size="],
+)  # fmt: skip
+def test_an_empty_value_is_refused_not_read_as_the_default(tmp_path: Path, option: str) -> None:
+    path = write(tmp_path, MINIMAL + "client:\n  max_concurrent_requests: 8\n")
+    key = option.partition("=")[0]
+    assert error_of(path, (option,)) == (
+        f"{path}: --set {option}: the value is empty; write one (for example --set "
+        f"{key}=VALUE), or remove this --set to keep the profile's value (the default when the "
+        "profile does not set it)"
+    )
+
+
+def test_a_written_value_or_an_explicit_null_is_accepted(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "client:\n  max_concurrent_requests: 8\n")
+    assert load_profile(path).client.max_concurrent_requests == 8
+    raised = load_profile(path, ("client.max_concurrent_requests=12",)).client
+    assert raised.max_concurrent_requests == 12
+    reset = load_profile(path, ("client.max_concurrent_requests=null",)).client
+    assert reset.limits().max_concurrent_requests == 100  # null, written, is the default
+    assert load_profile(path, ('description=""',)).description == ""  # an empty text, quoted
+
+
 def test_an_invalid_override_value_names_the_option(tmp_path: Path) -> None:
     path = write(tmp_path, MINIMAL)
     message = error_of(path, ("load.concurrency=many",))

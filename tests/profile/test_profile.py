@@ -371,8 +371,9 @@ def test_client_config_errors_name_the_client_key(tmp_path: Path) -> None:
             "got 0",
         ),
         (
-            "client:\n  providers:\n    p1: {base_url: 'http://h/v1', models: [m], model: [m]}\n",
-            ":7: client.providers.p1.model: unknown key 'model'; did you mean 'models'?",
+            "client:\n  request_processor:\n    retry: {max_retry: 1}\n",
+            ":7: client.request_processor.retry.max_retry: unknown key 'max_retry'; "
+            "did you mean 'max_retries'?",
         ),
         (
             "client:\n  max_concurrent_requests: '8'\n",
@@ -381,8 +382,8 @@ def test_client_config_errors_name_the_client_key(tmp_path: Path) -> None:
         ),
         (
             "client:\n  base_url: http://h/v1\n",
-            ":6: client.base_url: 'base_url' does not belong "
-            "in client; set target.base_url instead",
+            ":6: client.base_url: 'base_url' does not belong in client: the run sends every "
+            "request to the profile's target; set target.base_url instead",
         ),
     ],
 )
@@ -393,6 +394,134 @@ def test_client_errors_go_through_the_profile_formatter(
     message = error_of(path)
     assert f"{path}{expected}" in message
     assert message.count("\n") == 0  # one problem, one line
+
+
+# Every client key that another section of the profile owns: (the line, the fix it names).
+OWNED_ELSEWHERE = [
+    ("base_url: http://h/v1", "set target.base_url instead"),
+    ("api_key_env: MY_KEY", "set target.api_key_env instead"),
+    ("default_headers: {X-A: b}", "set request.headers instead"),
+    ("timeout_s: 2.5", "sets it from request.timeout, which also judges the requests still "
+     "pending when the window ends; set request.timeout: 2.5s instead"),
+    ("timeout_s: 1m", "set request.timeout instead"),  # a wrong type is refused the same way
+    ("providers: {p: {base_url: 'http://h/v1', models: [m]}}",
+     "every request to the profile's one target (results name it); set target.base_url or "
+     "target.mock instead"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("line", "fix"), OWNED_ELSEWHERE, ids=[o[0][:12] for o in OWNED_ELSEWHERE])
+def test_client_keys_that_another_section_owns_are_refused(
+    tmp_path: Path, line: str, fix: str
+) -> None:
+    key = line.split(":")[0]
+    path = write(tmp_path, MINIMAL + f"client:\n  {line}\n")
+    message = error_of(path)
+    assert message.startswith(
+        f"invalid profile {path}:6: client.{key}: {key!r} does not belong in client: "
+    )
+    assert message.endswith(fix) and "\n" not in message
+    # the same from the command line names the --set; the accepted side is the owner's key
+    message = error_of(write(tmp_path, MINIMAL), (f"client.{line.replace(': ', '=', 1)}",))
+    assert f"client.{key} (from --set client.{key}=" in message and message.endswith(fix)
+
+
+@pytest.mark.parametrize(
+    ("option", "fix"),
+    [
+        ("client.timeout=5s",
+         "did you mean 'timeout_s'? It does not belong in client: set request.timeout instead"),
+        ("client.provider=1", "did you mean 'providers'? It does not belong in client: set "
+         "target.base_url or target.mock instead"),
+        ("client.max_concurent_requests=4", "did you mean 'max_concurrent_requests'?"),
+    ],
+)  # fmt: skip
+def test_the_did_you_mean_of_client_keys_points_past_the_refused_ones(
+    tmp_path: Path, option: str, fix: str
+) -> None:
+    key = option.partition("=")[0]
+    message = error_of(write(tmp_path, MINIMAL), (option,))
+    assert message.endswith(f": unknown key {key.split('.')[-1]!r}; {fix}")
+    listing = error_of(write(tmp_path, MINIMAL), ("client.header=1",))
+    assert "known keys: concurrency_manager, " in listing
+    for refused in ("api_key", "base_url", "default_headers", "providers", "timeout_s"):
+        assert refused not in listing
+
+
+def test_the_request_timeout_is_the_clients_timeout(tmp_path: Path) -> None:
+    from harborbench.engine.runner import client_config
+
+    profile = load_profile(write(tmp_path, MINIMAL), ("request.timeout=2500ms",))
+    assert client_config(profile, "http://h/v1", None).timeout_s == 2.5
+    assert "timeout_s" not in profile.client.model_fields_set
+
+
+MIN_80 = "  connection_pool:\n    min_size: 80\n"  # a client section; accepted alone
+
+
+@pytest.mark.parametrize(
+    ("client", "option", "expected"),
+    [
+        # the key of the --set is blamed, with the derived default explained and the fix
+        (
+            "  enable_lazy_loading: true\n",
+            "client.connection_pool.min_size=500",
+            ": client.connection_pool.min_size (from --set client.connection_pool.min_size=500):"
+            " connection_pool.min_size (500) is above max_size (100): max_size is not set, so it"
+            " is the larger of connection_pool_size (50 by default) and max_concurrent_requests"
+            " (100 by default); lower min_size to at most 100, or set connection_pool.max_size"
+            " (or max_concurrent_requests) to 500 or more",
+        ),
+        # min_size is in the file, the --set lowered the derived max_size: the --set is blamed
+        (
+            MIN_80,
+            "client.max_concurrent_requests=20",
+            ": client.max_concurrent_requests (from --set client.max_concurrent_requests=20): "
+            "connection_pool.min_size (80) is above max_size (50): max_size is not set, so it is"
+            " the larger of connection_pool_size (50 by default) and max_concurrent_requests"
+            " (20); lower min_size to at most 50, or set connection_pool.max_size (or"
+            " max_concurrent_requests) to 80 or more",
+        ),
+        (
+            MIN_80,
+            "client.connection_pool.max_size=60",
+            ": client.connection_pool.max_size (from --set client.connection_pool.max_size=60): "
+            "connection_pool.min_size (80) is above connection_pool.max_size (60); lower "
+            "min_size to at most 60, or raise max_size to 80 or more",
+        ),
+        (
+            MIN_80,
+            "client.request_processor.retry.base_delay_s=20",
+            ": client.request_processor.retry.base_delay_s (from --set "
+            "client.request_processor.retry.base_delay_s=20): max_delay_s (10) is below "
+            "base_delay_s (20); raise max_delay_s to at least 20 or lower base_delay_s to at "
+            "most 10",
+        ),
+        (
+            MIN_80,
+            "client.connection_pool.bogus=1",
+            ": client.connection_pool.bogus (from --set client.connection_pool.bogus=1): "
+            "unknown key 'bogus'; known keys: adaptive, health_check_interval_s, max_size, "
+            "min_size",
+        ),
+    ],
+)
+def test_a_cross_key_error_names_the_set_that_caused_it(
+    tmp_path: Path, client: str, option: str, expected: str
+) -> None:
+    path = write(tmp_path, MINIMAL + "client:\n" + client)
+    load_profile(path)  # the file alone is valid
+    assert error_of(path, (option,)) == f"invalid profile {path}{expected}"
+
+
+def test_a_cross_key_error_of_the_file_names_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "client:\n" + MIN_80)
+    assert load_profile(path).client.limits().pool_min_size == 80  # accepted: max_size is 100
+    # accepted with a --set that keeps the derived max_size at min_size or above
+    profile = load_profile(path, ("client.max_concurrent_requests=80",))
+    assert profile.client.limits().pool_max_size == 80
+    bad = write(tmp_path, MINIMAL + "client:\n  max_concurrent_requests: 20\n" + MIN_80, "b.yaml")
+    assert error_of(bad).startswith(f"invalid profile {bad}:8: client.connection_pool.min_size: ")
 
 
 def test_mock_and_base_url_are_exclusive(tmp_path: Path) -> None:

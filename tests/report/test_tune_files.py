@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harborbench.errors import ProfileError
+from harborbench.harborai import ConfigError, create_fast_client
+from harborbench.profile import load_profile_dict
 from harborbench.report.tune_files import TuneWriter, recommended_config_text, sweep_rows
 from harborbench.tune import TrialTiming
 from harborbench.tune.result import TuneResult
@@ -50,6 +53,29 @@ def test_save_writes_the_three_files_and_archives_an_earlier_run(tmp_path: Path)
         "recommended_config.yaml", "result.json", "sweep.csv"
     ]  # fmt: skip
     assert (stamp / "recommended_config.yaml").read_text() == first
+
+
+def test_the_recommended_config_is_used_as_its_comment_and_the_readme_say(tmp_path: Path) -> None:
+    folder = TuneWriter(tmp_path, "fake-tune").save(fake_result())
+    text = (folder / "recommended_config.yaml").read_text()
+    assert (
+        "# Client keys only, no target and no key. Load it with\n"
+        "#   create_fast_client(yaml.safe_load(open(path)), base_url=URL)\n"
+    ) in text
+    assert "In a profile, put these\n# keys under client: without timeout_s" in text
+    config = yaml.safe_load(text)
+    with pytest.raises(ConfigError, match="no target configured"):
+        create_fast_client(config)  # not "as is": it needs a target
+    with create_fast_client(config, base_url="http://127.0.0.1:9/v1") as client:
+        assert client.optimization_status()["mode"] == "optimized"
+    # in a profile's client section: refused with timeout_s, accepted without it
+    profile = {"name": "t", "load": {"concurrency": 1}, "duration": "1s", "client": config}
+    with pytest.raises(ProfileError) as refused:
+        load_profile_dict(profile)
+    assert str(refused.value).endswith("set request.timeout: 10s instead")
+    del config["timeout_s"]
+    loaded = load_profile_dict({**profile, "request": {"timeout": "10s"}})
+    assert loaded.client.model_dump(mode="json", exclude_unset=True) == config
 
 
 def test_no_recommendation_writes_no_config(tmp_path: Path) -> None:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from rich.console import Console
 
+from harborbench.cli.tune import _exit
+from harborbench.errors import InconclusiveError
 from harborbench.report.tune_table import load_chart, render_tune, verdict_text
 from tests.report.test_tune_files import fake_result
 
@@ -67,3 +72,25 @@ def test_files_line_names_report_html_only_when_written() -> None:
     console = Console(width=200, record=True, force_terminal=False)
     render_tune(result, console, folder="reports/fake-tune", html=True)
     assert f"{files}, report.html" in console.export_text()
+
+
+def test_only_saturated_points_meeting_the_gates_recommend_nothing_and_exit_3() -> None:
+    done = fake_result(10.0)
+    points = [p.model_copy(update={"generator_saturated": True}) for p in done.points]
+    result = done.model_copy(update={"points": points, "chosen": None, "closest": 0,
+                                     "confirmation": None, "recommended_config": None})  # fmt: skip
+    assert result.only_saturated_met() and not done.only_saturated_met()
+    assert verdict_text(result).plain.startswith(
+        "Nothing recommended: every point that met the gates was measured with the load "
+        "generator saturated (see the note).\n"
+    )
+    console = Console(width=100, record=True, force_terminal=False)
+    render_tune(result, console)
+    assert "closest (no unsaturated point met the gates)" in console.export_text()
+    with pytest.raises(InconclusiveError, match="every point of the sweep that met the gates "
+                       "was measured with the load generator saturated") as caught:  # fmt: skip
+        _exit(result, Path("reports/fake-tune"))
+    assert caught.value.exit_code == 3
+    # a point that misses a gate is no recommendation either way: still "no point met", exit 1
+    missed = [p.model_copy(update={"meets_gates": False}) for p in points]
+    assert not result.model_copy(update={"points": missed}).only_saturated_met()

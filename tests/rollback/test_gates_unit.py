@@ -48,11 +48,11 @@ def test_the_defaults_are_the_plans_without_the_memory_slope() -> None:
 def test_settings_as_plain_data() -> None:
     absolute = Gates(throughput_min=900, p95_max="250ms", error_rate_max="1%",
                      memory_growth_max_pct=20, memory_slope_max_mb_per_min=5,
-                     success_rate_min="95%")  # fmt: skip
+                     success_rate_min="95%", dropped_max_pct=2)  # fmt: skip
     assert GateSettings(absolute, 0.7, 25.0).as_dict() == {
         "throughput_min_ops": 900.0, "p95_max_s": 0.25, "error_rate_max": 0.01,
         "memory_growth_max_pct": 20.0, "memory_slope_max_mb_per_min": 5.0,
-        "success_rate_min": 0.95, "throughput_ratio_min": 0.7,
+        "success_rate_min": 0.95, "dropped_max_pct": 2.0, "throughput_ratio_min": 0.7,
         "cpu_efficiency_gain_min_pct": 25.0,
     }  # fmt: skip
 
@@ -355,3 +355,37 @@ def test_a_stop_after_the_first_trial_of_a_round_counts_no_round(
 def test_a_stop_in_the_first_trial_judges_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     out = measure_stopped(monkeypatch, StopAt(("traditional", 0), interrupted=True))
     assert (out.rows, out.rounds, out.interrupted) == ([], 0, True)
+
+
+class DroppingTrials(FakeTrials):
+    """The optimized side's trials report ``unsent`` dropped arrivals each."""
+
+    def __init__(self, unsent: int) -> None:
+        super().__init__()
+        self.unsent = unsent
+
+    async def __call__(self, profile: Any, *args: Any, **kwargs: Any) -> Any:
+        trial = await super().__call__(profile, *args, **kwargs)
+        if profile.name.endswith("optimized"):
+            health = trial.health.model_copy(update={"unsent": self.unsent})
+            trial = trial.model_copy(update={"health": health})
+        return trial
+
+
+@pytest.mark.parametrize(("unsent", "verdict", "observed"),
+                         [(210, "pass", "95.01%"), (250, "fail", "94.12%")])  # fmt: skip
+def test_rollback_judges_dropped_arrivals_with_runs_success_rate_rule(
+    monkeypatch: pytest.MonkeyPatch, unsent: int, verdict: str, observed: str
+) -> None:
+    # 2 optimized trials of 4,000 successes: 8,000 of 8,000 + 2 x unsent (the one rule of
+    # harborbench.gates.success_rate, as `run` uses)
+    monkeypatch.setattr(session_module, "run_trial", DroppingTrials(unsent))
+    settings = GateSettings(Gates(success_rate_min="95%"), throughput_ratio_min=None,
+                            cpu_efficiency_gain_min_pct=None)  # fmt: skip
+
+    async def main() -> Any:
+        return await measure_gates("http://127.0.0.1:1/v1", "k", "srv", settings,
+                                   GateWorkload(rounds=2))  # fmt: skip
+
+    (row,) = asyncio.run(main()).rows
+    assert (row.key, row.verdict, row.observed) == ("absolute.success_rate", verdict, observed)

@@ -22,7 +22,7 @@ from harborbench.errors import (
     UserInputError,
 )
 from harborbench.profile import Gates
-from harborbench.result import LatencySummary, MemoryFigures, TrialResult
+from harborbench.result import HealthFigures, LatencySummary, MemoryFigures, TrialResult
 from harborbench.tune import (
     TIE_FRACTION,
     Knobs,
@@ -31,6 +31,7 @@ from harborbench.tune import (
     closest_point,
     gate_shortfall,
     judge,
+    saturation_note,
     select_point,
 )
 from harborbench.tune.result import TUNE_SCHEMA_VERSION, Phase, SweepPoint, TuneResult
@@ -69,6 +70,44 @@ def test_equal_resources_go_to_the_higher_value_then_the_earlier_point() -> None
     assert select_point([_score(8, 1000.0, workers=2), _score(8, 1000.0)]) == 1
 
 
+def _sat(n: int, ops: float, ok: bool = True) -> PointScore:
+    return PointScore(Knobs(n, 8), ops, ok, 0.0, saturated=True)
+
+
+def test_a_saturated_point_is_never_chosen_and_the_best_trusted_one_is() -> None:
+    # without the check the saturated N=32 would win (it ties 990 with fewer resources than N=64)
+    scores = [_score(64, 990.0), _sat(32, 1000.0), _score(8, 969.0)]
+    assert select_point(scores) == 0
+    note = saturation_note(scores)
+    assert note is not None and note.startswith("point 1 (N=32 pool=8, 1,000.0 ops/s) met every")
+    assert note.endswith("recommended instead: the best unsaturated point, point 0 "
+                         "(N=64 pool=8, 990.0 ops/s)")  # fmt: skip
+    # the tie margin is taken from the best trusted point (990), not the saturated 1000
+    edge = (1.0 - TIE_FRACTION) * 990.0
+    assert select_point([_score(64, 990.0), _sat(32, 1000.0), _score(8, edge)]) == 2
+    below = edge * (1 - 1e-12)
+    assert select_point([_score(64, 990.0), _sat(32, 1000.0), _score(8, below)]) == 0
+
+
+def test_a_saturated_point_that_would_not_win_is_not_mentioned() -> None:
+    # the saturated point is below the tie margin of the trusted best: same choice, no note
+    scores = [_score(16, 1000.0), _sat(8, 979.9)]
+    assert select_point(scores) == 0 and saturation_note(scores) is None
+    # a saturated point that misses a gate is no candidate either way
+    scores = [_score(16, 500.0), _sat(32, 2000.0, ok=False)]
+    assert select_point(scores) == 0 and saturation_note(scores) is None
+
+
+def test_only_saturated_points_meeting_the_gates_recommend_nothing() -> None:
+    scores = [_score(4, 100.0, ok=False), _sat(8, 800.0), _sat(16, 810.0)]
+    assert select_point(scores) is None
+    note = saturation_note(scores)
+    assert note is not None and "Every point that met the gates (1, 2) was saturated, so " \
+        "nothing is recommended" in note  # fmt: skip
+    assert note.startswith("point 1 (N=8 pool=8, 800.0 ops/s)")  # tied: fewer resources
+    assert select_point([]) is None and saturation_note([]) is None
+
+
 def test_the_closest_miss_prefers_the_smaller_shortfall_then_the_higher_value() -> None:
     scores = [_score(1, 10.0, False, shortfall=0.5), _score(2, 5.0, False, shortfall=0.4)]
     assert closest_point(scores) == 1
@@ -78,6 +117,7 @@ def test_the_closest_miss_prefers_the_smaller_shortfall_then_the_higher_value() 
 
 def _trial(**kw: Any) -> TrialResult:
     fields: dict[str, Any] = {
+        "health": HealthFigures.model_construct(unsent=0, level_unit="concurrency"),
         "successes": 95, "failures": 5, "throughput_ops": 1000.0, "error_rate": 0.05,
         "service_time": LatencySummary.model_construct(p95_s=0.1),
         "memory": MemoryFigures.model_construct(growth_pct=0.0),
@@ -143,10 +183,11 @@ class _Target:
     The confirmation (the longer window) measures ``confirm_factor`` x the sweep's figure."""
 
     def __init__(self, confirm_factor: float = 1.0, first: TrialResult | None = None,
-                 saturated: bool = False) -> None:  # fmt: skip
+                 saturated: bool = False, saturated_from: int | None = None) -> None:  # fmt: skip
         self.confirm_factor = confirm_factor
         self.first = first
         self.saturated = saturated
+        self.saturated_from = saturated_from  # N from which the generator saturates
         self.calls: list[tuple[int, float]] = []
 
     async def run_trial(self, variant: Any, plan: Any, base_url: str, api_key: Any,
@@ -159,7 +200,7 @@ class _Target:
         if variant.duration > 3.0:  # the confirmation's window is twice the sweep's
             level = int(level * self.confirm_factor)
         trial = make_trial(kwargs["index"], [level, level])
-        if self.saturated:
+        if self.saturated or (self.saturated_from is not None and n >= self.saturated_from):
             health = trial.health.model_copy(update={"generator_saturated": True})
             trial = trial.model_copy(update={"health": health})
         return trial
@@ -207,11 +248,47 @@ def test_a_confirmation_far_from_the_sweep_gets_a_note(
     assert any(n.startswith(text) for n in result.notes) is noted
 
 
-def test_a_saturated_generator_is_flagged_and_noted(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_when_every_point_is_saturated_nothing_is_recommended(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     result = _atune(monkeypatch, _Target(saturated=True))
     assert all(p.generator_saturated for p in result.points)
-    assert any(n.startswith("the load generator was saturated at the recommended point")
-               for n in result.notes)  # fmt: skip
+    assert [p.concurrency for p in result.points] == [1, 2, 4, 8, 16]
+    assert all(p.meets_gates for p in result.points)  # met, but not trusted
+    assert result.chosen is None and result.recommended_config is None
+    assert result.confirmation is None and result.only_saturated_met()
+    assert result.stop_reason == (
+        "throughput stopped rising at N=16 (< +5%); no point met the gates with the load "
+        "generator unsaturated, so no smaller settings were tried"
+    )
+    assert result.notes[-1] == (
+        "point 3 (N=8 pool=50 workers=8, 800.0 ops/s) met every gate but its measurement is "
+        "not trusted: the load generator was saturated (its CPU, event loop or send schedule "
+        "was the bottleneck; see the point's warnings). Every point that met the gates "
+        "(0, 1, 2, 3, 4) was saturated, so nothing is recommended: run tune again with nothing "
+        "else on this machine, or on a larger one"
+    )
+
+
+def test_a_saturated_best_point_falls_back_to_the_best_unsaturated_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    target = _Target(saturated_from=8)  # 800 ops/s at N=8 and 16, but saturated there
+    result = _atune(monkeypatch, target)
+    assert [p.generator_saturated for p in result.points[:5]] == [False] * 3 + [True] * 2
+    best = result.points[result.chosen]
+    assert not best.generator_saturated and best.throughput_ops == 400.0
+    assert best.knobs() == Knobs(4, 2, 1, 4, 0.0)  # N=4, then the fewest resources
+    assert result.recommended_config is not None
+    assert result.recommended_config["max_concurrent_requests"] == 4
+    assert target.calls[-1] == (4, 4.838)  # the confirmation at N=4
+    assert result.notes[-1] == (
+        "point 3 (N=8 pool=50 workers=8, 800.0 ops/s) met every gate but its measurement is "
+        "not trusted: the load generator was saturated (its CPU, event loop or send schedule "
+        "was the bottleneck; see the point's warnings); recommended instead: the best "
+        f"unsaturated point, point {result.chosen} ({best.knobs().label()}, 400.0 ops/s)"
+    )
+    assert not any("during the confirmation" in n for n in result.notes)
 
 
 def test_no_point_meeting_the_gates_names_the_closest_and_recommends_nothing(
@@ -426,9 +503,9 @@ CONFIRM_NOTE = (
     "longer trials"
 )
 SATURATED_NOTE = (
-    "the load generator was saturated at the recommended point: its throughput is the limit of "
-    "this machine's harness as much as the client's; check it on a larger machine, or prefer "
-    "the largest unsaturated point of the table"
+    "the load generator was saturated during the confirmation: its figures are the limit of "
+    "this machine's harness as much as the client's, so it confirms the recommendation (from an "
+    "unsaturated sweep point) only weakly; run it again with nothing else on this machine"
 )
 
 
@@ -456,24 +533,14 @@ def _saturated(trial: TrialResult) -> TrialResult:
 def test_the_notes_in_full(monkeypatch: pytest.MonkeyPatch) -> None:
     far = _atune(monkeypatch, _Target(confirm_factor=0.7))
     assert far.notes == [CONFIRM_NOTE.format(ratio=0.7)]
-    saturated = _atune(monkeypatch, _Target(saturated=True))
-    assert saturated.notes == [SATURATED_NOTE]
 
-
-@pytest.mark.parametrize("confirming", [True, False])
-def test_a_generator_saturated_in_the_sweep_or_the_confirmation_alone_is_noted(
-    monkeypatch: pytest.MonkeyPatch, confirming: bool
-) -> None:
-    def shape(n: int, in_confirmation: bool) -> TrialResult:
+    def saturated_confirmation(n: int, confirming: bool) -> TrialResult:
         trial = make_trial(0, [100 * min(n, 8)] * 2)
-        return _saturated(trial) if in_confirmation is confirming else trial
+        return _saturated(trial) if confirming else trial
 
-    result = _atune(monkeypatch, _Shaped(shape))
-    best = result.points[result.chosen]
-    assert (best.generator_saturated, result.confirmation.point.generator_saturated) == (
-        not confirming,
-        confirming,
-    )
+    result = _atune(monkeypatch, _Shaped(saturated_confirmation))
+    assert not result.points[result.chosen].generator_saturated
+    assert result.confirmation.point.generator_saturated
     assert result.notes == [SATURATED_NOTE]
 
 

@@ -190,9 +190,12 @@ def test_recommended_config_is_the_profile_client_with_the_knobs_and_timeout() -
         "max_concurrent_requests": 8, "connection_pool_size": 4,
         "concurrency_optimization": {"enabled": True}, "timeout_s": 10.0,
     }  # fmt: skip
-    # a timeout_s of the client section is kept, not replaced by the request timeout
-    own = steady.model_copy(update={"client": steady.client.model_copy(update={"timeout_s": 3.0})})
-    assert recommended_config(own, Knobs(8, 4))["timeout_s"] == 3.0
+    # timeout_s is the request timeout the sweep ran with (a client section may not set it)
+    req = steady.request.model_copy(update={"timeout": 3.0})
+    assert (
+        recommended_config(steady.model_copy(update={"request": req}), Knobs(8, 4))["timeout_s"]
+        == 3.0
+    )
 
 
 async def test_recommended_config_is_accepted_by_create_fast_client() -> None:
@@ -321,7 +324,7 @@ async def test_a_stop_ends_the_sweep_interrupted_without_a_confirmation(tmp_path
     assert result.confirmation is None and result.recommended_config is None
 
 
-async def test_a_saturated_recommendation_carries_a_note(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_saturated_confirmation_carries_a_note(monkeypatch: pytest.MonkeyPatch) -> None:
     import contextlib
     from typing import Any
 
@@ -339,8 +342,10 @@ async def test_a_saturated_recommendation_carries_a_note(monkeypatch: pytest.Mon
     def no_target(profile: Any) -> Any:
         yield "http://127.0.0.1:1/v1", None, None
 
-    async def fake_trial(*args: Any, **kwargs: Any) -> TrialResult:
-        return saturated  # flat throughput: the load phase stops at the second point
+    async def fake_trial(variant: Any, *args: Any, **kwargs: Any) -> TrialResult:
+        # flat throughput: the load phase stops at the second point; only the confirmation
+        # (twice the sweep's 2.4 s window) finds the generator saturated
+        return saturated if variant.duration > 3.0 else template
 
     monkeypatch.setattr(session_module, "open_target", no_target)
     monkeypatch.setattr(session_module, "run_trial", fake_trial)
@@ -349,8 +354,10 @@ async def test_a_saturated_recommendation_carries_a_note(monkeypatch: pytest.Mon
             "throughput_min": None, "p95_max": None})}),
         budget_s=60.0,
     )  # fmt: skip
-    assert result.confirmation is not None
-    assert any("load generator was saturated at the recommended point" in n for n in result.notes)
+    assert result.confirmation is not None and result.confirmation.point.generator_saturated
+    assert not result.points[result.chosen].generator_saturated
+    assert any(n.startswith("the load generator was saturated during the confirmation")
+               for n in result.notes)  # fmt: skip
 
 
 class GoodputLab(FakeLab):

