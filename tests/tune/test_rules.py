@@ -730,3 +730,44 @@ def test_the_result_is_stamped_in_utc_with_its_elapsed_time_to_the_millisecond()
     assert result.elapsed_s == 12.346
     assert result.created_at.endswith("+00:00")
     assert result.schema_version == TUNE_SCHEMA_VERSION
+
+
+# --- the saturation rule's note, at its edges ----------------------------------------------------
+
+
+def test_no_saturation_note_when_an_unsaturated_point_would_win_anyway() -> None:
+    # Trusting the saturated N=64 raises the tie margin to 980: the unsaturated N=32 would win;
+    # without it the margin is 970.2 and N=8 wins. A different choice, but not a saturated one.
+    scores = [_sat(64, 1000.0), _score(32, 990.0), _score(8, 975.0)]
+    assert select_point(scores) == 2
+    assert saturation_note(scores) is None
+
+
+def test_the_saturation_note_uses_the_given_tie_margin() -> None:
+    scores = [_score(16, 1000.0), _sat(8, 985.0)]
+    assert saturation_note(scores) is not None  # tied at 2%: the saturated N=8 would win
+    assert saturation_note(scores, tie_fraction=0.01) is None  # not tied at 1%
+    # at 1% the best unsaturated point is N=16 (N=8's 985 is not tied; at 2% it would be)
+    scores = [_score(16, 1000.0), _score(8, 985.0), _sat(4, 1000.0)]
+    note = saturation_note(scores, tie_fraction=0.01)
+    assert note is not None and note.startswith("point 2 (N=4 pool=8, 1,000.0 ops/s)")
+    assert note.endswith("recommended instead: the best unsaturated point, point 0 "
+                         "(N=16 pool=8, 1,000.0 ops/s)")  # fmt: skip
+
+
+def test_the_saturated_points_named_are_those_that_met_the_gates() -> None:
+    scores = [_sat(4, 100.0, ok=False), _sat(8, 800.0), _sat(16, 810.0)]
+    note = saturation_note(scores)
+    assert note is not None and "Every point that met the gates (1, 2) was saturated" in note
+
+
+def test_only_saturated_met_needs_no_choice_and_a_saturated_point_meeting_the_gates() -> None:
+    def result(chosen: int | None, *points: tuple[bool, bool]) -> TuneResult:
+        return TuneResult.model_construct(chosen=chosen, points=[
+            SweepPoint.model_construct(meets_gates=m, generator_saturated=s) for m, s in points
+        ])  # fmt: skip
+
+    assert result(None, (False, False), (True, True)).only_saturated_met()
+    assert not result(0, (True, False), (True, True)).only_saturated_met()  # one was chosen
+    assert not result(None, (False, True), (False, False)).only_saturated_met()  # none met
+    assert not result(None).only_saturated_met()
