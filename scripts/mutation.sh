@@ -3,7 +3,7 @@
 #
 #   scripts/mutation.sh PACKAGE [JOBS]
 #
-# PACKAGE is one of: metrics, gates, engine, compare, tune, rollback-gates. Each package is
+# PACKAGE is one of: metrics, gates, engine, session, compare, tune, rollback-gates. Each package is
 # mutated alone, against the tests that exercise it (the whole suite would take hours on a
 # 2-core machine). The run happens in a scratch copy of the committed tree under
 # ${MUTATION_DIR:-/tmp/harborbench-mutation}/PACKAGE, so the worktree is never touched; the
@@ -12,7 +12,7 @@
 # Not run in CI: a package takes from minutes to an hour. Results: tests/MUTATION.md.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-pkg="${1:?usage: scripts/mutation.sh metrics|gates|engine|compare|tune|rollback-gates [JOBS]}"
+pkg="${1:?usage: scripts/mutation.sh metrics|gates|engine|session|compare|tune|rollback-gates [JOBS]}"
 jobs="${2:-2}"
 mutmut="${MUTMUT:-$root/.venv/bin/mutmut}"
 
@@ -24,6 +24,9 @@ case "$pkg" in
     # long virtual scenarios of test_trial_virtual.py cost too much to run once per mutant.
     engine) mutate='"harborbench/engine/*"'
         tests='"tests/engine", "-m", "not slow", "--ignore=tests/engine/test_runner_integration.py", "--ignore=tests/engine/test_runner_failures.py", "--ignore=tests/engine/test_summaries.py", "--ignore=tests/engine/test_response_variants.py", "--ignore=tests/engine/test_workload_run.py", "--ignore=tests/engine/test_trial_virtual.py"' ;;
+    # session: the measurement session alone, with its unit tests and its real-mock tier.
+    session) mutate='"harborbench/engine/session.py"'
+        tests='"tests/engine/test_session.py", "tests/engine/test_session_mock.py"' ;;
     compare) mutate='"harborbench/compare/*"'; tests='"tests/compare"' ;;
     tune) mutate='"harborbench/tune/*"'; tests='"tests/tune", "-m", "not slow"' ;;
     # rollback-gates: the smoke tests start a mock server and never call the gates.

@@ -5,6 +5,12 @@ what it caches, and the results it builds. No server, no sleeps (the mock is in
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
+import time
+import traceback
+from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -87,7 +93,9 @@ async def test_the_plan_is_computed_once_per_profile(monkeypatch: pytest.MonkeyP
         ta = [await s.trial(a, index=i) for i in range(3)]
         tb = await s.trial(b, index=0)
     assert made == ["virtual", "b"]
-    with pytest.raises(RuntimeError, match="entered once"):
+    with pytest.raises(
+        RuntimeError, match=r"^a MeasurementSession is entered once; make a new one$"
+    ):
         async with s:
             pytest.fail("entered twice")
     assert s.plan(a) is s.plan(a)
@@ -165,3 +173,162 @@ async def test_a_target_it_cannot_open_fails_on_entering(monkeypatch: pytest.Mon
             pytest.fail("entered")
     with pytest.raises(RuntimeError, match="enter the MeasurementSession"):
         await s.trial(prof, index=0)
+
+
+# What the session hands on: the target it opened, the trial's hooks, and the exit arguments. The
+# target is a stand-in context manager (no process) that records how it was closed.
+
+
+class RecordingTarget:
+    """A stand-in for ``runner.open_target``: what it was opened for and how it was closed."""
+
+    URL = "http://opened.invalid/v1"
+    KEY = "sk-recorded"
+
+    def __init__(self) -> None:
+        self.server = object()  # stands for the mock's MockServer: passed on, never used
+        self.opened: list[Any] = []
+        self.closed_by: list[BaseException | None] = []
+
+    @contextlib.contextmanager
+    def __call__(self, prof: Any) -> Iterator[tuple[str, str, Any]]:
+        self.opened.append(prof)
+        try:
+            yield self.URL, self.KEY, self.server
+        except BaseException as exc:
+            self.closed_by.append(exc)
+            raise
+        self.closed_by.append(None)
+
+
+def raise_in_body(error: BaseException) -> None:
+    raise error
+
+
+async def test_entering_opens_the_profiles_target_and_leaving_closes_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    opener = RecordingTarget()
+    monkeypatch.setattr(session_module, "open_target", opener)
+    prof = profile({"rate": 10})
+    s = MeasurementSession(prof, environment=ENVIRONMENT)
+    async with s:
+        assert s.target == Target(opener.URL, opener.KEY, opener.server)  # type: ignore[arg-type]
+        assert opener.closed_by == []
+    assert opener.opened == [prof]
+    assert opener.closed_by == [None]  # closed once, with no error
+
+
+async def test_an_error_in_the_body_reaches_the_target_with_its_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    opener = RecordingTarget()
+    monkeypatch.setattr(session_module, "open_target", opener)
+    error = ValueError("in the body")
+    with pytest.raises(ValueError) as caught:
+        async with MeasurementSession(profile({"rate": 10}), environment=ENVIRONMENT):
+            raise_in_body(error)
+    assert caught.value is error
+    assert len(opener.closed_by) == 1 and opener.closed_by[0] is error  # the same exception
+    # Its traceback still ends where it was raised (the exit arguments were passed whole).
+    assert traceback.extract_tb(error.__traceback__)[-1].name == "raise_in_body"
+
+
+async def test_entering_preloads_scipy_in_a_daemon_thread_and_waits_for_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    imported: list[tuple[str, str, bool, bool]] = []
+
+    def import_module(name: str) -> None:
+        thread = threading.current_thread()
+        time.sleep(0.05)  # a slow import: entering must wait for it
+        imported.append((name, thread.name, thread.daemon, thread is threading.main_thread()))
+
+    monkeypatch.setattr(session_module, "importlib", SimpleNamespace(import_module=import_module))
+    async with session(profile({"rate": 10}), FakeClient(after(0.01))):
+        assert imported == [("scipy.stats", "preload", True, False)]
+
+
+@pytest.mark.looptime(False)  # a real thread blocks: let the loop wait for it in real time
+async def test_a_cancel_while_entering_closes_the_opened_target_with_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    opener = RecordingTarget()
+    monkeypatch.setattr(session_module, "open_target", opener)
+    release = threading.Event()
+    monkeypatch.setattr(
+        session_module, "importlib", SimpleNamespace(import_module=lambda name: release.wait(10))
+    )
+    raised: list[BaseException] = []
+
+    async def enter() -> None:
+        try:
+            async with MeasurementSession(profile({"rate": 10}), environment=ENVIRONMENT):
+                pytest.fail("entered")
+        except asyncio.CancelledError as exc:  # Ctrl-C while the import is still running
+            raised.append(exc)
+            raise
+
+    task = asyncio.create_task(enter())
+    while not opener.opened:
+        await asyncio.sleep(0.001)
+    await asyncio.sleep(0.01)  # now waiting for the import
+    task.cancel()
+    try:
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        release.set()
+    assert len(raised) == 1 and len(opener.closed_by) == 1
+    assert opener.closed_by[0] is raised[0]  # closed at once, with the cancellation itself
+    # Its traceback still ends in the wait it interrupted (the exit arguments were passed whole).
+    assert traceback.extract_tb(raised[0].__traceback__)[-1].name == "to_thread"
+
+
+async def test_a_trial_gets_the_target_the_plan_the_hooks_the_clock_and_the_client(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    opener = RecordingTarget()
+    monkeypatch.setattr(session_module, "open_target", opener)
+    calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+    sentinel = object()
+
+    async def run_trial(*args: Any, **kwargs: Any) -> Any:
+        calls.append((args, kwargs))
+        return sentinel
+
+    monkeypatch.setattr(session_module, "run_trial", run_trial)
+    prof = profile({"rate": 10})
+    other = profile({"rate": 20}, name="other")
+    client, clock, stop = FakeClient(after(0.01)), LoopClock(), asyncio.Event()
+
+    def progress(p: Progress) -> None: ...
+
+    def on_rows(rows: list[IntervalRow]) -> None: ...
+
+    s = MeasurementSession(prof, environment=ENVIRONMENT, client=client, clock=clock)
+    async with s:
+        got = await s.trial(other, index=3, stop=stop, progress=progress, on_rows=on_rows)
+        await s.trial(prof, index=0)
+    assert got is sentinel
+    (args, kwargs), (_, defaults) = calls
+    assert args == (other, s.plan(other), opener.URL, opener.KEY)
+    assert s.plan(other) == plan_from_profile(other) != plan_from_profile(prof)
+    assert kwargs == {
+        "index": 3,
+        "server": opener.server,
+        "progress": progress,
+        "stop": stop,
+        "clock": clock,
+        "client": client,
+        "on_rows": on_rows,
+    }
+    assert defaults == {
+        "index": 0,
+        "server": opener.server,
+        "progress": None,
+        "stop": None,
+        "clock": clock,
+        "client": client,
+        "on_rows": None,
+    }

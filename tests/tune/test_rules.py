@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 import harborbench.engine.session as session_module
 import harborbench.tune as tune_module
-from harborbench.errors import AllRequestsFailedError, TargetUnreachableError, UserInputError
+from harborbench.errors import (
+    AllRequestsFailedError,
+    ProfileError,
+    TargetUnreachableError,
+    UserInputError,
+)
 from harborbench.profile import Gates
 from harborbench.result import HealthFigures, LatencySummary, MemoryFigures, TrialResult
 from harborbench.tune import (
@@ -25,12 +30,14 @@ from harborbench.tune import (
     TrialTiming,
     closest_point,
     gate_shortfall,
+    judge,
     saturation_note,
     select_point,
 )
-from harborbench.tune.sweep import check_budget
+from harborbench.tune.result import TUNE_SCHEMA_VERSION, Phase, SweepPoint, TuneResult
+from harborbench.tune.sweep import TRIAL_OVERHEAD_S, _Sweep, _sweep, check_budget
 from tests.compare.test_compare import make_trial
-from tests.tune.test_tune import OPTIMIZED
+from tests.tune.test_tune import OPTIMIZED, FakeLab, _gate
 
 
 def _score(n: int, ops: float, ok: bool = True, pool: int = 8, workers: int | None = None,
@@ -366,6 +373,21 @@ def test_a_point_records_the_trial_figures() -> None:
     assert point.ops_per_cpu_second == trial.cpu.ops_per_cpu_second == pytest.approx(100.0)
 
 
+def test_a_points_value_and_score_for_each_objective() -> None:
+    from harborbench.tune.sweep import _Sweep
+
+    trial = make_trial(0, [50, 50], failures=[1, 1]).model_copy(update={"goodput_ops": 12.5})
+    gates = Gates.model_validate({"throughput_min": 100.0})
+    sweep = _Sweep(OPTIMIZED.model_copy(update={"gates": gates}), "t", 100.0,
+                   TrialTiming(0.5, 1.0, 2.0), lambda: 0.0)  # fmt: skip
+    point = sweep.point(trial, Knobs(2, 2), "concurrency", 0)
+    assert (point.meets_gates, point.shortfall) == (False, 0.5)  # 50 ops/s of 100
+    assert point.score() == PointScore(Knobs(2, 2), 50.0, False, 0.5)
+    assert point.score("goodput") == PointScore(Knobs(2, 2), 12.5, False, 0.5)
+    assert point.model_copy(update={"goodput_ops": None}).value("goodput") == 0.0  # unmeasured
+    assert point.model_copy(update={"goodput_ops": 0.0}).value("goodput") == 0.0
+
+
 def test_gate_shortfall_adds_the_success_rate_to_the_other_misses() -> None:
     gates = Gates.model_validate({"throughput_min": 2000.0, "success_rate_min": "99%"})
     assert gate_shortfall(_trial(), gates) == pytest.approx(0.5 + 0.04 / 0.99)
@@ -471,3 +493,281 @@ def test_goodput_without_an_slo_says_how_to_add_one() -> None:
     assert caught.value.hint == (
         "Add for example slo: {latency_max: 200ms} (or --set 'slo={latency_max: 200ms}')."
     )
+
+
+# --- what atune hands on, and its notes in full -------------------------------------------------
+
+CONFIRM_NOTE = (
+    "the confirmation measured x{ratio:.2f} the sweep's throughput at these settings: short "
+    "trials on this machine are noisy, or the point sits near a cliff; a larger --budget gives "
+    "longer trials"
+)
+SATURATED_NOTE = (
+    "the load generator was saturated during the confirmation: its figures are the limit of "
+    "this machine's harness as much as the client's, so it confirms the recommendation (from an "
+    "unsaturated sweep point) only weakly; run it again with nothing else on this machine"
+)
+
+
+class _Shaped(_Target):
+    """Each trial is ``shape(n, confirming)``: N's closed-loop level, and whether it is the
+    confirmation (the longer window)."""
+
+    def __init__(self, shape: Any) -> None:
+        super().__init__()
+        self.shape = shape
+
+    async def run_trial(self, variant: Any, plan: Any, base_url: str, api_key: Any,
+                        **kwargs: Any) -> TrialResult:  # fmt: skip
+        n = variant.load.concurrency
+        self.calls.append((n, variant.duration))
+        trial: TrialResult = self.shape(n, variant.duration > 3.0)
+        return trial.model_copy(update={"index": kwargs["index"]})
+
+
+def _saturated(trial: TrialResult) -> TrialResult:
+    health = trial.health.model_copy(update={"generator_saturated": True})
+    return trial.model_copy(update={"health": health})
+
+
+def test_the_notes_in_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    far = _atune(monkeypatch, _Target(confirm_factor=0.7))
+    assert far.notes == [CONFIRM_NOTE.format(ratio=0.7)]
+
+    def saturated_confirmation(n: int, confirming: bool) -> TrialResult:
+        trial = make_trial(0, [100 * min(n, 8)] * 2)
+        return _saturated(trial) if confirming else trial
+
+    result = _atune(monkeypatch, _Shaped(saturated_confirmation))
+    assert not result.points[result.chosen].generator_saturated
+    assert result.confirmation.point.generator_saturated
+    assert result.notes == [SATURATED_NOTE]
+
+
+def test_a_confirmation_ratio_at_one_op_per_second_and_none_at_zero(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    slow = _atune(monkeypatch, _Shaped(lambda n, confirming: make_trial(0, [1, 1])))
+    assert slow.confirmation.sweep_throughput_ops == 1.0
+    assert slow.confirmation.ratio_to_sweep == 1.0
+
+    # With only a memory gate, a point where nothing succeeded can meet the gates; its
+    # confirmation has no ratio (no division by zero).
+    def shape(n: int, confirming: bool) -> TrialResult:
+        return make_trial(0, [100, 100], growth_pct=50.0) if n == 1 else make_trial(0, [0, 0])
+
+    profile = OPTIMIZED.model_copy(update={"gates": Gates(memory_growth_max_pct=10.0)})
+    result = _atune_with(monkeypatch, _Shaped(shape), profile)
+    assert result.points[result.chosen].throughput_ops == 0.0
+    assert result.confirmation.sweep_throughput_ops == 0.0
+    assert result.confirmation.ratio_to_sweep is None
+    assert result.notes == []
+
+
+def test_the_environment_is_collected_once_for_the_sweep_and_its_session(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import harborbench.tune.sweep as sweep_module
+
+    calls: list[str] = []
+
+    def collect(where: str) -> Any:
+        def collected() -> dict[str, str]:
+            calls.append(where)
+            return {"collected": where}
+
+        return collected
+
+    monkeypatch.setattr(sweep_module, "collect_environment", collect("sweep"))
+    monkeypatch.setattr(session_module, "collect_environment", collect("session"))
+    result = _atune(monkeypatch, _Target())
+    assert calls == ["sweep"]
+    assert result.environment == {"collected": "sweep"}
+
+
+def test_the_confirmation_measures_the_point_chosen_by_goodput(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from harborbench.profile import load_profile_dict
+
+    data = OPTIMIZED.model_dump(mode="json")
+    data["slo"] = {"latency_max": "200ms"}
+    data["gates"] = {"error_rate_max": "5%"}
+
+    def shape(n: int, confirming: bool) -> TrialResult:
+        # throughput rises with N up to 8 while goodput falls: 400 ops/s at N=1, 50 at N=8
+        trial = make_trial(0, [100 * min(n, 8)] * 2)
+        return trial.model_copy(update={"goodput_ops": 400.0 / min(n, 8)})
+
+    result = _atune_with(monkeypatch, _Shaped(shape), load_profile_dict(data), objective="goodput")
+    best = result.points[result.chosen]
+    assert best.concurrency == 1
+    assert result.confirmation.point.knobs() == best.knobs()
+    # the pool and processor phases tried smaller settings around that point (N=1), too
+    assert {p.concurrency for p in result.points if p.phase != "concurrency"} == {1}
+    assert result.confirmation.sweep_throughput_ops == 100.0
+
+
+def test_budget_text_and_labels_at_their_edges() -> None:
+    with pytest.raises(UserInputError, match=r"^--budget 500ms is too short"):
+        check_budget(0.5)
+    with pytest.raises(UserInputError, match=r"^--budget 0s is too short"):
+        check_budget(0.0)
+    assert Knobs(32, 16, 8).label() == "N=32 pool=16 workers=8"  # no batch size: no batching
+
+
+def test_an_invalid_point_names_itself() -> None:
+    with pytest.raises(ProfileError, match=r"^invalid profile tune point N=0 pool=1: "):
+        tune_module.trial_profile(OPTIMIZED, Knobs(0, 1), 1.0, 2.0)
+
+
+# --- the phases on a scripted curve (a fake measurement and clock, no trial) ---------------------
+
+
+class _CurveLab:
+    """FakeLab's points with a scripted figure: ``ops(N)`` is their throughput and goodput;
+    from N = ``broken_from`` on, the p95 and error-rate gates both fail; a point of phase
+    ``interrupt_in`` is interrupted (no point)."""
+
+    def __init__(self, ops: Callable[[int], float], broken_from: int | None = None,
+                 interrupt_in: Phase | None = None) -> None:  # fmt: skip
+        self.lab = FakeLab(p95_max_s=1e9)  # its own p95 gate never breaks
+        self.clock, self.measured = self.lab.clock, self.lab.measured
+        self.ops = ops
+        self.broken_from = broken_from
+        self.interrupt_in = interrupt_in
+
+    async def measure(self, knobs: Knobs, phase: Phase, window_s: float) -> SweepPoint | None:
+        point = await self.lab.measure(knobs, phase, window_s)
+        if phase == self.interrupt_in:
+            return None
+        value = self.ops(knobs.concurrency)
+        update: dict[str, Any] = {"throughput_ops": value, "goodput_ops": value}
+        if self.broken_from is not None and knobs.concurrency >= self.broken_from:
+            gates = [_gate("p95 latency", "fail"), _gate("error rate", "fail")]
+            meets, missed, unsure = judge(gates)
+            update.update(gates=gates, meets_gates=meets, missed_gates=missed,
+                          unsure_gates=unsure, shortfall=1.0)  # fmt: skip
+        return point.model_copy(update=update)
+
+
+def _sweep_of(lab: _CurveLab, budget_s: float = 1000.0) -> tuple[Any, str, list[Any]]:
+    timing = TrialTiming(warmup_s=0.5, window_s=2.0, confirm_window_s=4.0)
+    sweep = _Sweep(OPTIMIZED, "t", budget_s, timing, lab.clock)
+    seen: list[Any] = []
+
+    def on_point(point: SweepPoint, so_far: TuneResult) -> None:
+        seen.append((point.index, so_far.stop_reason, len(so_far.points)))
+
+    reason = asyncio.run(_sweep(sweep, lab.measure, on_point))
+    return sweep, reason, seen
+
+
+def _load(lab: _CurveLab) -> list[int]:
+    return [k.concurrency for phase, k in lab.measured if phase == "concurrency"]
+
+
+def test_the_load_phase_doubles_up_to_its_maximum_and_reports_every_point() -> None:
+    lab = _CurveLab(lambda n: 100.0 * n)  # never stops rising
+    sweep, reason, seen = _sweep_of(lab)
+    assert _load(lab) == [2**k for k in range(11)]  # 1 ... 1024, the maximum included
+    assert reason == "concurrency reached the sweep's maximum (1024)"
+    # on_point: after every point, with the result so far marked "running"
+    assert seen == [(i, "running", i + 1) for i in range(len(sweep.points))]
+
+
+@pytest.mark.parametrize(
+    ("ops", "load", "stopped_at"),
+    [
+        ({1: 100.0, 2: 105.0, 4: 120.0}, [1, 2, 4, 8], 8),  # +5% exactly (1.05 x 100 == 105) rises
+        ({1: 100.0, 2: 104.0}, [1, 2], 2),  # +4% does not
+        ({1: 0.5, 2: 0.6}, [1, 2, 4], 4),  # a rise from under 1 op/s counts (the best starts at 0)
+    ],
+)
+def test_the_load_phase_keeps_doubling_on_a_rise_of_at_least_5_percent(
+    ops: dict[int, float], load: list[int], stopped_at: int
+) -> None:
+    last = ops[max(ops)]
+    lab = _CurveLab(lambda n: ops.get(n, last))  # flat after the last entry
+    _, reason, _ = _sweep_of(lab)
+    assert _load(lab) == load
+    assert reason == f"throughput stopped rising at N={stopped_at} (< +5%)"
+
+
+def test_two_load_gates_breaking_at_once_are_both_named() -> None:
+    lab = _CurveLab(lambda n: 100.0 * n, broken_from=4)
+    _, reason, _ = _sweep_of(lab)
+    assert _load(lab) == [1, 2, 4]
+    assert reason == "p95 latency, error rate gate broke at N=4"
+
+
+@pytest.mark.parametrize("phase", ["pool", "processor"])
+def test_a_stop_in_a_later_phase_ends_the_sweep_interrupted(phase: Phase) -> None:
+    lab = _CurveLab(lambda n: min(n, 8) * 100.0, interrupt_in=phase)
+    sweep, reason, _ = _sweep_of(lab)
+    assert reason == "interrupted"
+    assert lab.measured[-1][0] == phase and sweep.points[-1].phase != phase
+
+
+def test_a_point_is_affordable_while_its_cost_and_the_confirmation_still_fit() -> None:
+    # Before the first point its cost is estimated as warmup + window + 2 x overhead; the
+    # confirmation takes warmup + its window + overhead. Exactly that much left is enough.
+    first = 0.5 + 2.0 + 2 * TRIAL_OVERHEAD_S
+    confirm = 0.5 + 4.0 + TRIAL_OVERHEAD_S
+    needed = first + confirm
+    now = [0.0]
+    sweep = _Sweep(OPTIMIZED, "t", 2 * needed, TrialTiming(0.5, 2.0, 4.0), lambda: now[0])
+    for elapsed, affordable in [(needed, True), (needed + 0.01, False), (needed - 0.01, True)]:
+        now[0] = elapsed  # 2 x needed - elapsed left
+        assert sweep.affordable() is affordable, elapsed
+
+
+def test_the_result_is_stamped_in_utc_with_its_elapsed_time_to_the_millisecond() -> None:
+    now = [100.0]
+    sweep = _Sweep(OPTIMIZED, "t", 60.0, TrialTiming(0.5, 2.0, 4.0), lambda: now[0])
+    now[0] = 112.34567
+    result = sweep.result("done")
+    assert result.elapsed_s == 12.346
+    assert result.created_at.endswith("+00:00")
+    assert result.schema_version == TUNE_SCHEMA_VERSION
+
+
+# --- the saturation rule's note, at its edges ----------------------------------------------------
+
+
+def test_no_saturation_note_when_an_unsaturated_point_would_win_anyway() -> None:
+    # Trusting the saturated N=64 raises the tie margin to 980: the unsaturated N=32 would win;
+    # without it the margin is 970.2 and N=8 wins. A different choice, but not a saturated one.
+    scores = [_sat(64, 1000.0), _score(32, 990.0), _score(8, 975.0)]
+    assert select_point(scores) == 2
+    assert saturation_note(scores) is None
+
+
+def test_the_saturation_note_uses_the_given_tie_margin() -> None:
+    scores = [_score(16, 1000.0), _sat(8, 985.0)]
+    assert saturation_note(scores) is not None  # tied at 2%: the saturated N=8 would win
+    assert saturation_note(scores, tie_fraction=0.01) is None  # not tied at 1%
+    # at 1% the best unsaturated point is N=16 (N=8's 985 is not tied; at 2% it would be)
+    scores = [_score(16, 1000.0), _score(8, 985.0), _sat(4, 1000.0)]
+    note = saturation_note(scores, tie_fraction=0.01)
+    assert note is not None and note.startswith("point 2 (N=4 pool=8, 1,000.0 ops/s)")
+    assert note.endswith("recommended instead: the best unsaturated point, point 0 "
+                         "(N=16 pool=8, 1,000.0 ops/s)")  # fmt: skip
+
+
+def test_the_saturated_points_named_are_those_that_met_the_gates() -> None:
+    scores = [_sat(4, 100.0, ok=False), _sat(8, 800.0), _sat(16, 810.0)]
+    note = saturation_note(scores)
+    assert note is not None and "Every point that met the gates (1, 2) was saturated" in note
+
+
+def test_only_saturated_met_needs_no_choice_and_a_saturated_point_meeting_the_gates() -> None:
+    def result(chosen: int | None, *points: tuple[bool, bool]) -> TuneResult:
+        return TuneResult.model_construct(chosen=chosen, points=[
+            SweepPoint.model_construct(meets_gates=m, generator_saturated=s) for m, s in points
+        ])  # fmt: skip
+
+    assert result(None, (False, False), (True, True)).only_saturated_met()
+    assert not result(0, (True, False), (True, True)).only_saturated_met()  # one was chosen
+    assert not result(None, (False, True), (False, False)).only_saturated_met()  # none met
+    assert not result(None).only_saturated_met()
