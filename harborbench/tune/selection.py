@@ -21,6 +21,9 @@ from harborbench.tune.result import PointScore
 TIE_FRACTION = 0.02
 #: Gates a short trial cannot judge (the slope needs >= 5 minutes): not used to choose.
 UNJUDGED_GATES = ("memory slope",)
+#: The requirement every recommended point meets besides the profile's gates, as listed among a
+#: point's missed gates: a setting at which no request succeeded is no setting for the client.
+NO_SUCCESS = "at least one successful request"
 
 
 def select_point(scores: Sequence[PointScore], tie_fraction: float = TIE_FRACTION) -> int | None:
@@ -113,7 +116,8 @@ def gate_shortfall(trial: TrialResult, gates: Gates) -> float:
     Each term is ``max(gap, 0) / |limit|``: throughput 800 against a 1000 ops/s minimum adds
     0.2, p95 300 ms against 200 ms adds 0.5; error rates are divided by at least 0.01 and
     memory growth by at least 1%, so a zero limit stays finite. A figure that could not be
-    measured counts 1. Used to name the closest point when nothing meets the gates.
+    measured counts 1, and so does a trial without a single success. Used to name the closest
+    point when nothing meets the gates.
 
     Args:
         trial: the point's figures.
@@ -129,7 +133,7 @@ def gate_shortfall(trial: TrialResult, gates: Gates) -> float:
         gap = (value - limit) if above else (limit - value)
         return max(gap, 0.0) / max(abs(limit), floor)
 
-    total = 0.0
+    total = 0.0 if trial.successes else 1.0  # nothing succeeded: see NO_SUCCESS
     if gates.throughput_min is not None:
         total += miss(trial.throughput_ops, gates.throughput_min, above=False)
     if gates.p95_max is not None:

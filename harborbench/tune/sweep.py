@@ -34,6 +34,7 @@ from harborbench.tune.result import (
     TuneResult,
 )
 from harborbench.tune.selection import (
+    NO_SUCCESS,
     TIE_FRACTION,
     closest_point,
     gate_shortfall,
@@ -223,6 +224,8 @@ class _Sweep:
     def point(self, trial: TrialResult, knobs: Knobs, phase: Phase, index: int) -> SweepPoint:
         gates = evaluate_gates(trial, self.thresholds)
         meets, missed, unsure = judge(gates)
+        if trial.successes == 0:  # gates that judge neither throughput nor successes can pass
+            meets, missed = False, [*missed, NO_SUCCESS]
         return SweepPoint(
             index=index, phase=phase, concurrency=knobs.concurrency,
             max_concurrent_requests=knobs.concurrency,

@@ -131,7 +131,10 @@ def _trial(**kw: Any) -> TrialResult:
     [
         ({"success_rate_min": "99%"}, {}, 0.04 / 0.99),  # 95% of 99%
         ({"success_rate_min": "95%"}, {}, 0.0),
-        ({"success_rate_min": "95%"}, {"successes": 0, "failures": 0}, 1.0),  # unmeasured
+        # unmeasured (1) and without a single success (1)
+        ({"success_rate_min": "95%"}, {"successes": 0, "failures": 0}, 2.0),
+        ({"memory_growth_max_pct": 20.0}, {"successes": 0}, 1.0),  # no success: 1 alone
+        ({"memory_growth_max_pct": 20.0}, {"successes": 1}, 0.0),
         ({"p95_max": "50ms"}, {}, 1.0),  # 100 ms against 50 ms
         ({"p95_max": "50ms"}, {"service_time": LatencySummary.model_construct(p95_s=None)}, 1.0),
         ({"error_rate_max": "0%"}, {}, 5.0),  # 0.05 divided by the floor 0.01
@@ -551,17 +554,18 @@ def test_a_confirmation_ratio_at_one_op_per_second_and_none_at_zero(
     assert slow.confirmation.sweep_throughput_ops == 1.0
     assert slow.confirmation.ratio_to_sweep == 1.0
 
-    # With only a memory gate, a point where nothing succeeded can meet the gates; its
-    # confirmation has no ratio (no division by zero).
+    # With only a memory gate, a point where nothing succeeded passes every gate, yet it is no
+    # setting to recommend: it misses "at least one successful request".
     def shape(n: int, confirming: bool) -> TrialResult:
         return make_trial(0, [100, 100], growth_pct=50.0) if n == 1 else make_trial(0, [0, 0])
 
     profile = OPTIMIZED.model_copy(update={"gates": Gates(memory_growth_max_pct=10.0)})
     result = _atune_with(monkeypatch, _Shaped(shape), profile)
-    assert result.points[result.chosen].throughput_ops == 0.0
-    assert result.confirmation.sweep_throughput_ops == 0.0
-    assert result.confirmation.ratio_to_sweep is None
-    assert result.notes == []
+    assert result.chosen is None
+    empty = result.points[1]
+    assert (empty.successes, empty.meets_gates) == (0, False)
+    assert empty.missed_gates == ["at least one successful request"]
+    assert [g.verdict for g in empty.gates] == ["pass"]
 
 
 def test_the_environment_is_collected_once_for_the_sweep_and_its_session(
