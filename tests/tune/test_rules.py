@@ -134,6 +134,7 @@ def _trial(**kw: Any) -> TrialResult:
         # unmeasured (1) and without a single success (1)
         ({"success_rate_min": "95%"}, {"successes": 0, "failures": 0}, 2.0),
         ({"memory_growth_max_pct": 20.0}, {"successes": 0}, 1.0),  # no success: 1 alone
+        ({"throughput_min": 1000.0}, {"successes": 0, "throughput_ops": 0.0}, 2.0),  # 1 + 1
         ({"memory_growth_max_pct": 20.0}, {"successes": 1}, 0.0),
         ({"p95_max": "50ms"}, {}, 1.0),  # 100 ms against 50 ms
         ({"p95_max": "50ms"}, {"service_time": LatencySummary.model_construct(p95_s=None)}, 1.0),
