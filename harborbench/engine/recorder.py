@@ -227,6 +227,10 @@ class Recorder:
         self.send_lag = LatencyHistogram()
         self.stream = StreamStats()
         self.intervals: dict[int, Interval] = {}
+        # the interval of the last outcome and its span [start, end) in ns: most outcomes land
+        # in the same second as the one before, and then no index or dict look-up is needed
+        self._iv = Interval(0, False)
+        self._iv_start_ns = self._iv_end_ns = 0
         self.slo = slo
         self.slo_met = 0  # measured successes that met every objective of ``slo``
         self.tokens = TokenCounts()
@@ -263,6 +267,9 @@ class Recorder:
         iv = self.intervals.get(index)
         if iv is None:
             iv = self.intervals[index] = Interval(index, index < 0)
+        self._iv = iv
+        self._iv_start_ns = self.warmup_end_ns + index * NS_PER_S
+        self._iv_end_ns = min(self._iv_start_ns + NS_PER_S, last_ns)
         return iv
 
     def pop_intervals_before(self, index: int) -> list[Interval]:
@@ -272,6 +279,7 @@ class Recorder:
         interval it can receive nothing more; popping it keeps memory bounded.
         """
         done = sorted(i for i in self.intervals if i < index)
+        self._iv_start_ns = self._iv_end_ns = 0  # the last interval may be among them
         return [self.intervals.pop(i) for i in done]
 
     def _measured(self, intended_ns: int, end_ns: int) -> bool:
@@ -289,7 +297,6 @@ class Recorder:
         intended_ns: int,
         sent_ns: int,
         end_ns: int,
-        *,
         stream: StreamSample | None = None,
         usage: tuple[int, int] | None = None,
         estimated_prompt_tokens: int = 0,
@@ -316,7 +323,9 @@ class Recorder:
                     iv.response_ns.append(response_ns)
             return
         self.successes += 1
-        iv = self._interval(end_ns)
+        iv = self._iv
+        if not self._iv_start_ns <= end_ns < self._iv_end_ns:
+            iv = self._interval(end_ns)
         iv.successes += 1
         self.service.record_ns(service_ns)
         iv.service_ns.append(service_ns)

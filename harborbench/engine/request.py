@@ -105,23 +105,21 @@ class RequestSender:
             if self.stream:
                 sample, usage = await self._stream(params)
                 end_ns = clock()
-                rec.success(
-                    intended_ns, sent_ns, end_ns, stream=sample,
-                    usage=usage, estimated_prompt_tokens=_estimate(params),
-                )  # fmt: skip
+                rec.success(intended_ns, sent_ns, end_ns, sample, usage, _estimate(params))
             else:
                 response = await self.create(**params)
                 end_ns = clock()
-                content = response.choices[0].message.content if response.choices else None
-                if not isinstance(content, str):
+                choices = response.choices
+                content = choices[0].message.content if choices else None
+                if type(content) is str or isinstance(content, str):
+                    rec.success(
+                        intended_ns, sent_ns, end_ns, None, _usage(response.usage),
+                        _estimate(params),
+                    )  # fmt: skip
+                else:
                     rec.failure(
                         intended_ns, sent_ns, end_ns, "invalid_response", "no message content"
                     )
-                else:
-                    rec.success(
-                        intended_ns, sent_ns, end_ns,
-                        usage=_usage(response.usage), estimated_prompt_tokens=_estimate(params),
-                    )  # fmt: skip
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # every failure of the call is counted, never raised
@@ -229,8 +227,12 @@ def _usage(usage: Any) -> tuple[int, int] | None:
     """``(prompt_tokens, completion_tokens)`` of a response's usage, or ``None`` if absent."""
     if usage is None:
         return None
-    prompt = getattr(usage, "prompt_tokens", None)
-    completion = getattr(usage, "completion_tokens", None)
+    try:
+        prompt, completion = usage.prompt_tokens, usage.completion_tokens
+    except AttributeError:
+        return None
+    if type(prompt) is int and type(completion) is int:  # the client's usage: no calls
+        return prompt, completion
     if not isinstance(prompt, int) or not isinstance(completion, int):
         return None
     return prompt, completion
