@@ -93,12 +93,12 @@ class RequestSender:
         clock = self.clock
         params = self.next_params()  # before any await: arrivals take their requests in order
         sent_ns = clock()
-        measured = rec.in_window(intended_ns) and not self.closed
-        if measured and rec.open_loop:
-            rec.sent(intended_ns, sent_ns)
         key = self._next_key
-        self._next_key += 1
+        self._next_key = key + 1
         if not self.closed:
+            measured = rec.warmup_end_ns <= intended_ns < rec.window_end_ns  # rec.in_window
+            if measured and rec.open_loop:
+                rec.sent(intended_ns, sent_ns)
             self._active[key] = (intended_ns, sent_ns, measured)
         end_ns: int | None = None
         try:
@@ -130,7 +130,10 @@ class RequestSender:
             # when the window closed (in flight, or a timeout).
             if not self.closed and end_ns is not None and end_ns <= rec.window_end_ns:
                 del self._active[key]
-                self.busy_ns += rec.overlap_ns(sent_ns, end_ns)
+                # rec.overlap_ns(sent_ns, end_ns) inlined (once a request): the end is inside
+                begin_ns = sent_ns if sent_ns > rec.warmup_end_ns else rec.warmup_end_ns
+                if end_ns > begin_ns:
+                    self.busy_ns += end_ns - begin_ns
 
     def close_window(self, end_ns: int, timeout_s: float) -> int:
         """Close the window at ``end_ns``: judge every request still in the client call.
