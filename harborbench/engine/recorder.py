@@ -224,6 +224,9 @@ class Recorder:
         self.closed = False  # set when the window is closed: later outcomes are late
         self.service = LatencyHistogram()
         self.response = LatencyHistogram()
+        # once a request: appended without a call, binned when the intervals are popped
+        self._add_service = self.service.appender()
+        self._add_response = self.response.appender()
         self.send_lag = LatencyHistogram()
         self.stream = StreamStats()
         self.intervals: dict[int, Interval] = {}
@@ -238,10 +241,10 @@ class Recorder:
 
     def sent(self, intended_ns: int, sent_ns: int) -> None:
         """Log the send of an arrival (open loop): its lag behind the schedule, first and last."""
-        if not self.in_window(intended_ns):
+        if not self.warmup_end_ns <= intended_ns < self.window_end_ns:  # in_window, inlined
             return
         log = self.sends
-        lag_ns = max(sent_ns - intended_ns, 0)
+        lag_ns = sent_ns - intended_ns if sent_ns > intended_ns else 0
         log.lag.record_ns(lag_ns)
         if self.open_loop:  # the health figure: also the arrivals reached late (sent_late)
             self.send_lag.record_ns(lag_ns)
@@ -280,6 +283,8 @@ class Recorder:
         """
         done = sorted(i for i in self.intervals if i < index)
         self._iv_start_ns = self._iv_end_ns = 0  # the last interval may be among them
+        self.service.flush()  # keeps their write buffers at a second's values at most
+        self.response.flush()
         return [self.intervals.pop(i) for i in done]
 
     def _measured(self, intended_ns: int, end_ns: int) -> bool:
@@ -331,10 +336,10 @@ class Recorder:
         if not self._iv_start_ns <= end_ns < self._iv_end_ns:
             iv = self._interval(end_ns)
         iv.successes += 1
-        self.service.record_ns(service_ns)
+        self._add_service(service_ns)
         iv.service_ns.append(service_ns)
         if self.open_loop:
-            self.response.record_ns(response_ns)
+            self._add_response(response_ns)
             iv.response_ns.append(response_ns)
         tpot_ns = None
         first_token_ns = None

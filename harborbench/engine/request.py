@@ -112,9 +112,13 @@ class RequestSender:
                 choices = response.choices
                 content = choices[0].message.content if choices else None
                 if type(content) is str or isinstance(content, str):
+                    # _estimate(params) without its call when the prompt is one text message
+                    messages = params.get("messages", ())
+                    text = messages[0].get("content") if len(messages) == 1 else None
+                    estimate = len(text) // CHARS_PER_TOKEN if type(text) is str else None
                     rec.success(
                         intended_ns, sent_ns, end_ns, None, _usage(response.usage),
-                        _estimate(params),
+                        _estimate(params) if estimate is None else estimate,
                     )  # fmt: skip
                 else:
                     rec.failure(
