@@ -224,9 +224,6 @@ class Recorder:
         self.closed = False  # set when the window is closed: later outcomes are late
         self.service = LatencyHistogram()
         self.response = LatencyHistogram()
-        # once a request: appended without a call, binned when the intervals are popped
-        self._add_service = self.service.appender()
-        self._add_response = self.response.appender()
         self.send_lag = LatencyHistogram()
         self.stream = StreamStats()
         self.intervals: dict[int, Interval] = {}
@@ -238,6 +235,11 @@ class Recorder:
         self.slo_met = 0  # measured successes that met every objective of ``slo``
         self.tokens = TokenCounts()
         self.sends = SendLog()
+        # once a request: appended without a call, binned when the intervals are popped
+        self._add_service = self.service.appender()
+        self._add_response = self.response.appender()
+        self._add_lag = self.sends.lag.appender()
+        self._add_send_lag = self.send_lag.appender()
 
     def sent(self, intended_ns: int, sent_ns: int) -> None:
         """Log the send of an arrival (open loop): its lag behind the schedule, first and last."""
@@ -245,9 +247,9 @@ class Recorder:
             return
         log = self.sends
         lag_ns = sent_ns - intended_ns if sent_ns > intended_ns else 0
-        log.lag.record_ns(lag_ns)
+        self._add_lag(lag_ns)
         if self.open_loop:  # the health figure: also the arrivals reached late (sent_late)
-            self.send_lag.record_ns(lag_ns)
+            self._add_send_lag(lag_ns)
         if log.first_intended_ns is None:
             log.first_intended_ns, log.first_sent_ns = intended_ns, sent_ns
         log.last_intended_ns, log.last_sent_ns = intended_ns, sent_ns
@@ -279,12 +281,14 @@ class Recorder:
         """Remove and return the intervals with an index below ``index``, oldest first.
 
         Intervals are keyed by completion time, so once the clock has passed the end of an
-        interval it can receive nothing more; popping it keeps memory bounded.
+        interval it can receive nothing more; popping it keeps memory bounded. The latency
+        histograms, whose values are appended to their write buffers without binning (see
+        :meth:`LatencyHistogram.appender`), are binned here for the same reason.
         """
         done = sorted(i for i in self.intervals if i < index)
         self._iv_start_ns = self._iv_end_ns = 0  # the last interval may be among them
-        self.service.flush()  # keeps their write buffers at a second's values at most
-        self.response.flush()
+        for histogram in (self.service, self.response, self.sends.lag, self.send_lag):
+            histogram.flush()  # keeps the write buffers at about a second's values
         return [self.intervals.pop(i) for i in done]
 
     def _measured(self, intended_ns: int, end_ns: int) -> bool:
