@@ -76,15 +76,16 @@ async def client(url: str, n: int, *, engine: bool) -> None:
     clock = Clock()
     rec = Recorder(clock.now_ns(), 0.0, 3600.0, open_loop=False)
     # a fresh dict a request, as the engine's RequestFactory.next_params gives
-    sender = RequestSender(create, lambda: {**BODY, "stream": False}, rec, clock.now_ns)
+    sender = RequestSender(create, lambda: {**BODY, "stream": False}, rec, clock.reader)
     left = n
+    now = clock.reader  # as harborbench run's closed-loop workers read it
 
     async def worker() -> None:
         nonlocal left
         while left > 0:
             left -= 1
             if engine:
-                await sender.send(clock.now_ns())
+                await sender.send(now())
             else:
                 response = await create(**BODY)
                 assert response.choices[0].message.content

@@ -119,15 +119,16 @@ async def drive_closed_loop(
     level = plan.steps[0].concurrency or 0
     changed = asyncio.Condition()
     end_ns = start_ns + round(plan.total_s * NS_PER_S)
+    now = clock.reader
 
     async def worker(i: int) -> None:
         # No request starts after the window: it could never be measured, and the target
         # would count requests that no figure of the run accounts for.
-        while (now_ns := clock.now_ns()) < end_ns:
+        while (now_ns := now()) < end_ns:
             if i >= level:
                 async with changed:
                     await changed.wait_for(lambda: i < level)
-                now_ns = clock.now_ns()
+                now_ns = now()
             await send(now_ns)
 
     async def stepper() -> None:

@@ -227,20 +227,29 @@ class Recorder:
         self.send_lag = LatencyHistogram()
         self.stream = StreamStats()
         self.intervals: dict[int, Interval] = {}
+        # the interval of the last outcome and its span [start, end) in ns: most outcomes land
+        # in the same second as the one before, and then no index or dict look-up is needed
+        self._iv = Interval(0, False)
+        self._iv_start_ns = self._iv_end_ns = 0
         self.slo = slo
         self.slo_met = 0  # measured successes that met every objective of ``slo``
         self.tokens = TokenCounts()
         self.sends = SendLog()
+        # once a request: appended without a call, binned when the intervals are popped
+        self._add_service = self.service.appender()
+        self._add_response = self.response.appender()
+        self._add_lag = self.sends.lag.appender()
+        self._add_send_lag = self.send_lag.appender()
 
     def sent(self, intended_ns: int, sent_ns: int) -> None:
         """Log the send of an arrival (open loop): its lag behind the schedule, first and last."""
-        if not self.in_window(intended_ns):
+        if not self.warmup_end_ns <= intended_ns < self.window_end_ns:  # in_window, inlined
             return
         log = self.sends
-        lag_ns = max(sent_ns - intended_ns, 0)
-        log.lag.record_ns(lag_ns)
+        lag_ns = sent_ns - intended_ns if sent_ns > intended_ns else 0
+        self._add_lag(lag_ns)
         if self.open_loop:  # the health figure: also the arrivals reached late (sent_late)
-            self.send_lag.record_ns(lag_ns)
+            self._add_send_lag(lag_ns)
         if log.first_intended_ns is None:
             log.first_intended_ns, log.first_sent_ns = intended_ns, sent_ns
         log.last_intended_ns, log.last_sent_ns = intended_ns, sent_ns
@@ -263,15 +272,23 @@ class Recorder:
         iv = self.intervals.get(index)
         if iv is None:
             iv = self.intervals[index] = Interval(index, index < 0)
+        self._iv = iv
+        self._iv_start_ns = self.warmup_end_ns + index * NS_PER_S
+        self._iv_end_ns = min(self._iv_start_ns + NS_PER_S, last_ns)
         return iv
 
     def pop_intervals_before(self, index: int) -> list[Interval]:
         """Remove and return the intervals with an index below ``index``, oldest first.
 
         Intervals are keyed by completion time, so once the clock has passed the end of an
-        interval it can receive nothing more; popping it keeps memory bounded.
+        interval it can receive nothing more; popping it keeps memory bounded. The latency
+        histograms, whose values are appended to their write buffers without binning (see
+        :meth:`LatencyHistogram.appender`), are binned here for the same reason.
         """
         done = sorted(i for i in self.intervals if i < index)
+        self._iv_start_ns = self._iv_end_ns = 0  # the last interval may be among them
+        for histogram in (self.service, self.response, self.sends.lag, self.send_lag):
+            histogram.flush()  # keeps the write buffers at about a second's values
         return [self.intervals.pop(i) for i in done]
 
     def _measured(self, intended_ns: int, end_ns: int) -> bool:
@@ -289,7 +306,6 @@ class Recorder:
         intended_ns: int,
         sent_ns: int,
         end_ns: int,
-        *,
         stream: StreamSample | None = None,
         usage: tuple[int, int] | None = None,
         estimated_prompt_tokens: int = 0,
@@ -307,7 +323,11 @@ class Recorder:
         """
         service_ns = end_ns - sent_ns
         response_ns = end_ns - intended_ns
-        if not self._measured(intended_ns, end_ns):
+        window_end_ns = self.window_end_ns
+        # the test of _measured, inlined for the common case (a call less a request)
+        measured = self.warmup_end_ns <= intended_ns < window_end_ns and end_ns <= window_end_ns
+        if not measured or self.closed:
+            self._measured(intended_ns, end_ns)  # False: tallies a warmup or a late outcome
             if end_ns < self.warmup_end_ns:  # shown in a warmup row of the time series only
                 iv = self._interval(end_ns)
                 iv.successes += 1
@@ -316,12 +336,14 @@ class Recorder:
                     iv.response_ns.append(response_ns)
             return
         self.successes += 1
-        iv = self._interval(end_ns)
+        iv = self._iv
+        if not self._iv_start_ns <= end_ns < self._iv_end_ns:
+            iv = self._interval(end_ns)
         iv.successes += 1
-        self.service.record_ns(service_ns)
+        self._add_service(service_ns)
         iv.service_ns.append(service_ns)
         if self.open_loop:
-            self.response.record_ns(response_ns)
+            self._add_response(response_ns)
             iv.response_ns.append(response_ns)
         tpot_ns = None
         first_token_ns = None

@@ -93,35 +93,37 @@ class RequestSender:
         clock = self.clock
         params = self.next_params()  # before any await: arrivals take their requests in order
         sent_ns = clock()
-        measured = rec.in_window(intended_ns) and not self.closed
-        if measured and rec.open_loop:
-            rec.sent(intended_ns, sent_ns)
         key = self._next_key
-        self._next_key += 1
+        self._next_key = key + 1
         if not self.closed:
+            measured = rec.warmup_end_ns <= intended_ns < rec.window_end_ns  # rec.in_window
+            if measured and rec.open_loop:
+                rec.sent(intended_ns, sent_ns)
             self._active[key] = (intended_ns, sent_ns, measured)
         end_ns: int | None = None
         try:
             if self.stream:
                 sample, usage = await self._stream(params)
                 end_ns = clock()
-                rec.success(
-                    intended_ns, sent_ns, end_ns, stream=sample,
-                    usage=usage, estimated_prompt_tokens=_estimate(params),
-                )  # fmt: skip
+                rec.success(intended_ns, sent_ns, end_ns, sample, usage, _estimate(params))
             else:
                 response = await self.create(**params)
                 end_ns = clock()
-                content = response.choices[0].message.content if response.choices else None
-                if not isinstance(content, str):
+                choices = response.choices
+                content = choices[0].message.content if choices else None
+                if type(content) is str or isinstance(content, str):
+                    # _estimate(params) without its call when the prompt is one text message
+                    messages = params.get("messages", ())
+                    text = messages[0].get("content") if len(messages) == 1 else None
+                    estimate = len(text) // CHARS_PER_TOKEN if type(text) is str else None
+                    rec.success(
+                        intended_ns, sent_ns, end_ns, None, _usage(response.usage),
+                        _estimate(params) if estimate is None else estimate,
+                    )  # fmt: skip
+                else:
                     rec.failure(
                         intended_ns, sent_ns, end_ns, "invalid_response", "no message content"
                     )
-                else:
-                    rec.success(
-                        intended_ns, sent_ns, end_ns,
-                        usage=_usage(response.usage), estimated_prompt_tokens=_estimate(params),
-                    )  # fmt: skip
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # every failure of the call is counted, never raised
@@ -132,7 +134,10 @@ class RequestSender:
             # when the window closed (in flight, or a timeout).
             if not self.closed and end_ns is not None and end_ns <= rec.window_end_ns:
                 del self._active[key]
-                self.busy_ns += rec.overlap_ns(sent_ns, end_ns)
+                # rec.overlap_ns(sent_ns, end_ns) inlined (once a request): the end is inside
+                begin_ns = sent_ns if sent_ns > rec.warmup_end_ns else rec.warmup_end_ns
+                if end_ns > begin_ns:
+                    self.busy_ns += end_ns - begin_ns
 
     def close_window(self, end_ns: int, timeout_s: float) -> int:
         """Close the window at ``end_ns``: judge every request still in the client call.
@@ -229,8 +234,12 @@ def _usage(usage: Any) -> tuple[int, int] | None:
     """``(prompt_tokens, completion_tokens)`` of a response's usage, or ``None`` if absent."""
     if usage is None:
         return None
-    prompt = getattr(usage, "prompt_tokens", None)
-    completion = getattr(usage, "completion_tokens", None)
+    try:
+        prompt, completion = usage.prompt_tokens, usage.completion_tokens
+    except AttributeError:
+        return None
+    if type(prompt) is int and type(completion) is int:  # the client's usage: no calls
+        return prompt, completion
     if not isinstance(prompt, int) or not isinstance(completion, int):
         return None
     return prompt, completion

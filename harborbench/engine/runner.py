@@ -307,7 +307,7 @@ async def run_trial(
             start_ns, plan.warmup_s, plan.window_s, open_loop=plan.kind == "open", slo=slo
         )
         sender = RequestSender(
-            client.chat.completions.acreate, factory.next_params, rec, clock.now_ns,
+            client.chat.completions.acreate, factory.next_params, rec, clock.reader,
             stream=profile.request.stream,
         )  # fmt: skip
         sampler = ResourceSampler()

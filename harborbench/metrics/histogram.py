@@ -29,7 +29,7 @@ from __future__ import annotations
 import binascii
 import sys
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 from typing import Any, TypedDict
 
@@ -293,6 +293,19 @@ class LatencyHistogram:
         pending.append(value_ns)
         if len(pending) >= FLUSH_AT:
             self._flush()
+
+    def appender(self) -> Callable[[int], None]:
+        """A function that records one latency (ns) as :meth:`record_ns` does, minus the call.
+
+        It is the write buffer's ``list.append``: it never bins, so whoever uses it must call
+        :meth:`flush` regularly (the engine's recorder does once a second) or the buffer grows
+        without bound. Every read bins the buffer first, so figures are exact at any moment.
+        """
+        return self._pending.append
+
+    def flush(self) -> None:
+        """Bin the values waiting in the write buffer (reads do this themselves)."""
+        self._flush()
 
     def _flush(self) -> None:
         pending = self._pending

@@ -174,3 +174,31 @@ def test_a_warmup_request_completing_in_the_window_is_in_no_row() -> None:
     rec.failure(101 * S, 101 * S, 103 * S, "timeout", "slow")
     assert rec.intervals == {}
     assert rec.warmup_requests == 2
+
+
+def test_the_last_interval_is_reused_only_within_its_second_and_forgotten_when_popped() -> None:
+    rec = make()  # window [102 s, 112 s)
+    rec.success(102 * S, 102 * S, 102 * S + 10 * MS)  # second 0
+    rec.success(102 * S, 102 * S, 102 * S + 990 * MS)  # second 0 again (the reused interval)
+    rec.success(102 * S, 102 * S, 103 * S)  # second 1: the boundary belongs to the next one
+    rec.success(111 * S, 111 * S, 112 * S)  # at the window's end: in its last second, 9
+    popped = rec.pop_intervals_before(1)
+    assert [(iv.index, iv.successes) for iv in popped] == [(0, 2)]
+    rec.success(102 * S, 102 * S, 102 * S + 20 * MS)  # late into second 0: a new interval
+    assert sorted((i, iv.successes) for i, iv in rec.intervals.items()) == [(0, 1), (1, 1), (9, 1)]
+    (again,) = rec.pop_intervals_before(1)  # the last outcome's interval is popped ...
+    rec.success(102 * S, 102 * S, 102 * S + 30 * MS)  # ... so this one is not added to it
+    assert again.successes == 1 and rec.intervals[0].successes == 1
+
+
+def test_popping_intervals_bins_the_latency_buffers() -> None:
+    rec = make()
+    rec.sent(103 * S, 103 * S + MS)
+    for i in range(1, 4):
+        rec.success(103 * S, 103 * S, 103 * S + i * MS)
+    histograms = (rec.service, rec.response, rec.sends.lag, rec.send_lag)
+    assert [len(h._pending) for h in histograms] == [3, 3, 1, 1]
+    rec.pop_intervals_before(1)
+    assert [len(h._pending) for h in histograms] == [0, 0, 0, 0]  # bounded: a second at most
+    assert [h.count for h in histograms] == [3, 3, 1, 1]
+    assert abs(rec.service.max_ns - 3 * MS) <= 3 * MS * 0.001

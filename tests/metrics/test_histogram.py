@@ -319,3 +319,17 @@ def test_percentile_edges_next_to_the_fraction_range_are_accepted() -> None:
     h.record_many_ns(list(range(1_000_000, 101_000_000, 1_000_000)))  # 1..100 ms
     assert h.percentile_ns(0) <= 1_000_000 <= h.percentile_ns(1)
     assert h.percentile_spectrum(100)[1][0] < 1  # dense plot ticks below p1 still work
+
+
+def test_the_appender_records_as_record_ns_does() -> None:
+    appended, recorded = LatencyHistogram(), LatencyHistogram()
+    add = appended.appender()
+    values = [0, 500, 1_500, 2_000_000, 5 * 3_600_000_000_000]
+    for v in values:
+        add(v)
+        recorded.record_ns(v)
+    assert appended.count == len(values)  # read before any flush: the buffer is counted
+    assert appended == recorded
+    assert (appended.clamped_below_count, appended.clamped_above_count) == (2, 1)
+    appended.flush()
+    assert appended == recorded and appended.percentile_ns(50) == recorded.percentile_ns(50)
