@@ -61,9 +61,24 @@ def _one_trial_environments() -> tuple[RunResult, RunResult, list[str]]:
 
 
 def _same() -> tuple[RunResult, RunResult, list[str]]:
-    """Three trials a side of the same workload with different seeds: no difference."""
-    a = make_run("a", [WAVE] * 3, seed=4, growth_pct=1.0)
-    b = make_run("b", [WAVE] * 3, seed=5, growth_pct=3.0)
+    """Three trials a side of the same workload with different seeds: no difference in speed;
+    memory growth varies by trial (1, 2, 4% against 3, 5, 4%), and four of A's seconds have no
+    CPU sample (left out of CPU efficiency). The totals keep the fixture's 1% RSS growth, so
+    the memory row's A and B read 1.0 while its interval is over the trials' figures."""
+
+    def vary(run: RunResult, growth: list[float], no_cpu: int) -> RunResult:
+        trials = []
+        for t, g in zip(run.trials, growth, strict=True):
+            rows = list(t.timeseries)
+            if t.index == 0:
+                for i in range(2, 2 + no_cpu):  # after the 2 warmup rows
+                    rows[i] = rows[i].model_copy(update={"cpu_percent": None})
+            memory = t.memory.model_copy(update={"growth_pct": g})
+            trials.append(t.model_copy(update={"timeseries": rows, "memory": memory}))
+        return run.model_copy(update={"trials": trials})
+
+    a = vary(make_run("a", [WAVE] * 3, seed=4), [1.0, 2.0, 4.0], no_cpu=4)
+    b = vary(make_run("b", [WAVE] * 3, seed=5), [3.0, 5.0, 4.0], no_cpu=0)
     return a, b, ["throughput:-5%", "p95:+10%", "cpu_efficiency:-10%"]
 
 

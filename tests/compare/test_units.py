@@ -687,3 +687,100 @@ def test_the_plan_reference_defaults_when_a_result_lacks_it() -> None:
     assert ref is not None
     assert (ref.plan_baseline_ops, ref.plan_target_ops) == (505.6, 1000.0)
     assert ref.ratio_to_plan_baseline == 600 / 505.6
+
+
+def test_the_plan_reference_reads_the_figures_a_result_carries() -> None:
+    from harborbench.compare import compare_results
+    from tests.compare.test_compare import make_run
+
+    plan = {"plan_baseline_ops": 100.0, "plan_target_ops": 400.0}
+    b = make_run("b", [[600] * 12]).model_copy(update={"reference": plan})
+    ref = compare_results(make_run("a", [[600] * 12]), b, n_resamples=100).reference
+    assert ref is not None
+    assert (ref.plan_baseline_ops, ref.plan_target_ops, ref.target) == (100.0, 400.0, "met")
+
+
+def _with_mode(run: Any, mode: str, reason: str = "") -> Any:
+    status = {"mode": mode, "mode_reason": reason}
+    return run.model_copy(update={"total": run.total.model_copy(update={"client_status": status})})
+
+
+def test_the_same_client_config_in_two_effective_modes_is_a_workload_difference() -> None:
+    from harborbench.compare import comparability
+    from tests.compare.test_compare import make_run
+
+    env_reason = "HARBORAI_DISABLE_CONCURRENCY_OPTIMIZATION=1 in the environment"
+    a = _with_mode(make_run("a", [[100] * 3]), "optimized")
+    b = _with_mode(make_run("b", [[100] * 3]), "traditional", env_reason)
+    c = comparability(a, b)
+    assert [(d.key, d.a, d.b) for d in c.workload] == [
+        ("client mode (effective)", "optimized", "traditional")
+    ]
+    assert c.warnings[0] == (
+        "B (b) ran in traditional mode because HARBORAI_DISABLE_CONCURRENCY_OPTIMIZATION was "
+        "set, whatever its profile says"
+    )
+    other_client = b.model_copy(update={"profile": {**b.profile, "client": {"x": 1}}})
+    assert "client mode (effective)" not in [d.key for d in comparability(a, other_client).workload]
+
+
+def test_a_key_left_out_equals_its_implied_default() -> None:
+    from harborbench.compare import comparability
+    from tests.compare.test_compare import make_run
+
+    a = make_run("a", [[100] * 3])
+    b = make_run("b", [[100] * 3], profile={"request": {**a.profile["request"],
+                                                        "dataset_order": "random"}})  # fmt: skip
+    assert comparability(a, b).workload == []
+    assert comparability(b, a).workload == []
+    sequential = {"request": {**a.profile["request"], "dataset_order": "sequential"}}
+    c = make_run("c", [[100] * 3], profile=sequential)
+    assert [d.key for d in comparability(a, c).workload] == ["request.dataset_order"]
+
+
+@pytest.mark.parametrize(("warmup", "warned"), [(3.0, False), (3.5, True)])
+def test_a_window_as_long_as_the_warmup_is_not_thin(warmup: float, warned: bool) -> None:
+    from harborbench.compare.differences import thin_data_warnings
+    from tests.compare.test_compare import make_run
+
+    a = make_run("a", [[100] * 12] * 2)  # 2 trials of 12 s: enough intervals
+    short = make_run("b", [[100] * 3] * 4, profile={"warmup": warmup})  # windows of 3 s
+    warnings = thin_data_warnings(a, short)
+    assert any("shorter than its warmup" in w for w in warnings) is warned
+
+
+def test_latency_rows_without_per_interval_histograms_or_a_total() -> None:
+    from harborbench.compare.rows import _Ctx, _Side
+    from tests.compare.test_compare import make_run
+
+    run = make_run("a", [[100] * 12])
+    bare_rows = [r.model_copy(update={"service_histogram": ""}) for r in run.trials[0].timeseries]
+    bare = run.model_copy(update={"trials": [run.trials[0].model_copy(
+        update={"timeseries": bare_rows})]})  # fmt: skip
+    rows = {r.metric: r for r in _Ctx(_Side(bare), _Side(run), 0.95, 0, 100).latency_rows()}
+    assert rows["p50"].reason == "the runs keep no per-interval histograms"
+    no_total = run.model_copy(update={"total": None})
+    rows = {r.metric: r for r in _Ctx(_Side(no_total), _Side(run), 0.95, 0, 100).latency_rows()}
+    assert (rows["p50"].a, rows["p50"].n_a) == (None, 0)
+    assert rows["p50"].reason == "p50 needs at least 20 samples per run (A 0, B 1200)"
+
+
+def test_a_slope_without_b_s_interval_decides_nothing() -> None:
+    from harborbench.compare import compare_results
+    from tests.compare.test_compare import make_run
+
+    a = _with_total_memory(make_run("a", [[100] * 12]), _memory("pass", 0.0, -1.0, 1.0))
+    b = _with_total_memory(make_run("b", [[100] * 12]), _memory("pass", 9.0, None, None))
+    row = compare_results(a, b, n_resamples=100).row("memory_slope")
+    assert row is not None and row.verdict == "inconclusive"
+    assert row.reason.startswith("no conclusive slope for both runs")
+
+
+def test_a_row_describes_a_s_resampling() -> None:
+    from harborbench.compare import compare_results
+    from tests.compare.test_compare import make_run
+
+    c = compare_results(make_run("a", [[100] * 12]), make_run("b", [[100] * 20]), n_resamples=100)
+    for metric in ("throughput", "p50"):
+        row = c.row(metric)
+        assert row is not None and " of 12 1-s intervals" in row.method
