@@ -436,19 +436,21 @@ def test_the_same_client_config_in_another_effective_mode_is_not_comparable() ->
     assert any("HARBORAI_DISABLE_CONCURRENCY_OPTIMIZATION was set" in w for w in comp.warnings)
 
 
-def test_streaming_rows_are_shown_but_not_tested() -> None:
+def streamed(run: RunResult) -> RunResult:
+    """The run as if it had streamed: every streaming latency is its service time."""
     from harborbench.result import StreamSummary
 
-    def streamed(run: RunResult) -> RunResult:
-        assert run.total is not None
-        s = run.total.service_time
-        stream = StreamSummary(
-            ttft=s, icl=s, itl=s, tpot=s, output_tokens=10, output_tokens_per_s=1.0,
-            output_chunks=10, token_source="usage", tokens_from_usage=1,
-            tokens_from_chunk_count=0, per_chunk_tokens_known=1, done_marker_missing=0,
-        )  # fmt: skip
-        return run.model_copy(update={"total": run.total.model_copy(update={"stream": stream})})
+    assert run.total is not None
+    s = run.total.service_time
+    stream = StreamSummary(
+        ttft=s, icl=s, itl=s, tpot=s, output_tokens=10, output_tokens_per_s=1.0,
+        output_chunks=10, token_source="usage", tokens_from_usage=1,
+        tokens_from_chunk_count=0, per_chunk_tokens_known=1, done_marker_missing=0,
+    )  # fmt: skip
+    return run.model_copy(update={"total": run.total.model_copy(update={"stream": stream})})
 
+
+def test_streaming_rows_are_shown_but_not_tested() -> None:
     c = _compare(streamed(make_run("a", [STEADY])), streamed(make_run("b", [STEADY])))
     for metric in ("ttft_p50", "ttft_p95", "icl_p50", "itl_p50", "itl_p95", "tpot_p95"):
         row = c.row(metric)

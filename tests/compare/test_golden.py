@@ -22,22 +22,12 @@ from typing import Any
 import pytest
 
 from harborbench.compare import compare_results, evaluate_gate, failure_notes, parse_fail_on
-from harborbench.result import RunResult, StreamSummary
+from harborbench.result import RunResult
 from tests.compare.test_compare import _with_goodput, make_run
+from tests.compare.test_compare import streamed as _streamed
 
 GOLDEN = Path(__file__).parent / "golden"
 WAVE = [100 + (i % 5) * 4 for i in range(12)]
-
-
-def _streamed(run: RunResult) -> RunResult:
-    assert run.total is not None
-    s = run.total.service_time
-    stream = StreamSummary(
-        ttft=s, icl=s, itl=s, tpot=s, output_tokens=10, output_tokens_per_s=1.0,
-        output_chunks=10, token_source="usage", tokens_from_usage=1,
-        tokens_from_chunk_count=0, per_chunk_tokens_known=1, done_marker_missing=0,
-    )  # fmt: skip
-    return run.model_copy(update={"total": run.total.model_copy(update={"stream": stream})})
 
 
 def _regression() -> tuple[RunResult, RunResult, list[str]]:
