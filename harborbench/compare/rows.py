@@ -439,7 +439,6 @@ class _Ctx:
         ops = b.total.throughput_ops
         low = high = None
         target: Literal["met", "missed", "inconclusive"] = "inconclusive"
-        reason = ""
         if len(b.rows) < cs.MIN_INTERVALS:
             reason = (
                 f"too few 1-s intervals in B for an interval ({len(b.rows)}; at least "
