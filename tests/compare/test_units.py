@@ -784,3 +784,47 @@ def test_a_row_describes_a_s_resampling() -> None:
     for metric in ("throughput", "p50"):
         row = c.row(metric)
         assert row is not None and " of 12 1-s intervals" in row.method
+
+
+# --- mutants left by the fourth session's run (tests/MUTATION.md) ------------------------------
+
+
+def test_block_length_between_1_and_2_is_kept_not_rounded_up() -> None:
+    # Sixty white-noise values whose estimate falls between the floor (1) and 2.
+    x = np.random.default_rng(2).normal(size=60)
+    got = cs.block_length([x])
+    assert 1.0 < got < 2.0
+    assert got == pytest.approx(1.2541744, rel=1e-6)
+
+
+def test_block_length_of_a_side_reads_throughput_as_successes_per_second_of_interval() -> None:
+    from harborbench.compare.rows import _Side
+    from tests.compare.test_compare import make_run
+
+    side = _Side(make_run("a", [[100] * 40]))
+    base = side.block_s()
+    # Intervals of slowly varying length (in eighths of a second, so that the rates are exact),
+    # each at 100 ops/s: the throughput series is flat (no dependence), so the block length is
+    # the median's, as with full seconds.
+    lengths = np.round((0.6 + 0.35 * np.sin(np.arange(40) / 4.0)) * 8) / 8
+    side.length_s = lengths
+    side.successes = 100.0 * lengths
+    assert side.block_s() == base
+    # The same lengths with 100 successes each: the rate follows the slow wave.
+    side.successes = np.full(40, 100.0)
+    assert side.block_s() > base + 2.0
+
+
+def test_stream_rows_when_one_run_has_no_total() -> None:
+    from harborbench.compare.rows import _Ctx, _Side
+    from tests.compare.test_compare import make_run, streamed
+
+    a = _Side(make_run("a", [[100] * 12]))
+    a.total = None
+    b = _Side(streamed(make_run("b", [[100] * 12])))
+    rows = _Ctx(a, b, 0.95, 0, 50).stream_rows()
+    assert [r.metric for r in rows][:2] == ["ttft_p50", "ttft_p95"]
+    assert all(r.a is None and r.b is not None for r in rows)
+    assert all(r.n_a == 0 and r.n_b > 0 for r in rows)
+    assert {r.reason for r in rows} == {"only one run streamed"}
+    assert _Ctx(b, a, 0.95, 0, 50).stream_rows()[0].b is None
