@@ -11,12 +11,18 @@ dropped (:func:`dropped_pct`, gate ``dropped_max_pct``, :data:`DEFAULT_DROPPED_M
 profile sets none). Arrivals reached only after the window closed (``sent_late``) were never
 offered to the client: they flag the generator as saturated (the measurement is not trusted)
 instead of counting against the client.
+
+A gate that failed while the generator's event loop stalled (``metrics.looplag.loop_stalled``:
+lag above 100 ms at p99, on a busy CI machine for instance) is ``inconclusive`` when the stalls
+alone can fail it (:data:`STALL_SENSITIVE`: they delay sends and responses), so a noisy machine
+is not reported as a slower client. Its passes stand: the stalls only make those figures worse.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
+from harborbench.metrics.looplag import loop_stalled
 from harborbench.metrics.resources import growth_verdict, slope_verdict
 from harborbench.profile.schema import Gates
 from harborbench.result import GateResult, TrialResult
@@ -53,6 +59,30 @@ PLAN_GATES = Gates.model_validate(
         "cpu_efficiency_gain_min_pct": 30.0,
     }
 )
+
+
+#: The gates a stalled event loop can fail by itself (see the module's docstring). The error and
+#: success rates are not among them: a stall of a few hundred milliseconds does not time out a
+#: request, and a failed request is a failure whatever the generator's state.
+STALL_SENSITIVE = frozenset({"throughput", "p95 latency", "goodput"})
+
+
+#: The words that mark a gate left undecided by a stalled loop (in its ``detail``).
+STALLED = "undecided: the load generator's event loop stalled"
+
+
+def inconclusive_hint(
+    results: list[GateResult],
+    otherwise: str = "Run longer (--set duration=...) to gather enough samples.",
+) -> str:
+    """What to do about inconclusive gates (``run``, ``tune``'s confirmation): run again on a
+    quiet machine when a stalled loop left one undecided, else ``otherwise``."""
+    if any(r.verdict == "inconclusive" and STALLED in r.detail for r in results):
+        return (
+            "Run again with nothing else on this machine: the load generator's event loop "
+            "stalled, so its own delays are in the figures (see the gates' details)."
+        )
+    return otherwise
 
 
 def _throughput_alert(ops: float, threshold: float) -> Alert:
@@ -261,4 +291,22 @@ def evaluate_gates(trial: TrialResult, gates: Gates) -> list[GateResult]:
                 detail=mem.reason,
             )
         )
-    return out
+    return _undecided_by_stall(out, trial)
+
+
+def _undecided_by_stall(results: list[GateResult], trial: TrialResult) -> list[GateResult]:
+    """The gate results with each failed :data:`STALL_SENSITIVE` gate made inconclusive when
+    the trial's event loop stalled (its detail says so and how to get a verdict)."""
+    lag = trial.health.loop_lag_p99_s
+    if lag is None or not loop_stalled(lag):
+        return results
+    why = (
+        f" — {STALLED} ({lag * 1e3:.0f} ms lag at p99), so its stalls are in this figure; run "
+        "again with nothing else on the machine"
+    )
+    return [
+        r.model_copy(update={"verdict": "inconclusive", "detail": r.detail + why})
+        if r.verdict == "fail" and r.name in STALL_SENSITIVE
+        else r
+        for r in results
+    ]

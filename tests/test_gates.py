@@ -12,8 +12,10 @@ import pytest
 from harborbench.gates import (
     DEFAULT_DROPPED_MAX_PCT,
     PLAN_GATES,
+    STALLED,
     dropped_pct,
     evaluate_gates,
+    inconclusive_hint,
     success_rate,
 )
 from harborbench.profile import Gates
@@ -39,8 +41,12 @@ def _memory(**kw: Any) -> MemoryFigures:
     return MemoryFigures.model_construct(**fields)
 
 
-def _health(unit: str = "concurrency", unsent: int = 0, sent_late: int = 0) -> HealthFigures:
-    return HealthFigures.model_construct(level_unit=unit, unsent=unsent, sent_late=sent_late)
+def _health(
+    unit: str = "concurrency", unsent: int = 0, sent_late: int = 0, lag_p99_s: float | None = None
+) -> HealthFigures:
+    return HealthFigures.model_construct(
+        level_unit=unit, unsent=unsent, sent_late=sent_late, loop_lag_p99_s=lag_p99_s
+    )
 
 
 def _trial(**kw: Any) -> TrialResult:
@@ -357,3 +363,61 @@ def test_goodput_gate_comes_after_success_rate_and_before_memory() -> None:
     open_loop = _trial(goodput_ops=2.0, slo_met=2, health=_health("ops/s"))
     names = [g.name for g in evaluate_gates(open_loop, gates)]
     assert names == ["success rate", "dropped arrivals", "goodput", "memory growth"]
+
+
+# --- a stalled event loop: the gates its stalls can fail are undecided, not failed -------------
+
+STALL_GATES = {
+    "throughput_min": 2000.0,  # fails: 1000 ops/s
+    "p95_max": "50ms",  # fails: 100 ms
+    "goodput_min": 2000.0,  # fails
+    "error_rate_max": "0.5%",  # fails: 1%
+    "success_rate_min": "99.5%",  # fails: 99%
+    "memory_growth_max_pct": 0.5,  # fails: 1%
+}
+
+
+@pytest.mark.parametrize(
+    ("lag_s", "undecided"), [(None, False), (0.1, False), (0.1000001, True), (0.251, True)]
+)
+def test_a_stalled_loop_makes_throughput_latency_and_goodput_failures_inconclusive(
+    lag_s: float | None, undecided: bool
+) -> None:
+    trial = _trial(health=_health(lag_p99_s=lag_s), goodput_ops=1000.0, slo_met=990)
+    got = {g.name: g for g in evaluate_gates(trial, Gates.model_validate(STALL_GATES))}
+    changed = {"throughput", "p95 latency", "goodput"}
+    for name, gate in got.items():
+        if undecided and name in changed:
+            assert gate.verdict == "inconclusive", name
+            assert gate.detail.endswith(
+                f" — undecided: the load generator's event loop stalled ({lag_s * 1e3:.0f} ms "  # type: ignore[operator]
+                "lag at p99), so its stalls are in this figure; run again with nothing else on "
+                "the machine"
+            )
+        else:
+            assert gate.verdict == "fail", name
+            assert "stalled" not in gate.detail
+    assert set(got) == changed | {"error rate", "success rate", "memory growth"}
+
+
+def test_a_stalled_loop_leaves_passes_standing() -> None:
+    trial = _trial(health=_health(lag_p99_s=0.3))
+    gates = Gates.model_validate({"throughput_min": 500.0, "p95_max": "200ms"})
+    assert [(g.verdict, g.detail) for g in evaluate_gates(trial, gates)] == [
+        ("pass", "successful ops per second of the window"),
+        ("pass", "service time"),
+    ]
+
+
+def test_the_hint_for_inconclusive_gates_names_the_stall_or_asks_for_a_longer_run() -> None:
+    gates = Gates.model_validate({"throughput_min": 2000.0, "p95_max": "200ms"})
+    stalled = evaluate_gates(_trial(health=_health(lag_p99_s=0.3)), gates)
+    assert inconclusive_hint(stalled).startswith("Run again with nothing else on this machine")
+    assert inconclusive_hint(stalled, otherwise="x").startswith("Run again with nothing else")
+    calm = evaluate_gates(_trial(health=_health(lag_p99_s=0.01)), gates)
+    assert [g.verdict for g in calm] == ["fail", "pass"]
+    assert inconclusive_hint(calm) == "Run longer (--set duration=...) to gather enough samples."
+    assert inconclusive_hint(calm, otherwise="Give a larger --budget.") == "Give a larger --budget."
+    # the stall's words in a gate that passed (or failed) do not make the hint
+    passed = [g.model_copy(update={"detail": g.detail + STALLED}) for g in calm]
+    assert inconclusive_hint(passed, otherwise="y") == "y"

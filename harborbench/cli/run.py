@@ -155,9 +155,11 @@ def run_command(
         )
     unsure = [g.name for g in result.gates if g.verdict == "inconclusive"]
     if unsure:
+        from harborbench.gates import inconclusive_hint
+
         raise InconclusiveError(
             f"gate(s) inconclusive: {', '.join(unsure)}.",
-            hint="Run longer (--set duration=...) to gather enough samples.",
+            hint=inconclusive_hint(result.gates),
         )
 
 

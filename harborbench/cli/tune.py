@@ -158,6 +158,8 @@ def _exit(result: object, folder: Path) -> None:
             f"(see {folder}/sweep.csv).",
             hint=no_point_hint(result),
         )
+    from harborbench.gates import inconclusive_hint
+
     conf = result.confirmation
     if conf is None:
         return
@@ -170,7 +172,9 @@ def _exit(result: object, folder: Path) -> None:
     if conf.point.unsure_gates:
         raise InconclusiveError(
             f"the confirmation run is inconclusive for: {', '.join(conf.point.unsure_gates)}.",
-            hint="Give a larger --budget for a longer confirmation.",
+            hint=inconclusive_hint(
+                conf.point.gates, otherwise="Give a larger --budget for a longer confirmation."
+            ),
         )
 
 

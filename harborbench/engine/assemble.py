@@ -16,7 +16,7 @@ from harborbench.engine.request import RequestSender
 from harborbench.engine.schedule import LoadPlan
 from harborbench.engine.summaries import latency_summary, stream_summary
 from harborbench.metrics.histogram import LatencyHistogram
-from harborbench.metrics.looplag import LoopLagMonitor
+from harborbench.metrics.looplag import LAG_WARN_S, LoopLagMonitor, loop_stalled
 from harborbench.metrics.resources import ResourceSample, cpu_summary, memory_trend
 from harborbench.result import (
     CpuFigures,
@@ -32,11 +32,8 @@ from harborbench.units import NS_PER_S
 if TYPE_CHECKING:
     from harborbench.profile import Profile
 
-#: Health thresholds for the load generator itself: an event-loop or send lag p99 above
-#: LAG_WARN_S is warned about; an event-loop lag p99 above LAG_SATURATED_S means the generator's
-#: own stalls are in every timing, so the run is flagged as saturated (an invalid measurement).
-LAG_WARN_S = 0.02
-LAG_SATURATED_S = 0.1
+#: An achieved load below this share of the configured one is warned about. The event-loop and
+#: send lag thresholds (``LAG_WARN_S``, ``LAG_SATURATED_S``) live in ``metrics.looplag``.
 ACHIEVED_WARN_RATIO = 0.9
 
 
@@ -368,8 +365,8 @@ def health_figures(
             f"the load generator used {cpu_percent:.0f}% of a CPU core: its own limits may cap "
             "these figures; lower the load or compare at equal load"
         )
-    loop_stalled = loop_p99 is not None and loop_p99 > LAG_SATURATED_S
-    if loop_p99 is not None and loop_stalled:
+    stalled = loop_stalled(loop_p99)
+    if loop_p99 is not None and stalled:
         warnings.append(
             f"the generator's event loop lagged {loop_p99 * 1e3:.0f} ms at p99 (max "
             f"{(loop_max or 0) * 1e3:.0f} ms): its own stalls are in every timing, so this run "
@@ -436,7 +433,7 @@ def health_figures(
         )
     saturated = (
         cpu_saturated
-        or loop_stalled
+        or stalled
         or rec.unsent > 0
         or rec.sent_late > 0
         or (plan.kind == "open" and send_p99 is not None and send_p99 > LAG_WARN_S)

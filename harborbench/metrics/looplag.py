@@ -15,6 +15,22 @@ from types import TracebackType
 from harborbench.metrics.histogram import LatencyHistogram
 from harborbench.units import NS_PER_S
 
+#: Health thresholds of the load generator's event loop, seconds of lag at p99: above
+#: ``LAG_WARN_S`` the lag is warned about; above ``LAG_SATURATED_S`` the loop *stalled*: its
+#: own stalls are in every timing, so the run is flagged as saturated and the gates its stalls
+#: can fail (throughput, latency, goodput) are inconclusive, not failed (:func:`loop_stalled`).
+LAG_WARN_S = 0.02
+LAG_SATURATED_S = 0.1
+
+
+def loop_stalled(lag_p99_s: float | None) -> bool:
+    """Whether an event-loop lag p99 (seconds; ``None``: not measured) means the loop stalled.
+
+    The one rule behind the run's saturation flag (``engine.assemble``) and the gates' stall
+    verdict (``harborbench.gates``): strictly above :data:`LAG_SATURATED_S`.
+    """
+    return lag_p99_s is not None and lag_p99_s > LAG_SATURATED_S
+
 
 class LoopLagMonitor:
     """An asyncio task that sleeps ``interval_s`` and records how late it woke, in a histogram.

@@ -11,8 +11,6 @@ import pytest
 
 from harborbench.engine.assemble import (
     ACHIEVED_WARN_RATIO,
-    LAG_SATURATED_S,
-    LAG_WARN_S,
     client_limit,
     configured_level,
     fill_gaps,
@@ -22,6 +20,7 @@ from harborbench.engine.assemble import (
 from harborbench.engine.recorder import Interval, Recorder
 from harborbench.engine.schedule import LoadPlan, build_plan
 from harborbench.metrics.histogram import LatencyHistogram
+from harborbench.metrics.looplag import LAG_SATURATED_S, LAG_WARN_S
 from harborbench.metrics.resources import ResourceSample
 from harborbench.result import HealthFigures, IntervalRow
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from harborbench.engine.assemble import LAG_SATURATED_S, client_limit, health_figures
+from harborbench.engine.assemble import client_limit, health_figures
 from harborbench.engine.recorder import Recorder
 from harborbench.engine.schedule import build_plan
-from harborbench.metrics.looplag import LoopLagMonitor
+from harborbench.metrics.looplag import LAG_SATURATED_S, LoopLagMonitor
 
 S = 1_000_000_000
 
