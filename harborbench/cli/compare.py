@@ -49,8 +49,9 @@ itl_p50, itl_p95, tpot_p50, tpot_p95.
 out. After --rounds rounds (default 3) the --fail-on gates are judged, and rounds are added
 while one is inconclusive, up to --max-rounds (default 10) or --budget (e.g. 5m); the rounds
 taken are printed. The two runs are saved under their profile names (reports/<name>/:
-result.json, the CSV files and report.html), then compared. Ctrl-C or SIGTERM keeps the
-rounds measured, marked interrupted (exit 130).
+result.json, the CSV files and report.html), then compared. --set KEY=VALUE overrides a field
+of both profiles, as in run. Ctrl-C or SIGTERM keeps the rounds measured, marked interrupted
+(exit 130).
 
 Examples:
 
@@ -63,6 +64,8 @@ Examples:
   harborbench compare --run profiles/baseline.yaml profiles/optimized.yaml --rounds 3
 
   harborbench compare --run a.yaml b.yaml --fail-on throughput:-5% --budget 5m
+
+  harborbench compare --run a.yaml b.yaml --set duration=10s --set warmup=2s
 
 Exit codes: 0 done (all gates pass), 1 a --fail-on gate failed, 2 bad input (missing or
 too new result, bad option), 3 a gate inconclusive, or --strict with runs that are not
@@ -156,6 +159,7 @@ def measure_interleaved(
     compare: Callable[[RunResult, RunResult], Comparison],
     *,
     gates: Sequence[FailOn] = (),
+    overrides: Sequence[str] = (),
 ) -> tuple[RunResult, RunResult | None, SessionOutcome]:
     """Run two profiles in interleaved rounds against one target until the gates are decided.
 
@@ -171,6 +175,7 @@ def measure_interleaved(
         reports: the reports folder (runs saved under the profiles' names).
         compare: builds the comparison (with the gates) of two results.
         gates: the ``--fail-on`` gates (the session adds rounds only when there are some).
+        overrides: ``--set KEY=VALUE`` items applied to both profiles.
 
     Returns:
         A's result, B's result (None when B never ran) and the session's outcome.
@@ -188,7 +193,7 @@ def measure_interleaved(
     from harborbench.report.console import print_warning, stderr
     from harborbench.report.files import ResultWriter, check_run_folder, run_dir
 
-    pa, pb = (load_profile(p) for p in profile_paths)
+    pa, pb = (load_profile(p, list(overrides)) for p in profile_paths)
     if pa.target != pb.target:
         raise UserInputError(
             f"--run: {profile_paths[0]} and {profile_paths[1]} name different targets; "
@@ -283,6 +288,13 @@ def compare_command(
         0.95, "--confidence", min=0.5, max=0.999, help="Level of the intervals."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
+    overrides: list[str] = typer.Option(
+        [],
+        "--set",
+        "-s",
+        metavar="KEY=VALUE",
+        help="With --run: override a field of both profiles, e.g. duration=10s.",
+    ),
     no_html: bool = typer.Option(False, "--no-html", help="Do not write report.html."),
 ) -> None:
     from harborbench.compare import compare_results, parse_fail_on
@@ -305,7 +317,7 @@ def compare_command(
             raise UserInputError("give either A B or --run A.yaml B.yaml, not both.")
         check_writable_dir(reports)
         comparison, result_a, result_b = _run_session(
-            run_profiles, reports, compare, gates, rounds, max_rounds, budget, no_html
+            run_profiles, reports, compare, gates, rounds, max_rounds, budget, no_html, overrides
         )
         interrupted = comparison.interrupted
     else:
@@ -316,6 +328,11 @@ def compare_command(
             )
         if max_rounds is not None or budget is not None:
             raise UserInputError("--max-rounds and --budget apply to --run A.yaml B.yaml only.")
+        if overrides:
+            raise UserInputError(
+                "--set applies to --run A.yaml B.yaml only: A and B are finished runs.",
+                hint="Remove --set, or measure the profiles with --run.",
+            )
         check_writable_dir(reports)
         from harborbench.result import load_result
 
@@ -380,6 +397,7 @@ def _run_session(
     max_rounds: int | None,
     budget: str | None,
     no_html: bool,
+    overrides: Sequence[str] = (),
 ) -> tuple[Comparison, RunResult, RunResult]:
     """``compare --run``: measure the session, save both runs, and compare complete rounds.
 
@@ -411,7 +429,12 @@ def _run_session(
         )
     plan = SessionBudget(rounds=rounds, max_rounds=most, budget_s=budget_s)
     result_a, result_b, outcome = measure_interleaved(
-        profiles, plan, reports, lambda ra, rb: compare(ra, rb, paired=True), gates=gates
+        profiles,
+        plan,
+        reports,
+        lambda ra, rb: compare(ra, rb, paired=True),
+        gates=gates,
+        overrides=overrides,
     )
     interrupted = outcome.stop_reason == "interrupted"
     stderr.print(

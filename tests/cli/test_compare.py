@@ -394,3 +394,26 @@ def test_a_device_or_fifo_as_a_result_is_refused_at_once(cli, tmp_path: Path, ki
     code, _, err = cli("compare", str(path), str(path))
     assert code == 2
     assert "not a regular file" in err and "Traceback" not in err
+
+
+def test_set_changes_both_profiles_of_run(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    paths = [str(Path(f"profiles/{n}.yaml")) for n in ("baseline", "optimized")]
+    args = ("compare", "--run", *paths, "--reports-dir", str(tmp_path))
+    # one name for both: the override reached both profiles (and nothing was measured)
+    code, _, err = cli(*args, "--set", "name=same")
+    assert code == EXIT_BAD_INPUT
+    assert "both profiles are named 'same'" in " ".join(err.split())
+    code, _, err = cli(*args, "--set", "duration=soon")
+    assert code == EXIT_BAD_INPUT
+    assert "--set duration=soon" in " ".join(err.split())
+    assert not any(tmp_path.iterdir())
+
+
+def test_set_without_run_is_refused(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _save(tmp_path, make_run("base", [STEADY]))
+    code, _, err = cli("compare", "base", "base", "--set", "duration=10s",
+                       "--reports-dir", str(tmp_path))  # fmt: skip
+    assert code == EXIT_BAD_INPUT
+    flat = " ".join(err.split())
+    assert "--set applies to --run A.yaml B.yaml only" in flat
+    assert "Remove --set" in flat
