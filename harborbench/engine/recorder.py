@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from harborbench.engine.redaction import redact
 from harborbench.metrics.goodput import SloLimits, meets_slo, request_tpot_ns
 from harborbench.metrics.histogram import LatencyHistogram
 from harborbench.units import NS_PER_S
@@ -198,6 +199,8 @@ class Recorder:
         window_s: measurement window length, seconds.
         open_loop: whether response times from the intended send time are recorded.
         slo: the per-request objectives of goodput, or ``None`` (no goodput).
+        secrets: values masked in the failure examples (the API key, the header values;
+            :func:`harborbench.engine.redaction.secret_values`).
     """
 
     def __init__(
@@ -208,8 +211,10 @@ class Recorder:
         *,
         open_loop: bool,
         slo: SloLimits | None = None,
+        secrets: tuple[str, ...] = (),
     ) -> None:
         self.start_ns = start_ns
+        self.secrets = secrets
         self.warmup_end_ns = start_ns + round(warmup_s * NS_PER_S)
         self.window_end_ns = self.warmup_end_ns + round(window_s * NS_PER_S)
         self.open_loop = open_loop
@@ -401,7 +406,8 @@ class Recorder:
             intended_ns, sent_ns, end_ns: as for :meth:`success`.
             kind: the failure kind, e.g. ``"http_503"``, ``"timeout"``, ``"connection"``,
                 ``"stream"``, ``"client_error"``.
-            detail: one example message for this kind (the first one is kept).
+            detail: one example message for this kind (the first one is kept, with every
+                value of ``secrets`` masked and cut to 300 characters).
         """
         if not self._measured(intended_ns, end_ns):
             if end_ns < self.warmup_end_ns:
@@ -409,5 +415,6 @@ class Recorder:
             return
         self.failures += 1
         self.failures_by_kind[kind] += 1
-        self.failure_examples.setdefault(kind, detail[:300])
+        if kind not in self.failure_examples:
+            self.failure_examples[kind] = redact(detail, self.secrets)[:300]
         self._interval(end_ns).failures += 1

@@ -30,6 +30,7 @@ from harborbench.engine.drivers import drive_closed_loop, drive_open_loop
 from harborbench.engine.progress import Progress, ProgressCallback
 from harborbench.engine.prompts import RequestFactory
 from harborbench.engine.recorder import Recorder
+from harborbench.engine.redaction import REDACTED, secret_values
 from harborbench.engine.request import RequestSender
 from harborbench.engine.schedule import LoadPlan, build_plan, trace_plan
 from harborbench.engine.summaries import (
@@ -137,6 +138,19 @@ def resolve_headers(profile: Profile) -> dict[str, str]:
             )
         out[name] = found
     return out
+
+
+def trial_secrets(profile: Profile, api_key: str | None) -> tuple[str, ...]:
+    """The values masked in a trial's failure texts: the API key and every header value.
+
+    Header values come from the profile or, for ``{env: NAME}``, from the environment (a
+    variable that is not set adds nothing; :func:`resolve_headers` refuses it before a request).
+    """
+    headers = [
+        value if isinstance(value, str) else os.environ.get(value.env, "")
+        for value in profile.request.headers.values()
+    ]
+    return secret_values(api_key, headers)
 
 
 def request_factory(profile: Profile, stripe: tuple[int, int] = (0, 1)) -> RequestFactory:
@@ -304,8 +318,9 @@ async def run_trial(
         else:
             await clock.sleep_until_ns(start_ns)
         rec = Recorder(
-            start_ns, plan.warmup_s, plan.window_s, open_loop=plan.kind == "open", slo=slo
-        )
+            start_ns, plan.warmup_s, plan.window_s, open_loop=plan.kind == "open", slo=slo,
+            secrets=trial_secrets(profile, api_key),
+        )  # fmt: skip
         sender = RequestSender(
             client.chat.completions.acreate, factory.next_params, rec, clock.reader,
             stream=profile.request.stream,
@@ -496,10 +511,6 @@ def redacted_profile(profile: Profile) -> dict[str, Any]:
         k: (v if isinstance(v, dict) else REDACTED) for k, v in headers.items()
     }
     return data
-
-
-#: What replaces a header value written in a profile, in reports.
-REDACTED = "<redacted>"
 
 
 async def arun(

@@ -163,6 +163,14 @@ def _show(path: KeyPath, value: Any) -> str:
     return ""
 
 
+def shown_option(key: str, raw: str) -> str:
+    """``--set KEY=VALUE`` as an error message names it: the value left out (``KEY=...``) when
+    the key looks like a secret or the value is a URL (which may hold credentials)."""
+    if SECRET_WORDS.search(key) or "://" in raw:
+        return f"--set {key}=..."
+    return f"--set {key}={raw}"
+
+
 def explain(root: type[BaseModel], error: Mapping[str, Any], path: KeyPath) -> tuple[KeyPath, str]:
     """The final key path and the message (with the fix) for one pydantic error.
 

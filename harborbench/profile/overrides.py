@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from harborbench.errors import ProfileError
-from harborbench.profile.diagnostics import Where, models_in
+from harborbench.profile.diagnostics import Where, models_in, shown_option
 from harborbench.profile.strict_yaml import KeyPath, StrictYamlError, dotted, load_strict
 from harborbench.units import format_duration, parse_duration
 
@@ -146,7 +146,7 @@ def apply(
         parent[last] = value
         for path in [p for p in where.origin if p[: len(parts)] == parts]:
             del where.origin[path]
-        where.origin[parts] = f"--set {option}"
+        where.origin[parts] = shown_option(key, raw)
     return result
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -318,7 +319,9 @@ class TargetSpec(_Model):
 
     Attributes:
         mock: settings of the built-in mock server; the default when no ``base_url`` is given.
-        base_url: an OpenAI-compatible endpoint such as ``https://api.example.com/v1``.
+        base_url: an OpenAI-compatible endpoint such as ``https://api.example.com/v1``, without
+            credentials (``user:password@``) and without a query string or fragment (refused
+            by :func:`_plain_url`).
         api_key_env: with ``base_url``: the NAME of the environment variable holding the key.
     """
 
@@ -332,6 +335,11 @@ class TargetSpec(_Model):
         if isinstance(data, dict) and data.get("mock") is None and data.get("base_url") is None:
             return {**data, "mock": {}}
         return data
+
+    @field_validator("base_url", mode="before")
+    @classmethod
+    def _no_secret_in_url(cls, value: Any) -> Any:
+        return _plain_url(value) if isinstance(value, str) else value
 
     @field_validator("api_key_env")
     @classmethod
@@ -351,6 +359,35 @@ class TargetSpec(_Model):
         if self.api_key_env is not None and self.base_url is None:
             raise AtKey("api_key_env", "api_key_env applies only with base_url; remove it")
         return self
+
+
+def _plain_url(url: str) -> str:
+    """``url`` itself, refused when it carries credentials, a query string or a fragment.
+
+    Credentials in the URL would be written verbatim in ``result.json`` (``profile.target``)
+    and clash with the client's own ``Authorization`` header (aiohttp refuses every request). A
+    query string or fragment cannot work either: the client appends ``/chat/completions`` to
+    the base URL, so the path would land inside the query; and it is where keys are put
+    (``?api-key=...``). Checked before the URL pattern, so that no message quotes the URL.
+
+    Raises:
+        ValueError: what is wrong and the fix (never the URL itself, which holds a secret).
+    """
+    parts = urllib.parse.urlsplit(url)
+    if "@" in parts.netloc:
+        raise ValueError(
+            "credentials in the URL (user:password@) are refused: they would be written in "
+            "the report; remove them, put the key in an environment variable named by "
+            "target.api_key_env, or send a header with request.headers: {NAME: {env: VAR}}"
+        )
+    if parts.query or parts.fragment or url.rstrip().endswith(("?", "#")):
+        raise ValueError(
+            "a query string or fragment (?... or #...) is refused: requests go to "
+            "<base_url>/chat/completions, and a key in the URL would be written in the report; "
+            "remove it, and send a key with target.api_key_env or request.headers: "
+            "{NAME: {env: VAR}}"
+        )
+    return url
 
 
 class Stage(_Model):

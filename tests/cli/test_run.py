@@ -184,3 +184,41 @@ def test_retries_and_server_errors_are_shown(cli, tmp_path: Path) -> None:  # ty
     )  # fmt: skip
     assert code == 0, err
     assert "the client retried" in out and "the server answered" in out
+
+
+def test_a_target_echoing_the_key_and_a_header_shows_and_writes_neither(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    from tests.bad_server import bad_server
+
+    monkeypatch.setenv("HB_SECRET", "sk-SECRET-123")
+    monkeypatch.setenv("X_TOK", "sk-SECRET-TOKEN-456")
+    with bad_server("echo401") as base_url:
+        profile = tmp_path / "echo.yaml"
+        profile.write_text(
+            f"name: echo\ntarget: {{base_url: '{base_url}', api_key_env: HB_SECRET}}\n"
+            "request: {model: m, headers: {X-Api-Token: {env: X_TOK}}}\n"
+            "load: {concurrency: 2}\nwarmup: 0s\nduration: 1s\n"
+        )
+        code, out, err = cli("run", str(profile), "--reports-dir", str(tmp_path), "--no-html")
+    assert code == 4, err
+    shown = " ".join(err.split())  # Rich wraps long lines
+    assert (
+        "first error: APIStatusError: HTTP 401: Incorrect API key provided: Bearer <redacted> "
+        "hdr=<redacted>" in shown
+    )
+    written = (tmp_path / "echo" / "result.json").read_text()
+    assert '"http_401"' in written
+    assert "sk-SECRET" not in out + err + written
+
+
+def test_credentials_in_the_base_url_are_refused_before_any_request(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    url = "http://user:sk-SECRET-URL@127.0.0.1:9/v1?api-key=sk-SECRET-QS"
+    code, out, err = cli(
+        "run", str(ROOT / "profiles/steady.yaml"), "--set", "target.mock=null",
+        "--set", f"target.base_url={url}", "--reports-dir", str(tmp_path),
+    )  # fmt: skip
+    assert code == 2
+    assert "target.base_url" in err and "target.api_key_env" in err
+    assert "sk-SECRET" not in out + err
+    assert not (tmp_path / "steady").exists()

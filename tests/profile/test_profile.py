@@ -187,6 +187,38 @@ def test_base_url_target_with_env_var_name(tmp_path: Path) -> None:
     assert profile.target.api_key_env == "MY_KEY"
 
 
+@pytest.mark.parametrize(
+    ("url", "refused"),
+    [
+        ("http://user:sk-SECRET-URL@127.0.0.1:18001/v1", "credentials in the URL"),
+        ("http://sk-SECRET-URL@127.0.0.1:18001/v1", "credentials in the URL"),
+        ("htp://u:sk-SECRET-URL@h/v1", "credentials in the URL"),  # before the pattern
+        ("http://127.0.0.1:18001/v1?api-key=sk-SECRET-QS", "a query string or fragment"),
+        ("http://127.0.0.1:18001/v1#sk-SECRET-QS", "a query string or fragment"),
+    ],
+)
+def test_a_base_url_with_credentials_or_a_query_is_refused_without_echo(
+    tmp_path: Path, url: str, refused: str
+) -> None:
+    in_file = write(tmp_path, MINIMAL + f"target: {{base_url: '{url}'}}\n")
+    from_set = write(tmp_path, MINIMAL + "target: {base_url: 'http://h/v1'}\n", "q.yaml")
+    for message, where in (
+        (error_of(in_file), f"{in_file}:5: target.base_url: "),
+        (error_of(from_set, (f"target.base_url={url}",)),
+         f"{from_set}: target.base_url (from --set target.base_url=...): "),
+    ):  # fmt: skip
+        assert where + refused in message
+        assert "target.api_key_env" in message and "request.headers" in message
+        assert "SECRET" not in message
+
+
+def test_a_plain_base_url_and_a_short_set_value_are_still_shown(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "target: {base_url: 'http://h:8000/v1'}\n")
+    assert load_profile(path).target.base_url == "http://h:8000/v1"
+    message = error_of(path, ("load.concurrency=many",))
+    assert "(from --set load.concurrency=many)" in message
+
+
 # --- every error class names file, line and key -----------------------------------------
 
 

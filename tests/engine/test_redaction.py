@@ -1,0 +1,81 @@
+"""Known secrets (the API key, header values) never reach a recorded failure text."""
+
+from __future__ import annotations
+
+import pytest
+
+from harborbench.engine.recorder import Recorder
+from harborbench.engine.redaction import REDACTED, redact, secret_values
+from harborbench.engine.runner import arun, trial_secrets
+from harborbench.errors import AllRequestsFailedError
+from harborbench.profile import Profile, load_profile_dict
+from harborbench.result import RunResult
+from tests.bad_server import bad_server
+
+KEY = "sk-SECRET-123"
+TOKEN = "sk-SECRET-TOKEN-456"
+LITERAL = "lit-SECRET-789"
+
+
+def test_every_known_value_is_masked_longest_first() -> None:
+    secrets = secret_values("abcd", ["abcd-efgh", "xyz", ""])
+    assert secrets == ("abcd-efgh", "abcd")  # "xyz" is too short to be a credential
+    assert redact("key abcd-efgh then abcd", secrets) == f"key {REDACTED} then {REDACTED}"
+
+
+def test_text_without_a_secret_is_kept_as_is() -> None:
+    secrets = secret_values("sk-1234", ["1"])  # a 1-character header value is not masked
+    text = "APIStatusError: HTTP 401: bad key"
+    assert redact(text, secrets) == text
+    assert secret_values(None, []) == ()
+
+
+def test_the_recorder_keeps_the_first_example_masked_then_cut() -> None:
+    rec = Recorder(0, 0.0, 10.0, open_loop=False, secrets=(KEY,))
+    rec.failure(1, 1, 2, "http_401", "x" * 295 + KEY)  # the cut would keep a prefix of the key
+    rec.failure(1, 1, 2, "http_401", "second")
+    assert rec.failure_examples == {"http_401": ("x" * 295 + REDACTED)[:300]}
+    plain = Recorder(0, 0.0, 10.0, open_loop=False)
+    plain.failure(1, 1, 2, "http_401", KEY)
+    assert plain.failure_examples == {"http_401": KEY}  # nothing known, nothing masked
+
+
+def _profile(base_url: str) -> Profile:
+    return load_profile_dict(
+        {
+            "name": "echo",
+            "target": {"base_url": base_url, "api_key_env": "HB_SECRET"},
+            "request": {
+                "model": "m",
+                "timeout": "5s",
+                "headers": {"X-Api-Token": {"env": "X_TOK"}, "X-Literal": LITERAL},
+            },
+            "load": {"concurrency": 2},
+            "warmup": "0s",
+            "duration": "1s",
+        }
+    )
+
+
+def test_trial_secrets_are_the_key_and_every_header_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("X_TOK", TOKEN)
+    prof = _profile("http://127.0.0.1:9/v1")
+    assert set(trial_secrets(prof, KEY)) == {KEY, TOKEN, LITERAL}
+    monkeypatch.delenv("X_TOK")
+    assert set(trial_secrets(prof, None)) == {LITERAL}
+
+
+async def test_a_401_that_echoes_the_key_and_a_header_records_neither(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HB_SECRET", KEY)
+    monkeypatch.setenv("X_TOK", TOKEN)
+    saved: list[RunResult] = []
+    with bad_server("echo401") as base_url, pytest.raises(AllRequestsFailedError) as info:
+        await arun(_profile(base_url), on_trial=saved.append)
+    message = str(info.value)
+    assert f"Incorrect API key provided: Bearer {REDACTED} hdr={REDACTED}" in message
+    written = saved[-1].model_dump_json()
+    assert "http_401" in written and f"Bearer {REDACTED}" in written
+    for secret in (KEY, TOKEN, LITERAL):
+        assert secret not in message and secret not in written
