@@ -16,6 +16,10 @@ A gate that failed while the generator's event loop stalled (``metrics.looplag.l
 lag above 100 ms at p99, on a busy CI machine for instance) is ``inconclusive`` when the stalls
 alone can fail it (:data:`STALL_SENSITIVE`: they delay sends and responses), so a noisy machine
 is not reported as a slower client. Its passes stand: the stalls only make those figures worse.
+
+A trial with no measurement window (``window_s`` 0: the run was stopped during its warmup) has
+measured nothing: every gate is ``inconclusive`` (:data:`NOT_MEASURED`), whatever its figure
+(0 ops/s would fail a throughput gate, a flat RSS pass a memory gate).
 """
 
 from __future__ import annotations
@@ -69,6 +73,10 @@ STALL_SENSITIVE = frozenset({"throughput", "p95 latency", "goodput"})
 
 #: The words that mark a gate left undecided by a stalled loop (in its ``detail``).
 STALLED = "undecided: the load generator's event loop stalled"
+
+
+#: The detail of every gate of a trial with no measurement window.
+NOT_MEASURED = "not measured: the run was interrupted before its window"
 
 
 def inconclusive_hint(
@@ -262,14 +270,17 @@ def evaluate_gates(trial: TrialResult, gates: Gates) -> list[GateResult]:
         )
     mem = trial.memory
     if gates.memory_growth_max_pct is not None:
+        growth = mem.growth_pct if mem.samples >= 2 else None  # one sample: no line, no growth
         out.append(
             GateResult(
                 name="memory growth",
                 threshold=f"< {gates.memory_growth_max_pct:g}%",
-                observed=f"{mem.growth_pct:+.1f}%",
-                verdict=growth_verdict(mem.growth_pct, gates.memory_growth_max_pct),
+                observed="n/a" if growth is None else f"{growth:+.1f}%",
+                verdict=growth_verdict(growth, gates.memory_growth_max_pct),
                 alert="ok",
-                detail="RSS growth over the window (fitted Theil-Sen line)",
+                detail="RSS growth over the window (fitted Theil-Sen line)"
+                if growth is not None
+                else mem.reason,
             )
         )
     if gates.memory_slope_max_mb_per_min is not None:
@@ -291,6 +302,11 @@ def evaluate_gates(trial: TrialResult, gates: Gates) -> list[GateResult]:
                 detail=mem.reason,
             )
         )
+    if trial.window_s <= 0:
+        return [
+            r.model_copy(update={"verdict": "inconclusive", "alert": "ok", "detail": NOT_MEASURED})
+            for r in out
+        ]
     return _undecided_by_stall(out, trial)
 
 

@@ -389,9 +389,16 @@ class RunResult(_Model):
     total: TrialResult | None
     gates: list[GateResult]
     interrupted: bool
-    status: Literal["complete", "incomplete"] = "complete"  # incomplete: a shard was lost
+    # incomplete: the run did not measure all it planned: it was interrupted (``interrupted``)
+    # or a shard was lost (:attr:`lost_shards`)
+    status: Literal["complete", "incomplete"] = "complete"
     topology: Topology | None = None  # None: one process (no --workers / --ray)
     shards: list[ShardRecord] = []
+
+    @property
+    def lost_shards(self) -> list[ShardRecord]:
+        """The shards of a split run that died or went silent (they make it ``incomplete``)."""
+        return [s for s in self.shards if s.status == "lost"]
 
     def summary_frame(self) -> pd.DataFrame:
         """Per-trial summary as a pandas DataFrame, the rows of ``summary.csv``: one per trial

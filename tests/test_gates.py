@@ -11,6 +11,7 @@ import pytest
 
 from harborbench.gates import (
     DEFAULT_DROPPED_MAX_PCT,
+    NOT_MEASURED,
     PLAN_GATES,
     STALLED,
     dropped_pct,
@@ -60,6 +61,7 @@ def _trial(**kw: Any) -> TrialResult:
         "service_time": _latency(0.1),
         "response_time": None,
         "memory": _memory(),
+        "window_s": 300.0,
     }
     fields.update(kw)
     return TrialResult.model_construct(**fields)
@@ -291,6 +293,39 @@ def test_memory_growth_gate(growth: float, verdict: str) -> None:
     assert gate.threshold == "< 20%"
     assert gate.observed == f"{growth:+.1f}%"
     assert gate.detail == "RSS growth over the window (fitted Theil-Sen line)"
+
+
+@pytest.mark.parametrize("samples", [0, 1])
+def test_memory_growth_without_two_rss_samples_is_inconclusive_never_a_pass(samples: int) -> None:
+    # memory_trend reports a growth of 0.0 with fewer than 2 samples: no line was fitted
+    reason = f"{samples} RSS sample(s) over 0 s: no trend"
+    trial = _trial(memory=_memory(growth_pct=0.0, samples=samples, reason=reason))
+    gate = _gate(trial, "memory growth", memory_growth_max_pct=20.0)
+    assert (gate.verdict, gate.observed, gate.detail) == ("inconclusive", "n/a", reason)
+    two = _gate(_trial(memory=_memory(growth_pct=0.0, samples=2)), "memory growth",
+                memory_growth_max_pct=20.0)  # fmt: skip
+    assert (two.verdict, two.observed) == ("pass", "+0.0%")
+
+
+def test_a_trial_stopped_before_its_window_judges_no_gate() -> None:
+    # interrupted in warmup: 0 ops/s would fail throughput (critical), a flat RSS pass memory
+    empty = _trial(
+        window_s=0.0, successes=0, failures=0, throughput_ops=0.0, error_rate=None,
+        service_time=_latency(None, ("p95",)), memory=_memory(growth_pct=0.0, samples=1),
+        health=_health("ops/s"),
+    )  # fmt: skip
+    gates = Gates.model_validate(
+        {"throughput_min": 570, "p95_max": "200ms", "error_rate_max": "1%",
+         "success_rate_min": "95%", "memory_growth_max_pct": 20, "goodput_min": 1}
+    )  # fmt: skip
+    results = evaluate_gates(empty, gates)
+    assert len(results) == 6
+    for r in results:
+        assert (r.verdict, r.alert, r.detail) == ("inconclusive", "ok", NOT_MEASURED), r.name
+    assert NOT_MEASURED == "not measured: the run was interrupted before its window"
+    # the same figures over a measured window are judged: the throughput gate fails
+    measured = _gate(empty.model_copy(update={"window_s": 0.5}), "throughput", throughput_min=570)
+    assert (measured.verdict, measured.alert) == ("fail", "critical")
 
 
 @pytest.mark.parametrize(

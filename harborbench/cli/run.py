@@ -137,8 +137,8 @@ def run_command(
         typer.echo((folder / "result.json").read_text(encoding="utf-8"), nl=False)
     elif not quiet:
         render_summary(result, stdout, folder=str(folder), html=html)
-    if result.status == "incomplete":
-        lost = "; ".join(f"shard {s.index}: {s.reason}" for s in result.shards if s.reason)
+    if result.lost_shards:
+        lost = "; ".join(f"shard {s.index}: {s.reason}" for s in result.lost_shards if s.reason)
         raise RunFailedError(
             f"incomplete run: {lost}. The survivors' figures, labelled as such, are in {folder}/."
         )

@@ -481,6 +481,9 @@ def build_result(
 ) -> RunResult:
     """Assemble the run's result from its trials (merged histograms, summed counts, gates).
 
+    An interrupted run is ``status: incomplete`` (it did not measure all it planned); the
+    coordinator of a split run also marks it so when a shard was lost.
+
     ``interleaved``: the trials alternated with another run's in this process (see
     :func:`~harborbench.engine.summaries.merge_trials`).
     """
@@ -498,6 +501,7 @@ def build_result(
         total=total,
         gates=evaluate_gates(total, profile.gates) if total else [],
         interrupted=interrupted,
+        status="incomplete" if interrupted else "complete",
     )
 
 

@@ -65,7 +65,7 @@ def render_summary(
     head.add_column()
     load = profile.get("load", {})
     state = " [yellow](interrupted)[/]" if result.interrupted else ""
-    if result.status == "incomplete":
+    if result.lost_shards:
         state = " [bold red](INCOMPLETE: a shard was lost; survivors only)[/]"
     head.add_row("run", escape(result.name) + state)
     if result.topology is not None:

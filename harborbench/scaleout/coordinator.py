@@ -128,7 +128,8 @@ async def arun_sharded(
         stop: set it to stop every shard; the partial result is marked interrupted.
 
     Returns:
-        The merged result; ``status`` is ``incomplete`` when a shard was lost.
+        The merged result; ``status`` is ``incomplete`` when a shard was lost (or the run was
+        interrupted).
 
     Raises:
         UserInputError: the split is impossible, or the shards run another harborbench version.

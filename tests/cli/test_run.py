@@ -132,7 +132,7 @@ def test_ctrl_c_stops_within_a_second_writes_partial_result_and_exits_130(tmp_pa
     assert proc.returncode == 130, err.decode()
     assert stopped_after_s < 5  # about a second plus the mock's shutdown, on a noisy machine
     result = load_result(tmp_path / "steady" / "result.json")
-    assert result.interrupted
+    assert result.interrupted and result.status == "incomplete"
     assert result.total is not None and result.total.successes > 0
     assert result.total.window_s < 30
     # a stopped run does not spend seconds plotting; it says how to write the report
@@ -174,6 +174,33 @@ def test_sigterm_keeps_the_partial_result_like_ctrl_c(tmp_path: Path) -> None:
             proc.kill()
     assert proc.returncode == 130, err.decode()
     assert load_result(tmp_path / "steady" / "result.json").interrupted
+
+
+def test_a_run_stopped_in_its_warmup_judges_no_gate_and_is_incomplete(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harborbench", "run", str(ROOT / "profiles/steady.yaml"),
+         "--set", "duration=10s", "--set", "warmup=60s", "--set", "load.rate=50",
+         "--reports-dir", str(tmp_path), "--no-html"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    try:
+        _wait_until_measuring(proc, after_s=0.5)  # sending, in the warmup
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err.decode()
+    result = load_result(tmp_path / "steady" / "result.json")
+    assert result.interrupted and result.status == "incomplete"
+    assert result.total is not None and result.total.window_s == 0.0
+    # 0 ops/s would fail the throughput gate and a flat RSS pass the memory gate: neither judged
+    assert [(g.name, g.verdict) for g in result.gates] == [
+        ("throughput", "inconclusive"), ("p95 latency", "inconclusive"),
+        ("error rate", "inconclusive"), ("memory growth", "inconclusive"),
+    ]  # fmt: skip
+    assert "not measured: the run was interrupted before its window" in out.decode()
+    assert " pass " not in out.decode() and " fail " not in out.decode()
 
 
 def test_retries_and_server_errors_are_shown(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -144,6 +144,9 @@ def test_build_result_merges_the_trials_and_judges_the_gates() -> None:
     assert result.created_at.endswith("+00:00")
     empty = build_result(prof, "none", [], {}, interrupted=False)
     assert (empty.total, empty.gates, empty.interrupted) == (None, [], False)
+    # an interrupted run did not measure all it planned: never "complete"
+    assert (result.status, empty.status) == ("incomplete", "complete")
+    assert result.lost_shards == []
 
 
 def test_build_result_passes_interleaved_to_the_merge() -> None:
