@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from harborbench.report.files import write_atomic
-from harborbench.rollback.matrix import CheckRow, RollbackReport
+from harborbench.rollback.matrix import ROLLBACK_PATHS, CheckRow, RollbackReport
 
 __all__ = ["junit_xml", "render_rollback", "report_json", "write_junit", "write_report_json"]
 
@@ -28,6 +28,9 @@ _STYLE = {"pass": "green", "fail": "bold red", "inconclusive": "yellow"}
 
 def render_rollback(report: RollbackReport, console: Console) -> None:
     """Print the report as one Rich table (paths, then gates) and a one-line verdict.
+
+    The verdict line of an interrupted check starts ``INTERRUPTED`` (never ``PASS``: what was
+    not run was not checked) and names what was left out.
 
     Args:
         report: the check's report.
@@ -51,12 +54,28 @@ def render_rollback(report: RollbackReport, console: Console) -> None:
     console.print(table)
     counts = {v: sum(r.verdict == v for r in report.rows) for v in ("pass", "fail", "inconclusive")}
     colour = _STYLE[report.verdict]
+    headline = f"[{colour}]{report.verdict.upper()}[/]"
+    not_run = ""
+    if report.interrupted:  # the verdict judges only the rows checked before the stop
+        headline = "[bold yellow]INTERRUPTED[/]"
+        not_run = "".join(f"; {part}" for part in _not_run(report))
     console.print(
-        f"[{colour}]{report.verdict.upper()}[/]: {counts['pass']} passed, {counts['fail']} failed, "
-        f"{counts['inconclusive']} inconclusive in {report.wall_s:.1f} s"
+        f"{headline}: {counts['pass']} passed, {counts['fail']} failed, "
+        f"{counts['inconclusive']} inconclusive{not_run} in {report.wall_s:.1f} s"
         + (" (--quick)" if report.quick else "")
         + (" (gates skipped)" if report.skip_gates else "")
     )
+
+
+def _not_run(report: RollbackReport) -> list[str]:
+    """What an interrupted check left out: ``"N of 9 paths not run"``, ``"gates not run"``."""
+    paths = sum(r.kind == "path" for r in report.rows)
+    parts = []
+    if paths < len(ROLLBACK_PATHS):
+        parts.append(f"{len(ROLLBACK_PATHS) - paths} of {len(ROLLBACK_PATHS)} paths not run")
+    if not report.skip_gates and not any(r.kind == "gate" for r in report.rows):
+        parts.append("gates not run")
+    return parts
 
 
 def junit_xml(report: RollbackReport) -> str:

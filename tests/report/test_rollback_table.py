@@ -79,6 +79,35 @@ def test_table_shows_each_row_and_what_broke() -> None:
     assert "FAIL: 1 passed, 1 failed, 1 inconclusive in 3.0 s (--quick)" in text
 
 
+def _headline(report: RollbackReport) -> str:
+    console = Console(record=True, width=200)
+    render_rollback(report, console)
+    return console.export_text().splitlines()[-1]
+
+
+def test_an_interrupted_check_never_heads_pass_and_says_what_was_not_run() -> None:
+    paths = [r for r in _report().rows if r.kind == "path" and r.verdict == "pass"]
+    nine = [paths[0].model_copy(update={"key": f"p{i}"}) for i in range(9)]
+    stopped = new_report(nine, quick=True, skip_gates=False, settings={}, wall_s=10.5,
+                         interrupted=True)  # fmt: skip
+    assert stopped.verdict == "pass"  # the rows that ran passed; the headline says the rest
+    assert _headline(stopped) == (
+        "INTERRUPTED: 9 passed, 0 failed, 0 inconclusive; gates not run in 10.5 s (--quick)"
+    )
+    early = new_report(nine[:4], quick=False, skip_gates=True, settings={}, wall_s=2.0,
+                       interrupted=True)  # fmt: skip
+    assert _headline(early) == (
+        "INTERRUPTED: 4 passed, 0 failed, 0 inconclusive; 5 of 9 paths not run in 2.0 s "
+        "(gates skipped)"
+    )
+    # the same rows, not interrupted: the verdict heads the line, nothing "not run"
+    done = new_report(nine, quick=True, skip_gates=True, settings={}, wall_s=10.5)
+    assert (
+        _headline(done) == "PASS: 9 passed, 0 failed, 0 inconclusive in 10.5 s (--quick) "
+        "(gates skipped)"
+    )
+
+
 def test_junit_times_are_each_rows_own_seconds() -> None:
     timed = [r.model_copy(update={"elapsed_s": t}) for r, t in zip(_report().rows, (1.25, 0.5, 0.0),
                                                                      strict=True)]  # fmt: skip
