@@ -49,13 +49,21 @@ def bad_server(mode: str) -> Iterator[str]:
         await site.start()
         return int(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
 
+    async def stop() -> None:
+        await runner.cleanup()
+        # a hanging handler outlives the shutdown timeout: end it before the loop closes
+        rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in rest:
+            task.cancel()
+        await asyncio.gather(*rest, return_exceptions=True)
+
     thread = threading.Thread(target=loop.run_forever, name="bad-server", daemon=True)
     thread.start()
     try:
         port = asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=10)
         yield f"http://127.0.0.1:{port}/v1"
     finally:
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=10)
+        asyncio.run_coroutine_threadsafe(stop(), loop).result(timeout=10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
         loop.close()

@@ -87,6 +87,7 @@ def run_command(
     from harborbench.report.files import ResultWriter
     from harborbench.report.progress import ProgressDisplay
     from harborbench.report.summary import render_summary
+    from harborbench.result import RunResult
 
     loop_factory = _loop_factory(loop)
     profile = load_profile(profile_path, overrides)
@@ -103,6 +104,12 @@ def run_command(
             hint="Drop --loop, or --workers/--ray.",
         )
 
+    saved: list[RunResult] = []  # the last result written (shown if the run then fails)
+
+    def save(result: RunResult) -> None:
+        saved[:] = [result]
+        writer.save(result)
+
     async def main() -> object:
         with (
             stop_on_signals("Stopping: finishing the current trial's bookkeeping…") as stop,
@@ -114,16 +121,24 @@ def run_command(
                 backend, n = sharded
                 return await arun_sharded(
                     profile, backend(), n, name=run_name, progress=display,
-                    on_trial=writer.save, stop=stop,
+                    on_trial=save, stop=stop,
                 )  # fmt: skip
-            return await arun(
-                profile, name=run_name, progress=display, on_trial=writer.save, stop=stop
-            )
-
-    from harborbench.result import RunResult
+            return await arun(profile, name=run_name, progress=display, on_trial=save, stop=stop)
 
     with asyncio.Runner(loop_factory=loop_factory) as runner:
-        result = runner.run(main())
+        try:
+            result = runner.run(main())
+        except RunFailedError as exc:  # nothing succeeded: show what was written, then why
+            if not saved:
+                raise
+            if as_json:
+                written = writer.folder / "result.json"
+                typer.echo(written.read_text(encoding="utf-8"), nl=False)
+            elif not quiet:
+                render_summary(saved[-1], stdout, folder=str(writer.folder), html=False)
+            raise type(exc)(
+                f"{exc.message} (result written: {writer.folder / 'result.json'})", hint=exc.hint
+            ) from None
     assert isinstance(result, RunResult)
     folder = writer.save(result)
     # A stopped run ends at once: its report.html (charts, seconds of plotting) is left to

@@ -333,7 +333,9 @@ def health_figures(
     than ``LAG_SATURATED_S`` at p99.
 
     The binding limit is named in one place: when requests waited inside the client
-    (``waiting_in_client_level > 0``), the warning about the load that was not carried (a closed
+    (``waiting_in_client_level > 0``) and most requests of the window succeeded (when most
+    failed or timed out, or none came back, the target held them: the warning says so), the
+    warning about the load that was not carried (a closed
     loop's configured concurrency above the limit, an open loop's dropped arrivals or its
     achieved rate) names ``client_limit``'s setting and says to raise it; in open loop,
     raising ``load.max_outstanding`` would only lengthen the queue inside the client.
@@ -348,9 +350,12 @@ def health_figures(
     else:
         achieved = in_client
         unit = "concurrency"
+    # Most requests of the window failed or timed out (or none came back): they waited on the
+    # target, so no client setting is to blame for the queue.
+    target_failing = rec.failures >= rec.successes
     # The client setting that held requests back, in words (None: no request waited for it).
     binding: str | None = None
-    if client_limit is not None and waiting is not None and waiting > 0:
+    if client_limit is not None and waiting is not None and waiting > 0 and not target_failing:
         binding = (
             f"{client_limit[0]} = {client_limit[1]} caps the requests on the wire: of "
             f"{in_client:.1f} requests in the client call on average, at least {waiting:.1f} "
@@ -382,6 +387,7 @@ def health_figures(
             f"sends fell behind the schedule (p99 {send_p99 * 1e3:.1f} ms): the response times "
             "from the intended send include this lag"
         )
+    named = False  # whether a warning names the cause of the load not carried
     if rec.unsent and binding is not None and client_limit is not None:
         warnings.append(
             f"{rec.unsent} arrivals of the window were dropped ({max_outstanding} requests were "
@@ -389,6 +395,15 @@ def health_figures(
             "offered rate (a larger load.max_outstanding would only lengthen that queue); the "
             "dropped arrivals count against the success rate, and the latency figures leave "
             "them out"
+        )
+    elif rec.unsent and target_failing:
+        named = True
+        warnings.append(
+            f"{rec.unsent} arrivals of the window were dropped ({max_outstanding} requests were "
+            f"pending, load.max_outstanding): the target answered {rec.successes} requests of "
+            f"the window successfully while {rec.failures} failed or timed out, so they waited "
+            "on the target, not on a client setting; fix the target or lower the rate; the "
+            "dropped arrivals count against the success rate"
         )
     elif rec.unsent:
         warnings.append(
@@ -407,7 +422,6 @@ def health_figures(
             f"{clamped} latencies lay outside the histogram's range (1 us to 1 h) and were "
             "recorded at its edge"
         )
-    named = False  # whether a warning names the binding limit
     if binding is not None and client_limit is not None:
         if plan.kind == "open":
             named = True

@@ -237,6 +237,30 @@ def test_a_target_echoing_the_key_and_a_header_shows_and_writes_neither(
     written = (tmp_path / "echo" / "result.json").read_text()
     assert '"http_401"' in written
     assert "sk-SECRET" not in out + err + written
+    # every request failed (exit 4): the summary and the written file come before the error
+    assert "0 ok, " in out and f"files: {tmp_path / 'echo'}/result.json" in " ".join(out.split())
+    assert f"(result written: {tmp_path / 'echo' / 'result.json'})" in shown
+
+
+def test_an_open_loop_against_a_hanging_target_prints_json_and_blames_the_target(
+    cli, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    from tests.bad_server import bad_server
+
+    with bad_server("hang") as base_url:
+        profile = tmp_path / "hang.yaml"
+        profile.write_text(
+            f"name: hang\ntarget: {{base_url: '{base_url}'}}\n"
+            "request: {model: m, timeout: 1s}\nclient: {max_concurrent_requests: 5}\n"
+            "load: {rate: 40}\nwarmup: 0s\nduration: 2s\n"
+        )
+        code, out, err = cli("run", str(profile), "--reports-dir", str(tmp_path), "--json")
+    assert code == 4, err
+    result = json.loads(out)  # --json: the written result on stdout even when the run failed
+    assert result["name"] == "hang" and result["trials"][0]["successes"] == 0
+    (warning,) = [w for w in result["trials"][0]["health"]["warnings"] if "dropped" in w]
+    assert "waited on the target, not on a client setting" in warning
+    assert "raise client" not in warning
 
 
 def test_credentials_in_the_base_url_are_refused_before_any_request(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

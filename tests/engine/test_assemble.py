@@ -56,12 +56,15 @@ def judge(
     busy_ns: int | None = None,
     unsent: int = 0,
     sent_late: int = 0,
+    successes: int = 100,
+    failures: int = 0,
     **kw: Any,
 ) -> HealthFigures:
     plan = build_plan(warmup_s=0, levels=[(10.0, level)], kind=kind)  # type: ignore[arg-type]
     rec = Recorder(0, 0, 10, open_loop=kind == "open")
     rec.send_lag = ExactHistogram(send_p99_ns, send_max_ns)  # type: ignore[assignment]
     rec.unsent, rec.sent_late = unsent, sent_late
+    rec.successes, rec.failures = successes, failures
     lag = SimpleNamespace(histogram=ExactHistogram(loop_p99_ns, loop_max_ns))
     if busy_ns is None:
         busy_ns = round(level * window_s * S)  # every worker busy all the window
@@ -361,6 +364,31 @@ def test_fill_gaps_gives_one_row_per_second_with_zeros() -> None:
     assert (rows[3].rss_bytes, rows[3].cpu_percent) == (9, 2.0)
     assert (gap.service_p50_s, gap.service_histogram, gap.response_histogram) == (None, "", "")
     assert fill_gaps([], 0, 0, [])[0].rss_bytes is None
+
+
+@pytest.mark.parametrize(("successes", "failures"), [(0, 40), (0, 0), (50, 50)])
+def test_dropped_arrivals_behind_a_failing_target_do_not_blame_the_client(
+    successes: int, failures: int
+) -> None:
+    # a hanging or failing target: requests pile up inside the client until the backlog is
+    # full; raising the client's limit would not help, the target is the cause
+    limit = ("client.max_concurrent_requests", 100)
+    h = judge("open", level=100, window_s=5.0, sent=400, unsent=100, busy_ns=400 * 5 * S,
+              max_outstanding=400, client_limit=limit, successes=successes,
+              failures=failures)  # fmt: skip
+    assert h.waiting_in_client_level == 300.0 and h.generator_saturated
+    assert h.warnings == [
+        "100 arrivals of the window were dropped (400 requests were pending, "
+        f"load.max_outstanding): the target answered {successes} requests of the window "
+        f"successfully while {failures} failed or timed out, so they waited on the target, not "
+        "on a client setting; fix the target or lower the rate; the dropped arrivals count "
+        "against the success rate"
+    ]
+    assert "raise client" not in " ".join(h.warnings)
+    # most requests succeeded: the same queue is the client's limit, named with its fix
+    ok = judge("open", level=100, window_s=5.0, sent=400, unsent=100, busy_ns=400 * 5 * S,
+               max_outstanding=400, client_limit=limit, successes=51, failures=50)  # fmt: skip
+    assert "raise client.max_concurrent_requests to carry the offered rate" in ok.warnings[0]
 
 
 def test_more_edges_of_the_health_verdict() -> None:
