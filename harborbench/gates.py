@@ -270,17 +270,14 @@ def evaluate_gates(trial: TrialResult, gates: Gates) -> list[GateResult]:
         )
     mem = trial.memory
     if gates.memory_growth_max_pct is not None:
-        growth = mem.growth_pct if mem.samples >= 2 else None  # one sample: no line, no growth
         out.append(
             GateResult(
                 name="memory growth",
                 threshold=f"< {gates.memory_growth_max_pct:g}%",
-                observed="n/a" if growth is None else f"{growth:+.1f}%",
-                verdict=growth_verdict(growth, gates.memory_growth_max_pct),
+                observed=f"{mem.growth_pct:+.1f}%",
+                verdict=growth_verdict(mem.growth_pct, gates.memory_growth_max_pct),
                 alert="ok",
-                detail="RSS growth over the window (fitted Theil-Sen line)"
-                if growth is not None
-                else mem.reason,
+                detail="RSS growth over the window (fitted Theil-Sen line)",
             )
         )
     if gates.memory_slope_max_mb_per_min is not None:
