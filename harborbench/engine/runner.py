@@ -462,14 +462,9 @@ def build_result(
     environment: dict[str, Any],
     *,
     interrupted: bool,
-    interleaved: bool = False,
 ) -> RunResult:
-    """Assemble the run's result from its trials (merged histograms, summed counts, gates).
-
-    ``interleaved``: the trials alternated with another run's in this process (see
-    :func:`~harborbench.engine.summaries.merge_trials`).
-    """
-    total = merge_trials(trials, interleaved=interleaved) if trials else None
+    """Assemble the run's result from its trials (merged histograms, summed counts, gates)."""
+    total = merge_trials(trials) if trials else None
     return RunResult(
         schema_version=SCHEMA_VERSION,
         name=name,
