@@ -435,7 +435,10 @@ def test_a_stalled_loop_leaves_passes_standing() -> None:
 def test_the_hint_for_inconclusive_gates_names_the_stall_or_asks_for_a_longer_run() -> None:
     gates = Gates.model_validate({"throughput_min": 2000.0, "p95_max": "200ms"})
     stalled = evaluate_gates(_trial(health=_health(lag_p99_s=0.3)), gates)
-    assert inconclusive_hint(stalled).startswith("Run again with nothing else on this machine")
+    assert inconclusive_hint(stalled) == (
+        "Run again with nothing else on this machine: the load generator's event loop stalled, "
+        "so its own delays are in the figures (see the gates' details)."
+    )
     assert inconclusive_hint(stalled, otherwise="x").startswith("Run again with nothing else")
     calm = evaluate_gates(_trial(health=_health(lag_p99_s=0.01)), gates)
     assert [g.verdict for g in calm] == ["fail", "pass"]
@@ -444,3 +447,14 @@ def test_the_hint_for_inconclusive_gates_names_the_stall_or_asks_for_a_longer_ru
     # the stall's words in a gate that passed (or failed) do not make the hint
     passed = [g.model_copy(update={"detail": g.detail + STALLED}) for g in calm]
     assert inconclusive_hint(passed, otherwise="y") == "y"
+
+
+def test_the_stall_note_quotes_the_lag_in_milliseconds() -> None:
+    trial = _trial(health=_health(lag_p99_s=0.7))
+    (gate,) = evaluate_gates(trial, Gates.model_validate({"throughput_min": 2000.0}))
+    assert "(700 ms lag at p99)" in gate.detail
+
+
+def test_a_closed_loop_asked_for_a_dropped_gate_says_why_it_drops_nothing() -> None:
+    gate = _gate(_trial(), "dropped arrivals", dropped_max_pct=1.0)
+    assert gate.detail == "a closed loop drops no arrival (each worker sends when its last ends)"

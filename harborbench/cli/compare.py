@@ -214,7 +214,7 @@ def measure_interleaved(
     check_run_folder(run_dir(reports, f"compare-{pa.name}-{pb.name}"), "the comparison folder")
 
     def result(side: int, trials: list[TrialResult], interrupted: bool) -> RunResult:
-        return session.result(profiles[side], trials, interrupted=interrupted, interleaved=True)
+        return session.result(profiles[side], trials, interrupted=interrupted)
 
     def save(ta: list[TrialResult], tb: list[TrialResult]) -> None:
         for side, trials in enumerate((ta, tb)):

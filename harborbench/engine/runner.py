@@ -477,17 +477,13 @@ def build_result(
     environment: dict[str, Any],
     *,
     interrupted: bool,
-    interleaved: bool = False,
 ) -> RunResult:
     """Assemble the run's result from its trials (merged histograms, summed counts, gates).
 
     An interrupted run is ``status: incomplete`` (it did not measure all it planned); the
     coordinator of a split run also marks it so when a shard was lost.
-
-    ``interleaved``: the trials alternated with another run's in this process (see
-    :func:`~harborbench.engine.summaries.merge_trials`).
     """
-    total = merge_trials(trials, interleaved=interleaved) if trials else None
+    total = merge_trials(trials) if trials else None
     return RunResult(
         schema_version=SCHEMA_VERSION,
         name=name,

@@ -214,7 +214,6 @@ class MeasurementSession:
         trials: Sequence[TrialResult],
         *,
         interrupted: bool,
-        interleaved: bool = False,
         name: str | None = None,
     ) -> RunResult:
         """Assemble a run's result from its trials, with the session's environment.
@@ -223,9 +222,6 @@ class MeasurementSession:
             profile: the profile the trials ran.
             trials: its trials so far (possibly none).
             interrupted: whether the run was stopped early.
-            interleaved: the trials alternated with another profile's in this session
-                (``compare --run``, rollback-check; see
-                :func:`~harborbench.engine.summaries.merge_trials`).
             name: the run name (default: the profile's).
 
         Returns:
@@ -236,7 +232,7 @@ class MeasurementSession:
         """
         return build_result(
             profile, name or profile.name, list(trials), self.environment,
-            interrupted=interrupted, interleaved=interleaved,
+            interrupted=interrupted,
         )  # fmt: skip
 
     def check_succeeded(self, result: RunResult) -> None:

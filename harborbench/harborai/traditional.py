@@ -349,7 +349,7 @@ class TraditionalEngine:
                 if not is_event_stream(content_type):
                     sink.put(not_an_event_stream(str(content_type), resp.read(1024)))
                     return
-                ok = self._pump(resp, sink)
+                ok = self._pump(resp, sink, deadline)
             finally:
                 if not ok:
                     resp.close()
@@ -357,10 +357,23 @@ class TraditionalEngine:
         finally:
             counters.end(ok)
 
-    def _pump(self, resp: Any, sink: SyncChunkStream | ThreadChunkStream) -> bool:
+    def _pump(self, resp: Any, sink: SyncChunkStream | ThreadChunkStream, deadline: float) -> bool:
+        """Read the stream into ``sink`` until its end, an error, the caller's close, or the
+        call's ``deadline`` (``time.monotonic()`` seconds): it is checked before every read, and
+        one read waits at most the timeout left when the request was sent; so a server that
+        keeps sending keepalive comments cannot hold the call open. True when it ended cleanly.
+        """
         decoder = ChunkDecoder(self._intern)
         try:
             while not sink.cancelled.is_set():
+                if time.monotonic() >= deadline:
+                    sink.put(
+                        APITimeoutError(
+                            f"the stream did not end within the request timeout "
+                            f"({self._timeout_s:g} s)"
+                        )
+                    )
+                    return False
                 data = resp.read1(_READ_SIZE)
                 sink.put_many(decoder.feed(data) if data else decoder.close())
                 if decoder.error is not None:

@@ -287,8 +287,8 @@ async def measure_gates(
 
     def results(ta: list[TrialResult], tb: list[TrialResult]) -> tuple[RunResult, RunResult]:
         return (
-            session.result(sides[0], ta, interrupted=False, interleaved=True),
-            session.result(sides[1], tb, interrupted=False, interleaved=True),
+            session.result(sides[0], ta, interrupted=False),
+            session.result(sides[1], tb, interrupted=False),
         )
 
     def judge(ta: list[TrialResult], tb: list[TrialResult]) -> Comparison:

@@ -275,8 +275,14 @@ def test_run_writes_each_runs_report_html(  # type: ignore[no-untyped-def]
     runs = (make_run("base", [STEADY]), make_run("cand", [STEADY]))
 
     def measured(
-        _paths: object, budget: SessionBudget, reports: Path, compare: Any, gates: Any = ()
+        _paths: object,
+        budget: SessionBudget,
+        reports: Path,
+        compare: Any,
+        gates: Any = (),
+        overrides: Any = (),
     ) -> tuple[RunResult, RunResult, SessionOutcome]:
+        assert overrides == []  # no --set given
         assert (budget.rounds, budget.max_rounds, budget.budget_s) == (3, 10, None)
         assert reports == tmp_path
         for run in runs:
@@ -360,7 +366,9 @@ def test_an_interrupted_session_keeps_what_was_measured(  # type: ignore[no-unty
 
     runs = (make_run("base", [STEADY, STEADY]), make_run("cand", [STEADY]))
 
-    def measured(_p: object, budget: Any, reports: Path, compare: Any, gates: Any = ()) -> Any:
+    def measured(
+        _p: object, budget: Any, reports: Path, compare: Any, gates: Any = (), overrides: Any = ()
+    ) -> Any:
         for run in runs:
             _save(reports, run.model_copy(update={"interrupted": True}))
         trials = (list(runs[0].trials), list(runs[1].trials) if b_ran else [])

@@ -53,8 +53,9 @@ def _one_trial_environments() -> tuple[RunResult, RunResult, list[str]]:
 def _same() -> tuple[RunResult, RunResult, list[str]]:
     """Three trials a side of the same workload with different seeds: no difference in speed;
     memory growth varies by trial (1, 2, 4% against 3, 5, 4%), and four of A's seconds have no
-    CPU sample (left out of CPU efficiency). The totals keep the fixture's 1% RSS growth, so
-    the memory row's A and B read 1.0 while its interval is over the trials' figures."""
+    CPU sample (left out of CPU efficiency). The totals are merged from the fixture's RSS
+    figures (1 MB of 100 in each window, 3.0% over three), so the memory row's A and B read 3.0
+    while its interval is over the trials' growth_pct figures."""
 
     def vary(run: RunResult, growth: list[float], no_cpu: int) -> RunResult:
         trials = []

@@ -167,6 +167,7 @@ async def test_closed_loop_holds_the_level_of_each_step() -> None:
     plan = build_plan(warmup_s=0, levels=[(0.3, 2), (0.3, 6)], kind="closed")
     in_flight = 0
     peak_by_step = {0: 0, 1: 0}
+    intended_off: list[Any] = []
 
     async def main() -> None:
         nonlocal in_flight
@@ -175,6 +176,9 @@ async def test_closed_loop_holds_the_level_of_each_step() -> None:
 
         async def send(t: int) -> None:
             nonlocal in_flight
+            # closed loop: the intended send time is the actual one, also for a worker that
+            # waited for its step (it reads the clock again when it wakes)
+            intended_off.extend([] if t == clock.now_ns() else [t])
             in_flight += 1
             step = 0 if (clock.now_ns() - start) < 300 * MS else 1
             peak_by_step[step] = max(peak_by_step[step], in_flight)
@@ -188,6 +192,7 @@ async def test_closed_loop_holds_the_level_of_each_step() -> None:
 
     await main()
     assert peak_by_step == {0: 2, 1: 6}
+    assert intended_off == []
 
 
 def test_yield_every_is_a_small_bound() -> None:

@@ -50,3 +50,18 @@ def test_the_smaller_client_setting_is_named_as_the_limit() -> None:
     traditional = {**status, "mode": "traditional"}
     assert client_limit(traditional) == ("client.max_concurrent_requests", 200)
     assert client_limit({}) is None
+
+
+@pytest.mark.parametrize("clamped", [0, 3])
+def test_latencies_outside_the_histogram_are_warned_about(clamped: int) -> None:
+    plan = build_plan(warmup_s=0, levels=[(10.0, 4)], kind="closed")
+    rec = Recorder(0, 0, 10, open_loop=False)
+    h = health_figures(
+        plan, rec, LoopLagMonitor(), False, 20.0, 10.0, sent=0, busy_ns=40 * S, clamped=clamped
+    )
+    assert h.clamped_latencies == clamped
+    expected = (
+        f"{clamped} latencies lay outside the histogram's range (1 us to 1 h) and were recorded "
+        "at its edge"
+    )
+    assert (expected in h.warnings) is (clamped > 0)

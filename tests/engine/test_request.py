@@ -71,9 +71,10 @@ def test_usage_needs_both_integer_counts() -> None:
 
 
 def test_prompt_tokens_are_estimated_at_four_characters_a_token() -> None:
-    params = {"messages": [{"content": "abcdefgh"}, {"content": [{"type": "text", "text": "abcd"}]},
-                           {"content": "abc"}]}  # fmt: skip
-    assert _estimate(params) == 3  # 15 characters // 4
+    parts = [{"type": "text", "text": "abcdefghijkl"}, {"type": "image_url"}]
+    params = {"messages": [{"content": "abcdefgh"}, {"content": parts}, {"content": "abc"}]}
+    assert _estimate(params) == 5  # 23 characters // 4 (the parts' text, not their number)
+    assert _estimate({"messages": [{"content": None}, {"role": "user"}]}) == 0
     assert _estimate({}) == 0
 
 

@@ -149,17 +149,18 @@ def test_build_result_merges_the_trials_and_judges_the_gates() -> None:
     assert result.lost_shards == []
 
 
-def test_build_result_passes_interleaved_to_the_merge() -> None:
+def test_build_result_merges_the_trials_memory() -> None:
     prof = profile({"concurrency": 1})
     a = make_trial(0, [10], growth_pct=5.0)
     b = make_trial(1, [10], growth_pct=9.0)
     b = b.model_copy(update={"memory": b.memory.model_copy(update={
         "rss_start_bytes": 100_000_000, "rss_end_bytes": 109_000_000})})  # fmt: skip
-    total = build_result(prof, "x", [a, b], {}, interrupted=False, interleaved=True).total
-    assert total is not None and total.memory.growth_pct == pytest.approx(9.0)
-    plain = build_result(prof, "x", [a, b], {}, interrupted=False).total
-    assert plain is not None and plain.memory.growth_pct == pytest.approx(9.0)
-    assert "interleaved" in total.memory.reason and "interleaved" not in plain.memory.reason
+    total = build_result(prof, "x", [a, b], {}, interrupted=False).total
+    assert total is not None
+    start = a.memory.rss_start_bytes
+    grown = a.memory.rss_end_bytes - start + 9_000_000
+    assert total.memory.growth_pct == pytest.approx(100 * grown / start)
+    assert total.memory.reason.startswith("over 2 trials RSS grew")
 
 
 def test_sentences_get_a_capital_and_one_full_stop() -> None:

@@ -45,7 +45,7 @@ async def test_one_mock_serves_interleaved_trials_of_two_profiles_and_stops_afte
             assert t.server_stats is not None
             served = t.server_stats["requests_total"]
             assert t.successes <= served <= t.successes + t.in_flight_at_end
-    result = session.result(b, trials["b"], interrupted=False, interleaved=True)
+    result = session.result(b, trials["b"], interrupted=False)
     assert result.name == "b" and [t.index for t in result.trials] == [0, 1]
     assert result.environment["event_loop"] is not None  # collected in the running loop
     assert result.total is not None

@@ -12,6 +12,7 @@ one chunk per word when streamed), usage counts words.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
@@ -56,7 +57,9 @@ class FixtureServer:
         Action keys: ``status`` (int) with ``headers`` and ``body``; ``delay_s``;
         ``stream_error`` (send an error event mid-stream); ``stream_cut`` (end without DONE);
         ``drip_s`` (a JSON answer sent 16 bytes at a time, ``drip_s`` apart: every read is
-        short, the whole answer slow).
+        short, the whole answer slow); ``keepalive_s`` (a stream that, after its first word,
+        sends an SSE comment every ``keepalive_s`` and never ends: every read is short, the
+        stream endless).
         """
         with self._lock:
             self._script.extend(actions)
@@ -186,6 +189,12 @@ class FixtureServer:
                 return resp
             if action.get("stream_cut") and i == 0:
                 await resp.write_eof()
+                return resp
+            if action.get("keepalive_s") and i == 0:
+                with contextlib.suppress(ConnectionError):  # until the client goes away
+                    while True:
+                        await asyncio.sleep(action["keepalive_s"])
+                        await resp.write(b": keepalive\n\n")
                 return resp
         await resp.write(chunk({}, "stop"))
         if body.get("stream_options", {}).get("include_usage"):

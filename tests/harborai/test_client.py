@@ -292,6 +292,43 @@ async def test_timeout_is_a_deadline_for_the_whole_call(
         assert stats["concurrency_manager"]["timeouts"] == 1
 
 
+@MODES
+async def test_timeout_is_a_deadline_for_a_whole_stream(
+    server: FixtureServer, mode: dict[str, Any]
+) -> None:
+    # One word, then a keepalive comment every 0.1 s, forever: every read is short. Before: the
+    # stream's timeout bounded each read only, so the call never ended.
+    server.script({"keepalive_s": 0.1})
+    async with create_fast_client(mode, base_url=server.url, timeout_s=0.5) as client:
+        texts: list[str | None] = []
+
+        async def read() -> None:
+            stream = await client.chat.completions.acreate(model="m", messages=MSGS, stream=True)
+            async for chunk in stream:
+                texts.append(chunk.choices[0].delta.content if chunk.choices else None)
+
+        start = time.monotonic()
+        with pytest.raises(APITimeoutError):
+            await asyncio.wait_for(read(), 5.0)  # a TimeoutError here: the stream never ended
+        elapsed = time.monotonic() - start
+    assert texts == ["", "echo:"]  # the role chunk and the first word came before the deadline
+    assert 0.45 <= elapsed < 3.0  # the deadline, not a read timeout (0.1 s gaps never trip it)
+    assert server.requests == 1
+
+
+@pytest.mark.timeout(15)  # before the fix the iteration never ended
+@pytest.mark.parametrize("mode", [OPTIMIZED, TRADITIONAL], ids=["optimized", "traditional"])
+def test_sync_stream_timeout_is_a_deadline_for_the_whole_stream(
+    server: FixtureServer, mode: dict[str, Any]
+) -> None:
+    server.script({"keepalive_s": 0.1})
+    with create_fast_client(mode, base_url=server.url, timeout_s=0.5) as client:
+        stream = client.chat.completions.create(model="m", messages=MSGS, stream=True)
+        with pytest.raises(APITimeoutError):
+            for _ in stream:
+                pass
+
+
 @pytest.mark.parametrize("mode", [OPTIMIZED, TRADITIONAL], ids=["optimized", "traditional"])
 def test_sync_timeout_is_a_deadline_for_the_whole_call(
     server: FixtureServer, mode: dict[str, Any]

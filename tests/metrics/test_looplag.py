@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from harborbench.metrics.looplag import LoopLagMonitor
+from harborbench.metrics.looplag import LAG_SATURATED_S, LAG_WARN_S, LoopLagMonitor, loop_stalled
 
 
 async def test_lags_from_a_scripted_clock_are_exact_within_histogram_precision() -> None:
@@ -73,3 +73,14 @@ async def test_no_task_is_leaked_and_stop_is_idempotent() -> None:
 def test_interval_must_be_positive(interval_s: float) -> None:
     with pytest.raises(ValueError, match="positive"):
         LoopLagMonitor(interval_s=interval_s)
+
+
+@pytest.mark.parametrize(
+    ("lag_s", "stalled"),
+    [(None, False), (0.0, False), (LAG_SATURATED_S, False), (LAG_SATURATED_S + 1e-9, True)],
+)
+def test_a_loop_stalled_strictly_above_the_saturation_lag(
+    lag_s: float | None, stalled: bool
+) -> None:
+    assert LAG_SATURATED_S == 0.1 and LAG_WARN_S == 0.02
+    assert loop_stalled(lag_s) is stalled

@@ -174,13 +174,9 @@ class ConcurrencyManager:
         )
         timeout_s = keys.timeout_s
         self._timeout_s = timeout_s
-        self._json_timeout = aiohttp.ClientTimeout(total=timeout_s, ceil_threshold=_NO_CEIL)
-        self._stream_timeout = aiohttp.ClientTimeout(
-            total=None,
-            sock_connect=timeout_s,
-            sock_read=timeout_s,
-            ceil_threshold=_NO_CEIL,
-        )
+        # A JSON answer's or a stream's whole body (aiohttp's total timer runs until the
+        # response is released): a server trickling keepalive comments cannot hold a call open.
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s, ceil_threshold=_NO_CEIL)
         self.latency_ewma_s: float | None = None
         self.timeouts = 0
         self.timeouts_as_hangs = 0
@@ -286,12 +282,7 @@ class ConcurrencyManager:
         assert loop is not None
         start_s = loop.time()
         try:
-            timeout = self._json_timeout
-            if deadline is not None and deadline - start_s < self._timeout_s - 0.001:
-                left_s = deadline - start_s
-                if left_s <= 0.0:
-                    raise APITimeoutError("the request timeout passed before it was sent")
-                timeout = aiohttp.ClientTimeout(total=left_s, ceil_threshold=_NO_CEIL)
+            timeout = _attempt_timeout(self._timeout, self._timeout_s, deadline, start_s)
             result = await post_json(lease.session, spec, timeout, self._intern)
         except APIError as exc:
             self._on_failure(exc, pool, origin, lease)
@@ -325,7 +316,10 @@ class ConcurrencyManager:
                 self.failures += 1
 
         try:
-            opening = open_stream(lease.session, spec, self._stream_timeout, self._intern, on_close)
+            loop = self._loop
+            assert loop is not None
+            timeout = _attempt_timeout(self._timeout, self._timeout_s, deadline, loop.time())
+            opening = open_stream(lease.session, spec, timeout, self._intern, on_close)
             return await _until(opening, deadline, "the stream to open")
         except APIError as exc:
             lease.streams -= 1
@@ -403,6 +397,23 @@ class ConcurrencyManager:
         if self.processor is not None:
             out["request_processor"] = self.processor.statistics()
         return out
+
+
+def _attempt_timeout(
+    full: aiohttp.ClientTimeout, timeout_s: float, deadline: float | None, now_s: float
+) -> aiohttp.ClientTimeout:
+    """The aiohttp timeout of one attempt: ``full`` (``total=timeout_s``), or what is left of
+    the call's ``deadline`` (loop time, seconds) when waiting or earlier attempts used some.
+
+    Raises:
+        APITimeoutError: the deadline has passed already.
+    """
+    if deadline is None or deadline - now_s >= timeout_s - 0.001:
+        return full
+    left_s = deadline - now_s
+    if left_s <= 0.0:
+        raise APITimeoutError("the request timeout passed before it was sent")
+    return aiohttp.ClientTimeout(total=left_s, ceil_threshold=_NO_CEIL)
 
 
 async def _until(waiting: Awaitable[_T], deadline: float | None, what: str) -> _T:
