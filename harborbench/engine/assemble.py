@@ -333,12 +333,13 @@ def health_figures(
     than ``LAG_SATURATED_S`` at p99.
 
     The binding limit is named in one place: when requests waited inside the client
-    (``waiting_in_client_level > 0``) and most requests of the window succeeded (when most
-    failed or timed out, or none came back, the target held them: the warning says so), the
-    warning about the load that was not carried (a closed
-    loop's configured concurrency above the limit, an open loop's dropped arrivals or its
-    achieved rate) names ``client_limit``'s setting and says to raise it; in open loop,
-    raising ``load.max_outstanding`` would only lengthen the queue inside the client.
+    (``waiting_in_client_level > 0``) and most requests of the window succeeded, the warning
+    about the load that was not carried (a closed loop's configured concurrency above the
+    limit, an open loop's dropped arrivals or its achieved rate) names ``client_limit``'s
+    setting and says to raise it; in open loop, raising ``load.max_outstanding`` would only
+    lengthen the queue inside the client. When most requests failed or timed out (or none came
+    back), they waited on the target: the dropped arrivals' warning says so, and no client
+    setting is blamed.
     """
     warnings: list[str] = []
     configured = configured_level(plan)
