@@ -82,6 +82,9 @@ def test_a_gate_beyond_reach_fails(cli: Any, tmp_path: Path) -> None:
     code, _, err = cli(
         "rollback-check", "--quick", "--throughput-min", "1000000", "--junit", str(junit)
     )
+    if code == 3:  # a busy machine stalled the generator's loop: the gate is undecided, by design
+        assert "event loop stalled" in " ".join(err.split()) + junit.read_text(encoding="utf-8")
+        return
     assert code == 1
     assert "throughput (optimized mode): throughput" in err
     assert "needs >= 1e+06 ops/s" in err

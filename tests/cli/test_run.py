@@ -72,6 +72,9 @@ def test_a_failing_gate_exits_1(cli, tmp_path: Path) -> None:  # type: ignore[no
         "run", str(ROOT / "profiles/steady.yaml"), *SHORT, "--set", "load.rate=50",
         "--set", "gates.throughput_min=100000", "--reports-dir", str(tmp_path), "--quiet",
     )  # fmt: skip
+    if code == 3:  # a busy machine stalled the generator's loop: the gate is undecided, by design
+        assert "the load generator's event loop stalled" in " ".join(err.split())
+        return
     assert code == 1
     assert "throughput" in err and "Traceback" not in err
     assert (tmp_path / "steady" / "result.json").exists()  # measured data is kept
