@@ -37,7 +37,7 @@ from harborbench.harborai.config import MAX_LIMIT, ClientConfig
 from harborbench.mockserver.settings import MockSettings
 from harborbench.profile.diagnostics import AtKey
 from harborbench.profile.overrides import duration_text
-from harborbench.units import NS_PER_S, format_duration, parse_duration
+from harborbench.units import format_duration, parse_duration
 
 #: Highest open-loop arrival rate a profile may ask for, ops/s. One harborbench process peaks
 #: near 10,000 ops/s against the mock on 2 cores (benchmarks/harness_overhead.py); ten times that
@@ -672,17 +672,25 @@ TRACE_TAIL_S = 1.0
 
 
 def _duration_from_trace(data: dict[str, Any], load: dict[str, Any], info: ValidationInfo) -> Any:
-    """Default ``duration`` of a trace replay: its last (scaled) arrival + 1 s, minus warmup."""
+    """Default ``duration`` of a trace replay: its last (scaled) arrival + 1 s, minus warmup.
+
+    When the trace or a value it needs is bad, that key is reported on its own, and a stand-in
+    duration (:data:`TRACE_TAIL_S`) keeps "duration: required key is missing" from being
+    reported beside it (the profile is refused anyway).
+    """
+    stand_in = {**data, "duration": duration_text(TRACE_TAIL_S)}
     try:
         unit = load.get("timestamp_unit", "ms")
+        if unit not in ("ms", "s"):
+            return stand_in  # reported on load.timestamp_unit
         trace = load_trace(_resolve_path(load["trace"], info), unit)
         scale, limit = load.get("time_scale", 1.0), load.get("limit")
         trace = trace.scaled(float(scale), limit if isinstance(limit, int) else None)
         warmup = data.get("warmup", "0s")
         warmup_s = _duration_in(warmup) if isinstance(warmup, str) else 0.0
     except (ValueError, TypeError, OSError):
-        return data  # the bad trace or value is reported on its own key
-    last_s = float(trace.offsets_ns[-1]) / NS_PER_S if len(trace) else 0.0
+        return stand_in  # the bad trace or value is reported on its own key
+    last_s = trace.last_offset_s  # as read: a trace of 1e15 ms is refused by its true length
     window_s = max(last_s + TRACE_TAIL_S - warmup_s, TRACE_TAIL_S)
     return {**data, "duration": duration_text(round(window_s, 3))}
 
