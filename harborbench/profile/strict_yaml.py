@@ -23,9 +23,7 @@ that errors found later by the schema can name the line.
 
 from __future__ import annotations
 
-import os
 import re
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +31,8 @@ from typing import Any
 import yaml
 from yaml.composer import ComposerError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from harborbench.files import InputFileError, read_bounded
 
 __all__ = [
     "MAX_DEPTH",
@@ -190,8 +190,8 @@ class YamlFileError(ValueError):
 def read_yaml_file(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> str:
     """Read a YAML file as text, refusing what cannot be a small regular file.
 
-    The file is checked with ``stat`` before it is opened (a FIFO would block the open, and
-    ``/dev/zero`` never ends), and at most ``max_bytes + 1`` bytes are read, so no input can
+    The file is opened and read by :func:`harborbench.files.read_bounded` (the one rule of
+    every input file: a regular file, at most ``max_bytes + 1`` bytes read), so no input can
     hang the reader or fill the memory.
 
     Args:
@@ -207,34 +207,15 @@ def read_yaml_file(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> str:
             The message does not name the file; the caller does.
     """
     try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        raise YamlFileError("does not exist", missing=True) from None
-    except OSError as exc:
-        raise YamlFileError(f"cannot be read: {exc.strerror or exc}") from None
-    if not stat.S_ISREG(mode):
-        kind = (
-            "a folder"
-            if stat.S_ISDIR(mode)
-            else "a FIFO (named pipe)"
-            if stat.S_ISFIFO(mode)
-            else "a device"
-            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
-            else "a socket"
-            if stat.S_ISSOCK(mode)
-            else "not a regular file"
-        )
-        raise YamlFileError(f"is {kind}, not a regular file; give the path of a YAML file")
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read(max_bytes + 1)
-    except OSError as exc:
-        raise YamlFileError(f"cannot be read: {exc.strerror or exc}") from None
-    if len(raw) > max_bytes:
-        raise YamlFileError(
-            f"is larger than {max_bytes // 1024} KiB, the most a YAML file of harborbench may "
-            "hold; is it the right file?"
-        )
+        raw = read_bounded(path, max_bytes)
+    except InputFileError as exc:
+        if exc.reason == "not-regular":
+            raise YamlFileError(f"{exc}; give the path of a YAML file") from None
+        if exc.reason == "too-large":
+            raise YamlFileError(
+                f"{exc}, the most a YAML file of harborbench may hold; is it the right file?"
+            ) from None
+        raise YamlFileError(str(exc), missing=exc.reason == "missing") from None
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
