@@ -109,20 +109,34 @@ MAX_WARMUP_S = 3600.0
 MAX_DURATION_S = 24 * 3600.0
 
 
-def _warmup_bound(value: float) -> float:
-    if value > MAX_WARMUP_S:
+def _as_written(value: Any) -> tuple[float, str] | None:
+    """A duration text's seconds and the text as written (stripped); ``None`` if not a text."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_duration(value), value.strip()
+    except ValueError:
+        return None  # the Duration type reports it
+
+
+def _warmup_bound(value: Any) -> Any:
+    """Before the Duration type: refuse a warmup above 1 h, echoing the text as written."""
+    read = _as_written(value)
+    if read is not None and read[0] > MAX_WARMUP_S:
         raise ValueError(
-            f"{format_duration(value)} is above the limit of 1h for a warmup (the run keeps one "
-            "row per second of it); shorten it"
+            f"{read[1]} is above the limit of 1h for a warmup (the run keeps one row per second "
+            "of it); shorten it"
         )
     return value
 
 
-def _duration_bound(value: float) -> float:
-    if value > MAX_DURATION_S:
+def _duration_bound(value: Any) -> Any:
+    """Before the Duration type: refuse a window above 24 h, echoing the text as written."""
+    read = _as_written(value)
+    if read is not None and read[0] > MAX_DURATION_S:
         raise ValueError(
-            f"{format_duration(value)} is above the limit of 24h for one measurement window (the "
-            "run keeps one row per second of it); shorten it, or use repeat for several windows"
+            f"{read[1]} is above the limit of 24h for one measurement window (the run keeps one "
+            "row per second of it); shorten it, or use repeat for several windows"
         )
     return value
 
@@ -566,8 +580,8 @@ class Profile(_Model):
     request: RequestSpec = Field(default_factory=RequestSpec)
     client: ClientConfig = Field(default_factory=ClientConfig)
     load: LoadSpec
-    warmup: Annotated[Duration, Field(default=0.0, ge=0), AfterValidator(_warmup_bound)] = 0.0
-    duration: Annotated[Duration, Field(gt=0), AfterValidator(_duration_bound)]
+    warmup: Annotated[Duration, Field(default=0.0, ge=0), BeforeValidator(_warmup_bound)] = 0.0
+    duration: Annotated[Duration, Field(gt=0), BeforeValidator(_duration_bound)]
     repeat: int = Field(default=1, ge=1)
     seed: int = Field(default=0, ge=0)
     gates: Gates = Field(default_factory=Gates)

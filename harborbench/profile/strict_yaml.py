@@ -38,6 +38,7 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_FILE_BYTES",
     "MAX_VALUES",
+    "MAX_WRITTEN_VALUES",
     "KeyPath",
     "StrictYamlError",
     "YamlFileError",
@@ -53,6 +54,10 @@ MAX_FILE_BYTES = 1 << 20
 MAX_DEPTH = 32
 #: Most values (scalars, lists and mappings) a document may hold once its aliases are expanded.
 MAX_VALUES = 100_000
+#: Most values a document may hold as written (keys, scalars, lists, mappings, alias uses); the
+#: composer stops there, so that a long file is refused in about a second. The largest shipped
+#: YAML file holds a few hundred.
+MAX_WRITTEN_VALUES = 20_000
 
 #: C0 control characters other than tab, line feed and carriage return; DEL; C1 controls.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -82,6 +87,14 @@ _EXTRA_RESOLVERS: list[tuple[str, re.Pattern[str], list[str]]] = [
 ]
 
 
+class _TooManyValues(yaml.YAMLError):
+    """The composer met more than :data:`MAX_WRITTEN_VALUES` values; ``line``: where (1-based)."""
+
+    def __init__(self, line: int) -> None:
+        super().__init__(line)
+        self.line = line
+
+
 class _StrictLoader(yaml.SafeLoader):
     """SafeLoader with YAML 1.1 booleans, timestamps and base-60 numbers resolved to our tags,
     and a composer that stops at :data:`MAX_DEPTH` levels of nesting (PyYAML's composer is
@@ -90,8 +103,12 @@ class _StrictLoader(yaml.SafeLoader):
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self._depth = 0
+        self._written = 0
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        self._written += 1
+        if self._written > MAX_WRITTEN_VALUES:
+            raise _TooManyValues(int(self.peek_event().start_mark.line) + 1)  # type: ignore[no-untyped-call]
         if self._depth >= MAX_DEPTH:
             raise ComposerError(
                 None,
@@ -397,6 +414,12 @@ def load_strict(text: str) -> tuple[Any, dict[KeyPath, int]]:
     try:
         try:
             node = loader.get_single_node()
+        except _TooManyValues as exc:
+            message = (
+                f"the document holds more than {MAX_WRITTEN_VALUES:,} values (keys, list items "
+                "and scalars), far more than a profile needs; is it the right file?"
+            )
+            raise StrictYamlError([YamlProblem(exc.line, (), message)]) from None
         except yaml.MarkedYAMLError as exc:
             # Our own message, without PyYAML's snippet of the line (it could hold a secret).
             mark = exc.problem_mark or exc.context_mark

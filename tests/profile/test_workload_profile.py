@@ -134,10 +134,10 @@ def timed_trace(folder: Path, last: object, unit_s: bool = False) -> Path:
     ("last", "shown"),
     [
         ("86399000", None),  # 23h59m59s + the 1 s tail: exactly 24h, accepted
-        ("86399001", "24h"),  # the window, +1 s tail, at the precision of the message
+        ("86399001", "86400.001s"),  # the window with the 1 s tail, as stored (exact)
         ("1e12", "277777h46m41s"),
         ("1e15", "277777777h46m41s"),  # wrapped past int64 ns: was an OverflowError, exit 1
-        ("1e17", "27777777777h46m40.98s"),
+        ("1e17", "27777777777h46m40.98s"),  # 1e23 ns is not exact in float64
     ],
 )
 def test_every_too_long_trace_gets_the_24h_refusal(
