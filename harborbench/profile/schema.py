@@ -604,7 +604,9 @@ class Profile(_Model):
             # A bad stage duration is reported on the stage; do not add "duration missing".
             with contextlib.suppress(ValueError):
                 total += _duration_in(raw) if isinstance(raw, str) else 0.0
-        return {**data, "duration": duration_text(total)} if total > 0 else data
+        # No total: every stage is refused on its own key (a stage lasts more than 0 s); a
+        # stand-in keeps "duration: required key is missing" from being reported beside it.
+        return {**data, "duration": duration_text(total) if total > 0 else _STAND_IN_DURATION}
 
     @field_validator("name")
     @classmethod
@@ -683,6 +685,9 @@ class Profile(_Model):
 #: With a trace and no ``duration``: the window ends this long after the last arrival, so that
 #: the last requests can complete.
 TRACE_TAIL_S = 1.0
+#: The ``duration`` put in place of one that cannot be derived (a bad trace or stage), so that
+#: only the bad key is reported; the profile is refused by that key, so it is never used.
+_STAND_IN_DURATION = "1s"
 
 
 def _duration_from_trace(data: dict[str, Any], load: dict[str, Any], info: ValidationInfo) -> Any:
@@ -692,7 +697,7 @@ def _duration_from_trace(data: dict[str, Any], load: dict[str, Any], info: Valid
     duration (:data:`TRACE_TAIL_S`) keeps "duration: required key is missing" from being
     reported beside it (the profile is refused anyway).
     """
-    stand_in = {**data, "duration": duration_text(TRACE_TAIL_S)}
+    stand_in = {**data, "duration": _STAND_IN_DURATION}
     try:
         unit = load.get("timestamp_unit", "ms")
         if unit not in ("ms", "s"):

@@ -198,3 +198,24 @@ def test_a_bad_timestamp_unit_is_the_only_problem_reported(tmp_path: Path) -> No
     text = str(info.value)
     assert "load.timestamp_unit" in text and "Input should be 'ms' or 's'" in text
     assert "duration" not in text and "problems" not in text, text
+
+
+@pytest.mark.parametrize(
+    ("stages", "message"),
+    [
+        ("[{duration: xx, rate: 5}]", "load.stages[0].duration: 'xx' is not a duration"),
+        ("[{rate: 5}]", "load.stages[0].duration: required key is missing"),
+        ("[]", "load.stages: List should have at least 1 item"),
+    ],
+)
+def test_a_bad_stage_is_the_only_problem_reported(
+    tmp_path: Path, stages: str, message: str
+) -> None:
+    path = write(tmp_path, "p.yaml", f"name: t\nload:\n  stages: {stages}\n")
+    with pytest.raises(ProfileError) as info:
+        load_profile(path)
+    text = str(info.value)
+    assert f"{path}:3: {message}" in text
+    assert "problems" not in text, text  # no "duration: required key is missing" beside it
+    good = write(tmp_path, "g.yaml", "name: t\nload:\n  stages: [{duration: 2s, rate: 5}]\n")
+    assert load_profile(good).duration == 2.0
