@@ -260,7 +260,7 @@ class RequestSpec(_Model):
     dataset_order: Literal["random", "sequential"] = "random"
     max_tokens: CountSpec = Field(default_factory=lambda: FixedCount(value=64))
     stream: bool = False
-    timeout: Duration = Field(default=30.0, gt=0)
+    timeout: Annotated[Duration, Field(gt=0)] = 30.0  # Annotated: an error shows the text
     extra_body: dict[str, Any] = Field(default_factory=dict)
     headers: dict[str, str | EnvRef] = Field(default_factory=dict)
 
@@ -370,7 +370,7 @@ class TargetSpec(_Model):
 class Stage(_Model):
     """One step of a staged load: ``duration`` seconds at ``rate`` ops/s or ``concurrency``."""
 
-    duration: Duration = Field(gt=0)
+    duration: Annotated[Duration, Field(gt=0)]  # Annotated: an error shows the text
     rate: Rate | None = None
     concurrency: Concurrency | None = None
 

@@ -602,6 +602,7 @@ def test_warmup_and_duration_are_bounded(key: str, ok: str, too_long: str) -> No
         ("load.rate=-inf", "must be a finite number, got '-inf'"),
         ("load.rate=abc", "expected a number, got the text 'abc'"),
         ("duration=0s", "the duration must be positive (more than 0s), got '0s'"),
+        ("request.timeout=0s", "the duration must be positive (more than 0s), got '0s'"),
         ("load.rate=0", "must be positive (more than 0), got 0"),
     ],
 )
