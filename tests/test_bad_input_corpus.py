@@ -8,6 +8,7 @@ traceback or exit 1 (which means a failed gate).
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -83,7 +84,7 @@ FILE_CASES: list[tuple[str, Maker, str]] = [
     ("deep-flow-nesting", text_file("x: " + "[" * 5000 + "]" * 5000 + "\n"), "deeper than 32"),
     ("deep-block-nesting", text_file("x: " + "{a: " * 3000 + "1" + "}" * 3000 + "\n"), "deeper"),
     ("not-utf8", text_file(b"seed: \xff\xfe\n"), "is not UTF-8 text (byte 6"),
-    ("too-large", huge, "is larger than 1024 KiB"),
+    ("too-large", huge, "is larger than 1 MiB, the most a YAML file"),
     ("fifo", fifo, "is a FIFO (named pipe), not a regular file"),
     ("dev-zero", dev_zero, "is a device, not a regular file"),
     ("folder", a_folder, "is a folder, not a regular file"),
@@ -195,3 +196,42 @@ def test_the_concurrency_bound_has_two_sides(tmp_path: Path, workers: int, ok: b
     else:
         with pytest.raises(ProfileError, match="above the limit of 10,000"):
             load_profile(path, [f"load.concurrency={workers}"])
+
+
+# The files a profile names (request.dataset, load.trace) follow the same rule as the profile:
+# /dev/zero grew `run` to 4.8 GB in 10 s, a FIFO hung it.
+DATA_PROFILES = {
+    "request.dataset": "name: t\nload: {concurrency: 1}\nduration: 1s\n",
+    "load.trace": "name: t\n",
+}
+
+
+@pytest.mark.parametrize("key", sorted(DATA_PROFILES))
+@pytest.mark.parametrize("case", ["fifo", "dev-zero", "folder", "regular"])
+def test_data_files_named_by_a_profile_are_regular_files(  # type: ignore[no-untyped-def]
+    cli, tmp_path: Path, key: str, case: str
+) -> None:
+    path = tmp_path / "input.yaml"
+    path.write_text(DATA_PROFILES[key], encoding="utf-8")
+    if case == "regular":  # the accepted side: a valid file is read
+        from harborbench.profile import load_profile
+
+        row = {"prompt": "hi"} if key == "request.dataset" else {"timestamp": 0}
+        row |= {} if key == "request.dataset" else {"input_length": 5, "output_length": 5}
+        data = tmp_path / "data.jsonl"
+        data.write_text(json.dumps(row) + "\n", encoding="utf-8")
+        profile = load_profile(path, [f"{key}={data}"])
+        assert (profile.request.dataset or profile.load.trace) == str(data)
+        return
+    (tmp_path / "d").mkdir()
+    data = {"fifo": fifo, "dev-zero": dev_zero, "folder": a_folder}[case](tmp_path / "d")
+    expected = {
+        "fifo": "is a FIFO (named pipe), not a regular file",
+        "dev-zero": "is a device, not a regular file",
+        "folder": "is a folder, not a regular file",
+    }[case]
+    code, _out, err = cli(
+        "run", str(path), "--set", f"{key}={data}", "--reports-dir", str(tmp_path / "r")
+    )
+    assert_one_line_exit_2(code, err, f"{data}: {expected}; give the path of a JSON-lines file")
+    assert not (tmp_path / "r").exists()

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from harborbench.documents import KINDS, UPGRADES, current_version, load_document, model_of
+from harborbench import documents
+from harborbench.documents import (
+    KINDS,
+    MAX_DOCUMENT_BYTES,
+    MAX_DOCUMENT_DEPTH,
+    UPGRADES,
+    current_version,
+    load_document,
+    model_of,
+)
 from harborbench.errors import ResultFileError
 from harborbench.result import SCHEMA_VERSION, RunResult, load_result
 from tests.compare.test_compare import STEADY, make_run
@@ -110,3 +120,49 @@ def test_another_kind_is_named_not_validated(tmp_path: Path) -> None:
         "of `harborbench run`."
     )
     assert caught.value.hint == "Give a run name or the result.json of a run."
+
+
+def _deep(levels: int) -> str:
+    return '{"a":' * levels + "1" + "}" * levels
+
+
+def test_deep_nesting_is_refused_at_any_depth(tmp_path: Path) -> None:
+    # 100,000 levels overflowed the parser (a RecursionError traceback); 65 levels parse but
+    # would reach recursive code later (the free-form profile and environment).
+    for levels in (100_000, MAX_DOCUMENT_DEPTH + 1):
+        path = tmp_path / f"deep{levels}.json"
+        path.write_text(_deep(levels), encoding="utf-8")
+        with pytest.raises(ResultFileError) as caught:
+            load_document(path)
+        assert caught.value.message == (
+            f"{path}: the JSON nests deeper than 64 levels, more than harborbench writes; "
+            "is it the right file?"
+        )
+    # A result nested as deep as the limit in its free-form part is read.
+    data = _run_data(1)
+    data["profile"]["x"] = json.loads(_deep(MAX_DOCUMENT_DEPTH - 2))  # root + profile + 62
+    assert isinstance(load_document(_write(tmp_path, data)), RunResult)
+
+
+def test_the_size_limit_is_checked_before_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _write(tmp_path, _run_data(1))
+    size = path.stat().st_size
+    monkeypatch.setattr(documents, "MAX_DOCUMENT_BYTES", size)
+    assert isinstance(load_document(path), RunResult)
+    monkeypatch.setattr(documents, "MAX_DOCUMENT_BYTES", size - 1)
+    with pytest.raises(ResultFileError, match=rf"{path}: is larger than {size - 1:,} bytes, more"):
+        load_document(path)
+    assert MAX_DOCUMENT_BYTES == 1 << 30  # the limit the README states
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo", "folder"])
+def test_a_file_that_is_not_regular_is_refused(tmp_path: Path, kind: str) -> None:
+    path = {"device": Path("/dev/zero"), "fifo": tmp_path / "p.json", "folder": tmp_path}[kind]
+    if kind == "fifo":
+        os.mkfifo(path)
+    what = {"device": "a device", "fifo": "a FIFO (named pipe)", "folder": "a folder"}[kind]
+    with pytest.raises(ResultFileError) as caught:
+        load_document(path)
+    assert caught.value.message == f"{path}: is {what}, not a regular file."

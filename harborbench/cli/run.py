@@ -92,17 +92,18 @@ def run_command(
     loop_factory = _loop_factory(loop)
     profile = load_profile(profile_path, overrides)
     run_name = profile.name if name is None else name
-    try:
-        writer = ResultWriter(reports, run_name)
-    except ValueError as exc:
-        raise UserInputError(f"--name: {exc}.") from None
-
+    # Every option is checked before the writer makes reports/<name>/ (a refused --workers 0
+    # left an empty folder behind).
     sharded = scaleout_plan(profile, workers, ray, placement)
     if sharded is not None and loop_factory is not None:
         raise UserInputError(
             f"--loop {loop}: applies to a one-process run; shards run asyncio's loop.",
             hint="Drop --loop, or --workers/--ray.",
         )
+    try:
+        writer = ResultWriter(reports, run_name)
+    except ValueError as exc:
+        raise UserInputError(f"--name: {exc}.") from None
 
     saved: list[RunResult] = []  # the last result written (shown if the run then fails)
 

@@ -250,7 +250,9 @@ def settings_from_options(
         "  harborbench serve --error-rate 0.05 --error-status 429 --retry-after 2s\n\n"
         "  harborbench serve --stall 10s+2s --settings mock.yaml\n\n"
         "The first line of stdout is the bound URL (http://127.0.0.1:PORT); the OpenAI API is "
-        "under URL/v1. Counters: GET URL/stats, reset with POST URL/stats/reset."
+        "under URL/v1. Counters: GET URL/stats, reset with POST URL/stats/reset.\n\n"
+        "Exit codes: 0 stopped by SIGTERM, 2 bad settings or option (or the port cannot be "
+        "bound), 130 interrupted (Ctrl-C)."
     )
 )
 def serve(

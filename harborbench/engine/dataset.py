@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harborbench.files import InputFileError, bounded_lines
+
 __all__ = ["MAX_DATASET_BYTES", "Dataset", "DatasetEntry", "DatasetError", "load_dataset"]
 
 #: Largest dataset file read (bytes); a bigger one is refused rather than filling memory.
@@ -115,37 +117,42 @@ def _entry(obj: Any, where: str) -> DatasetEntry:
 def read_jsonl_objects(path: Path, max_bytes: int = MAX_DATASET_BYTES) -> list[tuple[int, Any]]:
     """Read a JSON-lines file: ``(line number, parsed value)`` for every non-blank line.
 
+    The file is read by :func:`harborbench.files.bounded_lines` (the rule of every input file:
+    a regular file, never more than ``max_bytes + 1`` bytes read), line by line.
+
     Raises:
-        DatasetError: missing or unreadable file, larger than ``max_bytes``, invalid UTF-8 or
-            JSON (naming the line), or no non-blank line.
+        DatasetError: missing or unreadable file, not a regular file (a device, FIFO, folder),
+            larger than ``max_bytes``, invalid UTF-8 or JSON or nested too deeply (naming the
+            line), or no non-blank line.
     """
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise DatasetError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    if size > max_bytes:
-        raise DatasetError(
-            f"{path}: {size / 2**20:.0f} MiB is larger than the {max_bytes / 2**20:.0f} MiB "
-            "read; take a sample of it"
-        )
     out: list[tuple[int, Any]] = []
+    number = 0
     try:
-        with path.open(encoding="utf-8") as fh:
-            for number, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    out.append((number, json.loads(line)))
-                except json.JSONDecodeError as exc:
-                    raise DatasetError(
-                        f"{path}:{number}: not valid JSON ({exc.msg}, column {exc.colno})"
-                    ) from None
+        for number, raw in enumerate(bounded_lines(path, max_bytes), start=1):
+            line = raw.decode("utf-8")
+            if not line.strip():
+                continue
+            try:
+                out.append((number, json.loads(line)))
+            except json.JSONDecodeError as exc:
+                raise DatasetError(
+                    f"{path}:{number}: not valid JSON ({exc.msg}, column {exc.colno})"
+                ) from None
+            except RecursionError:
+                raise DatasetError(
+                    f"{path}:{number}: the JSON nests too deeply to be read; "
+                    "a line is one flat object"
+                ) from None
     except UnicodeDecodeError:
-        raise DatasetError(f"{path}: not UTF-8 text") from None
-    except OSError as exc:
-        raise DatasetError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+        raise DatasetError(f"{path}:{number}: not UTF-8 text") from None
+    except InputFileError as exc:
+        if exc.reason == "missing":
+            raise DatasetError(f"{path}: no such file") from None
+        fix = {
+            "not-regular": "; give the path of a JSON-lines file",
+            "too-large": ", the most read; take a sample of it",
+        }.get(exc.reason, "")
+        raise DatasetError(f"{path}: {exc}{fix}") from None
     if not out:
         raise DatasetError(f"{path}: the file has no lines; write one JSON object a line")
     return out

@@ -18,6 +18,7 @@ Other keys (such as Mooncake's ``hash_ids``) are ignored. A bad line is a
 from __future__ import annotations
 
 import functools
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,21 @@ __all__ = ["Trace", "load_trace", "replay_figures"]
 _NS = {"ms": NS_PER_S // 1000, "s": NS_PER_S}
 
 
+#: The largest arrival offset held as int64 nanoseconds (2**62 ns, about 146 years); a later
+#: arrival is held at this value, which is beyond any measurement window (at most 24 h), while
+#: the exact time stays in :attr:`Trace.exact_ns` (so a too-long trace is refused by its true
+#: length, never wrapped around to a negative time).
+MAX_OFFSET_NS = 2**62
+
+
+def _to_ns(exact_ns: np.ndarray[Any, np.dtype[np.float64]]) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """Offsets in ns rounded to int64, those past :data:`MAX_OFFSET_NS` held at it."""
+    held: np.ndarray[Any, np.dtype[np.int64]] = np.rint(
+        np.minimum(exact_ns, float(MAX_OFFSET_NS))
+    ).astype(np.int64)
+    return held
+
+
 @dataclass(frozen=True, slots=True)
 class Trace:
     """A parsed trace.
@@ -46,28 +62,42 @@ class Trace:
     Attributes:
         path: the file read (absolute).
         offsets_ns: arrival times from the first line, ns, int64 array, shape (n,),
-            non-decreasing, starting at 0.
+            non-decreasing, starting at 0, at most :data:`MAX_OFFSET_NS`.
         input_tokens, output_tokens: int64 arrays, shape (n,).
+        exact_ns: the same times as read (float64, shape (n,), not held at the maximum), or
+            ``None`` when ``offsets_ns`` is exact.
     """
 
     path: str
     offsets_ns: np.ndarray[Any, np.dtype[np.int64]] = field(compare=False)
     input_tokens: np.ndarray[Any, np.dtype[np.int64]] = field(compare=False)
     output_tokens: np.ndarray[Any, np.dtype[np.int64]] = field(compare=False)
+    exact_ns: np.ndarray[Any, np.dtype[np.float64]] | None = field(default=None, compare=False)
 
     def __len__(self) -> int:
         return len(self.offsets_ns)
 
+    @property
+    def last_offset_s(self) -> float:
+        """The last arrival's time from the first, seconds, as read (0.0 for no arrival)."""
+        if not len(self):
+            return 0.0
+        last = self.offsets_ns[-1] if self.exact_ns is None else self.exact_ns[-1]
+        return float(last) / NS_PER_S
+
     def scaled(self, time_scale: float, limit: int | None) -> Trace:
         """The first ``limit`` arrivals (all if ``None``) with times multiplied by ``time_scale``.
 
-        ``time_scale`` 0.5 replays twice as fast. Scaled times are rounded to the nanosecond.
+        ``time_scale`` 0.5 replays twice as fast. Scaled times are rounded to the nanosecond
+        (and held at :data:`MAX_OFFSET_NS`).
         """
         n = len(self) if limit is None else min(limit, len(self))
         offsets = self.offsets_ns[:n]
+        exact = None if self.exact_ns is None else self.exact_ns[:n]
         if time_scale != 1.0:
-            offsets = np.rint(offsets.astype(np.float64) * time_scale).astype(np.int64)
-        return Trace(self.path, offsets, self.input_tokens[:n], self.output_tokens[:n])
+            exact = (offsets.astype(np.float64) if exact is None else exact) * time_scale
+            offsets = _to_ns(exact)
+        return Trace(self.path, offsets, self.input_tokens[:n], self.output_tokens[:n], exact)
 
 
 def _count(obj: dict[str, Any], key: str, where: str) -> int:
@@ -75,6 +105,13 @@ def _count(obj: dict[str, Any], key: str, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_COUNT:
         raise DatasetError(f"{where}: {key!r} must be a whole number of tokens, 1 to {MAX_COUNT}")
     return value
+
+
+def _too_far(where: str, unit: str) -> str:
+    return (
+        f"{where}: 'timestamp' is too far from the first line's to be held as a time ({unit} "
+        "from the start); is load.timestamp_unit right?"
+    )
 
 
 @functools.lru_cache(maxsize=8)
@@ -91,8 +128,17 @@ def _load(path: str, unit: str, _size: int, _mtime_ns: int) -> Trace:
         if not isinstance(obj, dict):
             raise DatasetError(f"{where}: a line must be a JSON object")
         ts = obj.get("timestamp")
-        if isinstance(ts, bool) or not isinstance(ts, int | float) or not np.isfinite(ts):
+        if isinstance(ts, bool) or not isinstance(ts, int | float):
             raise DatasetError(f"{where}: 'timestamp' must be a number ({unit} from the start)")
+        try:
+            ts = float(ts)  # a JSON integer may be too large for a float
+        except OverflowError:
+            raise DatasetError(_too_far(where, unit)) from None
+        if not math.isfinite(ts):
+            raise DatasetError(f"{where}: 'timestamp' must be a number ({unit} from the start)")
+        # In Python floats, whose overflow to inf gives no warning (numpy's would).
+        if i and not math.isfinite((ts - float(times[0])) * _NS[unit]):
+            raise DatasetError(_too_far(where, unit))
         if ts < previous:
             raise DatasetError(
                 f"{where}: timestamp {ts:g} is before the previous line's {previous:g}; "
@@ -102,8 +148,8 @@ def _load(path: str, unit: str, _size: int, _mtime_ns: int) -> Trace:
         times[i] = ts
         inputs[i] = _count(obj, "input_length", where)
         outputs[i] = _count(obj, "output_length", where)
-    offsets = np.rint((times - times[0]) * _NS[unit]).astype(np.int64)
-    return Trace(path, offsets, inputs, outputs)
+    exact = (times - times[0]) * _NS[unit]
+    return Trace(path, _to_ns(exact), inputs, outputs, exact)
 
 
 def load_trace(path: str | os.PathLike[str], unit: Literal["ms", "s"] = "ms") -> Trace:

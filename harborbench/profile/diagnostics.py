@@ -9,6 +9,7 @@ key does not look like a secret (``key``, ``secret``, ``password``, ``auth``, ..
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import typing
 from collections.abc import Mapping, Sequence
@@ -171,6 +172,26 @@ def shown_option(key: str, raw: str) -> str:
     return f"--set {key}={raw}"
 
 
+def _non_finite(text: str) -> bool:
+    """Whether ``text`` is a non-finite number (``nan``, ``inf``, ``-Infinity``...)."""
+    try:
+        return not math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
+def _reads_as(text: str, kind: str) -> bool:
+    """Whether the text, without its quotes, would be of the type ``kind`` asks for."""
+    stripped = text.strip()
+    if kind == "bool_type":
+        return stripped in ("true", "false")
+    try:
+        number = float(stripped) if kind == "float_type" else int(stripped)
+    except ValueError:
+        return False
+    return kind in ("int_type", "float_type") and math.isfinite(number)
+
+
 def explain(root: type[BaseModel], error: Mapping[str, Any], path: KeyPath) -> tuple[KeyPath, str]:
     """The final key path and the message (with the fix) for one pydantic error.
 
@@ -204,7 +225,9 @@ def explain(root: type[BaseModel], error: Mapping[str, Any], path: KeyPath) -> t
     if kind in _KIND_NAMES:
         want = _KIND_NAMES[kind]
         fix = ""
-        if isinstance(value, str) and kind in ("int_type", "float_type", "bool_type"):
+        if isinstance(value, str) and kind == "float_type" and _non_finite(value):
+            return path, f"must be a finite number, got {value.strip()!r}"
+        if isinstance(value, str) and _reads_as(value, kind):
             fix = "; write it without quotes"
         elif isinstance(value, bool | int | float) and kind == "string_type":
             fix = "; put it in quotes"
@@ -218,6 +241,10 @@ def explain(root: type[BaseModel], error: Mapping[str, Any], path: KeyPath) -> t
         return path, str(exc) if exc is not None else str(error["msg"])
     if kind in ("finite_number",):
         return path, "expected a finite number (not .inf or .nan)"
+    if kind == "greater_than" and error.get("ctx", {}).get("gt") == 0:
+        if isinstance(value, str):  # a duration, the one kind of text with a lower bound
+            return path, f"the duration must be positive (more than 0s), got {value.strip()!r}"
+        return path, f"must be positive (more than 0){_show(path, value)}"
     return path, f"{error['msg']}{_show(path, value)}"
 
 

@@ -38,7 +38,7 @@ from harborbench.harborai.config import MAX_LIMIT, ClientConfig
 from harborbench.mockserver.settings import MockSettings
 from harborbench.profile.diagnostics import AtKey
 from harborbench.profile.overrides import duration_text
-from harborbench.units import NS_PER_S, format_duration, parse_duration
+from harborbench.units import format_duration, parse_duration
 
 #: Highest open-loop arrival rate a profile may ask for, ops/s. One harborbench process peaks
 #: near 10,000 ops/s against the mock on 2 cores (benchmarks/harness_overhead.py); ten times that
@@ -110,20 +110,34 @@ MAX_WARMUP_S = 3600.0
 MAX_DURATION_S = 24 * 3600.0
 
 
-def _warmup_bound(value: float) -> float:
-    if value > MAX_WARMUP_S:
+def _as_written(value: Any) -> tuple[float, str] | None:
+    """A duration text's seconds and the text as written (stripped); ``None`` if not a text."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_duration(value), value.strip()
+    except ValueError:
+        return None  # the Duration type reports it
+
+
+def _warmup_bound(value: Any) -> Any:
+    """Before the Duration type: refuse a warmup above 1 h, echoing the text as written."""
+    read = _as_written(value)
+    if read is not None and read[0] > MAX_WARMUP_S:
         raise ValueError(
-            f"{format_duration(value)} is above the limit of 1h for a warmup (the run keeps one "
-            "row per second of it); shorten it"
+            f"{read[1]} is above the limit of 1h for a warmup (the run keeps one row per second "
+            "of it); shorten it"
         )
     return value
 
 
-def _duration_bound(value: float) -> float:
-    if value > MAX_DURATION_S:
+def _duration_bound(value: Any) -> Any:
+    """Before the Duration type: refuse a window above 24 h, echoing the text as written."""
+    read = _as_written(value)
+    if read is not None and read[0] > MAX_DURATION_S:
         raise ValueError(
-            f"{format_duration(value)} is above the limit of 24h for one measurement window (the "
-            "run keeps one row per second of it); shorten it, or use repeat for several windows"
+            f"{read[1]} is above the limit of 24h for one measurement window (the run keeps one "
+            "row per second of it); shorten it, or use repeat for several windows"
         )
     return value
 
@@ -247,7 +261,7 @@ class RequestSpec(_Model):
     dataset_order: Literal["random", "sequential"] = "random"
     max_tokens: CountSpec = Field(default_factory=lambda: FixedCount(value=64))
     stream: bool = False
-    timeout: Duration = Field(default=30.0, gt=0)
+    timeout: Annotated[Duration, Field(gt=0)] = 30.0  # Annotated: an error shows the text
     extra_body: dict[str, Any] = Field(default_factory=dict)
     headers: dict[str, str | EnvRef] = Field(default_factory=dict)
 
@@ -393,7 +407,7 @@ def _plain_url(url: str) -> str:
 class Stage(_Model):
     """One step of a staged load: ``duration`` seconds at ``rate`` ops/s or ``concurrency``."""
 
-    duration: Duration = Field(gt=0)
+    duration: Annotated[Duration, Field(gt=0)]  # Annotated: an error shows the text
     rate: Rate | None = None
     concurrency: Concurrency | None = None
 
@@ -603,8 +617,8 @@ class Profile(_Model):
     request: RequestSpec = Field(default_factory=RequestSpec)
     client: ClientConfig = Field(default_factory=ClientConfig)
     load: LoadSpec
-    warmup: Annotated[Duration, Field(default=0.0, ge=0), AfterValidator(_warmup_bound)] = 0.0
-    duration: Annotated[Duration, Field(gt=0), AfterValidator(_duration_bound)]
+    warmup: Annotated[Duration, Field(default=0.0, ge=0), BeforeValidator(_warmup_bound)] = 0.0
+    duration: Annotated[Duration, Field(gt=0), BeforeValidator(_duration_bound)]
     repeat: int = Field(default=1, ge=1)
     seed: int = Field(default=0, ge=0)
     gates: Gates = Field(default_factory=Gates)
@@ -627,7 +641,9 @@ class Profile(_Model):
             # A bad stage duration is reported on the stage; do not add "duration missing".
             with contextlib.suppress(ValueError):
                 total += _duration_in(raw) if isinstance(raw, str) else 0.0
-        return {**data, "duration": duration_text(total)} if total > 0 else data
+        # No total: every stage is refused on its own key (a stage lasts more than 0 s); a
+        # stand-in keeps "duration: required key is missing" from being reported beside it.
+        return {**data, "duration": duration_text(total) if total > 0 else _STAND_IN_DURATION}
 
     @field_validator("name")
     @classmethod
@@ -706,20 +722,31 @@ class Profile(_Model):
 #: With a trace and no ``duration``: the window ends this long after the last arrival, so that
 #: the last requests can complete.
 TRACE_TAIL_S = 1.0
+#: The ``duration`` put in place of one that cannot be derived (a bad trace or stage), so that
+#: only the bad key is reported; the profile is refused by that key, so it is never used.
+_STAND_IN_DURATION = "1s"
 
 
 def _duration_from_trace(data: dict[str, Any], load: dict[str, Any], info: ValidationInfo) -> Any:
-    """Default ``duration`` of a trace replay: its last (scaled) arrival + 1 s, minus warmup."""
+    """Default ``duration`` of a trace replay: its last (scaled) arrival + 1 s, minus warmup.
+
+    When the trace or a value it needs is bad, that key is reported on its own, and a stand-in
+    duration (:data:`TRACE_TAIL_S`) keeps "duration: required key is missing" from being
+    reported beside it (the profile is refused anyway).
+    """
+    stand_in = {**data, "duration": _STAND_IN_DURATION}
     try:
         unit = load.get("timestamp_unit", "ms")
+        if unit not in ("ms", "s"):
+            return stand_in  # reported on load.timestamp_unit
         trace = load_trace(_resolve_path(load["trace"], info), unit)
         scale, limit = load.get("time_scale", 1.0), load.get("limit")
         trace = trace.scaled(float(scale), limit if isinstance(limit, int) else None)
         warmup = data.get("warmup", "0s")
         warmup_s = _duration_in(warmup) if isinstance(warmup, str) else 0.0
     except (ValueError, TypeError, OSError):
-        return data  # the bad trace or value is reported on its own key
-    last_s = float(trace.offsets_ns[-1]) / NS_PER_S if len(trace) else 0.0
+        return stand_in  # the bad trace or value is reported on its own key
+    last_s = trace.last_offset_s  # as read: a trace of 1e15 ms is refused by its true length
     window_s = max(last_s + TRACE_TAIL_S - warmup_s, TRACE_TAIL_S)
     return {**data, "duration": duration_text(round(window_s, 3))}
 

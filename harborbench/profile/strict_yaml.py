@@ -23,9 +23,7 @@ that errors found later by the schema can name the line.
 
 from __future__ import annotations
 
-import os
 import re
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,10 +32,13 @@ import yaml
 from yaml.composer import ComposerError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from harborbench.files import InputFileError, read_bounded
+
 __all__ = [
     "MAX_DEPTH",
     "MAX_FILE_BYTES",
     "MAX_VALUES",
+    "MAX_WRITTEN_VALUES",
     "KeyPath",
     "StrictYamlError",
     "YamlFileError",
@@ -53,6 +54,10 @@ MAX_FILE_BYTES = 1 << 20
 MAX_DEPTH = 32
 #: Most values (scalars, lists and mappings) a document may hold once its aliases are expanded.
 MAX_VALUES = 100_000
+#: Most values a document may hold as written (keys, scalars, lists, mappings, alias uses); the
+#: composer stops there, so that a long file is refused in about a second. The largest shipped
+#: YAML file holds a few hundred.
+MAX_WRITTEN_VALUES = 20_000
 
 #: C0 control characters other than tab, line feed and carriage return; DEL; C1 controls.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -82,6 +87,14 @@ _EXTRA_RESOLVERS: list[tuple[str, re.Pattern[str], list[str]]] = [
 ]
 
 
+class _TooManyValues(yaml.YAMLError):
+    """The composer met more than :data:`MAX_WRITTEN_VALUES` values; ``line``: where (1-based)."""
+
+    def __init__(self, line: int) -> None:
+        super().__init__(line)
+        self.line = line
+
+
 class _StrictLoader(yaml.SafeLoader):
     """SafeLoader with YAML 1.1 booleans, timestamps and base-60 numbers resolved to our tags,
     and a composer that stops at :data:`MAX_DEPTH` levels of nesting (PyYAML's composer is
@@ -90,8 +103,12 @@ class _StrictLoader(yaml.SafeLoader):
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self._depth = 0
+        self._written = 0
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        self._written += 1
+        if self._written > MAX_WRITTEN_VALUES:
+            raise _TooManyValues(int(self.peek_event().start_mark.line) + 1)  # type: ignore[no-untyped-call]
         if self._depth >= MAX_DEPTH:
             raise ComposerError(
                 None,
@@ -190,8 +207,8 @@ class YamlFileError(ValueError):
 def read_yaml_file(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> str:
     """Read a YAML file as text, refusing what cannot be a small regular file.
 
-    The file is checked with ``stat`` before it is opened (a FIFO would block the open, and
-    ``/dev/zero`` never ends), and at most ``max_bytes + 1`` bytes are read, so no input can
+    The file is opened and read by :func:`harborbench.files.read_bounded` (the one rule of
+    every input file: a regular file, at most ``max_bytes + 1`` bytes read), so no input can
     hang the reader or fill the memory.
 
     Args:
@@ -207,34 +224,15 @@ def read_yaml_file(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> str:
             The message does not name the file; the caller does.
     """
     try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        raise YamlFileError("does not exist", missing=True) from None
-    except OSError as exc:
-        raise YamlFileError(f"cannot be read: {exc.strerror or exc}") from None
-    if not stat.S_ISREG(mode):
-        kind = (
-            "a folder"
-            if stat.S_ISDIR(mode)
-            else "a FIFO (named pipe)"
-            if stat.S_ISFIFO(mode)
-            else "a device"
-            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
-            else "a socket"
-            if stat.S_ISSOCK(mode)
-            else "not a regular file"
-        )
-        raise YamlFileError(f"is {kind}, not a regular file; give the path of a YAML file")
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read(max_bytes + 1)
-    except OSError as exc:
-        raise YamlFileError(f"cannot be read: {exc.strerror or exc}") from None
-    if len(raw) > max_bytes:
-        raise YamlFileError(
-            f"is larger than {max_bytes // 1024} KiB, the most a YAML file of harborbench may "
-            "hold; is it the right file?"
-        )
+        raw = read_bounded(path, max_bytes)
+    except InputFileError as exc:
+        if exc.reason == "not-regular":
+            raise YamlFileError(f"{exc}; give the path of a YAML file") from None
+        if exc.reason == "too-large":
+            raise YamlFileError(
+                f"{exc}, the most a YAML file of harborbench may hold; is it the right file?"
+            ) from None
+        raise YamlFileError(str(exc), missing=exc.reason == "missing") from None
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -416,6 +414,12 @@ def load_strict(text: str) -> tuple[Any, dict[KeyPath, int]]:
     try:
         try:
             node = loader.get_single_node()
+        except _TooManyValues as exc:
+            message = (
+                f"the document holds more than {MAX_WRITTEN_VALUES:,} values (keys, list items "
+                "and scalars), far more than a profile needs; is it the right file?"
+            )
+            raise StrictYamlError([YamlProblem(exc.line, (), message)]) from None
         except yaml.MarkedYAMLError as exc:
             # Our own message, without PyYAML's snippet of the line (it could hold a secret).
             mark = exc.problem_mark or exc.context_mark

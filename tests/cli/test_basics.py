@@ -142,3 +142,16 @@ def test_help_shows_flags_as_plain_flags(cli, command: str) -> None:  # type: ig
     assert code == 0
     assert "<bool>" not in out
     assert "--help" in out
+
+
+def test_every_command_documents_its_exit_codes(cli) -> None:  # type: ignore[no-untyped-def]
+    from harborbench.cli.app import app
+
+    names = [c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands]
+    assert "serve" in names and len(names) >= 7
+    for name in names:
+        code, out, _ = cli(name, "--help")
+        assert code == 0
+        assert "Exit codes" in " ".join(out.split()), name
+    code, out, _ = cli("serve", "--help")
+    assert "2 bad settings or option" in " ".join(out.split())

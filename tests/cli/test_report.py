@@ -64,6 +64,17 @@ def test_not_a_result_file_is_exit_2(cli, tmp_path: Path) -> None:  # type: igno
     assert not (tmp_path / REPORT_FILE).exists()
 
 
+def test_deeply_nested_json_is_exit_2_not_a_recursion_error(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    deep = tmp_path / "result.json"
+    deep.write_text('{"a":' * 100_000 + "1" + "}" * 100_000, encoding="utf-8")
+    for args in (["report", str(deep)], ["compare", str(deep), str(deep)]):
+        code, _, err = cli(*args)
+        assert code == EXIT_BAD_INPUT, err
+        assert "Traceback" not in err and "Recursion" not in err
+        assert f"{deep}: the JSON nests deeper than 64 levels" in " ".join(err.split())
+    assert not (tmp_path / REPORT_FILE).exists()
+
+
 @pytest.mark.slow
 def test_run_no_html_then_report(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """A real run (mock server, 1 s) with --no-html writes no report; `report` then writes it."""

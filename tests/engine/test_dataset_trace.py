@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from harborbench import files
 from harborbench.counts import MAX_COUNT
 from harborbench.engine.dataset import (
     DatasetError,
@@ -96,21 +97,70 @@ def read_refused(path: Path, **kw: Any) -> str:
 def test_reading_json_lines_refusals(tmp_path: Path) -> None:
     missing = tmp_path / "none.jsonl"
     assert read_refused(missing) == f"{missing}: no such file"
-    assert read_refused(tmp_path).startswith(f"{tmp_path}: cannot be read (")
+    assert read_refused(tmp_path) == (
+        f"{tmp_path}: is a folder, not a regular file; give the path of a JSON-lines file"
+    )
     big = tmp_path / "big.jsonl"
     big.write_text('{"a": 1}\n' * 300_000, encoding="utf-8")  # 2.7 MB
     assert read_refused(big, max_bytes=2**20) == (
-        f"{big}: 3 MiB is larger than the 1 MiB read; take a sample of it"
+        f"{big}: is larger than 1 MiB, the most read; take a sample of it"
     )
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"a": 1}\n\n{"a": }\n', encoding="utf-8")
     assert read_refused(bad) == f"{bad}:3: not valid JSON (Expecting value, column 7)"
     latin = tmp_path / "latin.jsonl"
     latin.write_bytes(b'{"a": "\xe9"}\n')
-    assert read_refused(latin) == f"{latin}: not UTF-8 text"
+    assert read_refused(latin) == f"{latin}:1: not UTF-8 text"
     empty = tmp_path / "empty.jsonl"
     empty.write_text("\n  \n", encoding="utf-8")
     assert read_refused(empty) == (f"{empty}: the file has no lines; write one JSON object a line")
+
+
+def test_devices_and_fifos_are_refused_without_reading(tmp_path: Path) -> None:
+    # /dev/zero reports size 0 and never ends; a FIFO's open blocks until a writer comes.
+    assert read_refused(Path("/dev/zero")) == (
+        "/dev/zero: is a device, not a regular file; give the path of a JSON-lines file"
+    )
+    fifo = tmp_path / "fifo.jsonl"
+    os.mkfifo(fifo)
+    assert read_refused(fifo) == (
+        f"{fifo}: is a FIFO (named pipe), not a regular file; give the path of a JSON-lines file"
+    )
+    with pytest.raises(DatasetError, match="is a device, not a regular file"):
+        load_dataset("/dev/zero")
+    with pytest.raises(DatasetError, match="is a FIFO"):
+        load_trace(fifo)
+
+
+def test_deep_nesting_on_a_line_is_refused_naming_the_line(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.jsonl"
+    deep.write_text('{"prompt": "a"}\n' + '{"a":' * 100_000 + "1" + "}" * 100_000 + "\n")
+    assert read_refused(deep) == (
+        f"{deep}:2: the JSON nests too deeply to be read; a line is one flat object"
+    )
+    nested = tmp_path / "nested.jsonl"
+    nested.write_text('{"a":' * 50 + "1" + "}" * 50 + "\n", encoding="utf-8")
+    assert read_jsonl_objects(nested)[0][0] == 1  # ordinary nesting is read
+
+
+def test_the_read_stops_at_the_limit_when_the_size_lies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A file that grows after its stat (or a filesystem that reports no size) is read up to
+    # the limit plus one byte, then refused: the size check alone is not what bounds memory.
+    monkeypatch.setattr(files, "_check", lambda st, max_bytes: None)
+    one_line = tmp_path / "one.jsonl"
+    one_line.write_text('{"prompt": "' + "x" * 5000 + '"}', encoding="utf-8")
+    assert read_refused(one_line, max_bytes=1000) == (
+        f"{one_line}: is larger than 1,000 bytes, the most read; take a sample of it"
+    )
+    many = tmp_path / "many.jsonl"
+    many.write_text('{"a": 1}\n' * 1000, encoding="utf-8")  # 9,000 bytes
+    assert "is larger than" in read_refused(many, max_bytes=8999)
+    assert len(read_jsonl_objects(many, max_bytes=9000)) == 1000
+    with pytest.raises(files.InputFileError, match="is larger than 1,000 bytes"):
+        files.read_bounded(one_line, 1000)
+    assert len(files.read_bounded(one_line, 5014)) == 5014
 
 
 def test_datasets_are_cached_until_the_file_changes(tmp_path: Path) -> None:

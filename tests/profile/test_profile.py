@@ -616,3 +616,63 @@ def test_warmup_and_duration_are_bounded(key: str, ok: str, too_long: str) -> No
     assert getattr(load_profile_dict({**base, key: ok}), key) == parse_duration(ok)
     with pytest.raises(ProfileError, match="above the limit"):
         load_profile_dict({**base, key: too_long})
+
+
+# --- messages that echo what the user wrote (fifth session) --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [  # the message after "KEY (from --set OVERRIDE): "
+        # Echoed as written, not re-rendered from the float (was '100000000000000000000h44s').
+        ("duration=99999999999999999999h", "99999999999999999999h is above the limit"),
+        ("duration=24h0.001s", "24h0.001s is above the limit of 24h"),
+        ("duration= 25h ", "25h is above the limit of 24h"),
+        ("warmup=1h0m0.5s", "1h0m0.5s is above the limit of 1h"),
+        # No quotes were written: say what is wrong with the number.
+        ("load.rate=nan", "must be a finite number, got 'nan'"),
+        ("load.rate=-inf", "must be a finite number, got '-inf'"),
+        ("load.rate=abc", "expected a number, got the text 'abc'"),
+        ("duration=0s", "the duration must be positive (more than 0s), got '0s'"),
+        ("request.timeout=0s", "the duration must be positive (more than 0s), got '0s'"),
+        ("load.rate=0", "must be positive (more than 0), got 0"),
+    ],
+)
+def test_refusals_echo_the_value_as_written(tmp_path: Path, override: str, expected: str) -> None:
+    path = write(tmp_path, MINIMAL.replace("concurrency: 2", "rate: 5"))
+    message = error_of(path, (override,))
+    key = override.partition("=")[0]
+    assert f"{key} (from --set {override}): {expected}" in message, message
+    assert "without quotes" not in message and "100000000000000000000h" not in message
+
+
+@pytest.mark.parametrize(
+    ("override", "window"), [("duration=24h", (86_400.0, 0.0)), ("warmup=1h", (1.0, 3600.0))]
+)
+def test_the_longest_window_and_warmup_are_accepted(
+    tmp_path: Path, override: str, window: tuple[float, float]
+) -> None:
+    profile = load_profile(write(tmp_path, MINIMAL), (override,))
+    assert (profile.duration, profile.warmup) == window
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("load: {rate: '5'}\n", "load.rate: expected a number, got the text '5'; write it "
+         "without quotes"),
+        ("load: {rate: 'nan'}\n", "load.rate: must be a finite number, got 'nan'"),
+        ("seed: '7'\n", "seed: expected an integer, got the text '7'; write it without quotes"),
+        ("seed: 'x7'\n", "seed: expected an integer, got the text 'x7'"),
+    ],
+)  # fmt: skip
+def test_without_quotes_is_said_only_when_it_is_the_fix(
+    tmp_path: Path, line: str, expected: str
+) -> None:
+    text = MINIMAL.replace("load:\n  concurrency: 2\n", "") + line
+    if "load:" not in line:
+        text += "load: {rate: 5}\n"
+    message = error_of(write(tmp_path, text))
+    assert expected in message, message
+    if "'5'" not in expected and "'7'" not in expected:
+        assert "without quotes" not in message

@@ -107,3 +107,21 @@ def test_python_tags_are_refused() -> None:
     line, path, message = problems_of("a: !!python/name:os.system ''\n")[0]
     assert (line, path) == (1, ("a",))
     assert "could not determine a constructor" in message
+
+
+def test_a_long_document_is_refused_by_its_values_as_written() -> None:
+    # 60,000 plain keys were refused with a message about aliases (there were none), after 7 s.
+    from harborbench.profile.strict_yaml import MAX_WRITTEN_VALUES
+
+    at_limit = "[" + ", ".join(["1"] * (MAX_WRITTEN_VALUES - 1)) + "]\n"  # the list + its items
+    assert len(load_strict(at_limit)[0]) == MAX_WRITTEN_VALUES - 1
+    keys = "".join(f"k{i}: {i}\n" for i in range(60_000))
+    [(line, path, message)] = problems_of(keys)
+    assert message == (
+        "the document holds more than 20,000 values (keys, list items and scalars), far more "
+        "than a profile needs; is it the right file?"
+    )
+    assert line == 10_000 and path == ()  # the composer stopped at value 20,001: k9999's
+    assert "alias" not in message
+    [(_, _, over)] = problems_of("[" + ", ".join(["1"] * MAX_WRITTEN_VALUES) + "]\n")
+    assert over.startswith("the document holds more than 20,000 values (keys")

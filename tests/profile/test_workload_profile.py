@@ -119,3 +119,103 @@ def test_the_cli_exits_2_on_a_bad_trace_line(cli, tmp_path: Path) -> None:  # ty
     assert code == 2
     assert f"{sub / 't.jsonl'}:2: 'timestamp' must be a number" in " ".join(err.split())
     assert "Traceback" not in err
+
+
+def timed_trace(folder: Path, last: object, unit_s: bool = False) -> Path:
+    """A trace profile whose second arrival is at ``last`` (written into the JSON as is)."""
+    rows = f'{{"timestamp": 0, "input_length": 5, "output_length": 2}}\n' \
+           f'{{"timestamp": {last}, "input_length": 5, "output_length": 2}}\n'  # fmt: skip
+    write(folder, "t.jsonl", rows)
+    unit = "  timestamp_unit: s\n" if unit_s else ""
+    return write(folder, "p.yaml", f"name: t\nload:\n  trace: t.jsonl\n{unit}")
+
+
+@pytest.mark.parametrize(
+    ("last", "shown"),
+    [
+        ("86399000", None),  # 23h59m59s + the 1 s tail: exactly 24h, accepted
+        ("86399001", "86400.001s"),  # the window with the 1 s tail, as stored (exact)
+        ("1e12", "277777h46m41s"),
+        ("1e15", "277777777h46m41s"),  # wrapped past int64 ns: was an OverflowError, exit 1
+        ("1e17", "27777777777h46m40.98s"),  # 1e23 ns is not exact in float64
+    ],
+)
+def test_every_too_long_trace_gets_the_24h_refusal(
+    tmp_path: Path, last: str, shown: str | None
+) -> None:
+    path = timed_trace(tmp_path, last)
+    if shown is None:
+        assert load_profile(path).duration == 86_400.0
+        return
+    with pytest.raises(ProfileError) as info:
+        load_profile(path)
+    text = str(info.value)
+    assert f"p.yaml: duration: {shown} is above the limit of 24h" in text, text
+    assert "problems" not in text  # one problem, not a second one beside it
+
+
+@pytest.mark.parametrize("last", ["1e305", str(10**400), "1e308"])
+def test_a_timestamp_too_far_to_hold_is_refused_on_its_line(tmp_path: Path, last: str) -> None:
+    path = timed_trace(tmp_path, last)
+    with pytest.raises(ProfileError) as info:
+        load_profile(path)
+    text = str(info.value)
+    assert f"{tmp_path / 't.jsonl'}:2: 'timestamp' is too far from the first line's" in text
+    assert "duration" not in text and "problems" not in text
+
+
+def test_a_far_arrival_beyond_a_given_window_is_held_not_wrapped(tmp_path: Path) -> None:
+    # With a duration the arrivals after the window are not sent; the far one must stay far
+    # (it wrapped to a negative time before).
+    path = timed_trace(tmp_path, "1e15")
+    profile = load_profile(path, ["duration=2s"])
+    offsets = profile.load.replayed_trace().offsets_ns.tolist()  # type: ignore[union-attr]
+    assert offsets == [0, 2**62]
+    assert profile.load.replayed_trace().last_offset_s == 1e15 / 1e3  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("line", "key"),
+    [
+        ('{"timestamp": "x", "input_length": 5, "output_length": 2}', "'timestamp' must be"),
+        ('{"timestamp": 9, "input_length": 0, "output_length": 2}', "'input_length' must be"),
+        ("not json", "not valid JSON"),
+    ],
+)
+def test_a_bad_trace_line_is_the_only_problem_reported(tmp_path: Path, line: str, key: str) -> None:
+    write(tmp_path, "t.jsonl", '{"timestamp": 0, "input_length": 5, "output_length": 2}\n' + line)
+    path = write(tmp_path, "p.yaml", "name: t\nload: {trace: t.jsonl}\n")
+    with pytest.raises(ProfileError) as info:
+        load_profile(path)
+    text = str(info.value)
+    assert f"{tmp_path / 't.jsonl'}:2: {key}" in text
+    assert "duration" not in text and "problems" not in text, text
+
+
+def test_a_bad_timestamp_unit_is_the_only_problem_reported(tmp_path: Path) -> None:
+    with pytest.raises(ProfileError) as info:
+        load_profile(trace_profile(tmp_path), ["load.timestamp_unit=h"])  # was a KeyError
+    text = str(info.value)
+    assert "load.timestamp_unit" in text and "Input should be 'ms' or 's'" in text
+    assert "duration" not in text and "problems" not in text, text
+
+
+@pytest.mark.parametrize(
+    ("stages", "message"),
+    [
+        ("[{duration: xx, rate: 5}]", "load.stages[0].duration: 'xx' is not a duration"),
+        ("[{rate: 5}]", "load.stages[0].duration: required key is missing"),
+        ("[]", "load.stages: List should have at least 1 item"),
+    ],
+)
+def test_a_bad_stage_is_the_only_problem_reported(
+    tmp_path: Path, stages: str, message: str
+) -> None:
+    path = write(tmp_path, "p.yaml", f"name: t\nload:\n  stages: {stages}\n")
+    with pytest.raises(ProfileError) as info:
+        load_profile(path)
+    text = str(info.value)
+    assert f"{path}:3: {message}" in text
+    assert "problems" not in text, text  # no "duration: required key is missing" beside it
+    good = write(tmp_path, "g.yaml", "name: t\nload:\n  stages: [{duration: 2s, rate: 5}]\n")
+    assert load_profile(good).duration == 2.0

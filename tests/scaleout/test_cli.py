@@ -34,10 +34,12 @@ def profile(tmp_path: Path) -> str:
     ],
 )
 def test_bad_scaleout_options_exit_2_with_one_line(cli, profile: str, args, message) -> None:  # type: ignore[no-untyped-def]
-    code, _, err = cli("run", profile, *args)
+    reports = Path(profile).parent / "reports"
+    code, _, err = cli("run", profile, *args, "--reports-dir", str(reports))
     assert code == 2
     assert message in " ".join(err.split())
     assert "Traceback" not in err
+    assert not reports.exists()  # refused before reports/p/ is made (it was left empty)
 
 
 def test_missing_ray_exits_2_with_the_pip_hint(
