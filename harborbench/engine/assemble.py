@@ -167,10 +167,10 @@ def trial_result(
         max_outstanding=max_outstanding, client_limit=client_limit(status),
         clamped=sum(h.clamped_count for h in (rec.service, rec.response)),
     )  # fmt: skip
-    first_t = -math.ceil(plan.warmup_s) if plan.warmup_s > 0 else 0
+    first_t = -math.ceil(plan.warmup_s)
     timeseries = fill_gaps(rows, first_t, max(math.ceil(window_s) - 1, first_t), samples)
     connections: dict[str, Any] = {}
-    pool = statistics.get("connection_pool") if isinstance(statistics, dict) else None
+    pool = statistics.get("connection_pool")  # a dict: TrialResult.client_statistics is one
     if isinstance(pool, dict):
         connections["client"] = pool
     if server_stats is not None:
