@@ -80,15 +80,24 @@ async def client(url: str, n: int, *, engine: bool) -> None:
     left = n
     now = clock.reader  # as harborbench run's closed-loop workers read it
 
+    def next_ns() -> int | None:
+        """The closed-loop worker's rule (drivers.drive_closed_loop), with a count for a window."""
+        nonlocal left
+        if left <= 0:
+            return None
+        left -= 1
+        return now()
+
     async def worker() -> None:
         nonlocal left
+        if engine:  # as a closed-loop worker of harborbench run: send goes on while next_ns allows
+            while (now_ns := next_ns()) is not None:
+                await sender.send(now_ns, next_ns)
+            return
         while left > 0:
             left -= 1
-            if engine:
-                await sender.send(now())
-            else:
-                response = await create(**BODY)
-                assert response.choices[0].message.content
+            response = await create(**BODY)
+            assert response.choices[0].message.content
 
     await asyncio.gather(*(worker() for _ in range(WORKERS)))
     assert not engine or rec.successes == n, rec.failures_by_kind
