@@ -99,13 +99,11 @@ class RequestSender:
                 return (:func:`harborbench.engine.drivers.drive_closed_loop`). The worker's
                 loop then runs here: one coroutine frame less on every request.
         """
-        rec = self.recorder
-        clock = self.clock
-        create = self.create
-        active = self._active
+        rec, clock, create, next_params = self.recorder, self.clock, self.create, self.next_params
+        stream, active = self.stream, self._active
         while True:
             # before any await: arrivals take their requests in order
-            params = self.next_params()
+            params = next_params()
             sent_ns = clock()
             key = self._next_key
             self._next_key = key + 1
@@ -116,7 +114,7 @@ class RequestSender:
                 active[key] = (intended_ns, sent_ns, measured)
             end_ns: int | None = None
             try:
-                if self.stream:
+                if stream:
                     sample, usage = await self._stream(params)
                     end_ns = clock()
                     rec.success(intended_ns, sent_ns, end_ns, sample, usage, _estimate(params))

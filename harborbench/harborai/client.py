@@ -333,7 +333,7 @@ class FastHarborAI:
         self._string_pool = (
             StringPool(_STRING_POOL_ENTRIES) if config.config.enable_memory_optimization else None
         )
-        intern = _identity if self._string_pool is None else self._string_pool
+        intern = _identity if self._string_pool is None else self._string_pool.intern
         self._intern = intern
         lazy = config.config.enable_lazy_loading
         self._registry: (
