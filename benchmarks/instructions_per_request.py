@@ -124,7 +124,11 @@ def count(kind: str, n: int) -> int:
         f"--cachegrind-out-file={os.devnull}",
         sys.executable, __file__, "--send", kind, str(n),
     ]  # fmt: skip
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stderr
+    # One OpenBLAS thread: numpy's worker threads (started by its import, which the client and
+    # engine contenders load) spin for a while, and their instructions varied by millions from
+    # run to run; no request makes a BLAS call, so no request's cost is left out.
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+    out = subprocess.run(command, capture_output=True, text=True, check=True, env=env).stderr
     found = re.search(r"I\s+refs:\s+([\d,]+)", out)
     if found is None:
         raise RuntimeError(f"no instruction count in valgrind's output:\n{out[-2000:]}")
