@@ -80,15 +80,24 @@ async def client(url: str, n: int, *, engine: bool) -> None:
     left = n
     now = clock.reader  # as harborbench run's closed-loop workers read it
 
+    def next_ns() -> int | None:
+        """The closed-loop worker's rule (drivers.drive_closed_loop), with a count for a window."""
+        nonlocal left
+        if left <= 0:
+            return None
+        left -= 1
+        return now()
+
     async def worker() -> None:
         nonlocal left
+        if engine:  # as a closed-loop worker of harborbench run: send goes on while next_ns allows
+            while (now_ns := next_ns()) is not None:
+                await sender.send(now_ns, next_ns)
+            return
         while left > 0:
             left -= 1
-            if engine:
-                await sender.send(now())
-            else:
-                response = await create(**BODY)
-                assert response.choices[0].message.content
+            response = await create(**BODY)
+            assert response.choices[0].message.content
 
     await asyncio.gather(*(worker() for _ in range(WORKERS)))
     assert not engine or rec.successes == n, rec.failures_by_kind
@@ -115,7 +124,11 @@ def count(kind: str, n: int) -> int:
         f"--cachegrind-out-file={os.devnull}",
         sys.executable, __file__, "--send", kind, str(n),
     ]  # fmt: skip
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stderr
+    # One OpenBLAS thread: numpy's worker threads (started by its import, which the client and
+    # engine contenders load) spin for a while, and their instructions varied by millions from
+    # run to run; no request makes a BLAS call, so no request's cost is left out.
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+    out = subprocess.run(command, capture_output=True, text=True, check=True, env=env).stderr
     found = re.search(r"I\s+refs:\s+([\d,]+)", out)
     if found is None:
         raise RuntimeError(f"no instruction count in valgrind's output:\n{out[-2000:]}")

@@ -98,7 +98,7 @@ async def drive_open_loop(
 
 async def drive_closed_loop(
     plan: LoadPlan,
-    send: Callable[[int], Coroutine[Any, Any, None]],
+    send: Callable[[int, Callable[[], int | None]], Coroutine[Any, Any, None]],
     start_ns: int,
     clock: Clock,
 ) -> None:
@@ -112,7 +112,10 @@ async def drive_closed_loop(
 
     Args:
         plan: a closed-loop plan.
-        send: coroutine function taking the intended send time (ns; here the actual one).
+        send: coroutine function ``send(intended_ns, next_ns)`` (as
+            :meth:`harborbench.engine.request.RequestSender.send`): sends a request at
+            ``intended_ns`` (here the actual send time), then goes on sending while
+            ``next_ns()`` returns the next one's (the clock's reading) and returns on ``None``.
         start_ns: the clock's reading at the start of the run, ns.
         clock: the trial's clock.
     """
@@ -122,14 +125,21 @@ async def drive_closed_loop(
     now = clock.reader
 
     async def worker(i: int) -> None:
-        # No request starts after the window: it could never be measured, and the target
-        # would count requests that no figure of the run accounts for.
-        while (now_ns := now()) < end_ns:
-            if i >= level:
+        def next_ns() -> int | None:
+            """The clock's reading if worker i is to send now, else None (the rule's one place)."""
+            now_ns = now()
+            # No request starts after the window: it could never be measured, and the target
+            # would count requests that no figure of the run accounts for.
+            return now_ns if now_ns < end_ns and i < level else None
+
+        while True:
+            if (now_ns := next_ns()) is not None:
+                await send(now_ns, next_ns)  # sends on while next_ns() allows
+            elif i < level:
+                return  # the window is over
+            else:
                 async with changed:
                     await changed.wait_for(lambda: i < level)
-                now_ns = now()
-            await send(now_ns)
 
     async def stepper() -> None:
         nonlocal level

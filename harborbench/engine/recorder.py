@@ -326,20 +326,21 @@ class Recorder:
             usage: ``(prompt_tokens, completion_tokens)`` from the server's usage, or ``None``.
             estimated_prompt_tokens: the client's estimate of the prompt's tokens.
         """
-        service_ns = end_ns - sent_ns
-        response_ns = end_ns - intended_ns
         window_end_ns = self.window_end_ns
         # the test of _measured, inlined for the common case (a call less a request)
-        measured = self.warmup_end_ns <= intended_ns < window_end_ns and end_ns <= window_end_ns
-        if not measured or self.closed:
+        if (
+            not (self.warmup_end_ns <= intended_ns < window_end_ns and end_ns <= window_end_ns)
+            or self.closed
+        ):
             self._measured(intended_ns, end_ns)  # False: tallies a warmup or a late outcome
             if end_ns < self.warmup_end_ns:  # shown in a warmup row of the time series only
                 iv = self._interval(end_ns)
                 iv.successes += 1
-                iv.service_ns.append(service_ns)
+                iv.service_ns.append(end_ns - sent_ns)
                 if self.open_loop:
-                    iv.response_ns.append(response_ns)
+                    iv.response_ns.append(end_ns - intended_ns)
             return
+        service_ns = end_ns - sent_ns
         self.successes += 1
         iv = self._iv
         if not self._iv_start_ns <= end_ns < self._iv_end_ns:
@@ -348,6 +349,7 @@ class Recorder:
         self._add_service(service_ns)
         iv.service_ns.append(service_ns)
         if self.open_loop:
+            response_ns = end_ns - intended_ns
             self._add_response(response_ns)
             iv.response_ns.append(response_ns)
         tpot_ns = None

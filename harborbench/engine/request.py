@@ -15,6 +15,7 @@ from harborbench.engine.dataset import text_chars
 from harborbench.engine.prompts import CHARS_PER_TOKEN
 from harborbench.engine.recorder import Recorder, StreamSample
 from harborbench.harborai import errors as hx
+from harborbench.harborai.types import Usage
 from harborbench.units import NS_PER_S
 
 
@@ -87,57 +88,76 @@ class RequestSender:
         """Requests of the window now in the client call (sent, not yet answered)."""
         return sum(1 for _, _, measured in self._active.values() if measured)
 
-    async def send(self, intended_ns: int) -> None:
-        """Send one request whose intended send time was ``intended_ns`` and record it."""
-        rec = self.recorder
-        clock = self.clock
-        params = self.next_params()  # before any await: arrivals take their requests in order
-        sent_ns = clock()
-        key = self._next_key
-        self._next_key = key + 1
-        if not self.closed:
-            measured = rec.warmup_end_ns <= intended_ns < rec.window_end_ns  # rec.in_window
-            if measured and rec.open_loop:
-                rec.sent(intended_ns, sent_ns)
-            self._active[key] = (intended_ns, sent_ns, measured)
-        end_ns: int | None = None
-        try:
-            if self.stream:
-                sample, usage = await self._stream(params)
-                end_ns = clock()
-                rec.success(intended_ns, sent_ns, end_ns, sample, usage, _estimate(params))
-            else:
-                response = await self.create(**params)
-                end_ns = clock()
-                choices = response.choices
-                content = choices[0].message.content if choices else None
-                if type(content) is str or isinstance(content, str):
-                    # _estimate(params) without its call when the prompt is one text message
-                    messages = params.get("messages", ())
-                    text = messages[0].get("content") if len(messages) == 1 else None
-                    estimate = len(text) // CHARS_PER_TOKEN if type(text) is str else None
-                    rec.success(
-                        intended_ns, sent_ns, end_ns, None, _usage(response.usage),
-                        _estimate(params) if estimate is None else estimate,
-                    )  # fmt: skip
+    async def send(self, intended_ns: int, next_ns: Callable[[], int | None] | None = None) -> None:
+        """Send one request whose intended send time was ``intended_ns`` and record it.
+
+        Args:
+            intended_ns: the intended send time (open loop: the schedule's; closed loop: the
+                clock's reading when the worker was ready), ns.
+            next_ns: a closed-loop worker's rule for going on: after each request it returns
+                the intended send time of the next one (the clock's reading), or ``None`` to
+                return (:func:`harborbench.engine.drivers.drive_closed_loop`). The worker's
+                loop then runs here: one coroutine frame less on every request.
+        """
+        rec, clock, create, next_params = self.recorder, self.clock, self.create, self.next_params
+        stream, active = self.stream, self._active
+        while True:
+            # before any await: arrivals take their requests in order
+            params = next_params()
+            sent_ns = clock()
+            key = self._next_key
+            self._next_key = key + 1
+            if not self.closed:
+                measured = rec.warmup_end_ns <= intended_ns < rec.window_end_ns  # rec.in_window
+                if measured and rec.open_loop:
+                    rec.sent(intended_ns, sent_ns)
+                active[key] = (intended_ns, sent_ns, measured)
+            end_ns: int | None = None
+            try:
+                if stream:
+                    sample, usage = await self._stream(params)
+                    end_ns = clock()
+                    rec.success(intended_ns, sent_ns, end_ns, sample, usage, _estimate(params))
                 else:
-                    rec.failure(
-                        intended_ns, sent_ns, end_ns, "invalid_response", "no message content"
-                    )
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # every failure of the call is counted, never raised
-            end_ns = clock()
-            rec.failure(intended_ns, sent_ns, end_ns, classify_failure(exc), _describe(exc))
-        finally:
-            # An answer after the window's end stays active: close_window judges it as it was
-            # when the window closed (in flight, or a timeout).
-            if not self.closed and end_ns is not None and end_ns <= rec.window_end_ns:
-                del self._active[key]
-                # rec.overlap_ns(sent_ns, end_ns) inlined (once a request): the end is inside
-                begin_ns = sent_ns if sent_ns > rec.warmup_end_ns else rec.warmup_end_ns
-                if end_ns > begin_ns:
-                    self.busy_ns += end_ns - begin_ns
+                    response = await create(**params)
+                    end_ns = clock()
+                    choices = response.choices
+                    content = choices[0].message.content if choices else None
+                    if type(content) is str or isinstance(content, str):
+                        # _estimate(params) without its call when the prompt is one text message
+                        messages = params.get("messages", ())
+                        text = messages[0].get("content") if len(messages) == 1 else None
+                        estimate = len(text) // CHARS_PER_TOKEN if type(text) is str else None
+                        reported = response.usage
+                        rec.success(
+                            intended_ns, sent_ns, end_ns, None,
+                            # _usage(reported) without its call for the client's own Usage,
+                            # whose counts are ints (harborai.types.Usage.from_json makes them so)
+                            (reported.prompt_tokens, reported.completion_tokens)
+                            if type(reported) is Usage else _usage(reported),
+                            _estimate(params) if estimate is None else estimate,
+                        )  # fmt: skip
+                    else:
+                        rec.failure(
+                            intended_ns, sent_ns, end_ns, "invalid_response", "no message content"
+                        )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # every failure of the call is counted, never raised
+                end_ns = clock()
+                rec.failure(intended_ns, sent_ns, end_ns, classify_failure(exc), _describe(exc))
+            finally:
+                # An answer after the window's end stays active: close_window judges it as it
+                # was when the window closed (in flight, or a timeout).
+                if not self.closed and end_ns is not None and end_ns <= rec.window_end_ns:
+                    del active[key]
+                    # rec.overlap_ns(sent_ns, end_ns) inlined (once a request): the end is inside
+                    begin_ns = sent_ns if sent_ns > rec.warmup_end_ns else rec.warmup_end_ns
+                    if end_ns > begin_ns:
+                        self.busy_ns += end_ns - begin_ns
+            if next_ns is None or (following_ns := next_ns()) is None:
+                return
+            intended_ns = following_ns
 
     def close_window(self, end_ns: int, timeout_s: float) -> int:
         """Close the window at ``end_ns``: judge every request still in the client call.

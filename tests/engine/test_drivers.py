@@ -12,6 +12,7 @@ from harborbench.engine import drivers
 from harborbench.engine.clock import LoopClock
 from harborbench.engine.drivers import drive_closed_loop, drive_open_loop
 from harborbench.engine.schedule import arrival_offsets_ns, build_plan
+from tests.engine.virtual import closed_loop_send
 
 MS = 1_000_000
 
@@ -185,7 +186,7 @@ async def test_closed_loop_holds_the_level_of_each_step() -> None:
             await asyncio.sleep(0.01)
             in_flight -= 1
 
-        task = asyncio.create_task(drive_closed_loop(plan, send, start, clock))
+        task = asyncio.create_task(drive_closed_loop(plan, closed_loop_send(send), start, clock))
         await asyncio.sleep(0.55)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

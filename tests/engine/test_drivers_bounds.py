@@ -10,6 +10,7 @@ import pytest
 from harborbench.engine.clock import LoopClock
 from harborbench.engine.drivers import drive_closed_loop
 from harborbench.engine.schedule import build_plan
+from tests.engine.virtual import closed_loop_send
 
 pytestmark = pytest.mark.looptime
 
@@ -30,7 +31,7 @@ async def run_closed(plan: object, latency_s: float) -> list[tuple[int, int]]:
         await asyncio.sleep(latency_s)
         active -= 1
 
-    await drive_closed_loop(plan, send, start, clock)  # type: ignore[arg-type]
+    await drive_closed_loop(plan, closed_loop_send(send), start, clock)  # type: ignore[arg-type]
     return sends
 
 

@@ -13,6 +13,7 @@ import pytest
 from harborbench.engine.recorder import Recorder
 from harborbench.engine.request import RequestSender, _describe, _estimate, _usage, classify_failure
 from harborbench.harborai import errors as hx
+from harborbench.harborai.types import Usage
 
 S = 1_000_000_000
 US = 1_000
@@ -106,6 +107,44 @@ async def test_a_success_is_timed_around_the_client_call() -> None:
     assert rec.tokens.estimated_prompt_tokens == 2
     assert s.busy_ns == 1500 * US
     assert s.in_flight == 0
+
+
+async def test_the_clients_own_usage_is_counted() -> None:
+    clock = Clock(2 * S)
+
+    async def create(**params: Any) -> Any:
+        return reply(usage=Usage(prompt_tokens=9, completion_tokens=4, total_tokens=13))
+
+    s, rec = sender(create, clock)
+    await s.send(2 * S)
+    assert (rec.tokens.with_usage, rec.tokens.prompt_tokens, rec.tokens.completion_tokens) == (
+        1, 9, 4,
+    )  # fmt: skip
+
+
+async def test_a_closed_loop_worker_goes_on_while_next_ns_gives_a_time() -> None:
+    clock = Clock(2 * S)
+    sent: list[int] = []
+    following = iter([3 * S, S // 2, None, 4 * S])  # the third request is a warmup one
+
+    async def create(**params: Any) -> Any:
+        sent.append(clock.now)
+        clock.now += 1000 * US
+        return reply(usage=usage(9, 4))
+
+    def next_ns() -> int | None:
+        intended = next(following)
+        if intended is not None:
+            clock.now = intended
+        return intended
+
+    s, rec = sender(create, clock, open_loop=False)
+    await s.send(2 * S, next_ns)
+    assert sent == [2 * S, 3 * S, S // 2]  # stopped at the first None
+    assert (rec.successes, rec.warmup_requests) == (2, 1)
+    assert s.busy_ns == 2000 * US
+    assert s.in_flight == 0
+    assert next(following) == 4 * S
 
 
 async def test_an_answer_without_text_is_an_invalid_response() -> None:

@@ -90,6 +90,21 @@ def after(seconds: float) -> Behaviour:
     return behaviour
 
 
+def closed_loop_send(
+    one: Callable[[int], Awaitable[None]],
+) -> Callable[[int, Callable[[], int | None]], Awaitable[None]]:
+    """The closed-loop driver's ``send(intended_ns, next_ns)`` built from a fake ``one(t)`` that
+    sends one request: it goes on while ``next_ns()`` gives a time, as RequestSender.send does."""
+
+    async def send(intended_ns: int, next_ns: Callable[[], int | None]) -> None:
+        t: int | None = intended_ns
+        while t is not None:
+            await one(t)
+            t = next_ns()
+
+    return send
+
+
 def profile(load: dict[str, Any], **extra: Any) -> Profile:
     """A small valid profile (its target is never contacted when a client is injected)."""
     data: dict[str, Any] = {

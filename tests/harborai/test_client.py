@@ -602,3 +602,15 @@ def test_async_calls_from_another_loop_are_forwarded(server: FixtureServer) -> N
 
         contents = asyncio.run(other_loop())
     assert contents == ["echo: hello there"] * 5
+
+
+def test_a_request_spec_is_a_request_spec_named_tuple() -> None:
+    from harborbench.harborai.core.provider import RequestSpec, build_body
+
+    with create_fast_client(base_url="http://127.0.0.1:9/v1", api_key="k") as client:
+        spec = client._spec("m", [{"role": "user", "content": "hi"}], True, {"max_tokens": 3})
+        assert type(spec) is RequestSpec
+        assert spec.body == build_body(
+            "m", [{"role": "user", "content": "hi"}], True, {"max_tokens": 3}
+        )
+        assert spec.stream is True and spec.plugin.chat_url.endswith("/chat/completions")

@@ -94,6 +94,7 @@ def test_string_pool_shares_and_stays_bounded() -> None:
     b = "".join(["a", "bc"])
     assert a is not b
     assert pool(a) is a and pool(b) is a
+    assert pool.intern(b) is a  # the bound method the client passes around: the same function
     assert pool("x" * 6) == "x" * 6 and len(pool) == 1  # too long: not cached
     pool("d")
     pool("e")  # the pool is full: passes through

@@ -11,6 +11,7 @@ from harborbench.engine.assemble import configured_level
 from harborbench.engine.clock import Clock
 from harborbench.engine.drivers import drive_closed_loop
 from harborbench.engine.schedule import LoadPlan, arrival_offsets_ns, build_plan
+from tests.engine.virtual import closed_loop_send
 
 STAGES = [(1.0, 50.0), (2.0, 200.0), (1.5, 10.0)]
 PLANS = {
@@ -67,7 +68,8 @@ async def test_closed_loop_driver_runs_only_its_workers() -> None:
         sent.append(len(sent))
         await gate.wait()  # every worker holds one request until the level changes
 
-    task = asyncio.create_task(drive_closed_loop(plan, send, 0, Clock(lambda: now[0])))
+    driver = drive_closed_loop(plan, closed_loop_send(send), 0, Clock(lambda: now[0]))
+    task = asyncio.create_task(driver)
     for _ in range(5):
         await asyncio.sleep(0)
     assert len(sent) == 3  # workers 1, 4, 7

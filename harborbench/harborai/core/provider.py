@@ -126,4 +126,9 @@ def build_body(model: str, messages: Any, stream: bool, params: Mapping[str, Any
     if stream:
         payload["stream"] = True
     payload.update(params)
-    return orjson.dumps(payload, option=_OPTIONS)
+    try:
+        # string keys only (almost every request): without the option, about 1.2k instructions
+        # less a request (orjson parses a keyword argument slowly; measured with valgrind)
+        return orjson.dumps(payload)
+    except orjson.JSONEncodeError:  # a non-string key, or a value JSON cannot encode
+        return orjson.dumps(payload, option=_OPTIONS)

@@ -29,7 +29,14 @@ from harborbench.harborai.types import ChatCompletion, ChatCompletionChunk
 from .provider import RequestSpec
 from .streaming import ChunkDecoder, is_event_stream, not_an_event_stream
 
-__all__ = ["AsyncChunkStream", "map_aiohttp_error", "open_stream", "parse_retry_after", "post_json"]
+__all__ = [
+    "AsyncChunkStream",
+    "map_aiohttp_error",
+    "open_stream",
+    "parse_completion",
+    "parse_retry_after",
+    "status_error",
+]
 
 
 def parse_retry_after(value: str | None, now_s: float | None = None) -> float | None:
@@ -78,7 +85,9 @@ def map_aiohttp_error(exc: BaseException) -> APIError:
     return APIConnectionError(f"connection broke: {exc!r}", maybe_executed=True)
 
 
-async def _status_error(resp: aiohttp.ClientResponse) -> APIStatusError:
+async def status_error(resp: aiohttp.ClientResponse) -> APIStatusError:
+    """The APIStatusError of a non-2xx answer: its status, ``Retry-After`` and the start of its
+    body (empty when the body cannot be read)."""
     try:
         body = (await resp.read())[:1024].decode("utf-8", "replace")
     except (aiohttp.ClientError, TimeoutError):
@@ -90,46 +99,25 @@ async def _status_error(resp: aiohttp.ClientResponse) -> APIStatusError:
     )
 
 
-async def post_json(
-    session: aiohttp.ClientSession,
-    spec: RequestSpec,
-    timeout: aiohttp.ClientTimeout,
-    intern: Callable[[str], str],
-) -> ChatCompletion:
-    """Send one non-streamed request and parse the answer.
+def parse_completion(raw: bytes, intern: Callable[[str], str]) -> ChatCompletion:
+    """Parse the body of a non-streamed 2xx answer.
+
+    The exchange itself is :meth:`ConcurrencyManager.execute
+    <harborbench.harborai.core.optimizations.concurrency_manager.ConcurrencyManager.execute>`
+    (inline there: one coroutine frame less a request).
 
     Args:
-        session: the aiohttp session of the target's origin, whose default headers are the
-            provider's JSON headers (the connection pool creates it so: aiohttp then copies
-            them instead of merging a dict into every request).
-        spec: the prepared request.
-        timeout: the request's timeout (total seconds).
+        raw: the body.
         intern: str -> str for repeated strings of the response.
 
     Returns:
         the parsed ChatCompletion.
 
     Raises:
-        APIStatusError, APITimeoutError, APIConnectionError, InvalidResponseError (a body that
-        is not JSON or not a chat completion; its Content-Type is not checked, as in the
-        official SDK, which parses a JSON body whatever the header says).
+        InvalidResponseError: a body that is not JSON or not a chat completion (its
+            Content-Type is not checked, as in the official SDK, which parses a JSON body
+            whatever the header says).
     """
-    # The response is awaited and released here rather than in ``async with``: aiohttp's context
-    # managers add five coroutines a request (two __aenter__, two __aexit__, wait_for_close), and
-    # their exit does what ``release()`` does, then awaits the request's writer, which ``read()``
-    # has already awaited.
-    try:
-        resp = await session.post(spec.plugin.chat_url, data=spec.body, timeout=timeout)
-        try:
-            if resp.status >= 300:
-                raise await _status_error(resp)
-            raw = await resp.read()
-        finally:
-            resp.release()
-    except APIError:
-        raise
-    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-        raise map_aiohttp_error(exc) from exc
     try:
         data = orjson.loads(raw)
     except ValueError as exc:
@@ -269,7 +257,7 @@ async def open_stream(
         raise map_aiohttp_error(exc) from exc
     if resp.status >= 300:
         try:
-            raise await _status_error(resp)
+            raise await status_error(resp)
         finally:
             resp.release()
     content_type = resp.headers.get("Content-Type")

@@ -43,7 +43,13 @@ import aiohttp
 from harborbench.harborai.config import ResolvedConfig
 from harborbench.harborai.core.limiter import AsyncLimiter
 from harborbench.harborai.core.provider import RequestSpec
-from harborbench.harborai.core.transport import AsyncChunkStream, open_stream, post_json
+from harborbench.harborai.core.transport import (
+    AsyncChunkStream,
+    map_aiohttp_error,
+    open_stream,
+    parse_completion,
+    status_error,
+)
 from harborbench.harborai.errors import (
     APIConnectionError,
     APIError,
@@ -283,7 +289,26 @@ class ConcurrencyManager:
         start_s = loop.time()
         try:
             timeout = _attempt_timeout(self._timeout, self._timeout_s, deadline, start_s)
-            result = await post_json(lease.session, spec, timeout, self._intern)
+            # The exchange (transport's error rules), inline: one coroutine frame less a
+            # request. The session's default headers are the provider's JSON headers (the pool
+            # creates it so: aiohttp then copies them instead of merging a dict into every
+            # request). The response is released here rather than in ``async with``: aiohttp's
+            # context managers add five coroutines a request (two __aenter__, two __aexit__,
+            # wait_for_close), and their exit does what ``release()`` does, then awaits the
+            # request's writer, which ``read()`` has already awaited.
+            try:
+                resp = await lease.session.post(plugin.chat_url, data=spec.body, timeout=timeout)
+                try:
+                    if resp.status >= 300:
+                        raise await status_error(resp)
+                    raw = await resp.read()
+                finally:
+                    resp.release()
+            except APIError:
+                raise
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                raise map_aiohttp_error(exc) from exc
+            result = parse_completion(raw, self._intern)
         except APIError as exc:
             self._on_failure(exc, pool, origin, lease)
             raise
