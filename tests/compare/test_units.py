@@ -14,8 +14,10 @@ import pytest
 from scipy import stats as sps
 
 from harborbench.compare import bootstrap as cs
+from harborbench.compare import compare_results
 from harborbench.compare.fail_on import _more_data_hint, rounds_needed
 from harborbench.metrics.histogram import LatencyHistogram, counts_matrix
+from harborbench.result import RunResult
 
 
 def _resampled(estimate: float, reps: list[float], units: float = 50.0) -> cs.Resampled:
@@ -828,3 +830,106 @@ def test_stream_rows_when_one_run_has_no_total() -> None:
     assert all(r.n_a == 0 and r.n_b > 0 for r in rows)
     assert {r.reason for r in rows} == {"only one run streamed"}
     assert _Ctx(b, a, 0.95, 0, 50).stream_rows()[0].b is None
+
+
+# --- mutants left by the fifth session's run ----------------------------------------------------
+
+
+def test_comparability_warnings_name_the_side_and_run() -> None:
+    from harborbench.compare.differences import comparability
+    from tests.compare.test_compare import STEADY, _with_mode, make_run
+
+    env = "disabled by HARBORAI_DISABLE_CONCURRENCY_OPTIMIZATION"
+    a = _with_mode(make_run("a", [STEADY]), "traditional", env)
+    b = _with_mode(make_run("b", [STEADY]), "traditional", env)
+    warnings = comparability(
+        a.model_copy(update={"interrupted": True}), b.model_copy(update={"interrupted": True})
+    ).warnings
+    for side, name in (("A", "a"), ("B", "b")):
+        assert (
+            f"{side} ({name}) ran in traditional mode because "
+            "HARBORAI_DISABLE_CONCURRENCY_OPTIMIZATION was set, whatever its profile says"
+        ) in warnings
+        assert f"{side} ({name}) was interrupted: its result is partial" in warnings
+
+
+def test_exactly_min_intervals_a_side_get_an_interval() -> None:
+    from tests.compare.test_compare import make_run
+
+    n = cs.MIN_INTERVALS
+    enough = compare_results(make_run("a", [[1000] * n]), make_run("b", [[1000] * n]),
+                             n_resamples=200)  # fmt: skip
+    row = enough.row("throughput")
+    assert row is not None and row.ci_low is not None and row.n_a == row.n_b == n
+    short = compare_results(make_run("a", [[1000] * n]), make_run("b", [[1000] * (n - 1)]),
+                            n_resamples=200)  # fmt: skip
+    row = short.row("throughput")
+    assert row is not None and row.ci_low is None and row.reason.startswith("too few")
+
+
+def test_the_plan_reference_at_exactly_min_intervals_and_a_target_met_exactly() -> None:
+    from tests.compare.test_compare import make_run
+
+    n = cs.MIN_INTERVALS
+    b = make_run("b", [[1000] * n])  # every resample: exactly 1000 ops/s
+    b = b.model_copy(update={"reference": {"plan_baseline_ops": 505.6, "plan_target_ops": 1000.0}})
+    ref = compare_results(make_run("a", [[1000] * n]), b, n_resamples=200).reference
+    assert ref is not None
+    assert (ref.b_ci_low, ref.b_ci_high) == (1000.0, 1000.0)
+    assert ref.target == "met"  # the whole interval at the target: met (>=)
+
+
+def _with_slope(
+    run: RunResult, low: float, high: float, verdict: str = "pass", reason: str = ""
+) -> RunResult:
+    assert run.total is not None
+    memory = run.total.memory.model_copy(update={
+        "slope_mb_per_min": (low + high) / 2, "slope_ci_low": low, "slope_ci_high": high,
+        "trend_window_s": 600.0, "samples": 600, "verdict": verdict, "reason": reason,
+    })  # fmt: skip
+    return run.model_copy(update={"total": run.total.model_copy(update={"memory": memory})})
+
+
+@pytest.mark.parametrize(
+    ("b_low", "b_high", "verdict"),
+    [
+        (2.0, 3.0, "no significant difference"),  # touches A's [1, 2] from above
+        (2.01, 3.0, "worse"),
+        (0.0, 1.0, "no significant difference"),  # touches it from below
+        (0.0, 0.99, "better"),
+    ],
+)
+def test_memory_slopes_decide_only_when_their_intervals_are_disjoint(
+    b_low: float, b_high: float, verdict: str
+) -> None:
+    from tests.compare.test_compare import STEADY, make_run
+
+    a = _with_slope(make_run("a", [STEADY]), 1.0, 2.0)
+    b = _with_slope(make_run("b", [STEADY]), b_low, b_high)
+    row = compare_results(a, b, n_resamples=100).row("memory_slope")
+    assert row is not None and row.verdict == verdict
+    assert (row.a, row.b) == (1.5, (b_low + b_high) / 2)
+
+
+def test_an_inconclusive_memory_slope_row_still_shows_both_slopes() -> None:
+    from tests.compare.test_compare import STEADY, make_run
+
+    a = _with_slope(make_run("a", [STEADY]), 1.0, 2.0, "inconclusive", "too short")
+    b = _with_slope(make_run("b", [STEADY]), 3.0, 4.0)
+    row = compare_results(a, b, n_resamples=100).row("memory_slope")
+    assert row is not None and row.verdict == "inconclusive"
+    assert (row.a, row.b) == (1.5, 3.5)
+    assert row.reason == "no conclusive slope for both runs (A: too short)"
+
+
+@pytest.mark.parametrize(("groups", "paired"), [((2, 2), True), ((1, 1), False), ((2, 3), False),
+                                                ((3, 2), False)])  # fmt: skip
+def test_rounds_are_paired_only_with_the_same_number_of_several_trials(
+    groups: tuple[int, int], paired: bool
+) -> None:
+    from harborbench.compare.rows import _Ctx, _Side
+    from tests.compare.test_compare import make_run
+
+    sides = [_Side(make_run(n, [[100] * 12] * k)) for n, k in zip("ab", groups, strict=True)]
+    assert _Ctx(sides[0], sides[1], 0.95, 0, 50, paired=True).paired is paired
+    assert _Ctx(sides[0], sides[1], 0.95, 0, 50).paired is False
