@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from harborbench.engine import runner
+from harborbench.engine.clock import LoopClock
 from harborbench.engine.runner import (
     DEFAULT_CLIENT_LIMIT,
     MOCK_API_KEY,
@@ -24,12 +26,15 @@ from harborbench.engine.runner import (
     request_factory,
     resolve_headers,
 )
-from harborbench.engine.schedule import Step
+from harborbench.engine.recorder import Recorder
+from harborbench.engine.schedule import Step, build_plan
 from harborbench.errors import (
     AllRequestsFailedError,
     ProfileError,
     TargetUnreachableError,
 )
+from harborbench.harborai.config import DISABLE_ENV_VAR
+from harborbench.metrics.resources import ResourceSample
 from harborbench.result import SCHEMA_VERSION
 from tests.compare.test_compare import make_trial
 from tests.engine.virtual import profile
@@ -355,3 +360,80 @@ def test_the_failure_message_in_full() -> None:
         "no request was sent inside the 3.0 s window: the requests sent during warmup were still "
         "pending and held every worker (or every slot of the client), so nothing was measured."
     )
+
+
+def test_a_404_example_ending_in_x_keeps_its_letters() -> None:
+    # only the full stops of the example are stripped before the one that ends the sentence
+    ends_x = silent({"http_404": 1}).model_copy(
+        update={"failure_examples": {"http_404": "Not Found: /v2/MAX"}}
+    )
+    err = runner._nothing_succeeded(ends_x, "http://h/api")
+    assert err.message == (
+        "every measured request failed (http_404 x1); first error: Not Found: /v2/MAX."
+    )
+
+
+class ScriptedClock(runner.Clock):
+    """Reads the given values in turn, then ``then`` for ever."""
+
+    def __init__(self, readings: list[int], then: int) -> None:
+        super().__init__()
+        self.readings, self.then = readings, then
+
+    def now_ns(self) -> int:
+        return self.readings.pop(0) if self.readings else self.then
+
+
+@pytest.mark.looptime
+@pytest.mark.parametrize("with_stop", [False, True])
+async def test_the_window_waits_out_its_last_nanosecond(with_stop: bool) -> None:
+    end = 1_000_000_000
+    stop = asyncio.Event() if with_stop else None
+    # 1 ns before the end: it waits, and returns only once the clock reads the end
+    clock = ScriptedClock([end - 1, end - 1], then=end)
+    assert await runner._wait_window(end, stop, clock) is False
+    assert clock.readings == [] and clock.now_ns() == end
+    # at the end exactly: it returns at once, reading the clock once
+    at_end = ScriptedClock([end, end - 5], then=end)
+    assert await runner._wait_window(end, stop, at_end) is False
+    assert at_end.readings == [end - 5]
+
+
+@pytest.mark.looptime
+async def test_the_loop_lag_is_reset_once_at_the_start_of_the_window() -> None:
+    """The ticker resets the lag histogram at the window's first tick only (warmup stalls do not
+    count; later ones do)."""
+    clock = LoopClock()
+    start = clock.now_ns()
+    resets: list[int] = []
+    lag: Any = SimpleNamespace(
+        histogram=SimpleNamespace(reset=lambda: resets.append(clock.now_ns() - start))
+    )
+    sampler: Any = SimpleNamespace(
+        sample=lambda t_s: ResourceSample(t_s=t_s, rss_bytes=1, cpu_user_s=0.0,
+                                          cpu_system_s=0.0, cpu_percent=0.0)  # fmt: skip
+    )
+    plan = build_plan(warmup_s=2.0, levels=[(2.0, 1)], kind="closed")
+    rec = Recorder(start, 2.0, 2.0, open_loop=False)
+    samples: list[ResourceSample] = []
+    sender: Any = None  # read only for progress, which is not given
+    await runner._tick(rec, sampler, samples, [], plan, clock, None, sender, 0, 1, lag)
+    assert [s.t_s for s in samples] == [-1.0, 0.0, 1.0]  # ticks at 1, 2 and 3 s
+    assert resets == [2_000_000_000]
+
+
+async def test_an_invalid_client_config_is_a_profile_error_with_its_fix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The client is built from the profile when none is given; its ConfigError (here the
+    # environment switch of the client, which the profile cannot check) is a ProfileError.
+    monkeypatch.setenv(DISABLE_ENV_VAR, "maybe")
+    prof = profile({"concurrency": 1})
+    with pytest.raises(ProfileError) as err:
+        await runner.run_trial(prof, plan_from_profile(prof), "http://127.0.0.1:9/v1", None,
+                               index=0)  # fmt: skip
+    assert err.value.message == (
+        f"client: environment variable {DISABLE_ENV_VAR}='maybe' is not a boolean; use true or "
+        "false"
+    )
+    assert err.value.hint == "Fix the client section of the profile."
