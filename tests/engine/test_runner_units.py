@@ -12,6 +12,7 @@ import pytest
 
 from harborbench.engine import runner
 from harborbench.engine.clock import LoopClock
+from harborbench.engine.recorder import Recorder
 from harborbench.engine.runner import (
     DEFAULT_CLIENT_LIMIT,
     MOCK_API_KEY,
@@ -26,7 +27,6 @@ from harborbench.engine.runner import (
     request_factory,
     resolve_headers,
 )
-from harborbench.engine.recorder import Recorder
 from harborbench.engine.schedule import Step, build_plan
 from harborbench.errors import (
     AllRequestsFailedError,
@@ -409,10 +409,12 @@ async def test_the_loop_lag_is_reset_once_at_the_start_of_the_window() -> None:
     lag: Any = SimpleNamespace(
         histogram=SimpleNamespace(reset=lambda: resets.append(clock.now_ns() - start))
     )
-    sampler: Any = SimpleNamespace(
-        sample=lambda t_s: ResourceSample(t_s=t_s, rss_bytes=1, cpu_user_s=0.0,
-                                          cpu_system_s=0.0, cpu_percent=0.0)  # fmt: skip
-    )
+
+    def sample(t_s: float) -> ResourceSample:
+        return ResourceSample(t_s=t_s, rss_bytes=1, cpu_user_s=0.0, cpu_system_s=0.0,
+                              cpu_percent=0.0)  # fmt: skip
+
+    sampler: Any = SimpleNamespace(sample=sample)
     plan = build_plan(warmup_s=2.0, levels=[(2.0, 1)], kind="closed")
     rec = Recorder(start, 2.0, 2.0, open_loop=False)
     samples: list[ResourceSample] = []
