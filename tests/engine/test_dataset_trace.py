@@ -66,6 +66,7 @@ def test_dataset_entries_and_their_refusals() -> None:
     assert refused({"output_tokens": 3}) == both
     assert refused({"prompt": ""}) == "f:3: 'prompt' must be a non-empty string"
     assert refused({"prompt": 5}) == "f:3: 'prompt' must be a non-empty string"
+    bad: Any
     for bad in ([], "x", None):
         assert refused({"messages": bad}) == "f:3: 'messages' must be a non-empty list of messages"
     assert refused({"messages": [{"role": "user", "content": "a"}, {"role": "robot"}]}) == (

@@ -10,13 +10,14 @@ from typing import Any
 
 import pytest
 
+from harborbench import __version__
 from harborbench.engine import runner
-from harborbench.engine.clock import LoopClock
+from harborbench.engine.clock import Clock, LoopClock
 from harborbench.engine.recorder import Recorder
+from harborbench.engine.redaction import REDACTED
 from harborbench.engine.runner import (
     DEFAULT_CLIENT_LIMIT,
     MOCK_API_KEY,
-    REDACTED,
     as_sentences,
     build_result,
     check_target_reachable,
@@ -35,7 +36,12 @@ from harborbench.errors import (
 )
 from harborbench.harborai.config import DISABLE_ENV_VAR
 from harborbench.metrics.resources import ResourceSample
-from harborbench.result import SCHEMA_VERSION
+from harborbench.result import (
+    METRIC_DEFINITIONS,
+    PLAN_BASELINE_OPS,
+    PLAN_TARGET_OPS,
+    SCHEMA_VERSION,
+)
 from tests.compare.test_compare import make_trial
 from tests.engine.virtual import profile
 
@@ -142,10 +148,10 @@ def test_build_result_merges_the_trials_and_judges_the_gates() -> None:
     assert [(g.name, g.verdict) for g in result.gates] == [("throughput", "pass")]
     assert result.profile == redacted_profile(prof)
     assert result.reference == {
-        "plan_baseline_ops": runner.PLAN_BASELINE_OPS, "plan_target_ops": runner.PLAN_TARGET_OPS,
+        "plan_baseline_ops": PLAN_BASELINE_OPS, "plan_target_ops": PLAN_TARGET_OPS,
     }  # fmt: skip
-    assert result.metric_definitions == runner.METRIC_DEFINITIONS
-    assert result.harborbench_version == runner.__version__
+    assert result.metric_definitions == METRIC_DEFINITIONS
+    assert result.harborbench_version == __version__
     assert result.created_at.endswith("+00:00")
     empty = build_result(prof, "none", [], {}, interrupted=False)
     assert (empty.total, empty.gates, empty.interrupted) == (None, [], False)
@@ -273,7 +279,7 @@ def test_the_default_ports_are_80_and_443(monkeypatch: pytest.MonkeyPatch) -> No
         seen.append((address, timeout))
         return Conn()
 
-    monkeypatch.setattr(runner.socket, "create_connection", connect)
+    monkeypatch.setattr(socket, "create_connection", connect)  # the module runner uses
     check_target_reachable("http://example.invalid/v1")
     check_target_reachable("https://example.invalid/v1", timeout_s=2.0)
     assert seen == [(("example.invalid", 80), 3.0), (("example.invalid", 443), 2.0)]
@@ -337,7 +343,7 @@ async def test_the_window_waits_for_a_slow_clock() -> None:
     """A clock running at half the loop's speed: the wait wakes early and goes on waiting."""
     loop = asyncio.get_running_loop()
     t0 = loop.time()
-    clock = runner.Clock(lambda: round((loop.time() - t0) * 1e9 / 2))
+    clock = Clock(lambda: round((loop.time() - t0) * 1e9 / 2))
     assert await runner._wait_window(100_000_000, None, clock) is False
     assert clock.now_ns() >= 100_000_000
     stop = asyncio.Event()
@@ -373,7 +379,7 @@ def test_a_404_example_ending_in_x_keeps_its_letters() -> None:
     )
 
 
-class ScriptedClock(runner.Clock):
+class ScriptedClock(Clock):
     """Reads the given values in turn, then ``then`` for ever."""
 
     def __init__(self, readings: list[int], then: int) -> None:

@@ -11,7 +11,6 @@ from scipy import stats
 
 from harborbench.engine.schedule import (
     BLOCK,
-    NS_PER_S,
     LoadPlan,
     Step,
     arrival_blocks_ns,
@@ -19,6 +18,7 @@ from harborbench.engine.schedule import (
     build_plan,
     trace_plan,
 )
+from harborbench.units import NS_PER_S
 
 
 def offsets(plan: LoadPlan) -> list[int]:
