@@ -1069,3 +1069,28 @@ def test_block_length_of_a_side_uses_intervals_with_a_single_sample() -> None:
     assert len(medians) == 12
     assert cs.block_length([np.array(medians, dtype=float)]) > 1.0
     assert side.block_s() == cs.block_length([np.array(medians, dtype=float)])
+
+
+def test_the_effective_mode_is_compared_only_for_the_same_client_config() -> None:
+    from harborbench.compare.differences import comparability
+    from tests.compare.test_compare import _with_mode, make_run
+
+    client = {"performance_mode": "optimized", "max_concurrent_requests": 50}
+    a = _with_mode(make_run("a", [[100] * 12], profile={"client": client}), "optimized", "")
+    b = _with_mode(make_run("b", [[100] * 12], profile={"client": client}), "traditional", "")
+    keys = [d.key for d in comparability(a, b).workload]
+    assert keys == ["client mode (effective)"]
+    other = {**client, "max_concurrent_requests": 60}
+    c = _with_mode(make_run("c", [[100] * 12], profile={"client": other}), "traditional", "")
+    keys = [d.key for d in comparability(a, c).workload]
+    assert "client mode (effective)" not in keys  # other configs: the config row says it
+
+
+def test_compare_results_draws_with_seed_0_by_default() -> None:
+    from harborbench.compare import compare_results
+    from tests.compare.test_compare import make_run
+
+    a, b = make_run("a", [[100 + i % 7 for i in range(12)]]), make_run("b", [[100] * 12], seed=3)
+    default = compare_results(a, b, n_resamples=100)
+    assert default.rows == compare_results(a, b, n_resamples=100, seed=0).rows
+    assert default.rows != compare_results(a, b, n_resamples=100, seed=1).rows
