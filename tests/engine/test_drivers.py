@@ -260,3 +260,68 @@ async def test_with_the_backlog_full_the_driver_wakes_per_completion_not_per_arr
     assert sorted(t - start for t in tally.dropped) == sorted(set(arrivals) - set(expected))
     assert tally.late == []
     assert clock.sleeps <= 2 * len(sent) + 2
+
+
+async def test_an_arrival_at_the_window_end_is_not_handled() -> None:
+    """Arrivals at 0, 250, 500 and 750 ms; the window ends at 500 ms: 2 sent, nothing late."""
+    plan = build_plan(warmup_s=0, levels=[(1.0, 4.0)], kind="open")
+    sent: list[int] = []
+
+    def no_empty_late(intended: Any, now: int) -> None:
+        raise AssertionError(f"late arrivals reported: {np.asarray(intended).tolist()}")
+
+    async def main() -> int:
+        clock = LoopClock()
+        start = clock.now_ns()
+
+        async def send(t: int) -> None:
+            sent.append(t - start)
+
+        pending: set[asyncio.Task[None]] = set()
+        await drive_open_loop(
+            plan, send, start, clock, pending, window_end_ns=start + 500 * MS,
+            max_outstanding=10, on_dropped=lambda a: None, on_late=no_empty_late,
+        )  # fmt: skip
+        await asyncio.gather(*pending)
+        return start
+
+    await main()
+    assert sent == [0, 250 * MS]
+
+
+async def test_a_driver_behind_yields_exactly_once_every_yield_every_arrivals(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    plan = build_plan(warmup_s=0, levels=[(0.0001, 1e8)], kind="open")  # 10,000 arrivals
+    yields = 0
+
+    class Behind(LoopClock):
+        def now_ns(self) -> int:
+            return super().now_ns() + 1 * MS  # every arrival is already due
+
+    real_sleep = asyncio.sleep
+
+    async def counting_sleep(delay: float, *args: Any) -> Any:
+        nonlocal yields
+        if delay == 0:
+            yields += 1
+        return await real_sleep(delay, *args)
+
+    async def main() -> None:
+        clock = Behind()
+        pending: set[asyncio.Task[None]] = set()
+
+        async def send(t: int) -> None:
+            pass
+
+        start = clock.now_ns() - 1 * MS
+        await drive_open_loop(
+            plan, send, start, clock, pending, window_end_ns=start + 10**9,
+            max_outstanding=10**6, on_dropped=lambda a: None, on_late=lambda a, n: None,
+        )  # fmt: skip
+        await asyncio.gather(*pending)
+
+    monkeypatch.setattr(drivers.asyncio, "sleep", counting_sleep)
+    await main()
+    # the 65th, 129th, ... arrival is handled after a yield: (10,000 - 1) // 64 of them
+    assert yields == (10_000 - 1) // drivers.YIELD_EVERY

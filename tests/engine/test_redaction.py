@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 
@@ -146,3 +147,16 @@ async def test_a_401_that_echoes_the_key_and_a_header_records_neither(
     assert "http_401" in written and f"Bearer {REDACTED}" in written
     for secret in (KEY, TOKEN, LITERAL):
         assert secret not in message and secret not in written
+
+
+def test_a_six_byte_value_has_an_eight_character_base64_form() -> None:
+    assert "YWJjZGVm" in encoded_forms("abcdef")  # base64("abcdef"): exactly MIN_BASE64_CHARS
+    assert not any(len(f) < 8 and f.isalnum() for f in encoded_forms("abcde"))
+
+
+@pytest.mark.parametrize("ensure_ascii", [True, False])
+def test_a_key_with_quotes_and_non_ascii_echoed_in_json_is_masked(ensure_ascii: bool) -> None:
+    key = 'sk-\u00e9"Secret/key-0123456'
+    echoed = json.dumps({"error": f"bad key {key}"}, ensure_ascii=ensure_ascii)
+    masked = redact(echoed, secret_values(key, []))
+    assert masked == f'{{"error": "bad key {REDACTED}"}}'
