@@ -96,6 +96,7 @@ class AIMDLimit:
         "_max",
         "_min",
         "_value",
+        "below_max",
         "decreases",
         "increases",
     )
@@ -120,6 +121,9 @@ class AIMDLimit:
         self._last_decrease_s = -float("inf")
         self.increases = 0
         self.decreases = 0
+        self.below_max = False
+        """bool, the limit is below ``max_limit``: only then does :meth:`on_success` change it
+        (the send path calls it only then, a call less a request at the ceiling)."""
         limiter.set_limit(max_limit)
 
     def on_success(self) -> None:
@@ -128,6 +132,7 @@ class AIMDLimit:
         if value < self._max:
             value = min(float(self._max), value + 1.0 / value)
             self._value = value
+            self.below_max = value < self._max
             if int(value) != self._limiter.limit:
                 self._limiter.set_limit(int(value))
                 self.increases += 1
@@ -140,6 +145,7 @@ class AIMDLimit:
         self._last_decrease_s = now
         value = max(float(self._min), self._value * self._backoff)
         self._value = value
+        self.below_max = value < self._max
         if int(value) != self._limiter.limit:
             self._limiter.set_limit(int(value))
             self.decreases += 1
@@ -323,8 +329,9 @@ class ConcurrencyManager:
         self.latency_ewma_s = (
             latency_s if ewma is None else ewma + _LATENCY_WEIGHT * (latency_s - ewma)
         )
-        if self.aimd is not None:
-            self.aimd.on_success()
+        aimd = self.aimd
+        if aimd is not None and aimd.below_max:
+            aimd.on_success()
         return result
 
     async def _open(

@@ -24,9 +24,9 @@ def test_aimd_decreases_on_overload_and_climbs_back_to_the_maximum() -> None:
     now = [0.0]
     limiter = AsyncLimiter(1)
     aimd = AIMDLimit(limiter, min_limit=2, max_limit=10, clock=lambda: now[0])
-    assert limiter.limit == 10
+    assert limiter.limit == 10 and not aimd.below_max  # the send path skips on_success then
     aimd.on_overload()
-    assert limiter.limit == 9
+    assert limiter.limit == 9 and aimd.below_max
     aimd.on_overload()  # inside the 100 ms cooldown: ignored
     assert limiter.limit == 9
     for _ in range(30):
@@ -35,7 +35,11 @@ def test_aimd_decreases_on_overload_and_climbs_back_to_the_maximum() -> None:
     assert limiter.limit == 2  # never below the floor
     for _ in range(1000):
         aimd.on_success()
+        if not aimd.below_max:
+            break
     assert limiter.limit == 10  # never above the maximum
+    aimd.on_success()  # at the ceiling: changes nothing
+    assert limiter.limit == 10 and not aimd.below_max
     assert aimd.decreases >= 8 and aimd.increases == 8
 
 
