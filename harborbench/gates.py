@@ -2,6 +2,8 @@
 
 A gate whose figure could not be measured, or was measured on too little data (a memory slope
 from a window under 5 minutes, a p95 from too few samples), is ``inconclusive``, never a pass.
+A p95 from too few samples still fails when the samples over the limit show by themselves that
+the p95 is over it (:func:`harborbench.metrics.histogram.shown_above`).
 
 Arrivals an open loop dropped (``max_outstanding`` requests were pending: the client did not
 keep up, k6's ``dropped_iterations``) are not successes. One rule, here, for ``run``,
@@ -26,10 +28,12 @@ from __future__ import annotations
 
 from typing import Literal
 
+from harborbench.metrics.histogram import LatencyHistogram, shown_above
 from harborbench.metrics.looplag import loop_stalled
 from harborbench.metrics.resources import growth_verdict, slope_verdict
 from harborbench.profile.schema import Gates
 from harborbench.result import GateResult, TrialResult
+from harborbench.units import NS_PER_S
 
 Verdict = Literal["pass", "fail", "inconclusive"]
 Alert = Literal["ok", "warning", "critical"]
@@ -170,9 +174,24 @@ def evaluate_gates(trial: TrialResult, gates: Gates) -> list[GateResult]:
         p95 = trial.service_time.p95_s
         if trial.response_time is not None:
             p95 = trial.response_time.p95_s  # the honest figure in open loop
-        short = p95 is None or "p95" in (trial.response_time or trial.service_time).insufficient
+        summary = trial.response_time or trial.service_time
+        short = p95 is None or "p95" in summary.insufficient
+        shown = False
+        why_short = " — too few samples"
+        if short and summary.count:
+            above = LatencyHistogram.decode(summary.histogram).count_above_ns(
+                round(gates.p95_max * NS_PER_S)
+            )
+            shown = shown_above(95.0, summary.count, above)
+            if shown:
+                why_short = (
+                    f" — too few samples for a p95, but {above} of {summary.count} over the "
+                    "limit show it is over (exact binomial test, 5%)"
+                )
         verdict: Verdict = (
-            "inconclusive"
+            "fail"
+            if shown
+            else "inconclusive"
             if short
             else "pass"
             if p95 is not None and p95 < gates.p95_max
@@ -190,7 +209,7 @@ def evaluate_gates(trial: TrialResult, gates: Gates) -> list[GateResult]:
                     if trial.response_time
                     else "service time"
                 )
-                + (" — too few samples" if short else ""),
+                + (why_short if short else ""),
             )
         )
     if gates.error_rate_max is not None:

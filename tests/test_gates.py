@@ -19,12 +19,22 @@ from harborbench.gates import (
     inconclusive_hint,
     success_rate,
 )
+from harborbench.metrics.histogram import LatencyHistogram
 from harborbench.profile import Gates
 from harborbench.result import GateResult, HealthFigures, LatencySummary, MemoryFigures, TrialResult
 
 
-def _latency(p95_s: float | None, insufficient: tuple[str, ...] = ()) -> LatencySummary:
-    return LatencySummary.model_construct(p95_s=p95_s, insufficient=list(insufficient))
+def _latency(
+    p95_s: float | None, insufficient: tuple[str, ...] = (), samples_s: tuple[float, ...] = ()
+) -> LatencySummary:
+    h = LatencyHistogram()
+    h.record_many_ns([round(x * 1e9) for x in samples_s])
+    return LatencySummary.model_construct(
+        p95_s=p95_s,
+        insufficient=list(insufficient),
+        count=len(samples_s),
+        histogram=h.encode() if samples_s else "",
+    )
 
 
 def _memory(**kw: Any) -> MemoryFigures:
@@ -144,6 +154,35 @@ def test_p95_gate_uses_the_response_time_in_open_loop() -> None:
     assert gate.detail == "response time (from the intended send)"
     trial = _trial(service_time=_latency(0.3), response_time=_latency(0.01))
     assert _gate(trial, "p95 latency", p95_max="200ms").verdict == "pass"
+
+
+@pytest.mark.parametrize(
+    ("over", "verdict"),
+    [(10, "fail"), (3, "fail"), (2, "inconclusive"), (0, "inconclusive")],
+)
+def test_too_few_samples_still_fail_a_p95_gate_when_enough_of_them_are_over(
+    over: int, verdict: str
+) -> None:
+    """10 samples (p95 needs 200): 3 over 200 ms have a 1.2% chance if p95 were <= 200 ms."""
+    samples = (0.5,) * over + (0.01,) * (10 - over)
+    latency = _latency(0.5 if over else 0.01, ("p95",), samples)
+    gate = _gate(_trial(service_time=latency), "p95 latency", p95_max="200ms")
+    assert gate.verdict == verdict
+    if verdict == "fail":
+        assert gate.detail == (
+            f"service time — too few samples for a p95, but {over} of 10 over the limit show "
+            "it is over (exact binomial test, 5%)"
+        )
+    else:
+        assert gate.detail == "service time — too few samples"
+
+
+def test_samples_at_the_limit_are_not_counted_over_it() -> None:
+    latency = _latency(0.2, ("p95",), (0.2,) * 10)  # every sample in the limit's own bucket
+    gate = _gate(_trial(service_time=latency), "p95 latency", p95_max="200ms")
+    assert gate.verdict == "inconclusive"
+    over = _latency(0.2005, ("p95",), (0.2005,) * 10)  # 0.25% above: a bucket of its own
+    assert _gate(_trial(service_time=over), "p95 latency", p95_max="200ms").verdict == "fail"
 
 
 def test_p95_from_too_few_samples_is_inconclusive_never_a_pass() -> None:

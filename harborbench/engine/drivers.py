@@ -65,35 +65,80 @@ async def drive_open_loop(
             ``max_outstanding`` requests were pending.
         on_late: called with the intended times (int64 array, ns) of arrivals reached only after
             the window closed, and the clock's reading then (ns).
+
+    With the backlog full, the driver waits for a request to end instead of waking at every
+    arrival only to drop it; the arrivals intended until that request ended found the backlog
+    full and are dropped as a block. Its work follows the completions, not the offered rate
+    (at 10k ops/s offered and 2k completed: 8k wake-ups a second fewer, on the core the client
+    needs), so completed throughput does not fall as the offered rate rises past capacity.
     """
     handled = 0  # arrivals handled since the last yield to the event loop
-    for offsets in arrival_blocks_ns(plan):
-        block = offsets + start_ns
-        i, n = 0, len(block)
-        while i < n:
-            intended_ns = int(block[i])
-            if intended_ns >= window_end_ns:
-                return
-            if intended_ns > clock.now_ns():
-                await clock.sleep_until_ns(intended_ns)
-                handled = 0
-            elif handled >= YIELD_EVERY:
-                await asyncio.sleep(0)
-                handled = 0
-            now_ns = clock.now_ns()
-            if now_ns >= window_end_ns:
-                j = int(np.searchsorted(block, window_end_ns, side="left"))
-                on_late(block[i:j], now_ns)
-            elif len(pending) >= max_outstanding:
-                j = max(int(np.searchsorted(block, now_ns, side="right")), i + 1)
-                on_dropped(block[i:j])  # every overdue arrival finds the backlog full
-            else:
-                j = i + 1
-                task: asyncio.Task[None] = asyncio.create_task(send(intended_ns))
-                pending.add(task)
-                task.add_done_callback(pending.discard)
-            handled += j - i
-            i = j
+    now = clock.reader
+    slot_freed = asyncio.Event()
+    waiting = False  # the driver waits for a request to end (only while the backlog is full)
+    freed_ns = 0  # when the request that ended the wait ended
+    full_until_ns = 0  # every arrival intended before it found the backlog full
+
+    def finished(task: asyncio.Task[None]) -> None:
+        nonlocal waiting, freed_ns
+        pending.discard(task)
+        if waiting:
+            waiting = False
+            freed_ns = now()
+            slot_freed.set()
+
+    async def wake_at_window_end() -> None:
+        while now() < window_end_ns:  # (a timer may fire a little before its time)
+            await clock.sleep_until_ns(window_end_ns)
+        slot_freed.set()  # no request ended before the window closed: stop waiting
+
+    waker = asyncio.create_task(wake_at_window_end())
+    try:
+        for offsets in arrival_blocks_ns(plan):
+            block = offsets + start_ns
+            i, n = 0, len(block)
+            while i < n:
+                intended_ns = int(block[i])
+                if intended_ns >= window_end_ns:
+                    return
+                if intended_ns < full_until_ns:
+                    # intended while the driver waited for a slot: the backlog was full
+                    j = int(np.searchsorted(block, full_until_ns, side="left"))
+                    on_dropped(block[i:j])
+                    handled += j - i
+                    i = j
+                    continue
+                if intended_ns > now():
+                    await clock.sleep_until_ns(intended_ns)
+                    handled = 0
+                elif handled >= YIELD_EVERY:
+                    await asyncio.sleep(0)
+                    handled = 0
+                now_ns = now()
+                if now_ns >= window_end_ns:
+                    j = int(np.searchsorted(block, window_end_ns, side="left"))
+                    on_late(block[i:j], now_ns)
+                elif len(pending) >= max_outstanding:
+                    j = max(int(np.searchsorted(block, now_ns, side="right")), i + 1)
+                    on_dropped(block[i:j])  # every overdue arrival finds the backlog full
+                    # Wait for a request to end instead of waking at each arrival to drop it.
+                    waiting = True
+                    slot_freed.clear()
+                    await slot_freed.wait()
+                    full_until_ns = window_end_ns if waiting else freed_ns
+                    waiting = False
+                    handled = 0
+                    i = j
+                    continue
+                else:
+                    j = i + 1
+                    task: asyncio.Task[None] = asyncio.create_task(send(intended_ns))
+                    pending.add(task)
+                    task.add_done_callback(finished)
+                handled += j - i
+                i = j
+    finally:
+        waker.cancel()
 
 
 async def drive_closed_loop(

@@ -169,9 +169,9 @@ class RequestFactory:
         base.update(extra)
         self._base = base
 
-    def skip(self) -> None:
-        """Count an arrival that was not sent, so that later requests keep their trace lines."""
-        self.issued += 1
+    def skip(self, count: int = 1) -> None:
+        """Count ``count`` arrivals that were not sent, so later requests keep their trace lines."""
+        self.issued += count
 
     def next_params(self) -> dict[str, Any]:
         """The keyword arguments of the next ``acreate`` call.

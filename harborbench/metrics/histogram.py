@@ -121,6 +121,39 @@ def is_insufficient(q: float, count: int) -> bool:
     return count < min_samples_for(q)
 
 
+#: The chance of a false failure accepted when a few samples decide a latency gate by
+#: themselves (:func:`shown_above`).
+SHOWN_ABOVE_ALPHA = 0.05
+
+
+def shown_above(q: float, count: int, above: int) -> bool:
+    """Whether ``above`` of ``count`` samples over a limit show that percentile ``q`` is over it.
+
+    For a percentile with too few samples to report (:func:`is_insufficient`) a gate cannot
+    pass, but the samples can still decide that it fails: if the population's ``q``-th
+    percentile were at or below the limit, each sample would lie above it with probability at
+    most ``1 - q/100``, so the count above would be at most Binomial(count, 1 - q/100). The
+    exact binomial test rejects that when ``P(X >= above) <`` :data:`SHOWN_ABOVE_ALPHA`
+    (the order-statistic argument of distribution-free quantile tests, Conover, *Practical
+    Nonparametric Statistics*, 3rd ed., section 3.2). Ten samples all over the limit give
+    0.05^10; three of ten give 1.2% (shown); two of ten give 8.6% (not shown).
+
+    Args:
+        q: percentile in (0, 100).
+        count: number of samples (>= 0).
+        above: how many of them lie above the limit (0 <= above <= count).
+
+    Returns:
+        True when the percentile is shown to be above the limit.
+    """
+    if above <= 0 or count <= 0:
+        return False
+    from scipy.stats import binom
+
+    tail = float(binom.sf(above - 1, count, 1.0 - q / 100.0))
+    return tail < SHOWN_ABOVE_ALPHA
+
+
 class _Layout:
     """Bucket layout of every LatencyHistogram (one HdrHistogram configuration, computed once)."""
 

@@ -933,3 +933,164 @@ def test_rounds_are_paired_only_with_the_same_number_of_several_trials(
     sides = [_Side(make_run(n, [[100] * 12] * k)) for n, k in zip("ab", groups, strict=True)]
     assert _Ctx(sides[0], sides[1], 0.95, 0, 50, paired=True).paired is paired
     assert _Ctx(sides[0], sides[1], 0.95, 0, 50).paired is False
+
+
+# --- sixth session: the survivors of the fifth session's compare run ---------------------------
+
+
+def test_block_length_of_a_non_finite_estimate_is_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    import arch.bootstrap
+    import pandas as pd
+
+    def nan_estimate(x: Any) -> pd.DataFrame:
+        return pd.DataFrame({"stationary": [math.nan], "circular": [math.nan]})
+
+    monkeypatch.setattr(arch.bootstrap, "optimal_block_length", nan_estimate)
+    assert cs.block_length([np.arange(20.0)]) == 1.0
+
+
+def test_resample_ratio_of_sums_estimate_with_a_denominator_sum_below_one() -> None:
+    weights = cs.Weights(np.array([[1.0, 1.0]]), 1, 1.0, "m")
+    got = cs.resample_ratio_of_sums(np.array([1.0, 3.0]), np.array([0.25, 0.5]), weights, "x")
+    assert got.estimate == 4.0 / 0.75
+    zero = cs.resample_ratio_of_sums(np.array([1.0, 3.0]), np.zeros(2), weights, "x")
+    assert math.isnan(zero.estimate)
+
+
+def test_resample_weights_with_blocks_of_1_is_the_multinomial_draw() -> None:
+    # a mean block of exactly 1 s is the ordinary bootstrap, drawn as one multinomial per
+    # resample from the caller's generator (a single trial draws no outer copies)
+    got = cs.resample_weights([10], 50, np.random.default_rng(7), block_s=1.0)
+    expected = np.random.default_rng(7).multinomial(np.full(50, 10), np.full(10, 0.1))
+    assert np.array_equal(got.matrix, expected.astype(np.float64))
+
+
+@pytest.mark.parametrize("block_s", [1.5, 2.0])
+def test_resample_weights_with_blocks_above_1_keeps_neighbours_together(block_s: float) -> None:
+    w = cs.resample_weights([40], 600, np.random.default_rng(2), block_s=block_s)
+    assert np.all(w.matrix.sum(axis=1) == 40.0)
+    # the chance that interval i + 1 follows interval i in a block is 1 - 1/block_s (1/3, 1/2):
+    # their multiplicities are positively correlated, where independent draws give about 0
+    corr = np.mean([np.corrcoef(w.matrix[:, i], w.matrix[:, i + 1])[0, 1] for i in range(39)])
+    assert corr > 0.15
+    iid = cs.resample_weights([40], 600, np.random.default_rng(2), block_s=1.0)
+    iid_corr = np.mean(
+        [np.corrcoef(iid.matrix[:, i], iid.matrix[:, i + 1])[0, 1] for i in range(39)]
+    )
+    assert abs(iid_corr) < 0.05
+
+
+def test_comparability_of_a_run_without_a_total() -> None:
+    from harborbench.compare.differences import comparability
+    from tests.compare.test_compare import make_run
+
+    b = make_run("b", [[100] * 12])
+    assert b.total is not None
+    mode = b.total.client_status.get("mode")
+    no_total = make_run("a", [[100] * 12]).model_copy(update={"total": None})
+    comp = comparability(no_total, b)
+    modes = [(d.a, d.b) for d in comp.workload if d.key == "client mode (effective)"]
+    assert modes == ([(None, str(mode))] if mode is not None else [])
+    assert not any("HARBORAI_DISABLE" in w for w in comp.warnings)
+    back = comparability(b, no_total)
+    assert [(d.a, d.b) for d in back.workload if d.key == "client mode (effective)"] == [
+        (b_mode, a_mode) for a_mode, b_mode in modes
+    ]
+
+
+def test_memory_rows_of_a_b_without_a_total() -> None:
+    from harborbench.compare.rows import _Ctx, _Side
+    from tests.compare.test_compare import make_run
+
+    a = make_run("a", [[100] * 12])
+    no_total = make_run("b", [[100] * 12]).model_copy(update={"total": None})
+    rows = _Ctx(_Side(a), _Side(no_total), 0.95, 0, 100).memory_rows()
+    assert [r.b for r in rows] == [None] * len(rows)
+    assert rows[-1].reason == "no conclusive slope for both runs (A: window shorter than 5 min)"
+
+
+def test_thin_data_joins_both_problems_of_a_run_in_one_warning() -> None:
+    from harborbench.compare.differences import thin_data_warnings
+    from tests.compare.test_compare import make_run
+
+    a = make_run("a", [[1000] * 6], profile={"warmup": 8.0})
+    (line,) = thin_data_warnings(a, make_run("b", [[1000] * 30]))
+    assert line == (
+        "A (a) has only 6 1-s intervals (at least 10 are needed for an interval) and a "
+        "measurement window of 6 s, shorter than its warmup of 8 s: raise duration, or measure "
+        "more trials (repeat, or compare --run --rounds)"
+    )
+
+
+def test_the_plan_target_is_not_missed_when_b_s_interval_reaches_it_exactly() -> None:
+    from harborbench.compare import compare_results
+    from tests.compare.test_compare import make_run
+
+    a = make_run("a", [[600] * 12])
+    b = make_run("b", [[600, 640, 580, 610, 590, 620, 600, 630, 570, 605, 615, 595]])
+    first = compare_results(a, b, n_resamples=200).reference
+    assert first is not None and first.b_ci_low is not None and first.b_ci_high is not None
+    assert first.b_ci_low < first.b_ci_high
+    plan = {"plan_baseline_ops": 505.6}
+    at_high = b.model_copy(update={"reference": {**plan, "plan_target_ops": first.b_ci_high}})
+    ref = compare_results(a, at_high, n_resamples=200).reference
+    assert ref is not None and ref.b_ci_high == first.b_ci_high
+    assert ref.target == "inconclusive"  # the interval's top is the target: not missed
+    above = b.model_copy(
+        update={"reference": {**plan, "plan_target_ops": math.nextafter(first.b_ci_high, 1e9)}}
+    )
+    missed = compare_results(a, above, n_resamples=200).reference
+    assert missed is not None and missed.target == "missed"
+    at_low = b.model_copy(update={"reference": {**plan, "plan_target_ops": first.b_ci_low}})
+    met = compare_results(a, at_low, n_resamples=200).reference
+    assert met is not None and met.target == "met"
+
+
+def test_block_length_of_a_side_uses_intervals_with_a_single_sample() -> None:
+    from harborbench.compare.rows import _Side
+    from harborbench.metrics.histogram import LatencyHistogram as H
+    from tests.compare.test_compare import make_run
+
+    run = make_run("a", [[1] * 12])
+    trial = run.trials[0]
+    rows = []
+    k = 0
+    for r in trial.timeseries:
+        if r.warmup:
+            rows.append(r)
+            continue
+        h = H()
+        h.record_ns(1_000_000 * (1 + k))  # one sample an interval, rising: dependent
+        k += 1
+        rows.append(r.model_copy(update={"service_histogram": h.encode()}))
+    one = run.model_copy(update={"trials": [trial.model_copy(update={"timeseries": rows})]})
+    side = _Side(one)
+    medians = [H.decode(r.service_histogram).percentile_ns(50) for r in rows if not r.warmup]
+    assert len(medians) == 12
+    assert cs.block_length([np.array(medians, dtype=float)]) > 1.0
+    assert side.block_s() == cs.block_length([np.array(medians, dtype=float)])
+
+
+def test_the_effective_mode_is_compared_only_for_the_same_client_config() -> None:
+    from harborbench.compare.differences import comparability
+    from tests.compare.test_compare import _with_mode, make_run
+
+    client = {"performance_mode": "optimized", "max_concurrent_requests": 50}
+    a = _with_mode(make_run("a", [[100] * 12], profile={"client": client}), "optimized", "")
+    b = _with_mode(make_run("b", [[100] * 12], profile={"client": client}), "traditional", "")
+    keys = [d.key for d in comparability(a, b).workload]
+    assert keys == ["client mode (effective)"]
+    other = {**client, "max_concurrent_requests": 60}
+    c = _with_mode(make_run("c", [[100] * 12], profile={"client": other}), "traditional", "")
+    keys = [d.key for d in comparability(a, c).workload]
+    assert "client mode (effective)" not in keys  # other configs: the config row says it
+
+
+def test_compare_results_draws_with_seed_0_by_default() -> None:
+    from harborbench.compare import compare_results
+    from tests.compare.test_compare import make_run
+
+    a, b = make_run("a", [[100 + i % 7 for i in range(12)]]), make_run("b", [[100] * 12], seed=3)
+    default = compare_results(a, b, n_resamples=100)
+    assert default.rows == compare_results(a, b, n_resamples=100, seed=0).rows
+    assert default.rows != compare_results(a, b, n_resamples=100, seed=1).rows

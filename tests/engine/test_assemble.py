@@ -430,3 +430,17 @@ def test_more_edges_of_the_configured_level_and_client_limit() -> None:
     assert client_limit({"connection_pool_size": 30, "connection_pool_max_size": 1}) == (
         "client.connection_pool.max_size", 1,
     )  # fmt: skip
+
+
+def test_an_interval_starting_at_the_windows_end_is_rated_over_the_floor_length() -> None:
+    # An interrupted trial's window can end on a whole second, and an outcome decided at that
+    # instant (a success answered then, a timeout judged then) is binned in the interval that
+    # starts there: its length inside the window is 0, held at the 1 ns floor.
+    plan = build_plan(warmup_s=0, levels=[(3.0, 10.0)], kind="open")
+    ivs = [Interval(1, False, successes=3), Interval(2, False, successes=3)]
+    rows = interval_rows(ivs, [], plan, 2.0)
+    assert [r.throughput_ops for r in rows] == [3.0, 3 / 1e-9]
+    # just inside: the interval has 0.25 s of the window
+    assert interval_rows(ivs[1:], [], plan, 2.25)[0].throughput_ops == 12.0
+    # just outside (window ends before the interval starts): a whole second
+    assert interval_rows(ivs[1:], [], plan, 1.75)[0].throughput_ops == 3.0

@@ -3,6 +3,7 @@ figures of a trial."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from pathlib import Path
@@ -23,7 +24,7 @@ from harborbench.engine.dataset import (
 from harborbench.engine.recorder import SendLog
 from harborbench.engine.schedule import trace_plan
 from harborbench.engine.summaries import latency_summary
-from harborbench.engine.trace import Trace, _count, load_trace, replay_figures
+from harborbench.engine.trace import MAX_OFFSET_NS, Trace, _count, load_trace, replay_figures
 
 
 def lines(path: Path, rows: list[Any]) -> Path:
@@ -65,6 +66,7 @@ def test_dataset_entries_and_their_refusals() -> None:
     assert refused({"output_tokens": 3}) == both
     assert refused({"prompt": ""}) == "f:3: 'prompt' must be a non-empty string"
     assert refused({"prompt": 5}) == "f:3: 'prompt' must be a non-empty string"
+    bad: Any
     for bad in ([], "x", None):
         assert refused({"messages": bad}) == "f:3: 'messages' must be a non-empty list of messages"
     assert refused({"messages": [{"role": "user", "content": "a"}, {"role": "robot"}]}) == (
@@ -271,3 +273,82 @@ def test_a_changed_trace_file_is_read_again(tmp_path: Path) -> None:
     lines(f, [row(0), row(10), row(20)])
     os.utime(f, ns=(1, 1))
     assert len(load_trace(f)) == 3
+
+
+def test_a_path_that_cannot_be_read_is_named_without_a_fix(tmp_path: Path) -> None:
+    # A path through a regular file fails with ENOTDIR: "unreadable", the one reason with no
+    # fix appended (root reads every file, so permissions cannot make one here).
+    f = lines(tmp_path / "d.jsonl", [{"prompt": "one"}])
+    under = f / "x.jsonl"
+    expected = f"{under}: cannot be read: {os.strerror(errno.ENOTDIR)}"
+    assert read_refused(under) == expected
+    with pytest.raises(DatasetError) as err:
+        load_dataset(under)
+    assert str(err.value) == expected
+    assert trace_refused(under) == expected
+
+
+def same_mtime(path: Path, mtime_ns: int) -> None:
+    os.utime(path, ns=(mtime_ns, mtime_ns))
+
+
+def test_a_dataset_rewritten_with_its_old_mtime_is_read_again_by_its_size(
+    tmp_path: Path,
+) -> None:
+    f = lines(tmp_path / "d.jsonl", [{"prompt": "one"}])
+    before = f.stat().st_mtime_ns
+    assert len(load_dataset(f).entries) == 1
+    lines(f, [{"prompt": "one"}, {"prompt": "two"}])
+    same_mtime(f, before)
+    assert f.stat().st_mtime_ns == before
+    assert [e.messages[0]["content"] for e in load_dataset(f).entries] == ["one", "two"]
+
+
+def test_a_trace_rewritten_with_its_old_mtime_or_size_is_read_again(tmp_path: Path) -> None:
+    f = lines(tmp_path / "t.jsonl", [row(0), row(10)])
+    before = f.stat().st_mtime_ns
+    assert load_trace(f).offsets_ns.tolist() == [0, 10_000_000]
+    lines(f, [row(0), row(10), row(20)])  # a new size, the old mtime
+    same_mtime(f, before)
+    assert load_trace(f).offsets_ns.tolist() == [0, 10_000_000, 20_000_000]
+    size = f.stat().st_size
+    lines(f, [row(0), row(10), row(30)])  # the same size, a new mtime
+    same_mtime(f, before + 1_000_000_000)
+    assert f.stat().st_size == size
+    assert load_trace(f).offsets_ns.tolist() == [0, 10_000_000, 30_000_000]
+
+
+def test_a_timestamp_too_far_from_the_first_is_refused_in_full(tmp_path: Path) -> None:
+    g = tmp_path / "far.jsonl"
+    where = f"{g.resolve()}:2"
+    # an integer too large for a float, and a float whose offset in ns overflows
+    assert trace_refused(lines(g, [row(0), row(10**400)])) == (
+        f"{where}: 'timestamp' is too far from the first line's to be held as a time (ms from "
+        "the start); is load.timestamp_unit right?"
+    )
+    assert trace_refused(lines(g, [row(0), row(1e305)]), "s") == (
+        f"{where}: 'timestamp' is too far from the first line's to be held as a time (s from "
+        "the start); is load.timestamp_unit right?"
+    )
+
+
+def test_scaling_keeps_the_exact_times_of_arrivals_held_at_the_maximum() -> None:
+    ones = np.ones(2, dtype=np.int64)
+    # 5e9 s (about 158 years) is beyond 2**62 ns, so the offset is held; the exact time is kept
+    t = Trace("p", np.array([0, MAX_OFFSET_NS], dtype=np.int64), ones, ones,
+              np.array([0.0, 5e18]))  # fmt: skip
+    assert t.last_offset_s == 5e9
+    same = t.scaled(1.0, None)
+    assert same.exact_ns is not None and same.exact_ns.tolist() == [0.0, 5e18]
+    assert same.last_offset_s == 5e9 and same.offsets_ns.tolist() == [0, MAX_OFFSET_NS]
+    assert t.scaled(1.0, 1).exact_ns is not None
+    half = t.scaled(0.5, None)  # scaled from the exact time, not from the held one
+    assert half.offsets_ns.tolist() == [0, 2_500_000_000_000_000_000]
+    assert half.offsets_ns.dtype == np.int64
+    assert half.exact_ns is not None and half.exact_ns.tolist() == [0.0, 2.5e18]
+    assert half.last_offset_s == 2.5e9
+    exact = Trace("p", np.array([0, 3], dtype=np.int64), ones, ones)  # no exact times
+    assert exact.scaled(1.0, None).exact_ns is None
+    doubled = exact.scaled(2.0, None)
+    assert doubled.exact_ns is not None and doubled.exact_ns.tolist() == [0.0, 6.0]
+    assert doubled.offsets_ns.tolist() == [0, 6]

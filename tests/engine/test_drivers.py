@@ -198,3 +198,65 @@ async def test_closed_loop_holds_the_level_of_each_step() -> None:
 
 def test_yield_every_is_a_small_bound() -> None:
     assert 1 <= drivers.YIELD_EVERY <= 1000
+
+
+def _oracle_sent(arrivals_ns: list[int], service_ns: int, max_outstanding: int) -> list[int]:
+    """The arrivals a full backlog does not drop: sent iff fewer than max are pending then."""
+    ends: list[int] = []
+    sent = []
+    for t in arrivals_ns:
+        ends = [e for e in ends if e > t]  # (no end falls on an arrival in these tests)
+        if len(ends) < max_outstanding:
+            sent.append(t)
+            ends.append(t + service_ns)
+    return sent
+
+
+class CountingSleeps(LoopClock):
+    sleeps = 0
+
+    async def sleep_until_ns(self, deadline_ns: int) -> None:
+        self.sleeps += 1
+        await super().sleep_until_ns(deadline_ns)
+
+
+@pytest.mark.parametrize("rate", [1000.0, 10_000.0])
+async def test_with_the_backlog_full_the_driver_wakes_per_completion_not_per_arrival(
+    rate: float,
+) -> None:
+    """Capacity 5 / 7.55 ms = 662 ops/s, offered 1k or 10k ops/s for 1 s.
+
+    Each arrival is sent exactly when fewer than 5 requests are pending at its intended time
+    (an independent simulation says which), the rest are dropped, and the driver sleeps about
+    twice a completion (until the next arrival, and for a request to end) at either rate: not
+    once an arrival, which at 10k ops/s offered would be 10,000 wake-ups.
+    """
+    plan = build_plan(warmup_s=0, levels=[(1.0, rate)], kind="open")
+    service_ns = 7_550_000  # ends never fall on an arrival (multiples of 0.1 ms)
+    tally = Tally()
+    sent: list[int] = []
+    clock = CountingSleeps()
+
+    async def main() -> int:
+        start = clock.now_ns()
+
+        async def send(t: int) -> None:
+            sent.append(t - start)
+            await asyncio.sleep(service_ns / 1e9)
+
+        pending: set[asyncio.Task[None]] = set()
+        await drive_open_loop(
+            plan, send, start, clock, pending, window_end_ns=start + 1000 * MS,
+            max_outstanding=5, on_dropped=tally.on_dropped, on_late=tally.on_late,
+        )  # fmt: skip
+        await asyncio.gather(*pending)
+        return start
+
+    start = await main()
+    arrivals = list(arrival_offsets_ns(plan))
+    expected = _oracle_sent(arrivals, service_ns, 5)
+    assert sent == expected
+    assert len(expected) in range(620, 665)  # about the capacity (625 at 1k: sends on whole ms)
+    assert sorted(t - start for t in tally.dropped) == sorted(set(arrivals) - set(expected))
+    assert tally.late == []
+    assert clock.sleeps <= 2 * len(sent) + 2

@@ -141,6 +141,9 @@ def test_trace_lengths_go_to_their_request_even_when_one_is_skipped(tmp_path: Pa
     third = factory.next_params()
     assert (len(text(first)), first["max_tokens"]) == (40, 3)
     assert (len(text(third)), third["max_tokens"]) == (120, 5)
+    several = RequestFactory(spec(), seed=0, trace=trace)
+    several.skip(2)  # the first two arrivals were dropped together
+    assert several.next_params()["max_tokens"] == 5
 
 
 @pytest.mark.parametrize(

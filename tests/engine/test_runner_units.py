@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from harborbench import __version__
 from harborbench.engine import runner
+from harborbench.engine.clock import Clock, LoopClock
+from harborbench.engine.recorder import Recorder
+from harborbench.engine.redaction import REDACTED
 from harborbench.engine.runner import (
     DEFAULT_CLIENT_LIMIT,
     MOCK_API_KEY,
-    REDACTED,
     as_sentences,
     build_result,
     check_target_reachable,
@@ -24,13 +28,20 @@ from harborbench.engine.runner import (
     request_factory,
     resolve_headers,
 )
-from harborbench.engine.schedule import Step
+from harborbench.engine.schedule import Step, build_plan
 from harborbench.errors import (
     AllRequestsFailedError,
     ProfileError,
     TargetUnreachableError,
 )
-from harborbench.result import SCHEMA_VERSION
+from harborbench.harborai.config import DISABLE_ENV_VAR
+from harborbench.metrics.resources import ResourceSample
+from harborbench.result import (
+    METRIC_DEFINITIONS,
+    PLAN_BASELINE_OPS,
+    PLAN_TARGET_OPS,
+    SCHEMA_VERSION,
+)
 from tests.compare.test_compare import make_trial
 from tests.engine.virtual import profile
 
@@ -137,10 +148,10 @@ def test_build_result_merges_the_trials_and_judges_the_gates() -> None:
     assert [(g.name, g.verdict) for g in result.gates] == [("throughput", "pass")]
     assert result.profile == redacted_profile(prof)
     assert result.reference == {
-        "plan_baseline_ops": runner.PLAN_BASELINE_OPS, "plan_target_ops": runner.PLAN_TARGET_OPS,
+        "plan_baseline_ops": PLAN_BASELINE_OPS, "plan_target_ops": PLAN_TARGET_OPS,
     }  # fmt: skip
-    assert result.metric_definitions == runner.METRIC_DEFINITIONS
-    assert result.harborbench_version == runner.__version__
+    assert result.metric_definitions == METRIC_DEFINITIONS
+    assert result.harborbench_version == __version__
     assert result.created_at.endswith("+00:00")
     empty = build_result(prof, "none", [], {}, interrupted=False)
     assert (empty.total, empty.gates, empty.interrupted) == (None, [], False)
@@ -268,7 +279,7 @@ def test_the_default_ports_are_80_and_443(monkeypatch: pytest.MonkeyPatch) -> No
         seen.append((address, timeout))
         return Conn()
 
-    monkeypatch.setattr(runner.socket, "create_connection", connect)
+    monkeypatch.setattr(socket, "create_connection", connect)  # the module runner uses
     check_target_reachable("http://example.invalid/v1")
     check_target_reachable("https://example.invalid/v1", timeout_s=2.0)
     assert seen == [(("example.invalid", 80), 3.0), (("example.invalid", 443), 2.0)]
@@ -332,7 +343,7 @@ async def test_the_window_waits_for_a_slow_clock() -> None:
     """A clock running at half the loop's speed: the wait wakes early and goes on waiting."""
     loop = asyncio.get_running_loop()
     t0 = loop.time()
-    clock = runner.Clock(lambda: round((loop.time() - t0) * 1e9 / 2))
+    clock = Clock(lambda: round((loop.time() - t0) * 1e9 / 2))
     assert await runner._wait_window(100_000_000, None, clock) is False
     assert clock.now_ns() >= 100_000_000
     stop = asyncio.Event()
@@ -355,3 +366,82 @@ def test_the_failure_message_in_full() -> None:
         "no request was sent inside the 3.0 s window: the requests sent during warmup were still "
         "pending and held every worker (or every slot of the client), so nothing was measured."
     )
+
+
+def test_a_404_example_ending_in_x_keeps_its_letters() -> None:
+    # only the full stops of the example are stripped before the one that ends the sentence
+    ends_x = silent({"http_404": 1}).model_copy(
+        update={"failure_examples": {"http_404": "Not Found: /v2/MAX"}}
+    )
+    err = runner._nothing_succeeded(ends_x, "http://h/api")
+    assert err.message == (
+        "every measured request failed (http_404 x1); first error: Not Found: /v2/MAX."
+    )
+
+
+class ScriptedClock(Clock):
+    """Reads the given values in turn, then ``then`` for ever."""
+
+    def __init__(self, readings: list[int], then: int) -> None:
+        super().__init__()
+        self.readings, self.then = readings, then
+
+    def now_ns(self) -> int:
+        return self.readings.pop(0) if self.readings else self.then
+
+
+@pytest.mark.looptime
+@pytest.mark.parametrize("with_stop", [False, True])
+async def test_the_window_waits_out_its_last_nanosecond(with_stop: bool) -> None:
+    end = 1_000_000_000
+    stop = asyncio.Event() if with_stop else None
+    # 1 ns before the end: it waits, and returns only once the clock reads the end
+    clock = ScriptedClock([end - 1, end - 1], then=end)
+    assert await runner._wait_window(end, stop, clock) is False
+    assert clock.readings == [] and clock.now_ns() == end
+    # at the end exactly: it returns at once, reading the clock once
+    at_end = ScriptedClock([end, end - 5], then=end)
+    assert await runner._wait_window(end, stop, at_end) is False
+    assert at_end.readings == [end - 5]
+
+
+@pytest.mark.looptime
+async def test_the_loop_lag_is_reset_once_at_the_start_of_the_window() -> None:
+    """The ticker resets the lag histogram at the window's first tick only (warmup stalls do not
+    count; later ones do)."""
+    clock = LoopClock()
+    start = clock.now_ns()
+    resets: list[int] = []
+    lag: Any = SimpleNamespace(
+        histogram=SimpleNamespace(reset=lambda: resets.append(clock.now_ns() - start))
+    )
+
+    def sample(t_s: float) -> ResourceSample:
+        return ResourceSample(t_s=t_s, rss_bytes=1, cpu_user_s=0.0, cpu_system_s=0.0,
+                              cpu_percent=0.0)  # fmt: skip
+
+    sampler: Any = SimpleNamespace(sample=sample)
+    plan = build_plan(warmup_s=2.0, levels=[(2.0, 1)], kind="closed")
+    rec = Recorder(start, 2.0, 2.0, open_loop=False)
+    samples: list[ResourceSample] = []
+    sender: Any = None  # read only for progress, which is not given
+    await runner._tick(rec, sampler, samples, [], plan, clock, None, sender, 0, 1, lag)
+    assert [s.t_s for s in samples] == [-1.0, 0.0, 1.0]  # ticks at 1, 2 and 3 s
+    assert resets == [2_000_000_000]
+
+
+async def test_an_invalid_client_config_is_a_profile_error_with_its_fix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The client is built from the profile when none is given; its ConfigError (here the
+    # environment switch of the client, which the profile cannot check) is a ProfileError.
+    monkeypatch.setenv(DISABLE_ENV_VAR, "maybe")
+    prof = profile({"concurrency": 1})
+    with pytest.raises(ProfileError) as err:
+        await runner.run_trial(prof, plan_from_profile(prof), "http://127.0.0.1:9/v1", None,
+                               index=0)  # fmt: skip
+    assert err.value.message == (
+        f"client: environment variable {DISABLE_ENV_VAR}='maybe' is not a boolean; use true or "
+        "false"
+    )
+    assert err.value.hint == "Fix the client section of the profile."

@@ -11,7 +11,6 @@ from scipy import stats
 
 from harborbench.engine.schedule import (
     BLOCK,
-    NS_PER_S,
     LoadPlan,
     Step,
     arrival_blocks_ns,
@@ -19,6 +18,7 @@ from harborbench.engine.schedule import (
     build_plan,
     trace_plan,
 )
+from harborbench.units import NS_PER_S
 
 
 def offsets(plan: LoadPlan) -> list[int]:
@@ -136,6 +136,16 @@ def test_a_stripe_with_no_arrival_in_a_block_yields_no_empty_block() -> None:
     assert [b.tolist() for b in arrival_blocks_ns(dataclasses.replace(plan, stripe=(1, 3)))] == [
         [500_000_000]
     ]
+
+
+@pytest.mark.parametrize("arrival", ["constant", "poisson"])
+def test_offsets_are_int64_blocks_and_python_ints(arrival: str) -> None:
+    # the documented type: a float64 offset would lose whole nanoseconds past 2**53 ns
+    plan = build_plan(warmup_s=1.0, levels=[(2.0, 700.0)], kind="open",
+                      arrival=arrival, seed=5)  # type: ignore[arg-type]  # fmt: skip
+    blocks = list(arrival_blocks_ns(plan))
+    assert len(blocks) >= 3 and all(b.dtype == np.int64 for b in blocks)
+    assert all(type(t) is int for t in offsets(plan))
 
 
 def poisson_reference(rate: float, start_s: float, end_s: float, seed: int) -> list[int]:

@@ -6,13 +6,16 @@ chosen so that no answer is due at the very instant a tick or the window's end i
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from harborbench.engine.clock import LoopClock
 from harborbench.engine.progress import Progress
-from harborbench.engine.runner import build_result, plan_from_profile, run_trial
+from harborbench.engine.runner import build_result, plan_from_profile, request_factory, run_trial
 from harborbench.result import IntervalRow, TrialResult
 from tests.engine.virtual import FakeClient, StallClock, after, profile, response
 
@@ -273,3 +276,63 @@ async def test_a_broken_progress_callback_is_raised_as_itself() -> None:
     with pytest.raises(KeyError, match="display broke"):
         await trial(profile({"rate": 4}, duration="2s"), FakeClient(after(0.125)),
                     progress=progress)  # fmt: skip
+
+
+def text_chunk(text: str) -> Any:
+    """A stream chunk carrying text and no usage."""
+    return SimpleNamespace(choices=[SimpleNamespace(delta=SimpleNamespace(content=text))],
+                           usage=None)  # fmt: skip
+
+
+async def test_a_streamed_trial_judges_ttft_and_tpot_against_the_slo() -> None:
+    # Three kinds of stream of three one-token chunks, in turn: (first chunk after, gap, gap).
+    shapes = [(0.25, 0.0625, 0.0625),  # ttft 0.25 s misses, tpot 0.0625 s meets
+              (0.0625, 0.25, 0.25),  # ttft meets, tpot 0.25 s misses
+              (0.0625, 0.0625, 0.0625)]  # both meet  # fmt: skip
+
+    async def behaviour(i: int) -> Any:
+        first, *gaps = shapes[i % 3]
+        await asyncio.sleep(first)  # the stream opens with its first chunk (never at once)
+
+        async def chunks() -> AsyncIterator[Any]:
+            yield text_chunk("t0")
+            for k, wait in enumerate(gaps, start=1):
+                await asyncio.sleep(wait)
+                yield text_chunk(f"t{k}")
+
+        return chunks()
+
+    prof = profile({"concurrency": 1}, duration="2s",
+                   request={"prompt_tokens": 4, "max_tokens": 4, "timeout": "10s", "stream": True},
+                   slo={"ttft_max": "125ms", "tpot_max": "125ms"})  # fmt: skip
+    t = await trial(prof, FakeClient(behaviour))
+    # answered at 0.375, 0.9375, 1.125 and 1.5 s; the one sent at 1.5 s ends at 2.0625 s
+    assert (t.successes, t.failures, t.in_flight_at_end) == (4, 0, 1)
+    assert (t.slo_met, t.goodput_ops) == (1, 0.5)  # only the third kind met both objectives
+    assert t.stream is not None
+    assert (t.stream.output_tokens, t.stream.output_chunks, t.stream.ttft.count) == (12, 12, 4)
+    assert t.stream.tpot.count == 4
+
+
+class RecordingClient(FakeClient):
+    """A fake client that keeps the first message of every request."""
+
+    def __init__(self, behaviour: Any) -> None:
+        super().__init__(behaviour)
+        self.prompts: list[str] = []
+
+    async def acreate(self, **params: Any) -> Any:
+        self.prompts.append(params["messages"][0]["content"])
+        return await super().acreate(**params)
+
+
+async def test_a_shards_trial_sends_its_own_stripe_of_the_requests() -> None:
+    prof = profile({"concurrency": 2}, duration="1s")
+    plan = dataclasses.replace(plan_from_profile(prof), stripe=(1, 2))
+    client = RecordingClient(after(0.3125))
+    t = await run_trial(prof, plan, "", None, index=0, client=client, clock=LoopClock())
+    # global worker 1 only: sent at 0, 0.3125, 0.625 and 0.9375 s
+    assert (t.successes, t.in_flight_at_end) == (3, 1)
+    mine, whole = request_factory(prof, (1, 2)), request_factory(prof)
+    assert client.prompts == [mine.next_params()["messages"][0]["content"] for _ in range(4)]
+    assert client.prompts != [whole.next_params()["messages"][0]["content"] for _ in range(4)]

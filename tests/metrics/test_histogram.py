@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hdrh.histogram import HdrHistogram
@@ -333,3 +335,41 @@ def test_the_appender_records_as_record_ns_does() -> None:
     assert (appended.clamped_below_count, appended.clamped_above_count) == (2, 1)
     appended.flush()
     assert appended == recorded and appended.percentile_ns(50) == recorded.percentile_ns(50)
+
+
+# --- shown_above: a few samples that still decide a latency gate --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("q", "count", "above", "shown"),
+    [
+        (95.0, 10, 10, True),  # 0.05^10
+        (95.0, 10, 3, True),  # P(X >= 3) = 1.15%
+        (95.0, 10, 2, False),  # P(X >= 2) = 8.6%
+        (95.0, 10, 0, False),
+        (95.0, 0, 0, False),
+        (95.0, 1, 1, False),  # P(X >= 1) = 5%: not below 5%
+        (99.0, 100, 4, True),  # P(X >= 4) = 1.8%
+        (99.0, 100, 3, False),  # P(X >= 3) = 7.9%
+        (50.0, 5, 5, True),  # 0.5^5 = 3.1%
+        (50.0, 4, 4, False),  # 0.5^4 = 6.25%
+    ],
+)
+def test_shown_above_is_the_exact_binomial_test(
+    q: float, count: int, above: int, shown: bool
+) -> None:
+    from harborbench.metrics.histogram import shown_above
+
+    assert shown_above(q, count, above) is shown
+
+
+def test_shown_above_needs_the_tail_strictly_below_alpha(monkeypatch: pytest.MonkeyPatch) -> None:
+    from scipy.stats import binom
+
+    from harborbench.metrics import histogram
+
+    tail = float(binom.sf(2, 10, 1.0 - 95.0 / 100.0))  # P(X >= 3) for 10 samples at p95
+    monkeypatch.setattr(histogram, "SHOWN_ABOVE_ALPHA", tail)
+    assert histogram.shown_above(95.0, 10, 3) is False
+    monkeypatch.setattr(histogram, "SHOWN_ABOVE_ALPHA", math.nextafter(tail, 1.0))
+    assert histogram.shown_above(95.0, 10, 3) is True
