@@ -316,7 +316,7 @@ def _twin(cls: type) -> Any:
     an object, against 1.0k for ``object.__new__`` plus 0.5k for each slot-descriptor call
     (valgrind counts); the result is an ordinary ``cls`` object, as immutable as one built by
     ``cls(...)``, and equal to it. (Measured on CPython 3.11 with the GIL; free-threaded builds
-    pause every thread to assign ``__class__``, so measure there before relying on this.)
+    may stop every thread to assign ``__class__``: measure there before relying on this.)
 
     Raises (at import, never on the request path):
         KeyError: ``cls`` defines no ``__slots__``.
