@@ -288,7 +288,7 @@ class Completions:
             manager = client._manager
             assert manager is not None
             if manager.started and not manager.stopped:  # the hot path, without _dispatch
-                deadline = running.time() + client.config.config.timeout_s
+                deadline = manager.loop_time() + client.config.config.timeout_s
                 processor = manager.processor
                 if processor is not None:
                     result = await processor.call(spec, request_priority, deadline)

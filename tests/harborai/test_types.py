@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from harborbench.harborai.errors import InvalidResponseError, StreamError
@@ -9,6 +11,8 @@ from harborbench.harborai.types import (
     ChatCompletion,
     ChatCompletionChunk,
     Choice,
+    ChunkChoice,
+    Delta,
     Message,
     StringPool,
     Usage,
@@ -99,3 +103,41 @@ def test_string_pool_shares_and_stays_bounded() -> None:
     pool("d")
     pool("e")  # the pool is full: passes through
     assert len(pool) == 2
+
+
+def test_built_objects_are_the_public_frozen_dataclasses() -> None:
+    """from_json builds mutable twins and swaps their class: the results are the real classes."""
+    reply = ChatCompletion.from_json(
+        {
+            "id": 7,
+            "model": "m",
+            "created": "17",
+            "choices": [{"message": {"role": "assistant", "content": "hi"}, "finish_reason": 1}],
+            "usage": {"prompt_tokens": "3", "completion_tokens": 1, "total_tokens": 4.0},
+        }
+    )
+    assert reply == ChatCompletion(
+        "7", "m", 17, [Choice(0, Message("assistant", "hi"), "1")], Usage(3, 1, 4)
+    )
+    assert type(reply.usage) is Usage and type(reply.usage.total_tokens) is int
+    objects = (reply, reply.choices[0], reply.choices[0].message, reply.usage)
+    assert [type(o) for o in objects] == [ChatCompletion, Choice, Message, Usage]
+    assert all(dataclasses.is_dataclass(o) for o in objects)
+    assert hash(reply.usage) == hash(Usage(3, 1, 4))
+    assert repr(reply.choices[0].message) == "Message(role='assistant', content='hi')"
+    for obj in objects:
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            obj.__setattr__(dataclasses.fields(obj)[0].name, None)
+    chunk = ChatCompletionChunk.from_json(
+        {"id": "c", "model": "m", "choices": [{"delta": {"role": "assistant", "content": "a"}}]}
+    )
+    assert chunk == ChatCompletionChunk(
+        "c", "m", [ChunkChoice(0, Delta("assistant", "a"), None)], None
+    )
+    assert [type(chunk), type(chunk.choices[0]), type(chunk.choices[0].delta)] == [
+        ChatCompletionChunk,
+        ChunkChoice,
+        Delta,
+    ]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        chunk.choices[0].delta.content = "b"  # type: ignore[misc]

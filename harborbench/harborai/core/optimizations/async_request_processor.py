@@ -193,6 +193,7 @@ class AsyncRequestProcessor:
         self._free = self._workers_n  # slots not held by a running request
         self._slot_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._budget = _BUDGET_RESERVE
+        self._budget_ratio = config.retry.budget_ratio
         self._stopping = False
         self.submitted = 0
         self.direct = 0
@@ -295,7 +296,10 @@ class AsyncRequestProcessor:
             raise ClientClosedError("request processor is not running (client closed)")
         if not (self._direct and self._free > 0 and queue.empty()):
             return await self._wait(self.submit(spec, priority, deadline), deadline)
-        self._deposit()
+        # _deposit(), inline (once a request: a call less)
+        self.submitted += 1
+        budget = self._budget + self._budget_ratio
+        self._budget = budget if budget < _BUDGET_RESERVE else _BUDGET_RESERVE
         self.direct += 1
         attempt = 0
         while True:
@@ -314,7 +318,10 @@ class AsyncRequestProcessor:
                 self.completed += 1
                 return result
             finally:
-                self._release_slot()
+                if self._slot_waiters:
+                    self._release_slot()
+                else:  # what _release_slot does when nobody waits, without its call
+                    self._free += 1
             if self._stopping:
                 self.failed += 1
                 raise ClientClosedError("client closed while the request was in flight") from error
@@ -365,8 +372,9 @@ class AsyncRequestProcessor:
         return self._enqueue(spec, priority, deadline, key, 0)
 
     def _deposit(self) -> None:
+        """Count a first attempt and deposit its retry-budget tokens (inline in :meth:`call`)."""
         self.submitted += 1
-        budget = self._budget + self._config.retry.budget_ratio
+        budget = self._budget + self._budget_ratio
         self._budget = budget if budget < _BUDGET_RESERVE else _BUDGET_RESERVE
 
     def _enqueue(

@@ -96,6 +96,7 @@ class AIMDLimit:
         "_max",
         "_min",
         "_value",
+        "below_max",
         "decreases",
         "increases",
     )
@@ -120,6 +121,9 @@ class AIMDLimit:
         self._last_decrease_s = -float("inf")
         self.increases = 0
         self.decreases = 0
+        self.below_max = False
+        """bool, the limit is below ``max_limit``: only then does :meth:`on_success` change it
+        (the send path calls it only then, a call less a request at the ceiling)."""
         limiter.set_limit(max_limit)
 
     def on_success(self) -> None:
@@ -128,6 +132,7 @@ class AIMDLimit:
         if value < self._max:
             value = min(float(self._max), value + 1.0 / value)
             self._value = value
+            self.below_max = value < self._max
             if int(value) != self._limiter.limit:
                 self._limiter.set_limit(int(value))
                 self.increases += 1
@@ -140,6 +145,7 @@ class AIMDLimit:
         self._last_decrease_s = now
         value = max(float(self._min), self._value * self._backoff)
         self._value = value
+        self.below_max = value < self._max
         if int(value) != self._limiter.limit:
             self._limiter.set_limit(int(value))
             self.decreases += 1
@@ -189,6 +195,10 @@ class ConcurrencyManager:
         self._monitor: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.loop_time: Callable[[], float] = _not_started
+        """() -> float seconds, the started loop's ``loop.time()``: ``time.monotonic`` itself for
+        asyncio's own loops (whose ``time()`` returns it; a Python call less for each of the
+        three readings of a request), else the loop's bound ``time`` (uvloop's, for one)."""
         self.started = False
         self.stopped = False
         self.requests = 0
@@ -211,7 +221,10 @@ class ConcurrencyManager:
         """Start the request processor's workers and the monitor task in the running loop."""
         if self.started:
             return
-        self._loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
+        loop_time = loop.time  # read once: the loop's clock does not change while it runs
+        own = getattr(loop_time, "__func__", None) is asyncio.BaseEventLoop.time
+        self.loop_time = time.monotonic if own else loop_time
         self.started = True
         if self.processor is not None:
             self.processor.start()
@@ -246,8 +259,7 @@ class ConcurrencyManager:
 
     def deadline(self) -> float:
         """The deadline of a call starting now: ``loop.time() + timeout_s`` (float seconds)."""
-        assert self._loop is not None
-        return self._loop.time() + self._timeout_s
+        return self.loop_time() + self._timeout_s
 
     async def execute(
         self, spec: RequestSpec, deadline: float | None = None
@@ -284,9 +296,8 @@ class ConcurrencyManager:
             raise
         if spec.stream:
             return await self._open(spec, pool, origin, lease, deadline)
-        loop = self._loop
-        assert loop is not None
-        start_s = loop.time()
+        loop_time = self.loop_time
+        start_s = loop_time()
         try:
             timeout = _attempt_timeout(self._timeout, self._timeout_s, deadline, start_s)
             # The exchange (transport's error rules), inline: one coroutine frame less a
@@ -318,13 +329,14 @@ class ConcurrencyManager:
             raise
         pool.release(origin, lease, connection_ok=True)
         limiter.release()
-        latency_s = loop.time() - start_s
+        latency_s = loop_time() - start_s
         ewma = self.latency_ewma_s
         self.latency_ewma_s = (
             latency_s if ewma is None else ewma + _LATENCY_WEIGHT * (latency_s - ewma)
         )
-        if self.aimd is not None:
-            self.aimd.on_success()
+        aimd = self.aimd
+        if aimd is not None and aimd.below_max:
+            aimd.on_success()
         return result
 
     async def _open(
@@ -341,9 +353,8 @@ class ConcurrencyManager:
                 self.failures += 1
 
         try:
-            loop = self._loop
-            assert loop is not None
-            timeout = _attempt_timeout(self._timeout, self._timeout_s, deadline, loop.time())
+            now_s = self.loop_time()
+            timeout = _attempt_timeout(self._timeout, self._timeout_s, deadline, now_s)
             opening = open_stream(lease.session, spec, timeout, self._intern, on_close)
             return await _until(opening, deadline, "the stream to open")
         except APIError as exc:
@@ -422,6 +433,10 @@ class ConcurrencyManager:
         if self.processor is not None:
             out["request_processor"] = self.processor.statistics()
         return out
+
+
+def _not_started() -> float:
+    raise RuntimeError("the concurrency manager is not started")
 
 
 def _attempt_timeout(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 import pytest
 
@@ -24,9 +25,9 @@ def test_aimd_decreases_on_overload_and_climbs_back_to_the_maximum() -> None:
     now = [0.0]
     limiter = AsyncLimiter(1)
     aimd = AIMDLimit(limiter, min_limit=2, max_limit=10, clock=lambda: now[0])
-    assert limiter.limit == 10
+    assert limiter.limit == 10 and not aimd.below_max  # the send path skips on_success then
     aimd.on_overload()
-    assert limiter.limit == 9
+    assert limiter.limit == 9 and aimd.below_max
     aimd.on_overload()  # inside the 100 ms cooldown: ignored
     assert limiter.limit == 9
     for _ in range(30):
@@ -35,7 +36,11 @@ def test_aimd_decreases_on_overload_and_climbs_back_to_the_maximum() -> None:
     assert limiter.limit == 2  # never below the floor
     for _ in range(1000):
         aimd.on_success()
+        if not aimd.below_max:
+            break
     assert limiter.limit == 10  # never above the maximum
+    aimd.on_success()  # at the ceiling: changes nothing
+    assert limiter.limit == 10 and not aimd.below_max
     assert aimd.decreases >= 8 and aimd.increases == 8
 
 
@@ -206,3 +211,45 @@ async def test_a_timeout_while_successes_are_slow_lowers_the_limit(server: Fixtu
     assert stats["latency_ewma_s"] >= 0.5
     assert (stats["limit"], stats["limit_decreases"]) == (18, 1)
     assert (stats["timeouts"], stats["timeouts_as_hangs"]) == (1, 0)
+
+
+def test_loop_time_is_asyncios_clock_read_directly() -> None:
+    manager = ConcurrencyManager(resolve_config(base_url="http://127.0.0.1:9/v1", environ={}), str)
+    with pytest.raises(RuntimeError, match="not started"):
+        manager.deadline()
+    loop = asyncio.SelectorEventLoop()  # asyncio's own loop (the tests' loop may be patched)
+    try:
+        loop.run_until_complete(manager.start())
+        assert manager.loop_time is time.monotonic  # what asyncio's loop.time() returns
+        loop_now = loop.time()
+        assert loop_now <= manager.deadline() - manager._timeout_s <= loop_now + 1.0
+        loop.run_until_complete(manager.stop())
+    finally:
+        loop.close()
+
+
+def test_loop_time_of_a_loop_with_its_own_clock() -> None:
+    class Shifted(asyncio.SelectorEventLoop):
+        def time(self) -> float:
+            return super().time() + 1000.0
+
+    manager = ConcurrencyManager(resolve_config(base_url="http://127.0.0.1:9/v1", environ={}), str)
+    loop = Shifted()
+    try:
+        loop.run_until_complete(manager.start())
+        assert manager.loop_time() - time.monotonic() > 999.0  # the loop's own clock
+        loop.run_until_complete(manager.stop())
+    finally:
+        loop.close()
+
+
+def test_loop_time_of_a_loop_whose_time_was_replaced() -> None:
+    manager = ConcurrencyManager(resolve_config(base_url="http://127.0.0.1:9/v1", environ={}), str)
+    loop = asyncio.SelectorEventLoop()
+    loop.time = lambda: 5.0  # type: ignore[method-assign]  # as a test double would
+    try:
+        loop.run_until_complete(manager.start())
+        assert manager.loop_time() == 5.0
+        loop.run_until_complete(manager.stop())
+    finally:
+        loop.close()
