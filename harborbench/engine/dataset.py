@@ -199,7 +199,7 @@ def jsonl_objects(
         count = count_lines(path, max_bytes)
         if count > max_lines:
             raise DatasetError(
-                f"{path}: {count:,} lines, more than the {max_lines:,} read; {sample}"
+                f"{path}: {count:,} lines, more than the limit of {max_lines:,}; {sample}"
             )
         for number, raw in enumerate(bounded_lines(path, max_bytes), start=1):
             if number > max_lines:  # the file grew after its count

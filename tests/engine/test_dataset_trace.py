@@ -381,14 +381,14 @@ def test_a_file_of_too_many_lines_is_refused_before_a_line_is_parsed(tmp_path: P
     many = tmp_path / "many.jsonl"
     many.write_bytes(b"{oops\n" + b"\n" * MAX_DATASET_LINES)
     expected = (
-        f"{many}: 1,000,001 lines, more than the 1,000,000 read; take a sample of it: "
+        f"{many}: 1,000,001 lines, more than the limit of 1,000,000; take a sample of it: "
         "shuf -n 100000 many.jsonl > sample.jsonl"
     )
     with pytest.raises(DatasetError) as err:
         load_dataset(many)
     assert str(err.value) == expected
     assert trace_refused(many) == (
-        f"{many}: 1,000,001 lines, more than the 1,000,000 read; replay a part of it: "
+        f"{many}: 1,000,001 lines, more than the limit of 1,000,000; replay a part of it: "
         "head -n 100000 many.jsonl > part.jsonl"
     )
     # The limit itself is read: 999,999 blank lines and one prompt.
@@ -401,7 +401,7 @@ def test_the_line_limit_on_both_sides(tmp_path: Path) -> None:
     f = lines(tmp_path / "d.jsonl", [{"a": 1}, {"a": 2}, {"a": 3}])
     assert len(read_jsonl_objects(f, max_lines=3)) == 3
     assert read_refused(f, max_lines=2, sample="cut it") == (
-        f"{f}: 3 lines, more than the 2 read; cut it"
+        f"{f}: 3 lines, more than the limit of 2; cut it"
     )
 
 
