@@ -109,6 +109,10 @@ def _concurrency_bound(value: int) -> int:
 #: both, and a user who types 1000h means something else.
 MAX_WARMUP_S = 3600.0
 MAX_DURATION_S = 24 * 3600.0
+#: The most trials of a run: each is a whole warmup and window, kept in full in result.json; a
+#: comparison needs a few (``compare --run`` stops at 10 rounds by default), and a user who
+#: types 1000000 means something else.
+MAX_REPEAT = 1000
 
 
 def _as_written(value: Any) -> tuple[float, str] | None:
@@ -598,7 +602,7 @@ class Profile(_Model):
             out and is then the sum of the stage durations (if given, it must equal that sum);
             with a trace it may be left out and is then the last replayed arrival + 1 s, minus
             the warmup.
-        repeat: number of trials.
+        repeat: number of trials, at most :data:`MAX_REPEAT`.
         seed: seed of every random choice of the run (Poisson arrivals, prompts, lengths,
             dataset order).
         slo: per-request objectives for goodput (:class:`SloSpec`); optional.
@@ -645,6 +649,18 @@ class Profile(_Model):
         # No total: every stage is refused on its own key (a stage lasts more than 0 s); a
         # stand-in keeps "duration: required key is missing" from being reported beside it.
         return {**data, "duration": duration_text(total) if total > 0 else _STAND_IN_DURATION}
+
+    @field_validator("repeat")
+    @classmethod
+    def _repeat_bound(cls, value: int, info: ValidationInfo) -> int:
+        if value > MAX_REPEAT:
+            trial = info.data.get("warmup", 0.0) + info.data.get("duration", 0.0)
+            total = f", {value:,} x {format_duration(trial)} = {format_duration(value * trial)}"
+            raise ValueError(
+                f"{value:,} trials is above the limit of {MAX_REPEAT:,}: each trial is a whole "
+                f"warmup and measurement window{total if trial else ''}; lower repeat"
+            )
+        return value
 
     @field_validator("name")
     @classmethod

@@ -618,6 +618,20 @@ def test_warmup_and_duration_are_bounded(key: str, ok: str, too_long: str) -> No
         load_profile_dict({**base, key: too_long})
 
 
+def test_repeat_is_bounded() -> None:
+    # repeat: 1000000 was accepted: a run of 23 days of 2-s trials, kept in one result.
+    base = {"name": "b", "load": {"rate": 10}, "warmup": "1s", "duration": "1s"}
+    assert load_profile_dict({**base, "repeat": 1000}).repeat == 1000
+    with pytest.raises(ProfileError) as err:
+        load_profile_dict({**base, "repeat": 1_000_000})
+    assert (
+        "repeat: 1,000,000 trials is above the limit of 1,000: each trial is a whole warmup and "
+        "measurement window, 1,000,000 x 2s = 555h33m20s; lower repeat"
+    ) in str(err.value)
+    with pytest.raises(ProfileError, match="repeat: 1,001 trials is above the limit of 1,000"):
+        load_profile_dict({**base, "repeat": 1001})
+
+
 # --- messages that echo what the user wrote (fifth session) --------------------------------
 
 
