@@ -465,3 +465,37 @@ def test_compare_run_refuses_a_goodput_gate_before_measuring(cli, tmp_path: Path
     assert code == EXIT_BAD_INPUT, err
     assert f"and {tmp_path / 'b.yaml'} has none" in " ".join(err.split())
     assert not (tmp_path / "r" / "a").exists()  # nothing was measured
+
+
+def _without_trials(run: RunResult, **update: Any) -> RunResult:
+    return run.model_copy(update={"trials": [], "total": None, "gates": [], **update})
+
+
+def test_a_result_with_no_trial_is_refused_by_compare_and_report(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # Before: `"trials": []` was compared (exit 0) and reported (report.html, exit 0).
+    _save(tmp_path, make_run("base", [STEADY]))
+    empty = _save(tmp_path, _without_trials(make_run("cand", [STEADY])))
+    for args in (("compare", "base", "cand"), ("report", "cand")):
+        code, _, err = cli(*args, "--reports-dir", str(tmp_path))
+        assert code == EXIT_BAD_INPUT, (args, err)
+        assert (
+            f'{empty}: invalid result file at trials: no trial ("trials": []), and a complete '
+            "run always has one; is it the right file?"
+        ) in " ".join(err.split()), err
+        assert "Traceback" not in err
+    assert not (empty.parent / "report.html").exists()
+    # A split run stopped before its first trial ended writes one, marked interrupted.
+    stopped = _without_trials(make_run("cand", [STEADY]), interrupted=True, status="incomplete")
+    _save(tmp_path, stopped)
+    code, _, err = cli("compare", "base", "cand", "--reports-dir", str(tmp_path))
+    assert code == EXIT_BAD_INPUT
+    text = " ".join(err.split())
+    assert (
+        f"{empty}: the run ended before its first trial did (it was interrupted, or its shards "
+        "were lost), so it has no trial to read."
+    ) in text, text
+    assert "Run it again: harborbench run PROFILE." in text
+    # One trial is enough to be read.
+    _save(tmp_path, make_run("cand", [STEADY], seed=5))
+    code, _, err = cli("compare", "base", "cand", "--reports-dir", str(tmp_path))
+    assert code == 0, err
