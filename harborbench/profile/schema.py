@@ -287,20 +287,21 @@ class RequestSpec(_Model):
                 raise ValueError(f"{key!r} is set by the profile itself; use {instead}")
         return value
 
-    @field_validator("headers")
-    @classmethod
-    def _headers(cls, value: dict[str, str | EnvRef]) -> dict[str, str | EnvRef]:
-        for name in value:
+    @model_validator(mode="after")
+    def _headers(self) -> RequestSpec:
+        # A model validator, so that the error names the header's own key (its line, or the
+        # --set option that wrote it), not the headers section.
+        for name in self.headers:
             if not _HEADER_NAME.match(name):
-                raise ValueError(f"{name!r} is not a valid HTTP header name")
+                raise AtKey(("headers", name), f"{name!r} is not a valid HTTP header name")
             if name.lower() in _RESERVED_HEADERS:
                 hint = (
                     "the API key comes from target.api_key_env"
                     if name.lower() == "authorization"
                     else "the client sets it"
                 )
-                raise ValueError(f"header {name!r} cannot be set here: {hint}")
-        return value
+                raise AtKey(("headers", name), f"header {name!r} cannot be set here: {hint}")
+        return self
 
     @model_validator(mode="after")
     def _one_prompt(self) -> RequestSpec:
