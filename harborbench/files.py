@@ -10,7 +10,7 @@ reader or fill the memory:
   descriptor (the path may have been replaced in between);
 - a file whose size is above the limit is refused before anything is read, and the reader never
   takes more than the limit plus one byte, so a file that grows while it is read is refused
-  too (:func:`read_bounded`, :func:`bounded_lines`).
+  too (:func:`read_bounded`, :func:`bounded_lines`, :func:`count_lines`).
 
 The errors are :class:`InputFileError`, whose message does not name the file: each caller
 names it, adds what to do and raises its own error class.
@@ -26,6 +26,7 @@ from typing import BinaryIO, Literal
 __all__ = [
     "InputFileError",
     "bounded_lines",
+    "count_lines",
     "open_regular",
     "read_bounded",
     "size_text",
@@ -154,3 +155,31 @@ def bounded_lines(path: str | os.PathLike[str], max_bytes: int) -> Iterator[byte
             if left <= 0:
                 raise InputFileError(too_large(max_bytes), "too-large")
             yield line
+
+
+def count_lines(path: str | os.PathLike[str], max_bytes: int) -> int:
+    """The lines of a regular file of at most ``max_bytes``, counted on its bytes (not decoded).
+
+    A last line without its ``\\n`` counts; blank lines count. Reads 1 MiB at a time, so the
+    count of a 256 MiB file takes a fraction of a second and no more than 1 MiB of memory.
+
+    Raises:
+        InputFileError: as :func:`read_bounded`.
+    """
+    count = 0
+    last = b"\n"
+    with open_regular(path, max_bytes) as fh:
+        left = max_bytes + 1
+        while left > 0:
+            try:
+                chunk = fh.read(min(left, 1 << 20))
+            except OSError as exc:
+                raise _unreadable(exc) from None
+            if not chunk:
+                break
+            left -= len(chunk)
+            count += chunk.count(b"\n")
+            last = chunk[-1:]
+    if left <= 0:
+        raise InputFileError(too_large(max_bytes), "too-large")
+    return count + (last != b"\n")

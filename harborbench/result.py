@@ -445,15 +445,37 @@ def load_result(path: str | Path, *, command: str | None = None) -> RunResult:
 
     Raises:
         ResultFileError: missing, unreadable, not the result of a run (the message names what
-            it is), written by a newer harborbench, or with a damaged histogram.
+            it is), written by a newer harborbench, with no trial, or with a damaged histogram.
     """
     from harborbench.documents import load_document
 
     p = Path(path)
     result = load_document(p, "run", command)
     assert isinstance(result, RunResult)
+    _check_trials(p, result)
     _check_histograms(p, result)
     return result
+
+
+def _check_trials(path: Path, result: RunResult) -> None:
+    """Refuse a result with no trial: nothing in it can be compared or reported.
+
+    A run writes one only when it ended before its first trial did: a split run stopped (or
+    whose shards were all lost) before then, marked ``interrupted`` or ``incomplete``. A
+    complete run always has a trial, so such a file was not written by a run.
+    """
+    if result.trials:
+        return
+    if result.interrupted or result.status == "incomplete":
+        raise ResultFileError(
+            f"{path}: the run ended before its first trial did (it was interrupted, or its "
+            "shards were lost), so it has no trial to read.",
+            hint="Run it again: harborbench run PROFILE.",
+        )
+    raise ResultFileError(
+        f'{path}: invalid result file at trials: no trial ("trials": []), and a complete run '
+        "always has one; is it the right file?"
+    )
 
 
 def _migrate_v1(data: dict[str, Any]) -> None:

@@ -187,6 +187,7 @@ def measure_interleaved(
     import dataclasses
 
     from harborbench.cli.signals import stop_on_signals
+    from harborbench.compare.fail_on import check_measurable
     from harborbench.compare.session import run_session
     from harborbench.engine.session import MeasurementSession
     from harborbench.profile import load_profile
@@ -194,6 +195,10 @@ def measure_interleaved(
     from harborbench.report.files import ResultWriter, check_run_folder, run_dir
 
     pa, pb = (load_profile(p, list(overrides)) for p in profile_paths)
+    check_measurable(
+        gates,
+        [(str(path), p.slo is not None) for path, p in zip(profile_paths, (pa, pb), strict=True)],
+    )
     if pa.target != pb.target:
         raise UserInputError(
             f"--run: {profile_paths[0]} and {profile_paths[1]} name different targets; "

@@ -30,7 +30,12 @@ from harborbench.compare.differences import (
     comparability,
     thin_data_warnings,
 )
-from harborbench.compare.fail_on import evaluate_gate, failure_notes, parse_fail_on
+from harborbench.compare.fail_on import (
+    check_measurable,
+    evaluate_gate,
+    failure_notes,
+    parse_fail_on,
+)
 from harborbench.compare.models import (
     COMPARISON_SCHEMA_VERSION,
     METRICS,
@@ -106,7 +111,12 @@ def compare_results(
 
     Raises:
         ValueError: ``confidence`` outside (0, 1) or ``n_resamples`` < 100.
+        UserInputError: a ``goodput`` gate and a run without an slo section
+            (:func:`~harborbench.compare.fail_on.check_measurable`).
     """
+    check_measurable(
+        fail_on, [(f"run {r.name!r}", r.profile.get("slo") is not None) for r in (a, b)]
+    )
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
     if n_resamples < 100:

@@ -61,6 +61,33 @@ def parse_fail_on(text: str) -> FailOn:
     return FailOn(text=text.strip(), metric=metric, change_pct=-value if bad_sign == "-" else value)
 
 
+def check_measurable(gates: Sequence[FailOn], slo: Sequence[tuple[str, bool]]) -> None:
+    """Refuse a ``goodput`` gate when a side has no ``slo`` section: its goodput is not measured,
+    and no amount of data can change that (bad input, exit 2; not an inconclusive gate).
+
+    The one check, for finished runs (:func:`harborbench.compare.compare_results`) and for the
+    profiles of ``compare --run`` before anything is measured.
+
+    Args:
+        gates: the ``--fail-on`` gates.
+        slo: ``(what, has an slo section)`` of A and of B, ``what`` naming the run or profile.
+
+    Raises:
+        UserInputError: a goodput gate, and a side without an slo section.
+    """
+    gate = next((g for g in gates if g.metric == "goodput"), None)
+    missing = [what for what, has_slo in slo if not has_slo]
+    if gate is None or not missing:
+        return
+    raise UserInputError(
+        f"--fail-on {gate.text}: goodput counts the requests that met the objectives of the "
+        f"profile's slo section, and {' and '.join(missing)} "
+        f"{'has' if len(missing) == 1 else 'have'} none, so goodput is not measured.",
+        hint="Add an slo section (for example slo: {latency_max: 500ms}) to both profiles and "
+        "run them again, or gate on throughput instead.",
+    )
+
+
 #: Latency metrics: judged on successful ops only.
 LATENCY_METRICS = ("p50", "p95", "p99", "p999", "ttft_p50", "ttft_p95", "itl_p50", "itl_p95")
 #: Error rate above which latency gates without an error-rate gate get a note.

@@ -50,11 +50,22 @@ def fields_at(root: type[BaseModel], path: Sequence[str | int]) -> list[str]:
     return sorted({name for m in models for name in m.model_fields})
 
 
+def mapping_values(annotation: Any) -> Any:
+    """The value type of a field that is a ``dict`` of free keys (through Optional and
+    Annotated): ``V`` of ``dict[str, V]``; ``None`` when the field is not a mapping."""
+    if typing.get_origin(annotation) is dict:
+        args = typing.get_args(annotation)
+        return args[1] if len(args) == 2 else Any
+    for arg in typing.get_args(annotation):
+        found = mapping_values(arg)
+        if found is not None:
+            return found
+    return None
+
+
 def _is_mapping(annotation: Any) -> bool:
     """Whether a field annotation is a ``dict`` (through Optional and Annotated)."""
-    if typing.get_origin(annotation) is dict:
-        return True
-    return any(_is_mapping(arg) for arg in typing.get_args(annotation))
+    return mapping_values(annotation) is not None
 
 
 #: Names pydantic puts in a location for the member of a union that failed (``str | EnvRef``).

@@ -1,7 +1,8 @@
 """``--set key.path=value`` overrides of workload profiles (used by :mod:`harborbench.profile`).
 
 The value is read as strict YAML and may not be empty; the key path must exist in the schema
-(anything is allowed under ``client``, whose own validation names unknown keys). Setting one
+(anything is allowed under ``client``, whose own validation names unknown keys, and any key of
+a mapping such as ``request.headers`` or ``request.extra_body``). Setting one
 of a group of exclusive keys removes the others of that group (and nothing else), and a new
 ``duration`` rescales stages (see ``apply_overrides``).
 """
@@ -17,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from harborbench.errors import ProfileError
-from harborbench.profile.diagnostics import Where, models_in, shown_option
+from harborbench.profile.diagnostics import Where, mapping_values, models_in, shown_option
 from harborbench.profile.strict_yaml import KeyPath, StrictYamlError, dotted, load_strict
 from harborbench.units import format_duration, parse_duration
 
@@ -64,7 +65,14 @@ def _check_path(
     """Raise unless ``parts`` names a field of the schema (anything is allowed under client)."""
     models: list[type[BaseModel]] = [root]
     node: Any = data
+    values_of: Any = None  # the value type when the previous key is a mapping of free keys
     for depth, part in enumerate(parts):
+        if values_of is not None:  # a key of request.headers or extra_body: any name
+            if values_of is Any:
+                return  # free-form values (extra_body): the profile's validation checks them
+            models, values_of = models_in(values_of), mapping_values(values_of)
+            node = node.get(part) if isinstance(node, dict) else None
+            continue
         if isinstance(part, int):
             if not isinstance(node, list) or not -len(node) <= part < len(node):
                 raise ProfileError(
@@ -87,7 +95,10 @@ def _check_path(
             return  # the client model (ClientConfig) names unknown client keys on validation
         annotation = owners[0].model_fields[part].annotation
         models = models_in(annotation)
+        values_of = mapping_values(annotation)
         node = node.get(part) if isinstance(node, dict) else None
+        if values_of is not None:
+            continue
         if not models and depth < len(parts) - 1 and not isinstance(node, list):
             raise ProfileError(
                 f"{where.source}: --set {option}: {dotted(parts[: depth + 1])} is a single "

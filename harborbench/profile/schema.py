@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
+import numpy as np
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -38,7 +39,7 @@ from harborbench.harborai.config import MAX_LIMIT, ClientConfig
 from harborbench.mockserver.settings import MockSettings
 from harborbench.profile.diagnostics import AtKey
 from harborbench.profile.overrides import duration_text
-from harborbench.units import format_duration, parse_duration
+from harborbench.units import NS_PER_S, format_duration, parse_duration
 
 #: Highest open-loop arrival rate a profile may ask for, ops/s. One harborbench process peaks
 #: near 10,000 ops/s against the mock on 2 cores (benchmarks/harness_overhead.py); ten times that
@@ -108,6 +109,10 @@ def _concurrency_bound(value: int) -> int:
 #: both, and a user who types 1000h means something else.
 MAX_WARMUP_S = 3600.0
 MAX_DURATION_S = 24 * 3600.0
+#: The most trials of a run: each is a whole warmup and window, kept in full in result.json; a
+#: comparison needs a few (``compare --run`` stops at 10 rounds by default), and a user who
+#: types 1000000 means something else.
+MAX_REPEAT = 1000
 
 
 def _as_written(value: Any) -> tuple[float, str] | None:
@@ -282,20 +287,21 @@ class RequestSpec(_Model):
                 raise ValueError(f"{key!r} is set by the profile itself; use {instead}")
         return value
 
-    @field_validator("headers")
-    @classmethod
-    def _headers(cls, value: dict[str, str | EnvRef]) -> dict[str, str | EnvRef]:
-        for name in value:
+    @model_validator(mode="after")
+    def _headers(self) -> RequestSpec:
+        # A model validator, so that the error names the header's own key (its line, or the
+        # --set option that wrote it), not the headers section.
+        for name in self.headers:
             if not _HEADER_NAME.match(name):
-                raise ValueError(f"{name!r} is not a valid HTTP header name")
+                raise AtKey(("headers", name), f"{name!r} is not a valid HTTP header name")
             if name.lower() in _RESERVED_HEADERS:
                 hint = (
                     "the API key comes from target.api_key_env"
                     if name.lower() == "authorization"
                     else "the client sets it"
                 )
-                raise ValueError(f"header {name!r} cannot be set here: {hint}")
-        return value
+                raise AtKey(("headers", name), f"header {name!r} cannot be set here: {hint}")
+        return self
 
     @model_validator(mode="after")
     def _one_prompt(self) -> RequestSpec:
@@ -597,7 +603,7 @@ class Profile(_Model):
             out and is then the sum of the stage durations (if given, it must equal that sum);
             with a trace it may be left out and is then the last replayed arrival + 1 s, minus
             the warmup.
-        repeat: number of trials.
+        repeat: number of trials, at most :data:`MAX_REPEAT`.
         seed: seed of every random choice of the run (Poisson arrivals, prompts, lengths,
             dataset order).
         slo: per-request objectives for goodput (:class:`SloSpec`); optional.
@@ -644,6 +650,18 @@ class Profile(_Model):
         # No total: every stage is refused on its own key (a stage lasts more than 0 s); a
         # stand-in keeps "duration: required key is missing" from being reported beside it.
         return {**data, "duration": duration_text(total) if total > 0 else _STAND_IN_DURATION}
+
+    @field_validator("repeat")
+    @classmethod
+    def _repeat_bound(cls, value: int, info: ValidationInfo) -> int:
+        if value > MAX_REPEAT:
+            trial = info.data.get("warmup", 0.0) + info.data.get("duration", 0.0)
+            total = f", {value:,} x {format_duration(trial)} = {format_duration(value * trial)}"
+            raise ValueError(
+                f"{value:,} trials is above the limit of {MAX_REPEAT:,}: each trial is a whole "
+                f"warmup and measurement window{total if trial else ''}; lower repeat"
+            )
+        return value
 
     @field_validator("name")
     @classmethod
@@ -718,6 +736,37 @@ class Profile(_Model):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _trace_reaches_the_window(self) -> Profile:
+        """A replayed trace must have an arrival in the measurement window (as the engine's
+        :func:`~harborbench.engine.schedule.trace_plan` counts them), or nothing is measured."""
+        trace = self.load.replayed_trace()
+        if trace is None:
+            return self
+        offsets = trace.offsets_ns
+        start_ns = round(self.warmup * NS_PER_S)
+        lo = int(np.searchsorted(offsets, start_ns, side="left"))
+        hi = int(np.searchsorted(offsets, round((self.warmup + self.duration) * NS_PER_S)))
+        if hi > lo:
+            return self
+        about = _trace_text(self.load.trace or "", trace, self.load.limit, self.load.time_scale)
+        if lo == len(offsets):
+            raise AtKey(
+                "warmup",
+                f"{about}, all inside the {format_duration(self.warmup)} warmup: none is left "
+                "for the measurement window; make the warmup end before the trace's last "
+                "arrival (warmup: 0s measures them all), or replay a longer trace",
+                others=(("load", "trace"),),
+            )
+        raise AtKey(
+            "duration",
+            f"{about}, none of them in the measurement window ({format_duration(self.warmup)} "
+            f"to {format_duration(self.warmup + self.duration)} from the first): lengthen "
+            f"duration, or remove it (the window then ends {TRACE_TAIL_S:g} s after the last "
+            "arrival)",
+            others=(("load", "trace"),),
+        )
+
 
 #: With a trace and no ``duration``: the window ends this long after the last arrival, so that
 #: the last requests can complete.
@@ -748,7 +797,30 @@ def _duration_from_trace(data: dict[str, Any], load: dict[str, Any], info: Valid
         return stand_in  # the bad trace or value is reported on its own key
     last_s = trace.last_offset_s  # as read: a trace of 1e15 ms is refused by its true length
     window_s = max(last_s + TRACE_TAIL_S - warmup_s, TRACE_TAIL_S)
+    if window_s > MAX_DURATION_S:
+        about = _trace_text(load["trace"], trace, limit, scale)
+        raise AtKey(
+            ("load", "trace"),
+            f"{about}: its replay needs a measurement window of "
+            f"{duration_text(round(window_s, 3))} "
+            f"(to {TRACE_TAIL_S:g} s after the last arrival, less the "
+            f"{format_duration(warmup_s)} warmup), above the limit of 24h; set duration: 24h "
+            "to replay its first day, or speed it up (load.time_scale: 0.5), or replay its "
+            "first lines (load.limit)",
+        )
     return {**data, "duration": duration_text(round(window_s, 3))}
+
+
+def _trace_text(path: str, trace: Trace, limit: Any, time_scale: Any) -> str:
+    """``the trace t.jsonl has 3 arrivals over 200ms`` (as replayed: limit and time scale)."""
+    span_s = trace.last_offset_s
+    when = "at one time" if span_s == 0 else f"over {format_duration(span_s)}"
+    replayed = (
+        " as replayed (load.limit, load.time_scale)"
+        if limit is not None or time_scale != 1.0
+        else ""
+    )
+    return f"the trace {Path(path).name} has {len(trace):,} arrivals {when}{replayed}"
 
 
 def _find_key(value: Any, key: str) -> tuple[str | int, ...] | None:

@@ -15,11 +15,13 @@ from harborbench.report.workload import (
     describe_trace_load,
 )
 from harborbench.result import (
+    METRIC_DEFINITIONS,
     PLAN_BASELINE_OPS,
     PLAN_TARGET_OPS,
     LatencySummary,
     RunResult,
     StreamSummary,
+    TrialResult,
 )
 from harborbench.units import BYTES_PER_MB, format_duration, parse_duration
 
@@ -49,6 +51,23 @@ def _latency_table(rows: list[tuple[str, LatencySummary | None]]) -> Table:
     if any(s is not None and s.insufficient for _, s in rows):
         table.caption = "* too few samples for this percentile (fewer than 10 above it)"
     return table
+
+
+def health_lines(t: TrialResult) -> list[str]:
+    """The summary's health lines of a trial (or the merged run): ``generator saturated`` first
+    when the generator limited the measurement (``health.generator_saturated`` in result.json,
+    defined in its ``metric_definitions``), then the health warnings."""
+    lines = list(t.health.warnings)
+    if t.health.generator_saturated:
+        why = METRIC_DEFINITIONS["generator_saturated"].removeprefix(
+            "the load generator limited the measurement: "
+        )
+        lines.insert(
+            0,
+            f"generator saturated: the load generator limited the measurement ({why}); these "
+            "figures measure this machine as much as the client",
+        )
+    return lines
 
 
 def render_summary(
@@ -155,10 +174,10 @@ def render_summary(
                 f"[{_VERDICT_STYLE[g.verdict]}]{g.verdict}[/]", alert, escape(g.detail),
             )  # fmt: skip
         parts.append(gates)
-    if t.health.warnings:
+    health = health_lines(t)
+    if health:
         parts.append(
-            "[yellow]Measurement health:[/]\n"
-            + "\n".join(f"  • {escape(w)}" for w in t.health.warnings)
+            "[yellow]Measurement health:[/]\n" + "\n".join(f"  • {escape(w)}" for w in health)
         )
     if folder:
         parts.append(

@@ -425,3 +425,77 @@ def test_set_without_run_is_refused(cli, tmp_path: Path) -> None:  # type: ignor
     flat = " ".join(err.split())
     assert "--set applies to --run A.yaml B.yaml only" in flat
     assert "Remove --set" in flat
+
+
+def test_a_goodput_gate_on_runs_without_an_slo_is_bad_input(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # Before: exit 3, "goodput was not measured in both runs" and "Gather more data": no amount
+    # of data gives a run without an slo a goodput.
+    from tests.compare.test_compare import _with_goodput
+
+    _save(tmp_path, make_run("base", [STEADY]))
+    _save(tmp_path, make_run("cand", [STEADY], seed=5))
+    args = ("--reports-dir", str(tmp_path), "--fail-on", "goodput:-5%")
+    code, _, err = cli("compare", "base", "cand", *args)
+    assert code == EXIT_BAD_INPUT, err
+    text = " ".join(err.split())
+    assert (
+        "--fail-on goodput:-5%: goodput counts the requests that met the objectives of the "
+        "profile's slo section, and run 'base' and run 'cand' have none, so goodput is not "
+        "measured."
+    ) in text, text
+    assert "Add an slo section (for example slo: {latency_max: 500ms}) to both profiles" in text
+    assert "Gather more data" not in text and "Traceback" not in text
+    assert not (tmp_path / "compare-base-cand" / "comparison.json").exists()
+    _save(tmp_path, _with_goodput(make_run("cand", [STEADY], seed=5), 0.9))
+    code, _, err = cli("compare", "base", "cand", *args)
+    assert code == EXIT_BAD_INPUT and "and run 'base' has none" in " ".join(err.split())
+    _save(tmp_path, _with_goodput(make_run("base", [STEADY]), 0.9))
+    code, _, err = cli("compare", "base", "cand", *args)
+    assert code != EXIT_BAD_INPUT, err  # both have an slo: the gate is judged
+
+
+def test_compare_run_refuses_a_goodput_gate_before_measuring(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    profile = "load: {concurrency: 1}\nduration: 1s\ntarget: {base_url: 'http://127.0.0.1:9/v1'}\n"
+    (tmp_path / "a.yaml").write_text(f"name: a\n{profile}slo: {{latency_max: 1s}}\n")
+    (tmp_path / "b.yaml").write_text(f"name: b\n{profile}")
+    code, _, err = cli(
+        "compare", "--run", str(tmp_path / "a.yaml"), str(tmp_path / "b.yaml"),
+        "--reports-dir", str(tmp_path / "r"), "--fail-on", "goodput:-5%",
+    )  # fmt: skip
+    assert code == EXIT_BAD_INPUT, err
+    assert f"and {tmp_path / 'b.yaml'} has none" in " ".join(err.split())
+    assert not (tmp_path / "r" / "a").exists()  # nothing was measured
+
+
+def _without_trials(run: RunResult, **update: Any) -> RunResult:
+    return run.model_copy(update={"trials": [], "total": None, "gates": [], **update})
+
+
+def test_a_result_with_no_trial_is_refused_by_compare_and_report(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # Before: `"trials": []` was compared (exit 0) and reported (report.html, exit 0).
+    _save(tmp_path, make_run("base", [STEADY]))
+    empty = _save(tmp_path, _without_trials(make_run("cand", [STEADY])))
+    for args in (("compare", "base", "cand"), ("report", "cand")):
+        code, _, err = cli(*args, "--reports-dir", str(tmp_path))
+        assert code == EXIT_BAD_INPUT, (args, err)
+        assert (
+            f'{empty}: invalid result file at trials: no trial ("trials": []), and a complete '
+            "run always has one; is it the right file?"
+        ) in " ".join(err.split()), err
+        assert "Traceback" not in err
+    assert not (empty.parent / "report.html").exists()
+    # A split run stopped before its first trial ended writes one, marked interrupted.
+    stopped = _without_trials(make_run("cand", [STEADY]), interrupted=True, status="incomplete")
+    _save(tmp_path, stopped)
+    code, _, err = cli("compare", "base", "cand", "--reports-dir", str(tmp_path))
+    assert code == EXIT_BAD_INPUT
+    text = " ".join(err.split())
+    assert (
+        f"{empty}: the run ended before its first trial did (it was interrupted, or its shards "
+        "were lost), so it has no trial to read."
+    ) in text, text
+    assert "Run it again: harborbench run PROFILE." in text
+    # One trial is enough to be read.
+    _save(tmp_path, make_run("cand", [STEADY], seed=5))
+    code, _, err = cli("compare", "base", "cand", "--reports-dir", str(tmp_path))
+    assert code == 0, err

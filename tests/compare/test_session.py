@@ -347,9 +347,9 @@ def test_next_step_without_a_look_runs_the_rounds_then_stops() -> None:
 
 def test_gates_on_metrics_without_an_interval_are_not_decidable() -> None:
     a = make_run("a", [[1000] * 12] * 2)
-    gates = [parse_fail_on("throughput:-5%"), parse_fail_on("goodput:-5%")]
+    gates = [parse_fail_on("throughput:-5%"), parse_fail_on("ttft_p95:+5%")]
     c = compare_results(a, make_run("b", [[1000] * 12] * 2), n_resamples=100, fail_on=gates)
-    assert c.row("goodput") is None  # neither run has an slo: no row, the gate is inconclusive
+    assert c.row("ttft_p95") is None  # neither run streamed: no row, the gate is inconclusive
     forced = c.model_copy(
         update={"gates": [g.model_copy(update={"verdict": "inconclusive"}) for g in c.gates]}
     )

@@ -15,16 +15,26 @@ import pytest
 from harborbench import files
 from harborbench.counts import MAX_COUNT
 from harborbench.engine.dataset import (
+    MAX_DATASET_LINES,
+    DatasetEntry,
     DatasetError,
     _entry,
+    jsonl_objects,
     load_dataset,
-    read_jsonl_objects,
     text_chars,
 )
 from harborbench.engine.recorder import SendLog
 from harborbench.engine.schedule import trace_plan
 from harborbench.engine.summaries import latency_summary
 from harborbench.engine.trace import MAX_OFFSET_NS, Trace, _count, load_trace, replay_figures
+
+
+def read_jsonl_objects(path: Path, **kw: Any) -> list[tuple[int, Any]]:
+    return [(number, obj) for number, _, obj in jsonl_objects(path, **kw)]
+
+
+def entry(obj: Any, where: str) -> DatasetEntry:
+    return _entry(obj, where, json.dumps(obj).encode())
 
 
 def lines(path: Path, rows: list[Any]) -> Path:
@@ -42,21 +52,21 @@ def test_text_characters_of_a_content() -> None:
 
 def refused(obj: Any) -> str:
     with pytest.raises(DatasetError) as err:
-        _entry(obj, "f:3")
+        entry(obj, "f:3")
     return str(err.value)
 
 
 def test_dataset_entries_and_their_refusals() -> None:
-    e = _entry({"prompt": "hello", "output_tokens": 1}, "f:1")
+    e = entry({"prompt": "hello", "output_tokens": 1}, "f:1")
     assert e.messages == ({"role": "user", "content": "hello"},)
     assert (e.output_tokens, e.chars) == (1, 5)
     raw = [{"role": "system", "content": "ab"},
            {"role": "user", "content": [{"type": "text", "text": "cde"}]}]  # fmt: skip
-    m = _entry({"messages": raw}, "f:2")
+    m = entry({"messages": raw}, "f:2")
     assert m.messages == tuple(raw) and m.messages[0] is not raw[0]
     assert (m.output_tokens, m.chars) == (None, 5)
     for role in ("system", "user", "assistant", "tool", "developer"):
-        _entry({"messages": [{"role": role, "content": "x"}]}, "f")
+        entry({"messages": [{"role": role, "content": "x"}]}, "f")
     assert refused([1]) == "f:3: a line must be a JSON object, not list"
     assert refused({"prompt": "a", "zeta": 1, "beta": 2}) == (
         "f:3: unknown key 'beta'; a line has 'prompt' or 'messages', and optionally 'output_tokens'"
@@ -352,3 +362,124 @@ def test_scaling_keeps_the_exact_times_of_arrivals_held_at_the_maximum() -> None
     doubled = exact.scaled(2.0, None)
     assert doubled.exact_ns is not None and doubled.exact_ns.tolist() == [0.0, 6.0]
     assert doubled.offsets_ns.tolist() == [0, 6]
+
+
+def test_counting_lines_on_the_bytes(tmp_path: Path) -> None:
+    f = tmp_path / "c.jsonl"
+    for text, count in (("", 0), ("\n", 1), ("a", 1), ("a\n", 1), ("a\nb", 2), ("\n\n\n", 3)):
+        f.write_bytes(text.encode())
+        assert files.count_lines(f, 10) == count, text
+    f.write_bytes(b"x\n" * 2**20)  # 2 MiB: more than one read of 1 MiB
+    assert files.count_lines(f, 2**21) == 2**20
+    with pytest.raises(files.InputFileError, match="is larger than 2,097,151 bytes"):
+        files.count_lines(f, 2**21 - 1)
+
+
+def test_a_file_of_too_many_lines_is_refused_before_a_line_is_parsed(tmp_path: Path) -> None:
+    # 1,000,001 lines whose first is not JSON: the count refuses the file, not line 1.
+    assert MAX_DATASET_LINES == 1_000_000
+    many = tmp_path / "many.jsonl"
+    many.write_bytes(b"{oops\n" + b"\n" * MAX_DATASET_LINES)
+    expected = (
+        f"{many}: 1,000,001 lines, more than the limit of 1,000,000; take a sample of it: "
+        "shuf -n 100000 many.jsonl > sample.jsonl"
+    )
+    with pytest.raises(DatasetError) as err:
+        load_dataset(many)
+    assert str(err.value) == expected
+    assert trace_refused(many) == (
+        f"{many}: 1,000,001 lines, more than the limit of 1,000,000; replay a part of it: "
+        "head -n 100000 many.jsonl > part.jsonl"
+    )
+    # The limit itself is read: 999,999 blank lines and one prompt.
+    at = tmp_path / "at.jsonl"
+    at.write_bytes(b"\n" * (MAX_DATASET_LINES - 1) + b'{"prompt": "a"}')
+    assert [e.body for e in load_dataset(at).entries] == ["a"]
+
+
+def test_the_line_limit_on_both_sides(tmp_path: Path) -> None:
+    f = lines(tmp_path / "d.jsonl", [{"a": 1}, {"a": 2}, {"a": 3}])
+    assert len(read_jsonl_objects(f, max_lines=3)) == 3
+    assert read_refused(f, max_lines=2, sample="cut it") == (
+        f"{f}: 3 lines, more than the limit of 2; cut it"
+    )
+
+
+def test_a_line_growing_the_file_after_its_count_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harborbench.engine import dataset
+
+    f = lines(tmp_path / "d.jsonl", [{"a": 1}, {"a": 2}, {"a": 3}])
+    monkeypatch.setattr(dataset, "count_lines", lambda path, max_bytes: 2)
+    assert read_refused(f, max_lines=2) == f"{f}: more than 2 lines; take a sample of it"
+
+
+def test_a_key_given_twice_on_a_line_is_refused_naming_the_line(tmp_path: Path) -> None:
+    f = tmp_path / "d.jsonl"
+    f.write_text('{"prompt": "a"}\n{"prompt": "hi", "prompt": "yo"}\n', encoding="utf-8")
+    expected = f"{f}:2: the key 'prompt' is given twice in an object; keep one"
+    assert read_refused(f) == expected
+    with pytest.raises(DatasetError) as err:
+        load_dataset(f)
+    assert str(err.value) == expected
+    nested = tmp_path / "n.jsonl"
+    nested.write_text(
+        '{"messages": [{"role": "user", "content": "a", "role": "system"}]}\n', encoding="utf-8"
+    )
+    assert (
+        read_refused(nested) == f"{nested}:1: the key 'role' is given twice in an object; keep one"
+    )
+    t = tmp_path / "t.jsonl"
+    t.write_text('{"timestamp": 0, "input_length": 1, "output_length": 1, "timestamp": 5}\n')
+    assert trace_refused(t) == f"{t}:1: the key 'timestamp' is given twice in an object; keep one"
+    same_keys_apart = tmp_path / "ok.jsonl"
+    same_keys_apart.write_text('{"a": {"a": 1}, "b": [{"a": 2}, {"a": 3}]}\n', encoding="utf-8")
+    assert read_jsonl_objects(same_keys_apart) == [(1, {"a": {"a": 1}, "b": [{"a": 2}, {"a": 3}]})]
+
+
+def test_an_entry_keeps_its_prompt_or_the_bytes_of_its_messages_line(tmp_path: Path) -> None:
+    f = tmp_path / "d.jsonl"
+    message_line = '{"messages": [{"role": "user", "content": [{"type": "text", "text": "hé"}]}]}'
+    f.write_text(f'{{"prompt": "hi", "output_tokens": 3}}\n{message_line}\n', encoding="utf-8")
+    prompt, messages = load_dataset(f).entries
+    assert (prompt.body, prompt.output_tokens) == ("hi", 3)
+    assert prompt.messages == ({"role": "user", "content": "hi"},)
+    assert messages.body == (message_line + "\n").encode()
+    assert messages.output_tokens is None
+    parts = [{"type": "text", "text": "hé"}]
+    assert messages.messages == ({"role": "user", "content": parts},)
+    assert messages.chars == 2 and prompt.chars == 2
+    assert messages.messages[0] is not messages.messages[0]  # parsed again: a request's own
+
+
+def traced_peak(load: Any, path: Path) -> int:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        load(path)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_memory_of_a_dataset_is_about_its_size_plus_a_little_a_line(tmp_path: Path) -> None:
+    # Before: every line's parsed objects were kept (and all lines parsed before any entry was
+    # made): about 700 bytes a line of {"prompt": "hi"}, and 64 bytes for each 3-byte {} part.
+    n = 20_000
+    short = tmp_path / "short.jsonl"
+    short.write_text('{"prompt":"hi"}\n' * n, encoding="utf-8")
+    assert traced_peak(load_dataset, short) < 200 * n  # before: 680; now 110 with a 1 MiB read
+    parts = tmp_path / "parts.jsonl"
+    line = '{"messages":[{"role":"user","content":[' + ",".join(["{}"] * 300) + "]}]}\n"
+    parts.write_text(line * 2_000, encoding="utf-8")  # 1.8 MB; 38 MB parsed and kept
+    assert traced_peak(load_dataset, parts) < 2 * parts.stat().st_size
+
+
+def test_memory_of_a_trace_is_its_arrays_not_its_parsed_lines(tmp_path: Path) -> None:
+    n = 20_000
+    t = lines(tmp_path / "t.jsonl", [row(i, 10, 5) for i in range(n)])
+    assert len(load_trace(t)) == n
+    os.utime(t, ns=(1, 1))  # read again, under the tracer
+    assert traced_peak(load_trace, t) < 200 * n  # before: 530 a line; now 3 arrays, 1 MiB read

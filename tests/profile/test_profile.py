@@ -618,6 +618,20 @@ def test_warmup_and_duration_are_bounded(key: str, ok: str, too_long: str) -> No
         load_profile_dict({**base, key: too_long})
 
 
+def test_repeat_is_bounded() -> None:
+    # repeat: 1000000 was accepted: a run of 23 days of 2-s trials, kept in one result.
+    base = {"name": "b", "load": {"rate": 10}, "warmup": "1s", "duration": "1s"}
+    assert load_profile_dict({**base, "repeat": 1000}).repeat == 1000
+    with pytest.raises(ProfileError) as err:
+        load_profile_dict({**base, "repeat": 1_000_000})
+    assert (
+        "repeat: 1,000,000 trials is above the limit of 1,000: each trial is a whole warmup and "
+        "measurement window, 1,000,000 x 2s = 555h33m20s; lower repeat"
+    ) in str(err.value)
+    with pytest.raises(ProfileError, match="repeat: 1,001 trials is above the limit of 1,000"):
+        load_profile_dict({**base, "repeat": 1001})
+
+
 # --- messages that echo what the user wrote (fifth session) --------------------------------
 
 
@@ -676,3 +690,34 @@ def test_without_quotes_is_said_only_when_it_is_the_fix(
     assert expected in message, message
     if "'5'" not in expected and "'7'" not in expected:
         assert "without quotes" not in message
+
+
+# --- --set under a mapping of free keys (sixth session) -----------------------------------
+
+
+def test_set_refuses_an_authorization_header_as_the_profile_does(tmp_path: Path) -> None:
+    # Before: "unknown key path ... known keys: env" (the keys of {env: NAME}), for any header.
+    path = write(tmp_path, MINIMAL)
+    message = error_of(path, ("request.headers.Authorization=Bearer sk-x",))
+    assert message == (
+        f"invalid profile {path}: request.headers.Authorization (from --set "
+        "request.headers.Authorization=...): header 'Authorization' cannot be set here: the API "
+        "key comes from target.api_key_env"
+    )
+    assert "sk-x" not in message
+    in_file = write(tmp_path, MINIMAL + "request:\n  headers:\n    Authorization: x\n", "f.yaml")
+    assert error_of(in_file) == (
+        f"invalid profile {in_file}:7: request.headers.Authorization: header 'Authorization' "
+        "cannot be set here: the API key comes from target.api_key_env"
+    )
+
+
+def test_set_adds_any_key_of_headers_and_extra_body(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL)
+    sets = ("request.headers.X-A=b", "request.headers.X-B.env=HOME",
+            "request.extra_body.temperature=0.5", "request.extra_body.a.b=1")  # fmt: skip
+    request = load_profile(path, sets).request
+    assert request.headers["X-A"] == "b" and request.headers["X-B"].env == "HOME"  # type: ignore[union-attr]
+    assert request.extra_body == {"temperature": 0.5, "a": {"b": 1}}
+    assert "did you mean 'env'?" in error_of(path, ("request.headers.X-B.envv=HOME",))
+    assert "not a valid HTTP header name" in error_of(path, ("request.headers.bad name='x'",))

@@ -150,7 +150,10 @@ def test_every_too_long_trace_gets_the_24h_refusal(
     with pytest.raises(ProfileError) as info:
         load_profile(path)
     text = str(info.value)
-    assert f"p.yaml: duration: {shown} is above the limit of 24h" in text, text
+    # Named by the trace and its span, not by a duration the profile does not contain.
+    assert "p.yaml:3: load.trace: the trace t.jsonl has 2 arrivals over " in text, text
+    assert f"needs a measurement window of {shown} (to 1 s after the last arrival, less " in text
+    assert "above the limit of 24h; set duration: 24h to replay its first day" in text
     assert "problems" not in text  # one problem, not a second one beside it
 
 
@@ -219,3 +222,68 @@ def test_a_bad_stage_is_the_only_problem_reported(
     assert "problems" not in text, text  # no "duration: required key is missing" beside it
     good = write(tmp_path, "g.yaml", "name: t\nload:\n  stages: [{duration: 2s, rate: 5}]\n")
     assert load_profile(good).duration == 2.0
+
+
+def refusal(path: Path, overrides: list[str] | None = None) -> str:
+    with pytest.raises(ProfileError) as info:
+        load_profile(path, overrides or [])
+    return " ".join(str(info.value).split())
+
+
+def test_a_trace_ending_inside_the_warmup_is_refused_naming_it(tmp_path: Path) -> None:
+    # Before: the run started, sent every arrival during warmup and failed with exit 4 ("the
+    # requests sent during warmup were still pending and held every worker").
+    path = timed_trace(tmp_path, 999)  # the last arrival 1 ms before the end of a 1 s warmup
+    text = refusal(path, ["warmup=1s"])
+    assert (
+        "p.yaml: warmup (from --set warmup=1s): the trace t.jsonl has 2 arrivals over 999ms, "
+        "all inside the 1s "
+        "warmup: none is left for the measurement window; make the warmup end before the "
+        "trace's last arrival (warmup: 0s measures them all), or replay a longer trace"
+    ) in text, text
+    # An arrival at the warmup's end is the window's first (as the engine counts them).
+    at_the_end = load_profile(timed_trace(tmp_path, 1000), ["warmup=1s"])
+    assert at_the_end.duration == 1.0
+    burst = tmp_path / "burst.jsonl"
+    burst.write_text('{"timestamp": 7, "input_length": 1, "output_length": 1}\n' * 3000)
+    write(tmp_path, "b.yaml", "name: b\nload: {trace: burst.jsonl}\nwarmup: 1s\n")
+    assert "the trace burst.jsonl has 3,000 arrivals at one time, all inside the 1s warmup" in (
+        refusal(tmp_path / "b.yaml")
+    )
+    assert load_profile(tmp_path / "b.yaml", ["warmup=0s"]).duration == 1.0
+    scaled = refusal(path, ["warmup=1s", "load.limit=1"])
+    assert "has 1 arrivals at one time as replayed (load.limit, load.time_scale)" in scaled
+
+
+def test_a_window_between_two_arrivals_of_a_trace_is_refused(tmp_path: Path) -> None:
+    path = timed_trace(tmp_path, 10_000)  # arrivals at 0 and 10 s
+    text = refusal(path, ["warmup=1s", "duration=9s"])  # the window [1 s, 10 s): none in it
+    assert (
+        "p.yaml: duration (from --set duration=9s): the trace t.jsonl has 2 arrivals over 10s, "
+        "none of them in the "
+        "measurement window (1s to 10s from the first): lengthen duration, or remove it (the "
+        "window then ends 1 s after the last arrival)"
+    ) in text, text
+    assert load_profile(path, ["warmup=1s", "duration=9.001s"]).duration == 9.001
+
+
+def test_a_trace_of_25_hours_is_named_with_its_span(tmp_path: Path) -> None:
+    text = refusal(timed_trace(tmp_path, 90_000_000), ["warmup=1s"])
+    assert (
+        "p.yaml:3: load.trace: the trace t.jsonl has 2 arrivals over 25h: its replay needs a "
+        "measurement window of 25h (to 1 s after the last arrival, less the 1s warmup), above "
+        "the limit of 24h; set duration: 24h to replay its first day, or speed it up "
+        "(load.time_scale: 0.5), or replay its first lines (load.limit)"
+    ) in text, text
+    assert "duration: 25h" not in text
+    assert load_profile(timed_trace(tmp_path, 90_000_000), ["duration=24h"]).duration == 86_400
+
+
+def test_the_cli_exits_2_on_a_trace_inside_the_warmup(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = timed_trace(tmp_path, 200)
+    code, _, err = cli("run", str(path), "--set", "warmup=1s", "--reports-dir", str(tmp_path / "r"))
+    assert code == 2, err
+    assert "warmup (from --set warmup=1s): the trace t.jsonl has 2 arrivals over 200ms" in (
+        " ".join(err.split())
+    )
+    assert "Traceback" not in err and not (tmp_path / "r").exists()
