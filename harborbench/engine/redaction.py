@@ -8,8 +8,10 @@ text recorded in a result, and from there printed (the "first error" line), writ
 :func:`redact` first (:meth:`harborbench.engine.recorder.Recorder.failure` does it).
 
 A server may also echo a secret encoded (percent-encoded in a URL or form body, escaped in
-JSON, in base64: an ``Authorization: Basic`` value is ``base64(user:password)``) or cut short.
-:func:`secret_values` adds those forms (:func:`encoded_forms`), so they are masked too.
+JSON or HTML, in base64: an ``Authorization: Basic`` value is ``base64(user:password)``), in
+other case, or cut short. :func:`redact` decodes the common escapes, ignores case and masks
+long enough pieces; :func:`secret_values` adds the forms it cannot decode
+(:func:`encoded_forms`), so all of these are masked too.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import sys
 from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
 
@@ -31,31 +34,30 @@ MIN_SECRET_CHARS = 4
 #: base64 characters could be ordinary text.
 MIN_BASE64_CHARS = 8
 
-#: Prefixes and suffixes of a secret are masked for values of at least this many characters
-#: (credentials are long; a short header value's prefix could be ordinary text) ...
-MIN_PARTIAL_SECRET_CHARS = 20
-#: ... and when they keep at least this many of its characters (and half of them).
+#: A form of at least this many characters is masked wherever a long enough piece of it occurs
+#: (a key cut short, then maybe encoded); a shorter one only whole (a short header value's
+#: piece could be ordinary text) ...
+MIN_PARTIAL_SECRET_CHARS = 16
+#: ... a piece being at least half the form and at least this many characters.
 MIN_PARTIAL_CHARS = 12
 
 _URL_SAFE = str.maketrans("+/", "-_")
-_PERCENT_HEX = re.compile("%[0-9A-F]{2}")
 
 
 def encoded_forms(value: str) -> set[str]:
-    """The forms of ``value`` that a server may echo, other than ``value`` itself.
+    """The forms of ``value`` that a server may echo and :func:`redact` cannot decode itself.
 
-    - percent-encoded, as in a URL path or query (``quote``, with ``/`` kept or encoded) and a
-      form body (``quote_plus``), with upper- and lower-case hex digits (RFC 3986 section 2.1
-      makes them equivalent);
-    - escaped in a JSON string (``\\uXXXX`` for non-ASCII, and ``\\/`` for ``/`` as PHP's
-      ``json_encode`` writes it);
+    :func:`redact` reads text with its percent-encoding of ASCII, JSON ``\\uXXXX`` and ``\\/``,
+    and HTML character references decoded, so those need no form here. The forms are:
+
+    - percent-encoded with its non-ASCII bytes (``quote``), and as a form body (``quote_plus``,
+      with ``/`` encoded or kept: a space is ``+``);
+    - escaped in a JSON string (``\\"``, ``\\\\``, control characters, non-ASCII);
+    - hexadecimal of its UTF-8 bytes;
     - base64, standard and URL-safe alphabets (RFC 4648 sections 4 and 5). Inside longer
       base64 text (``base64("user:" + key)``) the value's bytes start at offset 0, 1 or 2 of
       a 3-byte group, and for each offset the characters that encode only the value's bits
-      are the same whatever surrounds it: those characters are the form, one per offset;
-    - for a value of :data:`MIN_PARTIAL_SECRET_CHARS` or more, its prefixes and suffixes of at
-      least half its length (and :data:`MIN_PARTIAL_CHARS`): a server that echoes a key cut
-      short (``sk-proj-abc...``) still gives most of it away.
+      are the same whatever surrounds it: those characters are the form, one per offset.
 
     Args:
         value: a secret (API key, header value).
@@ -64,11 +66,9 @@ def encoded_forms(value: str) -> set[str]:
         The forms that differ from ``value`` (base64 forms of at least
         :data:`MIN_BASE64_CHARS` characters).
     """
-    percent = {quote(value, safe=""), quote(value), quote_plus(value), quote_plus(value, "/")}
-    percent |= {_PERCENT_HEX.sub(lambda m: m.group().lower(), p) for p in percent}
-    escaped = {json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
-    escaped |= {e.replace("/", "\\/") for e in escaped}
-    forms = percent | escaped
+    forms = {quote(value, safe=""), quote_plus(value), quote_plus(value, "/")}
+    forms.add(value.encode().hex())
+    forms.update((json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]))
     raw = value.encode()
     for offset in range(3):
         encoded = base64.b64encode(b"\0" * offset + raw).decode("ascii")
@@ -77,9 +77,6 @@ def encoded_forms(value: str) -> set[str]:
         inner = encoded[(8 * offset + 5) // 6 : 8 * (offset + len(raw)) // 6]
         if len(inner) >= MIN_BASE64_CHARS:
             forms.update((inner, inner.translate(_URL_SAFE)))
-    if len(value) >= MIN_PARTIAL_SECRET_CHARS:
-        for n in range(max(MIN_PARTIAL_CHARS, (len(value) + 1) // 2), len(value)):
-            forms.update((value[:n], value[-n:]))
     forms.discard(value)
     return forms
 
@@ -94,25 +91,118 @@ def secret_values(api_key: str | None, headers: Iterable[str]) -> tuple[str, ...
 
     Returns:
         The distinct values of at least :data:`MIN_SECRET_CHARS` characters and their
-        :func:`encoded_forms`, longest first (so that a secret containing a shorter one is
-        masked whole).
+        :func:`encoded_forms`, longest first.
     """
     plain = {v for v in (api_key, *headers) if v and len(v) >= MIN_SECRET_CHARS}
     found = plain.union(*(encoded_forms(v) for v in plain))
     return tuple(sorted(found, key=lambda v: (-len(v), v)))
 
 
+def piece_chars(form_chars: int) -> int:
+    """The shortest piece of a form of ``form_chars`` characters that is masked.
+
+    The whole form below :data:`MIN_PARTIAL_SECRET_CHARS`; else half of it (rounded up), at
+    least :data:`MIN_PARTIAL_CHARS`.
+    """
+    if form_chars < MIN_PARTIAL_SECRET_CHARS:
+        return form_chars
+    return max(MIN_PARTIAL_CHARS, (form_chars + 1) // 2)
+
+
+#: Escapes that servers write inside text (URL percent-encoding of ASCII, JSON ``\\uXXXX`` and
+#: ``\\/``, HTML character references): :func:`redact` also reads the text with them decoded.
+_ESCAPE = re.compile(
+    r"%[0-7][0-9A-Fa-f]|\\u[0-9A-Fa-f]{4}|\\/|&#[xX][0-9A-Fa-f]{1,6};|&#[0-9]{1,7};"
+    r"|&(?:amp|lt|gt|quot|apos);"
+)
+_ENTITIES = {"&amp;": "&", "&lt;": "<", "&gt;": ">", "&quot;": '"', "&apos;": "'"}
+
+
+def _lower(char: str) -> str:
+    """``char`` in lower case, kept one character (``"İ".lower()`` is two)."""
+    low = char.lower()
+    return low if len(low) == 1 else char
+
+
+def _unescape(token: str) -> str:
+    if token[0] == "%":
+        return chr(int(token[1:], 16))
+    if token == "\\/":
+        return "/"
+    if token[0] == "\\":
+        return chr(int(token[2:], 16))
+    if token in _ENTITIES:
+        return _ENTITIES[token]
+    number = int(token[3:-1], 16) if token[2] in "xX" else int(token[2:-1])
+    return chr(number) if number <= sys.maxunicode else "\ufffd"
+
+
+def _decoded(
+    chars: list[str], spans: list[tuple[int, int]]
+) -> tuple[list[str], list[tuple[int, int]]]:
+    """One pass of decoding :data:`_ESCAPE` over text given as characters and the span of the
+    original text each comes from; returns the same for the decoded text."""
+    text = "".join(chars)
+    out_chars: list[str] = []
+    out_spans: list[tuple[int, int]] = []
+    pos = 0
+    for m in _ESCAPE.finditer(text):
+        out_chars.extend(chars[pos : m.start()])
+        out_spans.extend(spans[pos : m.start()])
+        out_chars.append(_unescape(m.group()))
+        out_spans.append((spans[m.start()][0], spans[m.end() - 1][1]))
+        pos = m.end()
+    out_chars.extend(chars[pos:])
+    out_spans.extend(spans[pos:])
+    return out_chars, out_spans
+
+
 def redact(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every occurrence of each secret replaced by :data:`REDACTED`.
+    """``text`` with every piece of a secret replaced by :data:`REDACTED`.
+
+    A run of characters is masked when it is covered by pieces of :func:`piece_chars`
+    characters of one form (case ignored): a whole short form, or any long enough piece of a
+    long one, so a key cut short (then maybe encoded) is masked as well as a whole one. The
+    text is searched as written, and with its escapes decoded (percent-encoding of ASCII,
+    JSON's ``\\uXXXX`` and ``\\/``, HTML character references; twice, for text encoded twice),
+    so escapes mixed in any way still reveal nothing.
 
     Args:
         text: a failure message (an exception's text, which may quote the server's answer).
-        secrets: the values to mask, longest first (:func:`secret_values`).
+        secrets: the values to mask and their forms (:func:`secret_values`).
 
     Returns:
         The masked text (``text`` itself when no secret occurs in it).
     """
-    for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, REDACTED)
-    return text
+    forms = list(secrets)
+    covered = bytearray(len(text))
+    chars, spans = list(text), [(i, i + 1) for i in range(len(text))]
+    views = [(chars, spans)]
+    for _ in range(2):
+        chars, spans = _decoded(chars, spans)
+        views.append((chars, spans))
+    for chars, spans in views:
+        lowered = "".join(map(_lower, chars))
+        for form in forms:
+            width = piece_chars(len(form))
+            if not 0 < width <= len(lowered):
+                continue
+            folded = "".join(map(_lower, form))
+            pieces = {folded[i : i + width] for i in range(len(folded) - width + 1)}
+            for i in range(len(lowered) - width + 1):
+                if lowered[i : i + width] in pieces:
+                    begin, end = spans[i][0], spans[i + width - 1][1]
+                    covered[begin:end] = b"\1" * (end - begin)
+    if not any(covered):
+        return text
+    out = []
+    i = 0
+    while i < len(text):
+        if covered[i]:
+            while i < len(text) and covered[i]:
+                i += 1
+            out.append(REDACTED)
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)

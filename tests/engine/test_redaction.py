@@ -11,6 +11,7 @@ from harborbench.engine.recorder import Recorder
 from harborbench.engine.redaction import (
     REDACTED,
     encoded_forms,
+    piece_chars,
     redact,
     secret_values,
 )
@@ -27,9 +28,10 @@ LITERAL = "lit-SECRET-789"
 
 def test_every_known_value_is_masked_longest_first() -> None:
     secrets = secret_values("abcd", ["abcd-efgh", "xyz", ""])
-    # "xyz" is too short to be a credential; the 9-character value adds its base64 forms
-    assert secrets == ("YWJjZC1lZmdo", "FiY2QtZWZna", "hYmNkLWVmZ2", "abcd-efgh", "abcd")
-    assert redact("key abcd-efgh then abcd", secrets) == f"key {REDACTED} then {REDACTED}"
+    assert {"abcd-efgh", "abcd"} <= set(secrets) and "xyz" not in secrets  # too short
+    assert [len(s) for s in secrets] == sorted((len(s) for s in secrets), reverse=True)
+    masked = redact("key abcd-efgh then abcd, not xyz", secrets)
+    assert masked == f"key {REDACTED} then {REDACTED}, not xyz"
 
 
 def test_a_secret_echoed_percent_encoded_is_masked() -> None:
@@ -66,6 +68,17 @@ TESTER_KEY = "sk-SeCrEt+key/with=chars 123"
         "sk-SeCrEt+key\\/with=chars 123",  # JSON with '/' escaped, as PHP writes it
         "sk-SeCrEt+key/with=chars",  # the key cut short by 4 characters
         "SeCrEt+key/with=chars 123",  # ... or its first 3 left out
+        "sk-SeCrEt%2Bkey/with%3Dchars%20",  # cut short, then percent-encoded
+        "sk-SeCrEt%2Bkey/wi",  # its first 16 characters, percent-encoded
+        "sk-SeCrEt%252Bkey%252Fwith%253Dchars%2520123",  # percent-encoded twice
+        "sk-SeCrEt+key\\u002fwith=chars 123",  # JSON's \u002f for '/'
+        "sk-SeCrEt+key&#x2F;with=chars 123",  # HTML's &#x2F; for '/'
+        "736b2d5365437245742b6b65792f776974683d636861727320313233",  # hexadecimal
+        "SK-SECRET+KEY/WITH=CHARS 123",  # upper case
+        "sk-SeCrEt\\u002bkey\\u002fwith=chars 123",  # JSON escapes of several characters
+        "sk-SeCrEt&#43;key&#x2F;with&#x3d;chars&#32;123",  # HTML references, mixed
+        "sk%2DSeCrEt\\u002Bkey&#47;with%3Dchars%20123",  # three kinds of escape mixed
+        "sk-SeCrEt%252Bkey\\/with%253Dchars 123",  # encoded twice, mixed
     ],
 )
 def test_a_key_echoed_in_other_common_forms_is_masked(echoed: str) -> None:
@@ -73,21 +86,42 @@ def test_a_key_echoed_in_other_common_forms_is_masked(echoed: str) -> None:
     assert masked == f"401 bad key '{REDACTED}'"
 
 
-def test_only_long_values_mask_their_prefixes_and_only_long_ones() -> None:
-    forms = encoded_forms(TESTER_KEY)  # 28 characters: prefixes and suffixes of 14 to 27
-    assert TESTER_KEY[:14] in forms and TESTER_KEY[-14:] in forms
-    assert TESTER_KEY[:13] not in forms and TESTER_KEY[-13:] not in forms
-    nineteen = "application/json-v1"  # a 19-character header value: no partial forms
-    assert not any(nineteen.startswith(f) or nineteen.endswith(f) for f in encoded_forms(nineteen))
-    twenty = "abcdefghijklmnopqrst"
-    assert {twenty[:12], twenty[-12:], twenty[:19]} <= encoded_forms(twenty)
-    assert twenty[:11] not in encoded_forms(twenty)
+@pytest.mark.parametrize(
+    ("echoed", "prefix_chars"),
+    [
+        ("c2stU2VDckV0K2tleS93aXRoPWNoYXJzIA", 0),  # base64 of the key cut short
+        ("dXNlcjpzay1TZUNyRXQra2V5L3dpdGg9Y2hhcnMgMQ", 7),  # of "user:" + the key cut short
+    ],
+)
+def test_a_key_cut_short_inside_base64_is_masked(echoed: str, prefix_chars: int) -> None:
+    masked = redact(f"Basic {echoed}", secret_values(TESTER_KEY, []))
+    rest = masked.removeprefix("Basic ")
+    assert rest.count(REDACTED) == 1
+    # left: the prefix's characters and at most 3 on each side of the key that mix its bits
+    # with its neighbours' (under 3 bytes of the key)
+    assert len(rest.replace(REDACTED, "")) <= prefix_chars + 6
+
+
+def test_escapes_that_are_not_a_secret_are_kept() -> None:
+    text = "GET /v1?q=a%20b&amp;c \\u00e9 &#x2F; &#99999999; \u0130 %ZZ"
+    assert redact(text, secret_values("sk-unrelated-key-123", [])) == text
+
+
+def test_only_long_forms_are_masked_piece_by_piece() -> None:
+    assert [piece_chars(n) for n in (4, 15, 16, 24, 25, 30)] == [4, 15, 12, 12, 13, 15]
+    fifteen, sixteen = "abcdefghijklmno", "abcdefghijklmnop"
+    assert redact(f"<{fifteen[:14]}>", [fifteen]) == f"<{fifteen[:14]}>"  # whole forms only
+    assert redact(f"<{fifteen}>", [fifteen]) == f"<{REDACTED}>"
+    assert redact(f"<{sixteen[:12]}>", [sixteen]) == f"<{REDACTED}>"
+    assert redact(f"<{sixteen[:11]}>", [sixteen]) == f"<{sixteen[:11]}>"
+    assert redact(f"<{sixteen[4:]}>", [sixteen]) == f"<{REDACTED}>"  # a suffix too
+    assert redact("x" * 5, ["abcdefghijklmnopqrstuvwxyz"]) == "x" * 5  # text below a piece
 
 
 def test_short_values_get_no_base64_form() -> None:
-    assert encoded_forms("abcd") == set()  # 4 bytes: at most 5 characters of its own
+    assert not {"YWJjZA", "YWJjZ", "FiY2Q", "hYmNk"} & encoded_forms("abcd")  # 5 chars or less
     # one form an offset (its base64 has no '+' or '/', so the URL-safe form is the same)
-    assert encoded_forms("abcdefghij") == {"YWJjZGVmZ2hpa", "FiY2RlZmdoaW", "hYmNkZWZnaGlq"}
+    assert {"YWJjZGVmZ2hpa", "FiY2RlZmdoaW", "hYmNkZWZnaGlq"} <= encoded_forms("abcdefghij")
 
 
 def test_text_without_a_secret_is_kept_as_is() -> None:
