@@ -418,5 +418,6 @@ class Recorder:
         self.failures += 1
         self.failures_by_kind[kind] += 1
         if kind not in self.failure_examples:
-            self.failure_examples[kind] = redact(detail, self.secrets)[:300]
+            # only the start is kept: masking a long body whole would cost for nothing
+            self.failure_examples[kind] = redact(detail[:4096], self.secrets)[:300]
         self._interval(end_ns).failures += 1

@@ -180,6 +180,8 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     views = [(chars, spans)]
     for _ in range(2):
         chars, spans = _decoded(chars, spans)
+        if len(chars) == len(views[-1][0]):
+            break  # nothing decoded: the same text again
         views.append((chars, spans))
     for chars, spans in views:
         lowered = "".join(map(_lower, chars))
