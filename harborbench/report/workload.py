@@ -132,6 +132,6 @@ def describe_replay(t: TrialResult) -> str | None:
         spans = f"; span {r.trace_span_s:.3f} s in the trace, {r.achieved_span_s:.3f} s achieved"
     return (
         f"{r.sent_in_window:,} of {r.planned_in_window:,} trace arrivals of the window sent "
-        f"({r.replayed_lines:,} of {r.trace_lines:,} lines replayed){spans}; send lag behind "
+        f"({r.replayed_lines:,} of {r.trace_lines:,} trace lines planned){spans}; send lag behind "
         f"the trace times p50 {_ms(lag.p50_s)}, p99 {_ms(lag.p99_s)}, max {_ms(lag.max_s)}"
     )
