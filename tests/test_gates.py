@@ -497,3 +497,12 @@ def test_the_stall_note_quotes_the_lag_in_milliseconds() -> None:
 def test_a_closed_loop_asked_for_a_dropped_gate_says_why_it_drops_nothing() -> None:
     gate = _gate(_trial(), "dropped arrivals", dropped_max_pct=1.0)
     assert gate.detail == "a closed loop drops no arrival (each worker sends when its last ends)"
+
+
+@pytest.mark.parametrize(("over", "verdict"), [(3, "inconclusive"), (4, "fail")])
+def test_the_few_samples_test_is_at_the_95th_percentile(over: int, verdict: str) -> None:
+    """20 samples: 3 over have a 7.5% chance if p95 <= the limit (4.4% at p96), 4 over 1.6%."""
+    samples = (0.5,) * over + (0.01,) * (20 - over)
+    latency = _latency(0.5, ("p95",), samples)
+    gate = _gate(_trial(service_time=latency), "p95 latency", p95_max="200ms")
+    assert gate.verdict == verdict
