@@ -183,14 +183,14 @@ def redact(text: str, secrets: Iterable[str]) -> str:
         if len(chars) == len(views[-1][0]):
             break  # nothing decoded: the same text again
         views.append((chars, spans))
-    for chars, spans in views:
-        lowered = "".join(map(_lower, chars))
-        for form in forms:
-            width = piece_chars(len(form))
+    lowered_views = [("".join(map(_lower, chars)), spans) for chars, spans in views]
+    for form in forms:  # each form's pieces built once, searched in every view
+        width = piece_chars(len(form))
+        folded = "".join(map(_lower, form))
+        pieces = {folded[i : i + width] for i in range(len(folded) - width + 1)}
+        for lowered, spans in lowered_views:
             if not 0 < width <= len(lowered):
                 continue
-            folded = "".join(map(_lower, form))
-            pieces = {folded[i : i + width] for i in range(len(folded) - width + 1)}
             for i in range(len(lowered) - width + 1):
                 if lowered[i : i + width] in pieces:
                     begin, end = spans[i][0], spans[i + width - 1][1]
